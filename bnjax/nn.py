@@ -1,0 +1,231 @@
+"""A multilayer perceptron with optional batch norm, as pure init/apply functions.
+
+Teaches: batch norm as Ioffe & Szegedy 2015 define it, placed before the nonlinearity as in the
+lecture; parameters and running statistics as NamedTuple pytrees that go in and come out.
+Leaves out on purpose: classes, mutable state, convolutions, anything but an MLP.
+
+A hidden layer computes
+
+    z = x @ w (+ b)                  # the linear bias is dropped under BN: beta replaces it
+    h = gamma * (z - mu_B) / sqrt(var_B + eps) + beta     (BN on)   or   h = z   (BN off)
+    h = h + noise                    # optional: mean and scale redrawn every step (Santurkar 2018)
+    a = act(h) * mask                # optional unit ablation (Morcos 2018)
+    a = dropout(a)                   # optional, train mode only
+
+and the output layer is a plain dense layer to 10 logits.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+# ---------------------------------------------------------------------------- pytrees
+
+
+class DenseParams(NamedTuple):
+    w: jax.Array  # (fan_in, fan_out)
+    b: jax.Array | None  # (fan_out,), or None when batch norm follows
+
+
+class BatchNormParams(NamedTuple):
+    gamma: jax.Array  # (features,) scale, 1 at init
+    beta: jax.Array  # (features,) shift, 0 at init
+
+
+class BatchNormState(NamedTuple):
+    mean: jax.Array  # (features,) running (or population) mean of z
+    var: jax.Array  # (features,) running (or population) biased variance of z
+
+
+class HiddenParams(NamedTuple):
+    dense: DenseParams
+    bn: BatchNormParams | None  # None for a plain layer
+
+
+class MLPParams(NamedTuple):
+    hidden: tuple[HiddenParams, ...]  # one per hidden layer
+    out: DenseParams  # (width, 10)
+
+
+MLPState = tuple  # tuple[BatchNormState | None, ...], one per hidden layer
+
+
+class MLPSpec(NamedTuple):
+    """The static shape of a network: changing any field compiles a new program."""
+    depth: int = 4  # hidden layers
+    width: int = 100  # units per hidden layer
+    activation: str = "relu"  # relu | tanh | sigmoid
+    bn: bool = True
+    n_in: int = 64
+    n_out: int = 10
+    ghost: int = 0  # BN statistics over groups of this many examples; 0 = the whole batch
+    eps: float = 1e-5  # BN epsilon, inside the square root
+
+
+class Trace(NamedTuple):
+    """Per hidden layer, what the probes look at (each a tuple over layers)."""
+    z: tuple  # (batch, width) linear output, before BN
+    h: tuple  # (batch, width) input to the nonlinearity (gamma * x_hat + beta under BN)
+    a: tuple  # (batch, width) activation, after mask and dropout
+
+
+ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid}
+_HE_C = {"relu": 2.0, "tanh": 1.0, "sigmoid": 1.0}  # std = gain * sqrt(c / fan_in)
+
+# ---------------------------------------------------------------------------- layers
+
+
+def dense_init(key, fan_in: int, fan_out: int, *, gain=1.0, c: float = 2.0, bias: bool = True):
+    """He-normal weights times `gain`: w ~ N(0, gain^2 * c / fan_in); zero bias.
+
+    >>> p = dense_init(jax.random.key(0), 64, 100)
+    >>> p.w.shape, p.b.shape
+    ((64, 100), (100,))
+    """
+    w = gain * jnp.sqrt(c / fan_in) * jax.random.normal(key, (fan_in, fan_out), jnp.float32)
+    return DenseParams(w, jnp.zeros((fan_out,), jnp.float32) if bias else None)
+
+
+def dense_apply(params: DenseParams, x):
+    y = x @ params.w  # (batch, fan_out)
+    return y if params.b is None else y + params.b
+
+
+def batchnorm_init(features: int):
+    """gamma = 1, beta = 0; running mean 0 and variance 1. Returns (params, state)."""
+    ones, zeros = jnp.ones((features,), jnp.float32), jnp.zeros((features,), jnp.float32)
+    return BatchNormParams(ones, zeros), BatchNormState(zeros, ones)
+
+
+def batchnorm_apply(params: BatchNormParams, state: BatchNormState, x, *, train: bool,
+                    decay: float = 0.9, eps: float = 1e-5, ghost: int = 0):
+    """Batch normalization (Ioffe & Szegedy 2015, Alg. 1).
+
+        x_hat = (x - mean) / sqrt(var + eps);   y = gamma * x_hat + beta
+
+    Train mode: mean and biased variance over the batch axis 0, and
+    `running = decay * running + (1 - decay) * batch` for both. Eval mode: the mean and
+    variance in `state` (running EMA or population statistics); `state` comes back unchanged.
+    `ghost > 0` computes train-mode statistics over groups of `ghost` examples (Hoffer et al.
+    2017); the running statistics then average the groups' statistics.
+
+    Args:
+      params: BatchNormParams(gamma, beta), each (features,).
+      state: BatchNormState(mean, var), each (features,).
+      x: (batch, features).
+      train: batch statistics (True) or the statistics in `state` (False).
+      decay: weight of the old running value. Flax calls this `momentum`; we do not.
+      eps: added to the variance inside the square root.
+    Returns:
+      (y, new_state), y of the shape of x.
+
+    >>> p, s = batchnorm_init(3)
+    >>> y, s2 = batchnorm_apply(p, s, jnp.arange(12.0).reshape(4, 3), train=True)
+    >>> [round(float(v), 3) for v in y.mean(0)], [round(float(v), 3) for v in s2.mean]
+    [0.0, 0.0, 0.0], [0.45, 0.55, 0.65]
+    """
+    if not train:
+        x_hat = (x - state.mean) / jnp.sqrt(state.var + eps)
+        return params.gamma * x_hat + params.beta, state
+    if ghost and ghost < x.shape[0]:
+        g = x.reshape(-1, ghost, x.shape[-1])  # (groups, ghost, features)
+        mean, var = g.mean(1, keepdims=True), g.var(1, keepdims=True)
+        x_hat = ((g - mean) / jnp.sqrt(var + eps)).reshape(x.shape)
+        mean, var = mean.mean((0, 1)), var.mean((0, 1))
+    else:
+        mean, var = x.mean(0), x.var(0)  # (features,) biased variance, as in the paper
+        x_hat = (x - mean) / jnp.sqrt(var + eps)
+    new_state = BatchNormState(decay * state.mean + (1 - decay) * mean,
+                               decay * state.var + (1 - decay) * var)
+    return params.gamma * x_hat + params.beta, new_state
+
+
+# ---------------------------------------------------------------------------- the MLP
+
+
+def mlp_init(key, spec: MLPSpec, gain=1.0):
+    """Parameters and BN state of an MLP. `gain` may be a traced scalar. Returns (params, state).
+
+    >>> params, state = mlp_init(jax.random.key(0), MLPSpec(depth=2, width=8))
+    >>> [h.dense.w.shape for h in params.hidden], params.out.w.shape
+    ([(64, 8), (8, 8)], (8, 10))
+    """
+    keys = jax.random.split(key, spec.depth + 1)
+    c = _HE_C[spec.activation]
+    hidden, state, fan_in = [], [], spec.n_in
+    for k in keys[:-1]:
+        dense = dense_init(k, fan_in, spec.width, gain=gain, c=c, bias=not spec.bn)
+        bn, bn_state = batchnorm_init(spec.width) if spec.bn else (None, None)
+        hidden.append(HiddenParams(dense, bn))
+        state.append(bn_state)
+        fan_in = spec.width
+    # The output layer gets the plain He/Glorot scale without the gain: the gain studies hidden layers.
+    out = dense_init(keys[-1], fan_in, spec.n_out, c=1.0)
+    return MLPParams(tuple(hidden), out), tuple(state)
+
+
+def _layer_noise(key, shape, scale):
+    """Noise whose mean and scale are redrawn every call: mean ~ U(-s, s), std ~ U(0, s) per unit,
+    then mean + std * N(0, 1) per example (Santurkar et al. 2018, Sec. 2.1)."""
+    k_mu, k_sd, k_n = jax.random.split(key, 3)
+    mu = jax.random.uniform(k_mu, shape[-1:], minval=-1.0, maxval=1.0) * scale
+    sd = jax.random.uniform(k_sd, shape[-1:]) * scale
+    return mu + sd * jax.random.normal(k_n, shape)
+
+
+def mlp_apply(params: MLPParams, state: MLPState, x, *, spec: MLPSpec, train: bool,
+              key=None, dropout=0.0, noise=0.0, masks=None, decay: float = 0.9,
+              with_trace: bool = False):
+    """Forward pass. Returns (logits, new_state), or (logits, new_state, Trace) with `with_trace`.
+
+    Args:
+      params, state: from `mlp_init`.
+      x: (batch, 64) inputs.
+      spec: the static shape (`MLPSpec`).
+      train: BN on batch statistics (and updates the running ones), dropout and noise active.
+      key: randomness for dropout and noise; needed when either is non-zero in train mode.
+      dropout: rate in [0, 1), a traced scalar (inverted dropout after the activation).
+      noise: scale s of the per-step noise added after BN (or after the linear layer when plain);
+        a traced scalar; active in train mode.
+      masks: optional tuple of (width,) 0/1 arrays, one per hidden layer: unit ablation,
+        applied after the activation.
+      decay: running-statistics decay.
+    """
+    act = ACTIVATIONS[spec.activation]
+    keys = (jax.random.split(key, 2 * spec.depth) if key is not None else [None] * (2 * spec.depth))
+    new_state, zs, hs, as_ = [], [], [], []
+    for i, (layer, bn_state) in enumerate(zip(params.hidden, state)):
+        z = dense_apply(layer.dense, x)  # (batch, width)
+        if layer.bn is not None:
+            h, bn_state = batchnorm_apply(layer.bn, bn_state, z, train=train, decay=decay,
+                                          eps=spec.eps, ghost=spec.ghost)
+        else:
+            h = z
+        if train and key is not None:
+            h = h + _layer_noise(keys[2 * i], h.shape, noise)  # noise = 0 adds exactly 0
+        a = act(h)
+        if masks is not None:
+            a = a * masks[i]
+        if train and key is not None:
+            keep = jax.random.bernoulli(keys[2 * i + 1], 1.0 - dropout, a.shape)
+            a = jnp.where(keep, a / (1.0 - dropout), 0.0)
+        new_state.append(bn_state)
+        zs.append(z), hs.append(h), as_.append(a)
+        x = a
+    logits = dense_apply(params.out, x)  # (batch, 10)
+    if with_trace:
+        return logits, tuple(new_state), Trace(tuple(zs), tuple(hs), tuple(as_))
+    return logits, tuple(new_state)
+
+
+def population_state(params: MLPParams, x, *, spec: MLPSpec, masks=None):
+    """BN statistics of the whole set `x`, layer by layer (Ioffe Alg. 2, step 10, with biased
+    variance): the eval-mode statistics the experiments use unless they study the EMA.
+    A train-mode pass on the full set computes exactly these; ghost groups are turned off."""
+    full = spec._replace(ghost=0)
+    state = tuple(None if layer.bn is None else batchnorm_init(spec.width)[1]
+                  for layer in params.hidden)
+    _, new = mlp_apply(params, state, x, spec=full, train=True, masks=masks, decay=0.0)
+    return new  # decay 0: the "running" statistics are exactly this pass's statistics

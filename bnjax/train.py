@@ -1,0 +1,244 @@
+"""Training: an optax optimizer, a jitted step, K steps fused with `lax.scan`, runs side by side.
+
+Teaches: what is static (shapes: depth, width, batch size, optimizer name) and what is traced
+(learning rate, init gain, noise, dropout), so moving a slider never compiles again; a diverged
+run (non-finite loss) that stops updating and is flagged, never an exception.
+Leaves out: schedules, weight decay, checkpoints.
+
+    config = TrainConfig(MLPSpec(depth=4, width=100, bn=True))
+    run = train_runs(config, hparams(lr=0.1), seeds=(0, 1, 2), steps=2000, data=load_digits())
+    run.loss        # (3, 2000) training batch loss per step, NaN after divergence
+    run.test_acc    # (3, 2000 // chunk) test accuracy at the end of every chunk
+"""
+from __future__ import annotations
+
+import functools
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from bnjax.data import Dataset, batch_indices
+from bnjax.nn import MLPParams, MLPSpec, mlp_apply, mlp_init, population_state
+
+# ---------------------------------------------------------------------------- configuration
+
+
+class TrainConfig(NamedTuple):
+    """Everything static about a training run: a new value compiles a new program."""
+    spec: MLPSpec = MLPSpec()
+    optimizer: str = "momentum"  # a key of OPTIMIZERS
+    batch_size: int = 64
+    stochastic: bool = False  # draw dropout/noise randomness (set when either may be non-zero)
+    decay: float = 0.9  # BN running-statistics decay
+    track: bool = False  # record each hidden layer's update:data ratio every step
+
+
+class Hparams(NamedTuple):
+    """Traced scalars: a slider moves these without compiling anything."""
+    lr: jax.Array  # () learning rate
+    gain: jax.Array  # () init gain, times He-normal
+    noise: jax.Array  # () scale of the per-step noise after BN (0 = none)
+    dropout: jax.Array  # () dropout rate
+    w_lr_scale: jax.Array  # () extra lr factor for the hidden weights (effective-lr experiment)
+
+
+def hparams(lr=0.1, gain=1.0, noise=0.0, dropout=0.0, w_lr_scale=1.0) -> Hparams:
+    """Hparams of float32 scalars (or equal-length 1-D arrays, one entry per run)."""
+    return Hparams(*(jnp.asarray(v, jnp.float32) for v in (lr, gain, noise, dropout, w_lr_scale)))
+
+
+# Each name maps to an optax factory wrapped in `inject_hyperparams`, built once: the learning
+# rate lives in the optimizer state, so a new value is data, not a new program.
+OPTIMIZERS = {
+    "sgd": optax.inject_hyperparams(optax.sgd),
+    "momentum": optax.inject_hyperparams(functools.partial(optax.sgd, momentum=0.9)),
+    "adam": optax.inject_hyperparams(optax.adam),
+}
+
+
+def _labels(params: MLPParams):
+    """'hidden_w' for every hidden layer's weight matrix, 'other' for the rest."""
+    hidden = tuple(h._replace(dense=h.dense._replace(
+        w="hidden_w", b=None if h.dense.b is None else "other"),
+        bn=None if h.bn is None else type(h.bn)("other", "other")) for h in params.hidden)
+    return MLPParams(hidden, params.out._replace(w="other", b="other"))
+
+
+@functools.cache
+def optimizer(name: str) -> optax.GradientTransformation:
+    """The optimizer `name`, with the hidden weights in their own group so that their learning
+    rate can be scaled alone (`Hparams.w_lr_scale`, the effective-learning-rate experiment)."""
+    make = OPTIMIZERS[name]
+    return optax.multi_transform({"hidden_w": make(learning_rate=1.0),
+                                  "other": make(learning_rate=1.0)}, _labels)
+
+
+def _with_lr(opt_state, hp: Hparams):
+    """Write the traced learning rates into the optimizer state."""
+    inner = dict(opt_state.inner_states)
+    for group, lr in (("hidden_w", hp.lr * hp.w_lr_scale), ("other", hp.lr)):
+        masked = inner[group]
+        inj = masked.inner_state
+        inner[group] = masked._replace(inner_state=inj._replace(
+            hyperparams={**inj.hyperparams, "learning_rate": lr}))
+    return opt_state._replace(inner_states=inner)
+
+
+# ---------------------------------------------------------------------------- one step
+
+
+class Carry(NamedTuple):
+    """Everything a run carries from one step to the next."""
+    params: MLPParams
+    state: tuple  # BN running statistics
+    opt_state: optax.OptState
+    key: jax.Array  # dropout / noise randomness
+    diverged: jax.Array  # () bool: a non-finite loss was seen; updates stopped
+
+
+class StepMetrics(NamedTuple):
+    loss: jax.Array  # () training batch loss before the step, NaN once diverged
+    update_ratio: jax.Array  # (depth,) std(update) / std(w) per hidden layer, or (0,)
+
+
+def loss_fn(params, state, x, y, *, spec: MLPSpec, train: bool = True, key=None,
+            dropout=0.0, noise=0.0, masks=None, decay: float = 0.9):
+    """Mean softmax cross-entropy. Returns (loss, (new_state, logits))."""
+    logits, new_state = mlp_apply(params, state, x, spec=spec, train=train, key=key,
+                                  dropout=dropout, noise=noise, masks=masks, decay=decay)
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    return loss, (new_state, logits)
+
+
+def init_carry(key, hp: Hparams, *, config: TrainConfig) -> Carry:
+    """A fresh run: parameters from `key`, gain from `hp` (traced), optimizer state."""
+    k_init, k_train = jax.random.split(key)
+    params, state = mlp_init(k_init, config.spec, hp.gain)
+    opt_state = _with_lr(optimizer(config.optimizer).init(params), hp)
+    return Carry(params, state, opt_state, k_train, jnp.array(False))
+
+
+def train_step(params, state, opt_state, batch, hp: Hparams, key=None, *, config: TrainConfig):
+    """One SGD step on `batch = (x, y)`. Returns (params, state, opt_state, loss, update_ratio)."""
+    x, y = batch
+    (loss, (new_state, _)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        params, state, x, y, spec=config.spec, key=key if config.stochastic else None,
+        dropout=hp.dropout, noise=hp.noise, decay=config.decay)
+    tx = optimizer(config.optimizer)
+    updates, opt_state = tx.update(grads, _with_lr(opt_state, hp), params)
+    new_params = optax.apply_updates(params, updates)
+    if config.track:
+        ratio = jnp.stack([jnp.std(u.dense.w) / (jnp.std(p.dense.w) + 1e-12)
+                           for u, p in zip(updates.hidden, params.hidden)])
+    else:
+        ratio = jnp.zeros((0,), jnp.float32)
+    return new_params, new_state, opt_state, loss, ratio
+
+
+def _step(carry: Carry, idx, hp: Hparams, x, y, config: TrainConfig):
+    key, k_step = jax.random.split(carry.key)
+    params, state, opt_state, loss, ratio = train_step(
+        carry.params, carry.state, carry.opt_state, (x[idx], y[idx]), hp, k_step, config=config)
+    diverged = carry.diverged | ~jnp.isfinite(loss)
+    # A diverged run keeps its last finite parameters and stops moving: the flag tells the story.
+    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(diverged, b, a), new, old)  # noqa: E731
+    carry = Carry(keep(params, carry.params), keep(state, carry.state),
+                  keep(opt_state, carry.opt_state), key, diverged)
+    return carry, StepMetrics(jnp.where(diverged, jnp.nan, loss), ratio)
+
+
+def _chunk(carry: Carry, idx, hp: Hparams, x, y, config: TrainConfig):
+    """K steps in one `lax.scan`; idx is (K, batch). Returns (carry, StepMetrics of (K, ...))."""
+    return jax.lax.scan(lambda c, i: _step(c, i, hp, x, y, config), carry, idx)
+
+
+# Module-level compiled programs: one per static config, shared by every page and session.
+train_chunk = jax.jit(_chunk, static_argnames="config")
+train_chunk_runs = jax.jit(jax.vmap(_chunk, in_axes=(0, 0, 0, None, None, None)),
+                           static_argnames="config")
+init_runs = jax.jit(jax.vmap(lambda k, hp, config: init_carry(k, hp, config=config),
+                             in_axes=(0, 0, None)), static_argnames="config")
+
+
+def _evaluate(params, state, x_train, x_test, y_test, spec: MLPSpec, stats: str):
+    """Test accuracy and loss in eval mode, with population statistics of the training set
+    (`stats="population"`) or the running EMA in `state` (`stats="running"`)."""
+    if spec.bn and stats == "population":
+        state = population_state(params, x_train, spec=spec)
+    logits, _ = mlp_apply(params, state, x_test, spec=spec, train=False)
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, y_test).mean()
+    return (logits.argmax(-1) == y_test).mean(), loss
+
+
+evaluate = jax.jit(_evaluate, static_argnames=("spec", "stats"))
+evaluate_runs = jax.jit(jax.vmap(_evaluate, in_axes=(0, 0, None, None, None, None, None)),
+                        static_argnames=("spec", "stats"))
+
+
+# ---------------------------------------------------------------------------- runs
+
+
+class Runs(NamedTuple):
+    """R runs trained side by side (same config, one seed and hparams each)."""
+    carry: Carry  # final state, leaves with a leading (R,) axis
+    loss: np.ndarray  # (R, steps) training batch loss, NaN after divergence
+    update_ratio: np.ndarray  # (R, steps, depth) when config.track, else (R, steps, 0)
+    eval_steps: np.ndarray  # (E,) step counts at which test accuracy was measured
+    test_acc: np.ndarray  # (R, E) test accuracy (population statistics), NaN once diverged
+    test_loss: np.ndarray  # (R, E)
+    diverged: np.ndarray  # (R,) bool
+
+
+def _broadcast(hp: Hparams, n: int) -> Hparams:
+    return Hparams(*(jnp.broadcast_to(v, (n,)) for v in hp))
+
+
+def train_runs(config: TrainConfig, hp: Hparams, seeds, steps: int, data: Dataset, *,
+               chunk: int = 100, on_chunk: Callable | None = None,
+               progress: Callable | None = None) -> Runs:
+    """Train one run per seed (with its own entry of `hp`, or `hp` broadcast) for `steps` steps.
+
+    Every `chunk` steps it measures test accuracy and calls `on_chunk(step, carry)` so that an
+    experiment can probe the nets, and `progress(fraction, message)`. When every run has
+    diverged it stops early; the rest of the curves are NaN.
+    """
+    seeds = tuple(int(s) for s in seeds)
+    n = len(seeds)
+    hp = _broadcast(hp, n)
+    x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    x_test, y_test = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
+    idx = np.stack([batch_indices(s, steps, config.batch_size, len(x)) for s in seeds])
+    carry = init_runs(jnp.stack([jax.random.key(s) for s in seeds]), hp, config)
+    depth = config.spec.depth if config.track else 0
+    loss = np.full((n, steps), np.nan, np.float32)
+    ratio = np.full((n, steps, depth), np.nan, np.float32)
+    eval_steps, accs, losses = [], [], []
+    if on_chunk is not None:
+        on_chunk(0, carry)
+    for start in range(0, steps, chunk):
+        k = min(chunk, steps - start)
+        carry, m = train_chunk_runs(carry, jnp.asarray(idx[:, start:start + k]), hp, x, y, config)
+        loss[:, start:start + k] = np.asarray(m.loss)
+        ratio[:, start:start + k] = np.asarray(m.update_ratio)
+        acc, tl = evaluate_runs(carry.params, carry.state, x, x_test, y_test, config.spec,
+                                "population")
+        div = np.asarray(carry.diverged)
+        eval_steps.append(start + k)
+        accs.append(np.where(div, np.nan, np.asarray(acc)))
+        losses.append(np.where(div, np.nan, np.asarray(tl)))
+        if on_chunk is not None:
+            on_chunk(start + k, carry)
+        if progress is not None:
+            progress((start + k) / steps, f"step {start + k} of {steps}")
+        if div.all():
+            break
+    return Runs(carry, loss, ratio, np.asarray(eval_steps), np.stack(accs, 1),
+                np.stack(losses, 1), np.asarray(carry.diverged))
+
+
+def run_slice(carry: Carry, i: int) -> Carry:
+    """Run `i` of a batch of runs (leaves indexed on their leading axis)."""
+    return jax.tree.map(lambda a: a[i], carry)

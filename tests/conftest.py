@@ -1,0 +1,20 @@
+"""Shared test setup: strict JAX rank promotion, a key fixture, a clean Streamlit cache."""
+import jax
+import pytest
+
+import bnjax  # noqa: F401  (sets the XLA device flags before jax initializes its backend)
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture
+def key():
+    return jax.random.key(0)
+
+
+@pytest.fixture
+def clear_streamlit_cache():
+    import streamlit as st
+    st.cache_data.clear()
+    yield
+    st.cache_data.clear()

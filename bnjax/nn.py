@@ -90,7 +90,7 @@ def dense_init(key, fan_in: int, fan_out: int, *, gain=1.0, c: float = 2.0, bias
 
 def dense_apply(params: DenseParams, x):
     y = x @ params.w  # (batch, fan_out)
-    return y if params.b is None else y + params.b
+    return y if params.b is None else y + params.b[None, :]
 
 
 def batchnorm_init(features: int):
@@ -124,22 +124,24 @@ def batchnorm_apply(params: BatchNormParams, state: BatchNormState, x, *, train:
     >>> p, s = batchnorm_init(3)
     >>> y, s2 = batchnorm_apply(p, s, jnp.arange(12.0).reshape(4, 3), train=True)
     >>> [round(float(v), 3) for v in y.mean(0)], [round(float(v), 3) for v in s2.mean]
-    [0.0, 0.0, 0.0], [0.45, 0.55, 0.65]
+    ([0.0, 0.0, 0.0], [0.45, 0.55, 0.65])
     """
+    gamma, beta = params.gamma[None, :], params.beta[None, :]  # (1, features)
     if not train:
-        x_hat = (x - state.mean) / jnp.sqrt(state.var + eps)
-        return params.gamma * x_hat + params.beta, state
+        x_hat = (x - state.mean[None, :]) / jnp.sqrt(state.var[None, :] + eps)
+        return gamma * x_hat + beta, state
     if ghost and ghost < x.shape[0]:
         g = x.reshape(-1, ghost, x.shape[-1])  # (groups, ghost, features)
         mean, var = g.mean(1, keepdims=True), g.var(1, keepdims=True)
         x_hat = ((g - mean) / jnp.sqrt(var + eps)).reshape(x.shape)
         mean, var = mean.mean((0, 1)), var.mean((0, 1))
     else:
-        mean, var = x.mean(0), x.var(0)  # (features,) biased variance, as in the paper
+        mean, var = x.mean(0, keepdims=True), x.var(0, keepdims=True)  # (1, features), biased
         x_hat = (x - mean) / jnp.sqrt(var + eps)
+        mean, var = mean[0], var[0]
     new_state = BatchNormState(decay * state.mean + (1 - decay) * mean,
                                decay * state.var + (1 - decay) * var)
-    return params.gamma * x_hat + params.beta, new_state
+    return gamma * x_hat + beta, new_state
 
 
 # ---------------------------------------------------------------------------- the MLP
@@ -170,8 +172,8 @@ def _layer_noise(key, shape, scale):
     """Noise whose mean and scale are redrawn every call: mean ~ U(-s, s), std ~ U(0, s) per unit,
     then mean + std * N(0, 1) per example (Santurkar et al. 2018, Sec. 2.1)."""
     k_mu, k_sd, k_n = jax.random.split(key, 3)
-    mu = jax.random.uniform(k_mu, shape[-1:], minval=-1.0, maxval=1.0) * scale
-    sd = jax.random.uniform(k_sd, shape[-1:]) * scale
+    mu = jax.random.uniform(k_mu, (1, shape[-1]), minval=-1.0, maxval=1.0) * scale
+    sd = jax.random.uniform(k_sd, (1, shape[-1])) * scale
     return mu + sd * jax.random.normal(k_n, shape)
 
 
@@ -207,7 +209,7 @@ def mlp_apply(params: MLPParams, state: MLPState, x, *, spec: MLPSpec, train: bo
             h = h + _layer_noise(keys[2 * i], h.shape, noise)  # noise = 0 adds exactly 0
         a = act(h)
         if masks is not None:
-            a = a * masks[i]
+            a = a * jnp.reshape(masks[i], (1, -1))
         if train and key is not None:
             keep = jax.random.bernoulli(keys[2 * i + 1], 1.0 - dropout, a.shape)
             a = jnp.where(keep, a / (1.0 - dropout), 0.0)

@@ -1,0 +1,57 @@
+"""The page table and the frame every page draws first: page config, sidebar links, lecture mode."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Page(NamedTuple):
+    path: str  # relative to the repo root, as st.page_link wants it
+    label: str
+    icon: str
+    question: str  # the student's question the page answers
+
+
+# The single list of pages: the sidebar, the Overview's cards and the tests all read it.
+PAGES = (
+    Page("dashboard.py", "Overview", ":material/home:", "Why does batch norm work?"),
+    Page("pages/1_BatchNorm_basics.py", "1 · BatchNorm basics", ":material/calculate:",
+         "What does batch norm compute on a real batch, and what changes at test time?"),
+    Page("pages/2_Covariate_shift.py", "2 · Covariate shift", ":material/stacked_line_chart:",
+         "Why are later layers more robust to changes in earlier layers?"),
+    Page("pages/3_Layer_decoupling.py", "3 · Layer decoupling", ":material/link_off:",
+         "Does each layer really learn more independently?"),
+    Page("pages/4_Regularization_noise.py", "4 · Regularization noise", ":material/grain:",
+         "How is batch norm a regularizer, like dropout?"),
+    Page("pages/5_Hyperparameter_landscape.py", "5 · Hyperparameter landscape", ":material/grid_on:",
+         "Does batch norm make hyperparameter search easier, or only faster?"),
+    Page("pages/6_Playground.py", "6 · Playground", ":material/science:",
+         "What happens with my own network?"),
+)
+
+
+def page_exists(page: Page) -> bool:
+    return (ROOT / page.path).is_file()
+
+
+def frame(title: str) -> None:
+    """Call first on every page: page config, the sidebar's links, the lecture-mode switch."""
+    from ui.controls import toggle  # here, not at import: controls import this module
+
+    st.set_page_config(page_title=f"{title} · bnjax", page_icon=":material/insights:",
+                       layout="wide", initial_sidebar_state="expanded")
+    with st.sidebar:
+        st.markdown("### bnjax · why batch norm works")
+        for page in PAGES:
+            if page_exists(page):
+                st.page_link(page.path, label=page.label, icon=page.icon)
+            else:
+                st.markdown(f"{page.label} · *coming*")
+        st.divider()
+        toggle("Lecture mode", "lecture", False,
+               help="Bigger charts and fonts, explanations hidden: for screen-sharing.")
+        st.caption("Every chart is a network trained in this process, on scikit-learn's digits.")

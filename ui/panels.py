@@ -1,0 +1,128 @@
+"""What every question page shows: lede, charts, the three-way verdict, presets, the code.
+
+Also `run`, the one way a page trains: cached across sessions, one heavy run at a time per
+process, with a progress bar fed by the experiment.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import logging
+import threading
+from typing import Any, Callable, Mapping
+from urllib.parse import urlencode
+
+import streamlit as st
+
+from ui.controls import lecture_mode
+
+_log = logging.getLogger("bnjax.ui")
+
+# One heavy computation at a time in this process: on 2 shared cores, two trainings side by
+# side are each slower than one after the other, and both viewers wait longer.
+_TRAINING = threading.Lock()
+
+
+@st.cache_data(max_entries=48, show_spinner=False)
+def _cached(name: str, config_json: str, _fn: Callable, _config, _progress: Callable):
+    """Keyed by the function's name and the config's fields; the callables stay out of the key."""
+    if not _TRAINING.acquire(blocking=False):
+        _progress(0.0, "queued behind another run on this server…")
+        _TRAINING.acquire()
+    try:
+        return _fn(_config, progress=_progress)
+    finally:
+        _TRAINING.release()
+
+
+def config_key(config) -> str:
+    return json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+
+
+def run(fn: Callable, config, *, what: str = "Training") -> Any:
+    """`fn(config, progress=...)`, cached for every viewer; None (with a message) on failure."""
+    slot = st.empty()
+
+    def progress(fraction: float, message: str) -> None:
+        slot.progress(min(max(float(fraction), 0.0), 1.0), text=f"{what}: {message}")
+
+    try:
+        result = _cached(f"{fn.__module__}.{fn.__qualname__}", config_key(config), fn, config,
+                         progress)
+    except (ValueError, TypeError, FloatingPointError, RuntimeError, MemoryError) as err:
+        _log.exception("run failed for %s", config)
+        slot.error(f"This configuration could not be run: {err}", icon=":material/error:")
+        return None
+    slot.empty()
+    return result
+
+
+def lede(question: str, claim: str, text: str | None = None) -> None:
+    """The student's question, the lecture's claim and (outside lecture mode) a plain lede."""
+    st.markdown(f"#### “{question}”")
+    st.markdown(f"**The lecture says:** {claim}")
+    if text:
+        explain(text)
+
+
+def explain(markdown: str) -> None:
+    """Narration that lecture mode hides (the charts stay)."""
+    if not lecture_mode():
+        st.markdown(markdown)
+
+
+def chart(c, *, key: str | None = None, on_select="ignore", selection_mode=None, height=None):
+    """An Altair chart at full width; bigger fonts and marks in lecture mode."""
+    big = lecture_mode()
+    c = (c.configure_axis(labelFontSize=17 if big else 13, titleFontSize=19 if big else 14)
+          .configure_legend(labelFontSize=17 if big else 13, titleFontSize=17 if big else 13,
+                            symbolSize=200 if big else 100)
+          .configure_title(fontSize=21 if big else 16)
+          .configure_header(labelFontSize=18 if big else 14, titleFontSize=18 if big else 14))
+    kw = {"selection_mode": selection_mode} if selection_mode else {}
+    return st.altair_chart(c, width="stretch", key=key, on_select=on_select,
+                           **({"height": height} if height else {}), **kw)
+
+
+def verdict(claim: str, measured: str | list[str], research: str) -> None:
+    """Three columns: what the lecture claims, what this run measured, what the research found."""
+    cols = st.columns(3)
+    lines = [measured] if isinstance(measured, str) else measured
+    for col, title, body in zip(cols, ("What the lecture claims", "What this run measured",
+                                       "What the research found"),
+                                (claim, "\n".join(f"- {m}" for m in lines), research)):
+        with col.container(border=True):
+            st.markdown(f"**{title}**")
+            st.markdown(body)
+
+
+def diverged_note(names: list[str]) -> None:
+    """Say plainly which runs diverged (non-finite loss): a result, not a crash."""
+    if names:
+        st.warning("Diverged (the loss became infinite or NaN; training stopped there): "
+                   + ", ".join(names) + ".", icon=":material/trending_up:")
+
+
+def presets(table: Mapping[str, Any], default_config, *, keys: Mapping[str, str] | None = None):
+    """Links that load each preset's config by URL. A field goes in the link when it differs from
+    the default; `keys` maps config fields to URL keys where they differ."""
+    keys = dict(keys or {})
+    links = []
+    for name, config in table.items():
+        params = {}
+        for f in dataclasses.fields(config):
+            value = getattr(config, f.name)
+            if value != getattr(default_config, f.name):
+                params[keys.get(f.name, f.name)] = str(value).lower() if isinstance(value, bool) \
+                    else value
+        href = "?" + urlencode(params) if params else "?"
+        links.append(f'<a href="{href}" target="_self">{name}</a>')
+    st.markdown("**Presets:** " + " · ".join(links), unsafe_allow_html=True)
+
+
+def show_code(*objects) -> None:
+    """The bnjax functions behind the main chart, one click away."""
+    with st.expander("Show the code"):
+        for obj in objects:
+            st.code(inspect.getsource(obj), language="python")

@@ -6,7 +6,6 @@ one falls back to the default, and either way the page shows a note saying what 
 """
 from __future__ import annotations
 
-import html
 import math
 from typing import Any, Callable, Sequence
 
@@ -24,8 +23,8 @@ def _raw(key: str) -> list[str] | None:
 
 
 def _note(key: str, raw: Sequence[str], message: str) -> None:
-    shown = ", ".join(repr(v[:_MAX_SHOWN]) for v in raw)
-    st.warning(f"URL parameter `{key}`={html.escape(shown)}: {message}", icon=":material/link_off:")
+    shown = ", ".join(v[:_MAX_SHOWN].replace("`", "'") or "(empty)" for v in raw)
+    st.warning(f"URL parameter `{key}={shown}`: {message}", icon=":material/link_off:")
 
 
 def _seed(key: str, value: Any) -> None:

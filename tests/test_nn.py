@@ -1,0 +1,142 @@
+"""Batch norm against Flax's, its defining properties, and the MLP's shapes and options."""
+import flax.linen as fnn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bnjax.nn import (MLPSpec, batchnorm_apply, batchnorm_init, mlp_apply, mlp_init,
+                      population_state)
+
+DECAY, EPS = 0.9, 1e-5
+
+
+def _x(key, n=32, f=7):
+    return 3.0 + 2.5 * jax.random.normal(key, (n, f))
+
+
+@pytest.fixture
+def flax_bn():
+    return fnn.BatchNorm(momentum=DECAY, epsilon=EPS)
+
+
+def test_train_mode_matches_flax(key, flax_bn):
+    x = _x(key)
+    variables = flax_bn.init(key, x, use_running_average=False)
+    y_flax, updated = flax_bn.apply(variables, x, use_running_average=False, mutable=["batch_stats"])
+    params, state = batchnorm_init(7)
+    y, new_state = batchnorm_apply(params, state, x, train=True, decay=DECAY, eps=EPS)
+    np.testing.assert_allclose(y, y_flax, atol=1e-5)
+    np.testing.assert_allclose(new_state.mean, updated["batch_stats"]["mean"], atol=1e-5)
+    np.testing.assert_allclose(new_state.var, updated["batch_stats"]["var"], atol=1e-5)
+
+
+def test_eval_mode_matches_flax_and_keeps_state(key, flax_bn):
+    k1, k2, k3 = jax.random.split(key, 3)
+    mean, var = jax.random.normal(k1, (7,)), jnp.exp(jax.random.normal(k2, (7,)))
+    gamma, beta = 1.0 + 0.1 * jnp.arange(7.0), -0.2 * jnp.arange(7.0)
+    x = _x(k3)
+    variables = {"params": {"scale": gamma, "bias": beta},
+                 "batch_stats": {"mean": mean, "var": var}}
+    y_flax = flax_bn.apply(variables, x, use_running_average=True)
+    params, state = batchnorm_init(7)
+    params, state = params._replace(gamma=gamma, beta=beta), state._replace(mean=mean, var=var)
+    y, same = batchnorm_apply(params, state, x, train=False, decay=DECAY, eps=EPS)
+    np.testing.assert_allclose(y, y_flax, atol=1e-5)
+    assert same is state
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_gradients_match_flax(key, flax_bn, train):
+    k1, k2 = jax.random.split(key)
+    x, w = _x(k1), jax.random.normal(k2, (32, 7))  # w: a random readout so no gradient is trivial
+    gamma, beta = 1.0 + 0.1 * jnp.arange(7.0), 0.3 * jnp.ones(7)
+    stats = {"mean": jnp.full((7,), 2.0), "var": jnp.full((7,), 5.0)}
+
+    def ours(x, gamma, beta):
+        params, state = batchnorm_init(7)
+        state = state._replace(mean=stats["mean"], var=stats["var"])
+        y, _ = batchnorm_apply(params._replace(gamma=gamma, beta=beta), state, x, train=train,
+                               decay=DECAY, eps=EPS)
+        return (y * w).sum()
+
+    def theirs(x, gamma, beta):
+        v = {"params": {"scale": gamma, "bias": beta}, "batch_stats": stats}
+        y = flax_bn.apply(v, x, use_running_average=not train, mutable=["batch_stats"])[0] \
+            if train else flax_bn.apply(v, x, use_running_average=True)
+        return (y * w).sum()
+
+    for g, g_flax in zip(jax.grad(ours, (0, 1, 2))(x, gamma, beta),
+                         jax.grad(theirs, (0, 1, 2))(x, gamma, beta)):
+        np.testing.assert_allclose(g, g_flax, atol=1e-5, rtol=1e-5)
+
+
+def test_train_mode_output_is_standardized(key):
+    x = _x(key, n=256, f=16)
+    y, _ = batchnorm_apply(*batchnorm_init(16), x, train=True)
+    np.testing.assert_allclose(y.mean(0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(y.std(0), 1.0, atol=1e-3)
+
+
+def test_ghost_batches_normalize_each_group(key):
+    x = _x(key, n=64, f=5)
+    y, _ = batchnorm_apply(*batchnorm_init(5), x, train=True, ghost=8)
+    groups = y.reshape(8, 8, 5)
+    np.testing.assert_allclose(groups.mean(1), 0.0, atol=1e-5)
+    assert not np.allclose(y, batchnorm_apply(*batchnorm_init(5), x, train=True)[0])
+
+
+@pytest.mark.parametrize("depth,width,activation,bn", [
+    (1, 8, "relu", True), (3, 16, "tanh", False), (4, 100, "sigmoid", True)])
+def test_mlp_shapes(key, depth, width, activation, bn):
+    spec = MLPSpec(depth=depth, width=width, activation=activation, bn=bn)
+    params, state = mlp_init(key, spec)
+    assert len(params.hidden) == depth and params.out.w.shape == (width, 10)
+    assert all((h.dense.b is None) == bn and (h.bn is not None) == bn for h in params.hidden)
+    x = jnp.ones((5, 64))
+    logits, new_state, trace = mlp_apply(params, state, x, spec=spec, train=True, with_trace=True)
+    assert logits.shape == (5, 10) and len(new_state) == depth
+    assert all(t.shape == (5, width) for t in trace.z + trace.h + trace.a)
+
+
+def test_gain_scales_the_init(key):
+    spec = MLPSpec(depth=2, width=50)
+    p1, _ = mlp_init(key, spec, 1.0)
+    p3, _ = mlp_init(key, spec, 3.0)
+    np.testing.assert_allclose(p3.hidden[0].dense.w, 3.0 * p1.hidden[0].dense.w, rtol=1e-6)
+    std = float(p1.hidden[0].dense.w.std())
+    assert abs(std - np.sqrt(2 / 64)) < 0.02  # He-normal
+
+
+def test_population_state_is_the_full_batch_statistics(key):
+    spec = MLPSpec(depth=2, width=16)
+    params, state = mlp_init(key, spec)
+    x = _x(key, n=100, f=64)
+    pop = population_state(params, x, spec=spec)
+    z1 = x @ params.hidden[0].dense.w
+    np.testing.assert_allclose(pop[0].mean, z1.mean(0), atol=1e-5)
+    np.testing.assert_allclose(pop[0].var, z1.var(0), rtol=1e-4)
+    # Eval with population statistics = train mode on the whole set.
+    train_logits, _ = mlp_apply(params, state, x, spec=spec, train=True)
+    eval_logits, _ = mlp_apply(params, pop, x, spec=spec, train=False)
+    np.testing.assert_allclose(eval_logits, train_logits, atol=1e-4)
+
+
+def test_masks_ablate_units(key):
+    spec = MLPSpec(depth=2, width=8, bn=False)
+    params, state = mlp_init(key, spec)
+    masks = (jnp.zeros(8).at[:4].set(1.0), jnp.ones(8))
+    _, _, trace = mlp_apply(params, state, jnp.ones((3, 64)), spec=spec, train=False,
+                            masks=masks, with_trace=True)
+    assert float(jnp.abs(trace.a[0][:, 4:]).max()) == 0.0
+
+
+def test_noise_and_dropout_act_only_in_train_mode_with_a_key(key):
+    spec = MLPSpec(depth=2, width=16)
+    params, state = mlp_init(key, spec)
+    x = _x(key, n=16, f=64)
+    clean, _ = mlp_apply(params, state, x, spec=spec, train=True)
+    noisy, _ = mlp_apply(params, state, x, spec=spec, train=True, key=key, noise=0.5, dropout=0.3)
+    zero, _ = mlp_apply(params, state, x, spec=spec, train=True, key=key, noise=0.0, dropout=0.0)
+    assert not np.allclose(clean, noisy)
+    np.testing.assert_allclose(clean, zero, atol=1e-6)

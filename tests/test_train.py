@@ -1,0 +1,112 @@
+"""Training: it learns, it compiles once across slider values, it is deterministic, it flags
+divergence instead of crashing."""
+import contextlib
+import json
+import logging
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from bnjax import MLPSpec, TrainConfig, hparams, load_digits, train_runs
+
+SMALL = TrainConfig(MLPSpec(depth=2, width=32, bn=True), "momentum", 64)
+
+
+@contextlib.contextmanager
+def count_compiles():
+    """Counts XLA compilations while the block runs (jax.log_compiles' records)."""
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda r: records.append(r.getMessage())
+    logger = logging.getLogger("jax")
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles():
+            yield records
+    finally:
+        logger.removeHandler(handler)
+
+
+def _compiles(records):
+    return [r for r in records if r.startswith("Compiling") or "compil" in r.lower()
+            and "finished" not in r.lower() and "persistent" not in r.lower()]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_digits()
+
+
+def test_loss_decreases_and_nets_learn(data):
+    for bn in (True, False):
+        runs = train_runs(SMALL._replace(spec=SMALL.spec._replace(bn=bn)), hparams(lr=0.05),
+                          (0, 1), 400, data)
+        assert np.all(runs.loss[:, -50:].mean(1) < 0.25 * runs.loss[:, :10].mean(1))
+        assert np.all(runs.test_acc[:, -1] > 0.9) and not runs.diverged.any()
+
+
+def test_slider_values_compile_nothing_new(data):
+    train_runs(SMALL, hparams(lr=0.1), (0, 1), 200, data)  # warm-up: compiles
+    with count_compiles() as records:
+        for lr, gain, noise, dropout in [(0.03, 1.0, 0.0, 0.0), (0.5, 2.0, 0.0, 0.0)]:
+            train_runs(SMALL, hparams(lr=lr, gain=gain, noise=noise, dropout=dropout), (0, 1), 200,
+                       data)
+    assert _compiles(records) == []
+    stochastic = SMALL._replace(stochastic=True)
+    train_runs(stochastic, hparams(lr=0.1, noise=0.1, dropout=0.1), (0, 1), 200, data)
+    with count_compiles() as records:
+        train_runs(stochastic, hparams(lr=0.2, noise=0.3, dropout=0.4), (0, 1), 200, data)
+    assert _compiles(records) == []
+    # The counter is live: a new depth is a new shape and must compile.
+    with count_compiles() as records:
+        train_runs(SMALL._replace(spec=SMALL.spec._replace(depth=3)), hparams(lr=0.1), (0, 1), 200,
+                   data)
+    assert _compiles(records) != []
+
+
+def test_same_seed_same_numbers_in_a_fresh_process(data):
+    code = ("import json; from bnjax import *; "
+            "r = train_runs(TrainConfig(MLPSpec(depth=2, width=32), 'momentum', 64, True), "
+            "hparams(lr=0.1, dropout=0.1, noise=0.1), (3,), 200, load_digits()); "
+            "print(json.dumps([r.loss[0].tolist(), r.test_acc[0].tolist()]))")
+    outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout for _ in range(2)]
+    assert outs[0] == outs[1]
+    here = train_runs(TrainConfig(MLPSpec(depth=2, width=32), "momentum", 64, True),
+                      hparams(lr=0.1, dropout=0.1, noise=0.1), (3,), 200, data)
+    loss, _ = json.loads(outs[0])
+    np.testing.assert_allclose(here.loss[0], loss, rtol=1e-6)
+
+
+def test_a_different_seed_gives_different_numbers(data):
+    a = train_runs(SMALL, hparams(lr=0.1), (0,), 100, data)
+    b = train_runs(SMALL, hparams(lr=0.1), (1,), 100, data)
+    assert not np.allclose(a.loss, b.loss)
+
+
+def test_divergence_is_a_flagged_result(data):
+    plain = SMALL._replace(spec=SMALL.spec._replace(bn=False, depth=4, width=100))
+    runs = train_runs(plain, hparams(lr=3.0), (0, 1), 300, data)
+    assert runs.diverged.all()
+    first = np.argmax(~np.isfinite(runs.loss), axis=1)
+    assert np.all(np.isfinite(runs.loss[0, :first[0]]))  # finite until it diverged
+    assert np.isnan(runs.test_acc).all()
+    # The last finite parameters are kept: nothing inside is NaN.
+    w = runs.carry.params.hidden[0].dense.w
+    assert np.isfinite(np.asarray(w)).all()
+
+
+def test_per_run_hyperparameters(data):
+    runs = train_runs(SMALL, hparams(lr=np.array([0.0, 0.1])), (0, 0), 100, data)
+    assert np.allclose(runs.loss[0, 0], runs.loss[1, 0])  # same seed, same first batch
+    w0 = runs.carry.params.hidden[0].dense.w
+    assert not np.allclose(w0[0], w0[1])  # lr 0 left run 0 where it started; run 1 moved
+
+
+def test_update_ratio_tracked(data):
+    runs = train_runs(SMALL._replace(track=True), hparams(lr=0.1), (0,), 100, data)
+    assert runs.update_ratio.shape == (1, 100, 2)
+    assert np.all((runs.update_ratio > 1e-5) & (runs.update_ratio < 1.0))

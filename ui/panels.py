@@ -5,6 +5,7 @@ process, with a progress bar fed by the experiment.
 """
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import inspect
 import json
@@ -43,9 +44,12 @@ def config_key(config) -> str:
 def run(fn: Callable, config, *, what: str = "Training") -> Any:
     """`fn(config, progress=...)`, cached for every viewer; None (with a message) on failure."""
     slot = st.empty()
+    # Progress updates run in the context from before the cached call: there Streamlit does not
+    # record them for replay (a cache hit replaying a progress bar of another run would fail).
+    outside = contextvars.copy_context()
 
     def progress(fraction: float, message: str) -> None:
-        slot.progress(min(max(float(fraction), 0.0), 1.0), text=f"{what}: {message}")
+        outside.run(slot.progress, min(max(float(fraction), 0.0), 1.0), text=f"{what}: {message}")
 
     try:
         result = _cached(f"{fn.__module__}.{fn.__qualname__}", config_key(config), fn, config,

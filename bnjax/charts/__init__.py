@@ -17,10 +17,22 @@ DIVERGED_COLOR = "#7f7f7f"
 GUIDE_COLOR = "#444444"
 
 
-def variant_color(field: str = "variant:N", title: str | None = None, legend=True) -> alt.Color:
-    """The shared colour encoding of the BN / plain / other variants."""
-    return alt.Color(field, scale=VARIANT_SCALE, title=title,
+def variant_color(field: str = "variant:N", title: str | None = None, legend=True,
+                  domain=None) -> alt.Color:
+    """The shared colour encoding of the BN / plain / other variants. Pass `domain` (the variants
+    in the chart) so the legend lists only those; their colours stay the same everywhere."""
+    scale = VARIANT_SCALE
+    if domain is not None:
+        known = [v for v in domain if v in VARIANTS]
+        scale = alt.Scale(domain=known, range=[COLORS[VARIANTS.index(v)] for v in known])
+    return alt.Color(field, scale=scale, title=title,
                      legend=alt.Legend(orient="top") if legend else None)
+
+
+def present(df, column: str = "variant") -> list:
+    """The variants present in `df`, in the shared order (for `variant_color(domain=...)`)."""
+    values = list(dict.fromkeys(df[column]))
+    return sorted(values, key=lambda v: VARIANTS.index(v) if v in VARIANTS else len(VARIANTS))
 
 
 def rule(value: float, axis: str = "y", dash=(6, 4), color: str = GUIDE_COLOR) -> alt.Chart:

@@ -4,13 +4,14 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from bnjax.charts import GUIDE_COLOR, variant_color
+from bnjax.charts import GUIDE_COLOR, present, variant_color
 
 
 def _band(df: pd.DataFrame, y: str, title: str, log: bool = False) -> alt.Chart:
     """Seed mean as a line, min-max over seeds as a band, per variant."""
     scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
-    base = alt.Chart(df).encode(x=alt.X("step:Q", title="training step"), color=variant_color())
+    base = alt.Chart(df).encode(x=alt.X("step:Q", title="training step"),
+                                color=variant_color(domain=present(df)))
     band = base.mark_area(opacity=0.2).encode(
         y=alt.Y(f"min({y}):Q", title=title, scale=scale), y2=f"max({y}):Q")
     line = base.mark_line(strokeWidth=2.5).encode(y=f"mean({y}):Q",
@@ -26,7 +27,7 @@ def loss_chart(curves: pd.DataFrame, diverged_at: pd.DataFrame | None = None) ->
         top = float(df.loss.max()) if len(df) else 1.0
         marks = alt.Chart(diverged_at.assign(loss=top)).mark_point(
             shape="cross", size=300, filled=True, strokeWidth=3).encode(
-            x="step:Q", y="loss:Q", color=variant_color(legend=False),
+            x="step:Q", y="loss:Q", color=variant_color(legend=False, domain=present(df)),
             tooltip=["variant", "seed", alt.Tooltip("step:Q", title="diverged at step")])
         chart = chart + marks
     return chart.properties(title="Training loss", height=320)

@@ -101,3 +101,14 @@ def ghost_chart(acc: pd.DataFrame) -> alt.Chart:
         tooltip=["variant", alt.Tooltip("mean(acc):Q", title="mean", format=".3f")])
     return alt.layer(points, err, mean).properties(
         title="Ghost batch norm: more BN noise, same SGD batch", height=340)
+
+
+def digit_chart(image: np.ndarray, label: int, size: int = 160) -> alt.Chart:
+    """The 8x8 digit behind the picked example, as grey squares (0 = white, 16 = black)."""
+    rows, cols = np.indices(image.shape)
+    df = pd.DataFrame({"row": rows.ravel(), "col": cols.ravel(), "ink": image.ravel()})
+    return alt.Chart(df).mark_rect().encode(
+        x=alt.X("col:O", axis=None), y=alt.Y("row:O", axis=None),
+        color=alt.Color("ink:Q", scale=alt.Scale(domain=[0, 16], scheme="greys"), legend=None),
+        tooltip=["row", "col", "ink"],
+    ).properties(width=size, height=size, title=f"its class: {label}")

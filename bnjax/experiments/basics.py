@@ -225,9 +225,11 @@ def run_basics(config: BasicsConfig, progress: Callable | None = None,
 
     def record(step):
         gap, acc = jax.device_get(measure_gaps(carry.params, ema, x, x_test, y_test, spec))
+        if bool(carry.diverged):  # as in train_runs: no numbers for a diverged net
+            gap, acc = np.full_like(gap, np.nan), np.full_like(acc, np.nan)
         for d, g, a in zip(DECAYS, gap, acc[:-1]):
             rows.append((step, f"EMA, decay {d}", float(g), float(a)))
-        rows.append((step, "population", 0.0, float(acc[-1])))
+        rows.append((step, "population", 0.0 if np.isfinite(acc[-1]) else np.nan, float(acc[-1])))
 
     record(0)
     for start in range(0, config.steps, CHUNK):
@@ -238,6 +240,8 @@ def run_basics(config: BasicsConfig, progress: Callable | None = None,
         record(start + k)
         if progress is not None:
             progress(0.9 * (start + k) / config.steps, f"training: step {start + k} of {config.steps}")
+        if bool(carry.diverged):  # stopped updating: nothing more to learn from this run
+            break
 
     if progress is not None:
         progress(0.95, "evaluating with batch, running and population statistics")
@@ -250,6 +254,8 @@ def run_basics(config: BasicsConfig, progress: Callable | None = None,
     params, ema_np = jax.device_get(carry.params), jax.device_get(ema)
     pop = jax.device_get(population_state(carry.params, x, spec=spec))
     diverged = bool(carry.diverged)
+    if diverged:  # a diverged net has no meaningful test-time numbers: flagged, drawn as such
+        ev = {k: float("nan") for k in ev}
 
     ema_gap = pd.DataFrame(rows, columns=["step", "stats", "gap", "test_acc"])
     loss = np.concatenate(losses)
@@ -259,6 +265,8 @@ def run_basics(config: BasicsConfig, progress: Callable | None = None,
     last = ema_gap[ema_gap.step == ema_gap.step.max()].set_index("stats")
     for d in DECAYS:
         summary[f"ema_gap_{d}"] = float(last.loc[f"EMA, decay {d}", "gap"])
+    for d in DECAYS:  # test accuracy lost by using this running average instead of the population
+        summary[f"ema_lag_{d}"] = summary["acc_eval_population"] - summary[f"acc_eval_ema_{d}"]
     summary["steps"] = float(config.steps)
     summary["final_loss"] = float(np.nanmean(loss[-CHUNK:])) if not diverged else float("nan")
     summary["diverged"] = float(diverged)
@@ -353,7 +361,7 @@ PRESETS = {
 def shrink(config: BasicsConfig) -> BasicsConfig:
     """A small version of `config` for smoke tests (same structure, a fraction of the cost)."""
     return dataclasses.replace(config, width=min(config.width, 16), steps=min(config.steps, 40),
-                               depth=min(config.depth, 3))
+                               depth=min(config.depth, 2))
 
 
 __all__ = ["BasicsConfig", "BasicsResult", "BnSteps", "DECAYS", "PRESETS", "STEPS",

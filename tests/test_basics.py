@@ -1,0 +1,312 @@
+"""Page 1, BatchNorm basics: BN's train/eval semantics on a trained net, the running averages,
+the step-by-step arithmetic, the charts and the page itself.
+
+Claims over seeds 0, 1, 2 (EXPERIMENTS.md, "Test-time page"): batch size 1 in train mode collapses
+to beta and chance accuracy; eval-mode logits do not depend on which examples share the batch,
+train-mode logits do; the running averages approach the population statistics as the run
+lengthens. Trained runs are shared by module-scoped fixtures.
+"""
+import dataclasses
+import json
+
+import jax
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bnjax import train
+from bnjax.charts import basics as charts
+from bnjax.data import load_digits
+from bnjax.experiments import basics
+from bnjax.experiments.basics import BasicsConfig, bn_steps, run_basics
+from bnjax.nn import batchnorm_init, mlp_apply
+from tests.apphelp import charts as charts_of, render, texts
+
+SEEDS = (0, 1, 2)
+SMALL = BasicsConfig(depth=2, width=16, steps=40)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_digits()
+
+
+@pytest.fixture(scope="module")
+def default_runs():
+    """The page's default view (300 steps) for seeds 0, 1, 2."""
+    return {s: run_basics(BasicsConfig(seed=s)) for s in SEEDS}
+
+
+@pytest.fixture(scope="module")
+def long_runs():
+    """The same nets trained for 1000 steps (the first 300 steps are the default runs')."""
+    return {s: run_basics(BasicsConfig(seed=s, steps=1000)) for s in SEEDS}
+
+
+def _spec(result):
+    return basics._spec(result.config)
+
+
+def _fresh_state(spec):
+    return tuple(batchnorm_init(spec.width)[1] for _ in range(spec.depth))
+
+
+# ---------------------------------------------------------------------------- batch size 1
+
+
+def test_train_mode_batch_size_one_outputs_beta(default_runs, data):
+    """With one example, z = mu_B, so x_hat = 0 and every unit outputs exactly its beta."""
+    r = default_runs[0]
+    spec = _spec(r)
+    logits = []
+    for i in (0, 1, 17, 300, 1200):
+        out, _, trace = mlp_apply(r.params, _fresh_state(spec), jnp.asarray(data.x_train[i:i + 1]),
+                                  spec=spec, train=True, with_trace=True)
+        for layer, h in zip(r.params.hidden, trace.h):
+            np.testing.assert_array_equal(np.asarray(h[0]), np.asarray(layer.bn.beta))
+        logits.append(np.asarray(out[0]))
+    # Every example gets the same logits, so the net predicts one class for everything.
+    np.testing.assert_array_equal(np.stack(logits), np.stack([logits[0]] * len(logits)))
+
+
+def test_train_mode_batch_size_one_is_chance(default_runs):
+    for s, r in default_runs.items():
+        acc, chance = r.summary["acc_train_batch1"], r.summary["chance"]
+        # A constant prediction scores the frequency of its class: at most the largest one.
+        assert 0.08 <= acc <= chance + 1e-6, (s, acc, chance)
+        assert r.summary["acc_eval_population"] > 0.95, s
+
+
+def test_batch_statistics_improve_with_test_batch_size(default_runs):
+    for s, r in default_runs.items():
+        m = r.summary
+        assert m["acc_train_batch1"] < m["acc_train_batch8"] - 0.5, s
+        assert m["acc_train_batch8"] < m["acc_train_batch64"] - 0.05, s
+        assert m["acc_train_batch64"] <= m["acc_train_full"] + 0.01, s
+        # The whole test set's statistics are close to the training set's: same accuracy.
+        assert abs(m["acc_train_full"] - m["acc_eval_population"]) <= 0.02, s
+
+
+# ---------------------------------------------------------------------------- batch composition
+
+
+def _split_logits(params, state, x, perm, sizes, *, spec, train_mode):
+    """Logits of x[perm] computed in batches of the given sizes, put back in the original order."""
+    xp = x[perm]
+    out, start = [], 0
+    for n in sizes:
+        out.append(np.asarray(mlp_apply(params, state, jnp.asarray(xp[start:start + n]), spec=spec,
+                                        train=train_mode)[0]))
+        start += n
+    assert start == len(x)
+    return np.concatenate(out)[np.argsort(perm)]
+
+
+def test_eval_logits_do_not_depend_on_the_batch(default_runs, data):
+    """Eval mode: identical logits under any permutation and split; train mode: not."""
+    r = default_runs[0]
+    spec = _spec(r)
+    x = data.x_test
+    full_eval = np.asarray(mlp_apply(r.params, r.population, jnp.asarray(x), spec=spec,
+                                     train=False)[0])
+    full_train = np.asarray(mlp_apply(r.params, _fresh_state(spec), jnp.asarray(x), spec=spec,
+                                      train=True)[0])
+    rng = np.random.default_rng(0)
+    for sizes in ([540], [1, 7, 100, 432], [270, 270]):
+        perm = rng.permutation(len(x))
+        ev = _split_logits(r.params, r.population, x, perm, sizes, spec=spec, train_mode=False)
+        assert np.abs(ev - full_eval).max() <= 1e-5, sizes
+        if sizes != [540]:
+            tr = _split_logits(r.params, _fresh_state(spec), x, perm, sizes, spec=spec,
+                               train_mode=True)
+            assert np.abs(tr - full_train).max() > 0.1, sizes
+    for s, r in default_runs.items():
+        assert r.summary["logit_diff_eval"] <= 1e-5, s
+        assert r.summary["logit_diff_train"] > 0.1, s
+
+
+# ---------------------------------------------------------------------------- running averages
+
+
+def _gap(result, decay, step):
+    t = result.ema_gap
+    return float(t[(t.stats == f"EMA, decay {decay}") & (t.step == step)].gap.iloc[0])
+
+
+def test_running_averages_approach_the_population(long_runs):
+    for s, r in long_runs.items():
+        for d in (0.99, 0.999):
+            assert _gap(r, d, 1000) < 0.5 * _gap(r, d, 100), (s, d)
+        assert _gap(r, 0.9, 1000) < 0.3 * _gap(r, 0.9, 20), s
+        slow = [_gap(r, 0.999, t) for t in (300, 500, 700, 1000)]
+        assert all(a > b for a, b in zip(slow, slow[1:])), (s, slow)
+        # After 300 steps the slower the average, the further it still is.
+        assert _gap(r, 0.9, 300) < _gap(r, 0.99, 300) < _gap(r, 0.999, 300), s
+
+
+def test_slow_average_lags_after_a_short_run(default_runs, long_runs):
+    for s in SEEDS:
+        short, long = default_runs[s].summary, long_runs[s].summary
+        assert short["acc_eval_ema_0.999"] < short["acc_eval_ema_0.9"] - 0.03, s
+        assert abs(short["acc_eval_ema_0.9"] - short["acc_eval_population"]) <= 0.02, s
+        assert long["acc_eval_ema_0.999"] > short["acc_eval_ema_0.999"] + 0.02, s
+        assert long["ema_gap_0.999"] < short["ema_gap_0.999"], s
+
+
+def test_tracked_averages_equal_a_net_trained_with_that_decay(data):
+    """The side-by-side running averages are what the training step itself carries for a net
+    trained with that decay (here 0.99, not the default 0.9)."""
+    r = run_basics(SMALL)
+    tconfig = basics._train_config(SMALL)._replace(decay=basics.DECAYS[1])
+    hp = train.hparams(lr=SMALL.lr)
+    carry = basics._init(jax.random.key(SMALL.seed), hp, config=tconfig)
+    ema = basics._init_ema(tconfig.spec)
+    idx = basics.batch_indices(SMALL.seed, SMALL.steps, SMALL.batch_size, len(data.x_train))
+    carry, _, _ = basics.train_chunk_ema(carry, ema, jnp.asarray(idx), hp,
+                                         jnp.asarray(data.x_train), jnp.asarray(data.y_train),
+                                         jnp.asarray(basics.DECAYS), tconfig)
+    for mine, theirs in zip(r.ema, carry.state):
+        np.testing.assert_allclose(mine.mean[1], np.asarray(theirs.mean), atol=1e-5)
+        np.testing.assert_allclose(mine.var[1], np.asarray(theirs.var), rtol=1e-4)
+
+
+# ---------------------------------------------------------------------------- step by step
+
+
+def test_bn_steps_match_batchnorm_apply(default_runs, data):
+    r = default_runs[0]
+    spec = _spec(r)
+    xb = jnp.asarray(data.x_train[r.probe["index"]])
+    _, _, trace = mlp_apply(r.params, _fresh_state(spec), xb, spec=spec, train=True,
+                            with_trace=True)
+    for layer, unit in ((1, 0), (2, 5), (4, 63)):
+        s = bn_steps(r, layer, unit)
+        by = {k: g.sort_values("example").value.to_numpy() for k, g in s.table.groupby("step")}
+        np.testing.assert_allclose(by["γ·x̂ + β"], np.asarray(trace.h[layer - 1][:, unit]),
+                                   atol=1e-4)
+        np.testing.assert_allclose(by["z"], np.asarray(trace.z[layer - 1][:, unit]), atol=1e-5)
+        assert abs(by["x̂"].mean()) < 1e-5 and abs(by["x̂"].std() - 1) < 1e-3
+        assert abs(by["(z − μ_B)²"].mean() - s.var) < 1e-4 * max(1.0, s.var)
+    moved = bn_steps(r, 1, 0, gamma=2.0, beta=-1.0)
+    last = moved.table[moved.table.step == "γ·x̂ + β"].value
+    assert abs(last.mean() + 1.0) < 1e-4 and abs(last.std(ddof=0) - 2.0) < 1e-2
+    # gamma = sigma_B and beta = mu_B undo the normalization: BN can represent the identity.
+    undo = bn_steps(r, 1, 0, gamma=moved.std, beta=moved.mean)
+    t = undo.table
+    np.testing.assert_allclose(t[t.step == "γ·x̂ + β"].value.to_numpy(),
+                               t[t.step == "z"].value.to_numpy(), atol=1e-4)
+
+
+# ---------------------------------------------------------------------------- smoke, presets
+
+
+def _check_result(r, config):
+    assert set(r.accuracy.columns) >= {"group", "setting", "accuracy", "order"}
+    assert len(r.accuracy) == len(basics.TEST_BATCH_SIZES) + 1 + len(basics.DECAYS) + 1
+    assert set(r.ema_gap.columns) == {"step", "stats", "gap", "test_acc"}
+    assert r.ema_gap.step.max() == config.steps
+    assert len(r.loss) == config.steps
+    assert r.probe["z"].shape == (config.depth, config.batch_size, config.width)
+    assert not r.diverged and r.summary["diverged"] == 0.0
+    for k in ("acc_train_batch1", "acc_eval_population", "acc_train_full", "chance",
+              "logit_diff_eval", "logit_diff_train", *[f"acc_eval_ema_{d}" for d in basics.DECAYS],
+              *[f"ema_gap_{d}" for d in basics.DECAYS]):
+        assert np.isfinite(r.summary[k]), k
+    assert np.isfinite(r.accuracy.accuracy).all() and np.isfinite(r.loss.loss).all()
+    assert all(len(t) <= 5000 for t in (r.accuracy, r.ema_gap, r.loss))
+
+
+@pytest.mark.parametrize("name", list(basics.PRESETS))
+def test_presets_run_small(name):
+    config = basics.shrink(basics.PRESETS[name])
+    _check_result(run_basics(config), config)
+
+
+def test_progress_is_reported_and_deterministic():
+    seen = []
+    a = run_basics(SMALL, progress=lambda f, m: seen.append((f, m)))
+    b = run_basics(SMALL)
+    assert seen and all(0 <= f <= 1 for f, _ in seen) and seen[-1][0] >= 0.9
+    assert a.summary == b.summary
+
+
+def test_a_diverged_run_is_a_flagged_result():
+    r = run_basics(dataclasses.replace(SMALL, lr=1e20))
+    assert r.diverged and r.summary["diverged"] == 1.0
+    assert np.isnan(r.summary["acc_eval_population"])
+    charts.accuracy_chart(r.accuracy, r.summary["chance"]).to_dict()  # still draws
+
+
+# ---------------------------------------------------------------------------- charts
+
+
+def test_charts(default_runs):
+    r = default_runs[0]
+    steps = bn_steps(r, 2, 3, gamma=1.5, beta=0.5)
+    d = charts.bn_steps_chart(steps).to_dict()
+    assert len(d["hconcat"]) == len(basics.STEPS)
+    assert [p["title"] for p in d["hconcat"]] == list(basics.STEPS)
+    assert d["params"] or any("params" in p.get("layer", [{}])[0] for p in d["hconcat"])
+    rule_values = [d["datasets"][p["layer"][1]["data"]["name"]][0]["value"] for p in d["hconcat"]]
+    assert rule_values == pytest.approx([steps.mean, 0.0, steps.var, 0.0, 0.5], abs=1e-6)
+    acc = charts.accuracy_chart(r.accuracy, r.summary["chance"]).to_dict()
+    assert acc["layer"][0]["encoding"]["x"]["field"] == "accuracy"
+    gap = charts.ema_gap_chart(r.ema_gap).to_dict()
+    assert gap["hconcat"][0]["encoding"]["y"]["scale"]["type"] == "log"
+
+
+# ---------------------------------------------------------------------------- the page
+
+PAGE = "pages/1_BatchNorm_basics.py"
+
+
+def _spec_of(chart):
+    return json.loads(chart.proto.spec)
+
+
+def test_page_default_view(default_runs, clear_streamlit_cache):
+    at = render(PAGE)
+    assert not at.exception, at.exception
+    assert len(charts_of(at)) == 3
+    assert len(at.get("latex")) >= 3  # the BN formulas and the decay convention
+    s, text = default_runs[0].summary, texts(at)
+    for key in ("acc_train_batch1", "acc_train_batch8", "acc_eval_population",
+                "acc_eval_ema_0.999"):
+        assert f"{s[key]:.1%}" in text, key
+    assert "What this run measured" in text and "Wu & Johnson" in text
+
+
+def _dataset(chart, name):
+    """A chart's inline data set, which Streamlit ships as Arrow."""
+    import pyarrow as pa
+    for d in chart.proto.datasets:
+        if d.name == name:
+            return pa.ipc.open_stream(d.data.data).read_pandas()
+    raise KeyError(name)
+
+
+def test_page_sliders_move_the_last_step(default_runs, clear_streamlit_cache):
+    at = render(PAGE, layer="2", unit="5", gamma="2.0", beta="-1.0")
+    assert not at.exception, at.exception
+    chart = charts_of(at)[0]
+    last = _spec_of(chart)["hconcat"][-1]
+    assert last["title"] == basics.STEPS[-1]
+    assert _dataset(chart, last["layer"][1]["data"]["name"]).value.tolist() == [-1.0]
+    dots = _dataset(chart, last["layer"][0]["data"]["name"])
+    expected = bn_steps(default_runs[0], 2, 5, gamma=2.0, beta=-1.0).table
+    pick = lambda t: np.sort(t[t.step == basics.STEPS[-1]].value.to_numpy())  # noqa: E731
+    np.testing.assert_allclose(pick(dots), pick(expected), atol=1e-6)
+
+
+@pytest.mark.parametrize("params,expect", [
+    ({"layer": "9"}, "clamped to 4"),
+    ({"gamma": "abc"}, "not a number"),
+    ({"steps": "1e12"}, "not one of"),
+    ({"unit": "nan", "seed": "inf"}, "not a finite number"),
+    ({"lr": "<b>x</b>"}, "not one of"),
+])
+def test_page_malformed_url_gives_a_note(params, expect, clear_streamlit_cache):
+    at = render(PAGE, **params)
+    assert not at.exception, at.exception
+    assert expect in " ".join(w.value for w in at.warning)

@@ -28,9 +28,10 @@ _TRAINING = threading.Lock()
 @st.cache_data(max_entries=48, show_spinner=False)
 def _cached(name: str, config_json: str, _fn: Callable, _config, _progress: Callable):
     """Keyed by the function's name and the config's fields; the callables stay out of the key."""
-    if not _TRAINING.acquire(blocking=False):
+    # Waiting polls the progress bar: each update is a point where Streamlit stops a run whose
+    # viewer left or moved a slider, so no queued work outlives its viewer.
+    while not _TRAINING.acquire(timeout=0.5):
         _progress(0.0, "queued behind another run on this server…")
-        _TRAINING.acquire()
     try:
         return _fn(_config, progress=_progress)
     finally:

@@ -172,7 +172,7 @@ def _serve(contender: str, conn, data: dict):
                 out = timed_run(trainer(kw["bn"], kw.get("chunk", HEADLINE_CHUNK)), kw["weights"],
                                 kw["idx"])
             elif op == "landscape_loop":
-                out = _landscape_loop(data, kw["idx"], kw["weights"])
+                out = _landscape_loop(data, kw["idx"], kw["weights"], kw["cells"])
             elif op == "landscape_bnjax":
                 out = _landscape_bnjax(data, kw["cold"])
             else:
@@ -300,11 +300,11 @@ def _pool_cell(cell):
     return torch_peer.landscape_cell(cell)
 
 
-def _landscape_loop(data, idx, weights) -> dict:
+def _landscape_loop(data, idx, weights, cells) -> dict:
     import torch_peer
     torch_peer.landscape_init(data, idx, weights)
     t0 = time.perf_counter()
-    accs = [torch_peer.landscape_cell(cell) for cell in landscape_cells()]
+    accs = [torch_peer.landscape_cell(cell) for cell in cells]
     return {"seconds": time.perf_counter() - t0, "accs": accs}
 
 
@@ -352,7 +352,8 @@ def bench_landscape(workers, data, weights, idx, repeats: int) -> list:
                 if c == "pool":
                     results[c].append(_landscape_pool(pool))
                 elif c == "loop":
-                    results[c].append(workers["torch"]("landscape_loop", idx=idx, weights=weights))
+                    results[c].append(workers["torch"]("landscape_loop", idx=idx, weights=weights,
+                                                       cells=landscape_cells()))
                 else:
                     results[c].append(workers["bnjax"]("landscape_bnjax", cold=False))
             print(f"  repeat {r + 1}/{repeats} done", flush=True)

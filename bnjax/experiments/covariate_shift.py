@@ -3,7 +3,7 @@
 Teaches, with the same trained nets, BN and plain side by side:
   1a  the Ioffe & Szegedy 2015 figure done for real: the 15th / 50th / 85th percentiles of each
       last-hidden-layer unit's input to the nonlinearity (gamma * x_hat + beta under BN), over the
-      full training set, every `probe_every` steps. Without BN they drift and widen; with BN they
+      full training set, every CHUNK = 50 steps. Without BN they drift and widen; with BN they
       stay put.
   1b  what "robust" means exactly: rescale every unit of layer 1 by s in [0.5, 2] and shift it
       (an affine change), or move W1 by a random direction of the same norm, and measure the
@@ -32,6 +32,7 @@ BN, PLAIN = "BN", "plain"
 SIZES = (0.25, 0.5, 1.0, 2.0)  # perturbation sizes measured in one go; 1.0 = s in [0.5, 2]
 REFERENCE_SIZE = 1.0  # the size the summary (and the tests) report
 PERCENTILES = (15.0, 50.0, 85.0)
+CHUNK = 50  # steps per compiled chunk: the percentile probe interval, shared with page 3
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,6 @@ class CovariateShiftConfig:
     steps: int = 1000
     batch_size: int = 64
     n_seeds: int = 3  # seeds seed, seed + 1, ... trained side by side (the seed spread)
-    probe_every: int = 50  # steps between percentile probes
 
     @property
     def seeds(self) -> tuple[int, ...]:
@@ -141,7 +141,7 @@ def _spec(config: CovariateShiftConfig, bn: bool) -> MLPSpec:
 
 
 def _train(config: CovariateShiftConfig, bn: bool, data, progress, lo: float, hi: float):
-    """Train the seeds of one variant, probing the percentile bands every `probe_every` steps."""
+    """Train the seeds of one variant, probing the percentile bands every CHUNK steps."""
     spec = _spec(config, bn)
     tcfg = TrainConfig(spec=spec, optimizer="sgd", batch_size=config.batch_size)
     x = jnp.asarray(data.x_train)
@@ -156,7 +156,7 @@ def _train(config: CovariateShiftConfig, bn: bool, data, progress, lo: float, hi
             progress(lo + (hi - lo) * frac, f"{BN if bn else PLAIN}: {msg}")
 
     runs = train_runs(tcfg, hparams(lr=config.lr), config.seeds, config.steps, data,
-                      chunk=config.probe_every, on_chunk=on_chunk, progress=prog)
+                      chunk=CHUNK, on_chunk=on_chunk, progress=prog)
     return spec, runs, probes
 
 
@@ -252,5 +252,5 @@ PRESETS: dict[str, CovariateShiftConfig] = {
 
 def shrink(config: CovariateShiftConfig, steps: int = 40) -> CovariateShiftConfig:
     """A small version of `config` for smoke tests."""
-    return replace(config, steps=steps, probe_every=20, width=min(config.width, 16),
+    return replace(config, steps=steps, width=min(config.width, 16),
                    depth=min(config.depth, 3), n_seeds=2)

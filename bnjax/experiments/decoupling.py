@@ -1,0 +1,235 @@
+"""Page 3, layer decoupling: "each layer learns more independently".
+
+Teaches, with BN and plain nets trained on the same seeds and batches:
+  2a  internal covariate shift as Santurkar et al. 2018 define it (Def. 2.1): for layer i, the
+      gradient G of W_i, and G' after layers 1..i-1 took their SGD step, on the same batch;
+      cos(G, G') and ||G - G'|| / ||G|| per layer over training. BN does *not* make this smaller
+      (the paper: "similar, or even worse"), and this run shows it.
+  2b  noisy BN: after every BN layer, noise whose mean and scale are redrawn every step
+      (Santurkar Sec. 2.1), the same noise on the plain net as a control: learning survives a
+      layer input distribution that never sits still.
+  2c  the synthesis: BN decouples the *statistics* of consecutive layers exactly (1b's affine
+      change of layer 1 does not reach any later layer), not their *gradients* (2a).
+Leaves out: the loss-landscape explanation of why BN helps anyway (page 5).
+
+    result = run_decoupling(DecouplingConfig(seed=0))
+    result.summary["ics_cos_bn"], result.summary["ics_cos_plain"]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from bnjax.data import batch_indices, load_digits
+from bnjax.experiments.covariate_shift import CHUNK, REFERENCE_SIZE, SIZES, perturb_runs
+from bnjax.nn import MLPSpec
+from bnjax.train import TrainConfig, hparams, loss_fn, train_runs
+
+BN, PLAIN, NOISY_BN, NOISY_PLAIN = "BN", "plain", "noisy BN", "noisy plain"
+PROBE_EVERY = 100  # steps between Def. 2.1 probes (a multiple of CHUNK)
+LOSS_EVERY = 10  # the learning curves average the batch loss over windows of this many steps
+
+
+@dataclass(frozen=True)
+class DecouplingConfig:
+    """The page's default view: 8x64 ReLU, plain SGD at lr 0.05, 1000 steps, seeds seed..seed+2,
+    Def. 2.1 probed every 100 steps, noise a = 0.25 after every BN (or linear) layer."""
+    seed: int = 0
+    depth: int = 8
+    width: int = 64
+    activation: str = "relu"
+    lr: float = 0.05
+    steps: int = 1000
+    batch_size: int = 64
+    noise: float = 0.25  # a: mean ~ U(-a, a), std ~ U(0, a) per unit, redrawn every step
+    n_seeds: int = 3
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(range(self.seed, self.seed + self.n_seeds))
+
+    @property
+    def mid_layer(self) -> int:
+        """The layer (1-based) whose Def. 2.1 cosine the summary reports: 5 of 8."""
+        return self.depth // 2 + 1
+
+
+@dataclass
+class DecouplingResult:
+    config: DecouplingConfig
+    summary: dict[str, float]  # the numbers the verdict states (seed means)
+    ics: pd.DataFrame  # step, variant, seed, layer, cos, rel (2a, layers 2..depth)
+    curves: pd.DataFrame  # step, variant, seed, loss (2b, window means of the batch loss)
+    accuracy: pd.DataFrame  # step, variant, seed, test_acc (2b)
+    stats: pd.DataFrame  # variant, seed, layer, rel_change (2c: affine change of layer 1)
+    runs: pd.DataFrame  # variant, seed, diverged, test_acc
+    diverged: dict[str, bool] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- the probe (jitted)
+
+
+def _ics(params, state, x, y, lr, spec: MLPSpec):
+    """Santurkar et al. 2018, Def. 2.1, on one batch, for layers 2..depth.
+
+    G_i = dL/dW_i at theta_t; theta' = theta_t with the weights W_j of layers j < i moved by
+    -lr * G_j (plain SGD); G'_i = dL/dW_i at theta' on the same batch (train-mode BN).
+    Returns (cos(G, G'), ||G - G'|| / ||G||), each (depth - 1,).
+    """
+    def grads(p):
+        return jax.grad(lambda q: loss_fn(q, state, x, y, spec=spec, train=True)[0])(p)
+
+    g = grads(params)
+    layers = jnp.arange(1, spec.depth)  # i (0-based) for layers 2..depth
+
+    def lookahead(i):  # G' for every layer at once, with layers j < i moved
+        moved = tuple(h._replace(dense=h.dense._replace(
+            w=h.dense.w - jnp.where(j < i, lr, 0.0) * gh.dense.w))
+            for j, (h, gh) in enumerate(zip(params.hidden, g.hidden)))
+        return grads(params._replace(hidden=moved))
+
+    # One batched backward pass for all i (one small program instead of depth - 1 copies).
+    g2 = jax.vmap(lookahead)(layers)
+    cos, rel = [], []
+    for i in range(1, spec.depth):
+        g1, gp = g.hidden[i].dense.w, g2.hidden[i].dense.w[i - 1]
+        n1, n2 = jnp.linalg.norm(g1), jnp.linalg.norm(gp)
+        cos.append(jnp.vdot(g1, gp) / (n1 * n2 + 1e-30))
+        rel.append(jnp.linalg.norm(g1 - gp) / (n1 + 1e-30))
+    return jnp.stack(cos), jnp.stack(rel)
+
+
+# Module-level compiled probe, vmapped over runs (each run has its own batch).
+ics_runs = jax.jit(jax.vmap(_ics, in_axes=(0, 0, 0, 0, None, None)), static_argnames="spec")
+
+
+# ---------------------------------------------------------------------------- the experiment
+
+
+def _train(config: DecouplingConfig, bn: bool, noisy: bool, data, progress, lo, hi):
+    """The seeds of one variant. Clean runs probe Def. 2.1 every PROBE_EVERY steps; they use
+    the same compiled program as page 2 (same config, same chunk), so either page warms the
+    other. Noisy runs need randomness every step (a separate, slower program)."""
+    spec = MLPSpec(depth=config.depth, width=config.width, activation=config.activation, bn=bn)
+    tcfg = TrainConfig(spec=spec, optimizer="sgd", batch_size=config.batch_size, stochastic=noisy)
+    # The same batches train_runs draws (batch_indices is deterministic in the seed).
+    idx = np.stack([batch_indices(s, config.steps, config.batch_size, len(data.x_train))
+                    for s in config.seeds])  # (n, steps, batch)
+    lr = jnp.float32(config.lr)
+    probes = []  # (step, cos (n, depth - 1), rel (n, depth - 1))
+
+    def on_chunk(step, carry):
+        if noisy or step >= config.steps or step % PROBE_EVERY:
+            return
+        b = idx[:, step]  # (n, batch): the batch of the next step
+        cos, rel = ics_runs(carry.params, carry.state, jnp.asarray(data.x_train[b]),
+                            jnp.asarray(data.y_train[b]), lr, spec)
+        probes.append((step, np.asarray(cos), np.asarray(rel)))
+
+    name = (NOISY_BN if bn else NOISY_PLAIN) if noisy else (BN if bn else PLAIN)
+
+    def prog(frac, msg):
+        if progress is not None:
+            progress(lo + (hi - lo) * frac, f"{name}: {msg}")
+
+    runs = train_runs(tcfg, hparams(lr=config.lr, noise=config.noise if noisy else 0.0),
+                      config.seeds, config.steps, data, chunk=CHUNK, on_chunk=on_chunk,
+                      progress=prog)
+    return spec, runs, probes
+
+
+def run_decoupling(config: DecouplingConfig, progress=None) -> DecouplingResult:
+    """Experiments 2a, 2b and 2c."""
+    data = load_digits()
+    x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    seeds = config.seeds
+    keys = jnp.stack([jax.random.fold_in(jax.random.key(s), 1) for s in seeds])
+    ref = SIZES.index(REFERENCE_SIZE)
+    ics, curves, accuracy, stats, runs_rows, diverged = [], [], [], [], [], {}
+    plan = ((BN, True, False, 0.0, 0.2), (PLAIN, False, False, 0.2, 0.4),
+            (NOISY_BN, True, True, 0.4, 0.7), (NOISY_PLAIN, False, True, 0.7, 1.0))
+    for variant, bn, noisy, lo, hi in plan:
+        spec, runs, probes = _train(config, bn, noisy, data, progress, lo, hi)
+        div = np.asarray(runs.diverged)
+        diverged[variant] = bool(div.any())
+        for step, cos, rel in probes:
+            for r, seed in enumerate(seeds):
+                nan = np.nan if div[r] else 0.0
+                for layer in range(1, spec.depth):
+                    ics.append({"step": step, "variant": variant, "seed": seed,
+                                "layer": layer + 1, "cos": float(cos[r, layer - 1]) + nan,
+                                "rel": float(rel[r, layer - 1]) + nan})
+        w = config.steps // LOSS_EVERY * LOSS_EVERY
+        win = runs.loss[:, :w].reshape(len(seeds), -1, LOSS_EVERY).mean(-1)  # (n, windows)
+        steps = np.arange(win.shape[1]) * LOSS_EVERY + LOSS_EVERY
+        for r, seed in enumerate(seeds):
+            curves.append(pd.DataFrame({"step": steps, "variant": variant, "seed": seed,
+                                        "loss": win[r]}))
+            accuracy.append(pd.DataFrame({"step": runs.eval_steps, "variant": variant,
+                                          "seed": seed, "test_acc": runs.test_acc[r]}))
+            runs_rows.append({"variant": variant, "seed": seed, "diverged": bool(div[r]),
+                              "test_acc": float(runs.test_acc[r, -1])})
+        if noisy:
+            continue
+        # 2c: the affine change of layer 1 (experiment 1b) on the clean nets.
+        rel_aff = np.asarray(perturb_runs(runs.carry.params, keys, x, y, spec, SIZES)[2])[:, ref]
+        for r, seed in enumerate(seeds):
+            for layer in range(spec.depth):
+                stats.append({"variant": variant, "seed": seed, "layer": layer + 1,
+                              "rel_change": float(rel_aff[r, layer])
+                              + (np.nan if div[r] else 0.0)})
+    result = DecouplingResult(
+        config, {}, pd.DataFrame(ics), pd.concat(curves, ignore_index=True),
+        pd.concat(accuracy, ignore_index=True), pd.DataFrame(stats), pd.DataFrame(runs_rows),
+        diverged)
+    result.summary = _summary(result)
+    if progress is not None:
+        progress(1.0, "done")
+    return result
+
+
+def _summary(result: DecouplingResult) -> dict[str, float]:
+    """Seed means of the numbers the page states."""
+    c, out = result.config, {}
+    ics = result.ics
+    for variant, tag in ((BN, "bn"), (PLAIN, "plain")):
+        v = ics[ics["variant"] == variant]
+        per_layer = v.groupby("layer")[["cos", "rel"]].mean()  # mean over steps and seeds
+        out[f"ics_cos_{tag}"] = float(per_layer.loc[c.mid_layer, "cos"])
+        out[f"ics_rel_{tag}"] = float(per_layer.loc[c.mid_layer, "rel"])
+        out[f"ics_cos_last_{tag}"] = float(per_layer.loc[c.depth, "cos"])
+        # The median over probes and seeds: robust to the rare step where a plain net's gradient
+        # turns round (a loss spike), which pulls the plain mean down.
+        out[f"ics_cos_median_{tag}"] = float(v[v["layer"] == c.mid_layer]["cos"].median())
+        s = result.stats[(result.stats["variant"] == variant) & (result.stats["layer"] > 1)]
+        out[f"stats_change_{tag}"] = float(s["rel_change"].mean())  # layers 2..depth
+    for variant, tag in ((BN, "bn"), (PLAIN, "plain"), (NOISY_BN, "noisy_bn"),
+                         (NOISY_PLAIN, "noisy_plain")):
+        r = result.runs[result.runs["variant"] == variant]
+        out[f"acc_{tag}"] = float(r["test_acc"].mean())
+        out[f"diverged_{tag}"] = float(r["diverged"].sum())
+        late = result.curves[(result.curves["variant"] == variant)
+                             & (result.curves["step"] > 0.9 * c.steps)]
+        out[f"late_loss_{tag}"] = float(late["loss"].mean())
+    out["mid_layer"] = float(c.mid_layer)
+    out["noise"] = float(c.noise)
+    out["n_seeds"] = float(c.n_seeds)
+    return out
+
+
+PRESETS: dict[str, DecouplingConfig] = {
+    "Santurkar's setup: 8x64 ReLU, noise 0.25": DecouplingConfig(),
+    "stronger noise: a = 0.5": DecouplingConfig(noise=0.5),
+    "too much noise: a = 1": DecouplingConfig(noise=1.0),
+    "a larger step: lr 0.2": DecouplingConfig(lr=0.2),
+}
+
+
+def shrink(config: DecouplingConfig, steps: int = 100) -> DecouplingConfig:
+    """A small version of `config` for smoke tests."""
+    return replace(config, steps=steps, width=min(config.width, 16),
+                   depth=min(config.depth, 3), n_seeds=2)

@@ -41,26 +41,24 @@ ui.diverged_note(["the BN net"] if result.diverged else [])
 
 # ---------------------------------------------------------------------------- one batch
 st.subheader("One mini-batch through one BN unit")
-left, right = st.columns([1, 2])
-with left:
-    st.latex(r"\mu_B = \frac{1}{m}\sum_{i=1}^{m} z_i \qquad "
-             r"\sigma_B^2 = \frac{1}{m}\sum_{i=1}^{m} (z_i - \mu_B)^2")
-    st.latex(r"\hat{x}_i = \frac{z_i - \mu_B}{\sqrt{\sigma_B^2 + \varepsilon}} \qquad "
-             r"y_i = \gamma\,\hat{x}_i + \beta")
-    ui.explain(f"Here *m* = {config.batch_size} training examples and ε = "
-               f"{result.bn['eps']:g}. γ and β are learned, one pair per unit; the sliders set "
-               "them for the last step (the values training learned are under the chart). "
-               "Point at a dot to follow one example through every step.")
-with right:
-    p1, p2, p3, p4 = st.columns(4)
-    layer = ui.slider("Hidden layer", "layer", min_value=1, max_value=config.depth, default=1,
-                      container=p1)
-    unit = ui.slider("Unit", "unit", min_value=0, max_value=config.width - 1, default=0,
-                     container=p2)
-    gamma = ui.slider("γ", "gamma", min_value=-3.0, max_value=3.0, default=1.0, step=0.1,
-                      container=p3, help="The scale of the last step (1 at initialization).")
-    beta = ui.slider("β", "beta", min_value=-3.0, max_value=3.0, default=0.0, step=0.1,
-                     container=p4, help="The shift of the last step (0 at initialization).")
+f1, f2, f3, f4 = st.columns(4)
+f1.latex(r"\mu_B = \frac{1}{m}\sum_{i=1}^{m} z_i")
+f2.latex(r"\sigma_B^2 = \frac{1}{m}\sum_{i=1}^{m} (z_i - \mu_B)^2")
+f3.latex(r"\hat{x}_i = \frac{z_i - \mu_B}{\sqrt{\sigma_B^2 + \varepsilon}}")
+f4.latex(r"y_i = \gamma\,\hat{x}_i + \beta")
+ui.explain(f"Here *m* = {config.batch_size} training examples and ε = {result.bn['eps']:g}. γ "
+           "and β are learned, one pair per unit; the sliders set them for the last step (the "
+           "values training learned are under the chart). Point at a dot to follow one example "
+           "through every step.")
+p1, p2, p3, p4 = st.columns(4)
+layer = ui.slider("Hidden layer", "layer", min_value=1, max_value=config.depth, default=1,
+                  container=p1)
+unit = ui.slider("Unit", "unit", min_value=0, max_value=config.width - 1, default=0,
+                 container=p2)
+gamma = ui.slider("γ", "gamma", min_value=-3.0, max_value=3.0, default=1.0, step=0.1,
+                  container=p3, help="The scale of the last step (1 at initialization).")
+beta = ui.slider("β", "beta", min_value=-3.0, max_value=3.0, default=0.0, step=0.1,
+                 container=p4, help="The shift of the last step (0 at initialization).")
 steps = exp.bn_steps(result, layer, unit, gamma, beta)
 ui.chart(charts.bn_steps_chart(steps), key="bn_steps")
 ui.explain(
@@ -77,9 +75,9 @@ left, right = st.columns([3, 2])
 with left:
     ui.chart(charts.accuracy_chart(result.accuracy, s["chance"]), key="accuracy")
 with right:
-    st.markdown("**Running averages**, updated at every training step:")
-    st.latex(r"\mu_{\mathrm{run}} \leftarrow d\,\mu_{\mathrm{run}} + (1-d)\,\mu_B \qquad "
-             r"\sigma^2_{\mathrm{run}} \leftarrow d\,\sigma^2_{\mathrm{run}} + (1-d)\,\sigma^2_B")
+    st.markdown("**Running averages**, updated at every training step, used in eval mode:")
+    st.latex(r"\mu_{\mathrm{run}} \leftarrow d\,\mu_{\mathrm{run}} + (1-d)\,\mu_B")
+    st.latex(r"\sigma^2_{\mathrm{run}} \leftarrow d\,\sigma^2_{\mathrm{run}} + (1-d)\,\sigma^2_B")
     ui.explain("*d* is the **decay**: the weight of the old value. PyTorch calls 1 − d its "
                "`momentum` (default 0.1, i.e. d = 0.9); Keras and Flax call d itself `momentum` "
                "(0.99). A running average remembers about 1/(1 − d) steps: 10, 100, 1000. They "
@@ -120,8 +118,10 @@ ui.verdict(
       if s["ema_lag_0.999"] > 0.01 else
       f"Even the slowest average (decay 0.999) is within {s['ema_lag_0.999']:.1%} of the "
       "population statistics' accuracy."),
-     f"Shuffling the test set and splitting it into batches moves eval-mode logits by at most "
-     f"{s['logit_diff_eval']:.1g} and train-mode logits by up to {s['logit_diff_train']:.2f}."],
+     ("Shuffling the test set and splitting it into batches leaves eval-mode logits "
+      + ("bit for bit identical" if s["logit_diff_eval"] == 0
+         else f"within {s['logit_diff_eval']:.1g}")
+      + f" and moves train-mode logits by up to {s['logit_diff_train']:.2f}.")],
     "Ioffe & Szegedy (2015, Sec. 3.1 and Alg. 2) replace the batch statistics by population "
     "statistics at inference, which makes the output a deterministic function of the input; "
     "in practice frameworks use running averages. Wu & Johnson (2021, *Rethinking “Batch” in "

@@ -16,7 +16,7 @@ HIGHLIGHT = "#ff7f0e"
 GROUP_SCALE = alt.Scale(
     domain=["batch statistics (train mode)", "running averages (eval mode)",
             "population statistics (eval mode)"],
-    range=["#9ecae1", "#3182bd", BN_COLOR])
+    range=["#9ecae1", "#4292c6", "#08306b"])
 DECAY_SCALE = alt.Scale(domain=["EMA, decay 0.9", "EMA, decay 0.99", "EMA, decay 0.999"],
                         range=["#08519c", "#6baed6", "#c6dbef"])
 
@@ -30,7 +30,7 @@ def _step_rules(steps) -> pd.DataFrame:
     return pd.DataFrame({"step": names, "value": values, "label": labels})
 
 
-def bn_steps_chart(steps, *, panel_width: int = 150, height: int = 220) -> alt.HConcatChart:
+def bn_steps_chart(steps, *, panel_width: int = 190, height: int = 240) -> alt.HConcatChart:
     """Five linked panels, one mini-batch through one BN unit: z; z − μ_B (centred);
     (z − μ_B)², whose mean is σ²_B; x̂ = (z − μ_B) / √(σ²_B + ε); γ·x̂ + β.
 
@@ -72,10 +72,11 @@ def accuracy_chart(accuracy: pd.DataFrame, chance: float) -> alt.LayerChart:
     bars grouped by where the statistics come from, with the best constant guess as a rule."""
     order = list(accuracy.sort_values("order").setting)
     bars = alt.Chart(accuracy).mark_bar().encode(
-        y=alt.Y("setting:N", sort=order, title=None),
+        y=alt.Y("setting:N", sort=order, title=None,
+                axis=alt.Axis(labelOverlap=False, labelLimit=260)),
         x=alt.X("accuracy:Q", scale=alt.Scale(domain=[0, 1]), title="test accuracy"),
         color=alt.Color("group:N", scale=GROUP_SCALE, title=None,
-                        legend=alt.Legend(orient="top", columns=1)),
+                        legend=alt.Legend(orient="top", columns=1, labelLimit=0)),
         tooltip=["group:N", "setting:N", alt.Tooltip("accuracy:Q", format=".3f")])
     labels = bars.mark_text(align="left", dx=4, color=GUIDE_COLOR).encode(
         text=alt.Text("accuracy:Q", format=".3f"), color=alt.value(GUIDE_COLOR))
@@ -83,7 +84,8 @@ def accuracy_chart(accuracy: pd.DataFrame, chance: float) -> alt.LayerChart:
     chance_rule = guide.mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(x="v:Q")
     chance_text = guide.mark_text(align="left", dx=4, dy=-4, color=GUIDE_COLOR).encode(
         x="v:Q", y=alt.value(0), text="label:N")
-    return alt.layer(bars, labels, chance_rule, chance_text).properties(height=320)
+    return alt.layer(bars, labels, chance_rule, chance_text).properties(
+        height=alt.Step(36))
 
 
 def ema_gap_chart(ema_gap: pd.DataFrame) -> alt.HConcatChart:

@@ -45,8 +45,8 @@ def test_playground_plain_diverges_at_lr_3():
 
 @pytest.mark.parametrize("params,expect", [
     ({"lr": "abc"}, "lr=abc"),
-    ({"depth": "-4"}, "clamped to 1"),
-    ({"steps": "1e12"}, "clamped to 5000"),
+    ({"depth": "-4"}, "using the default 4"),
+    ({"steps": "1e12"}, "using the default 2000"),
     ({"width": "nan"}, "not a finite number"),
     ({"activation": "<script>alert(1)</script>"}, "not one of"),
     ({"seed": "inf"}, "not a finite number"),

@@ -84,5 +84,5 @@ def test_malformed_url_shows_a_note_not_a_traceback(server, browser):
     wait_for_chart(page, t0, timeout_s=180)
     assert_clean(page)
     text = page.inner_text("body")
-    assert "lr=abc" in text and "clamped to 1" in text
+    assert "lr=abc" in text and "using the default 4" in text
     page.close()

@@ -1,8 +1,8 @@
 """URL-bound controls: every widget that defines an experiment is a query parameter.
 
 Streamlit binds a widget to the URL (`bind="query-params"`) and silently drops a value it cannot
-use. Here every value from the URL is validated first: a usable one is clamped into range, a bad
-one falls back to the default, and either way the page shows a note saying what happened.
+use. Here every value from the URL is validated first: a good one is used, a bad
+one (not a number, out of range, repeated) falls back to the default, with a note on the page.
 """
 from __future__ import annotations
 
@@ -45,12 +45,12 @@ def _check_number(key, raw, lo, hi, default, integer: bool):
         _note(key, raw, f"not a finite number; using the default {default}.")
         return _seed(key, default)
     if v < lo or v > hi:
-        clamped = int(round(min(max(v, lo), hi))) if integer else min(max(v, lo), hi)
-        _note(key, raw, f"outside {lo} to {hi}; clamped to {clamped}.")
-        return _seed(key, clamped)
+        # The default, not the nearest end: a URL must not buy the most expensive view.
+        _note(key, raw, f"outside the range {lo} to {hi}; using the default {default}.")
+        return _seed(key, default)
     if integer and v != int(v):
-        _note(key, raw, f"not a whole number; rounded to {round(v)}.")
-        return _seed(key, int(round(v)))
+        _note(key, raw, f"not a whole number; using the default {default}.")
+        return _seed(key, default)
 
 
 def slider(label: str, key: str, *, min_value, max_value, default, step=None, help=None,

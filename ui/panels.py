@@ -85,6 +85,8 @@ def chart(c, *, key: str | None = None, on_select="ignore", selection_mode=None,
                             symbolSize=200 if big else 100)
           .configure_title(fontSize=21 if big else 16)
           .configure_header(labelFontSize=18 if big else 14, titleFontSize=18 if big else 14))
+    if big:  # marks a back row can see
+        c = c.configure_line(strokeWidth=4).configure_point(size=140).configure_rule(strokeWidth=3)
     kw = {"selection_mode": selection_mode} if selection_mode else {}
     return st.altair_chart(c, width="stretch", key=key, on_select=on_select,
                            **({"height": height} if height else {}), **kw)
@@ -127,7 +129,9 @@ def presets(table: Mapping[str, Any], default_config, *, keys: Mapping[str, str]
 
 
 def show_code(*objects) -> None:
-    """The bnjax functions behind the main chart, one click away."""
+    """The bnjax functions behind the main chart, one click away (not in lecture mode)."""
+    if lecture_mode():
+        return
     with st.expander("Show the code"):
         for obj in objects:
             st.code(inspect.getsource(obj), language="python")

@@ -1,0 +1,235 @@
+"""Page 4, regularization noise: the claims of 3a, 3b, 3c over seeds 0, 1, 2 (EXPERIMENTS.md),
+smoke runs of every preset, the charts, and the page under AppTest."""
+import json
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+from streamlit.testing.v1 import AppTest
+
+from bnjax.charts import regularization as charts
+from bnjax.data import load_digits
+from bnjax.experiments import regularization as exp
+from bnjax.nn import MLPSpec, mlp_init
+
+PAGE = str(pathlib.Path(__file__).resolve().parent.parent / "pages/4_Regularization_noise.py")
+
+
+# ---------------------------------------------------------------------------- shared runs
+
+
+@pytest.fixture(scope="module")
+def noise():
+    """The page's default: example 0, 4x64 BN net, SGD momentum 0.9, lr 0.05, batch 64, 500
+    steps, seeds 0, 1, 2 trained side by side."""
+    config = exp.NoiseConfig()
+    assert (config.seed, config.seeds, config.example, config.layer) == (0, 3, 0, 2)
+    return exp.run_noise_meter(config)
+
+
+@pytest.fixture(scope="module")
+def ablation():
+    """The page's default: 3x128 plain / BN / dropout 0.2, seeds 0, 1, 2, 1000 steps."""
+    config = exp.AblationConfig()
+    assert (config.seed, config.seeds, config.dropout) == (0, 3, 0.2)
+    return exp.run_ablation(config)
+
+
+# ---------------------------------------------------------------------------- 3a claims
+
+
+def test_noise_falls_like_one_over_sqrt_b(noise):
+    s = noise.summary
+    assert -0.55 <= s["noise_slope"] <= -0.45, s["noise_slope"]  # seed mean
+    per_seed = noise.std.pivot(index="seed", columns="batch_size", values="std")
+    assert list(per_seed.index) == [0, 1, 2]
+    assert (np.diff(per_seed.to_numpy(), axis=1) < 0).all()  # every seed: larger B, less noise
+
+
+def test_noise_std_at_b16(noise):
+    assert 0.25 <= noise.summary["noise_std_b16"] <= 0.5, noise.summary["noise_std_b16"]
+
+
+def test_noise_is_zero_when_the_batch_is_the_full_set(noise):
+    # Shuffled order between "batches": only float summation order is left (EXPERIMENTS: 1-4e-7).
+    assert noise.summary["noise_std_full"] <= 1e-6
+
+
+def test_noise_is_exactly_zero_for_the_same_full_batch():
+    data = load_digits()
+    spec = MLPSpec(depth=4, width=64, bn=True)
+    params, state = jax.vmap(lambda k: mlp_init(k, spec))(jax.random.split(jax.random.key(0), 2))
+    n = len(data.x_train)
+    idx = np.broadcast_to(np.arange(n, dtype=np.int32), (2, 4, n))  # the same batch, 4 times
+    x_hat, p = exp.noise_probe(params, state, jnp.asarray(data.x_train), int(data.y_train[0]),
+                               jnp.asarray(idx), spec=spec, layer=1)
+    assert float(np.asarray(x_hat).std(axis=1).max()) == 0.0
+    assert np.isfinite(np.asarray(p)).all()
+
+
+def test_noise_batches_contain_x0_first_and_no_repeats():
+    rng = np.random.default_rng(0)
+    idx = exp.noise_batches(rng, 7, 1257, 16, 50)
+    assert idx.shape == (50, 16) and (idx[:, 0] == 7).all()
+    assert all(len(set(row)) == 16 for row in idx) and (idx[:, 1:] != 7).all()
+
+
+# ---------------------------------------------------------------------------- 3b claims
+
+
+def test_ablation_bn_recomputed_beats_plain(ablation):
+    s = ablation.summary
+    assert s["auc_bn_recomputed"] > s["auc_plain"] + 0.03, s
+
+
+def test_ablation_frozen_stats_are_less_robust(ablation):
+    s = ablation.summary
+    assert s["auc_bn_frozen"] < s["auc_bn_recomputed"], s
+    # The negative result this MLP shows (EXPERIMENTS.md 3b): with frozen statistics BN is *less*
+    # robust than plain (measured 0.55 vs 0.59). Documented, so that nobody "fixes" it.
+    assert s["auc_bn_frozen"] < s["auc_plain"], s
+
+
+def test_ablation_dropout_flat_up_to_its_rate(ablation):
+    s = ablation.summary
+    curve = (ablation.curves[ablation.curves.variant == "dropout"]
+             .groupby("fraction")["acc"].mean())
+    assert (curve[curve.index <= 0.3 + 1e-9] >= 0.9).all(), curve
+    assert s["auc_dropout"] > s["auc_plain"], s
+
+
+def test_ablation_largest_single_unit_drop_bn_below_plain(ablation):
+    s = ablation.summary  # seed means; both BN modes
+    assert s["max_drop_bn_frozen"] < s["max_drop_plain"], s
+    assert s["max_drop_bn_recomputed"] < s["max_drop_plain"], s
+
+
+def test_ablation_tables_are_small_and_complete(ablation):
+    assert set(ablation.curves.variant) == set(exp.ABLATION_VARIANTS)
+    assert len(ablation.curves) == 4 * 3 * len(exp.FRACTIONS)
+    assert len(ablation.single) == 4 * 3 * 128 <= 5000
+    assert ablation.curves.acc.between(0, 1).all() and not any(ablation.diverged.values())
+    # No ablation: frozen and recomputed statistics are the same population statistics.
+    f0 = ablation.curves[ablation.curves.fraction == 0].groupby("variant")["acc"].mean()
+    assert f0["BN (frozen stats)"] == pytest.approx(f0["BN (recomputed stats)"], abs=1e-6)
+
+
+def test_ablation_masks_are_cumulative():
+    m = exp.ablation_masks(np.random.default_rng(0), 3, 20, 2).reshape(2, 10, 3, 20)
+    off = 1 - m
+    assert (off[:, 0] == 0).all() and (off.sum(-1) == np.round(np.arange(10) * 2)[None, :, None]).all()
+    assert (off[:, 1:] >= off[:, :-1]).all()  # a unit once off stays off
+
+
+# ---------------------------------------------------------------------------- 3c claim (slow)
+
+
+@pytest.mark.slow
+def test_ghost_8_beats_128_over_10_paired_seeds():
+    r = exp.run_ghost(exp.GhostConfig(ghosts=(128, 8), plain=False, seeds=10))
+    acc = r.acc.pivot(index="seed", columns="ghost", values="acc")
+    assert len(acc) >= 10 and not any(r.diverged.values())
+    diff = acc[8] - acc[128]
+    t = stats.ttest_rel(acc[8], acc[128])
+    assert diff.mean() > 0 and t.pvalue < 0.05, (diff.mean(), t.pvalue, acc)
+
+
+@pytest.mark.slow
+def test_ablation_claims_hold_at_the_pilots_3000_steps():
+    s = exp.run_ablation(exp.AblationConfig(steps=3000)).summary
+    assert s["auc_bn_recomputed"] > s["auc_plain"] + 0.03
+    assert s["auc_bn_frozen"] < s["auc_bn_recomputed"]
+    assert s["dropout_min_acc_to_f3"] >= 0.9 and s["auc_dropout"] > s["auc_plain"]
+    assert s["max_drop_bn_frozen"] < s["max_drop_plain"]
+
+
+# ---------------------------------------------------------------------------- smoke, charts
+
+
+@pytest.mark.parametrize("name", list(exp.PRESETS))
+def test_every_preset_runs_small(name):
+    config = exp.shrink(exp.PRESETS[name])
+    calls = []
+    r = exp.RUNNERS[type(config)](config, progress=lambda f, m: calls.append(f))
+    assert calls and calls[-1] == 1.0 and all(0 <= f <= 1 for f in calls)
+    not_finite = [k for k, v in r.summary.items() if not np.isfinite(v)]
+    assert not not_finite, not_finite
+    if isinstance(config, exp.NoiseConfig):
+        assert len(r.std) == 2 * len(config.batch_sizes) and (r.std["std"] > 0).all()
+        assert r.image.shape == (8, 8) and 0 <= r.label <= 9
+    elif isinstance(config, exp.AblationConfig):
+        assert set(r.curves.variant) == set(exp.ABLATION_VARIANTS)
+    else:
+        assert set(r.acc.ghost) == set(config.ghosts) | {0}
+
+
+def test_results_are_deterministic_in_the_seed():
+    config = exp.shrink(exp.NoiseConfig(seed=5))
+    a, b = exp.run_noise_meter(config), exp.run_noise_meter(config)
+    assert a.summary == b.summary
+    assert exp.run_noise_meter(exp.shrink(exp.NoiseConfig(seed=6))).summary != a.summary
+
+
+def test_a_diverging_run_is_a_flag_not_an_error():
+    r = exp.run_noise_meter(exp.replace(exp.shrink(exp.NoiseConfig()), lr=1e6, optimizer="sgd"))
+    assert isinstance(r.diverged, list)
+
+
+def test_charts_build(noise, ablation):
+    built = [charts.noise_chart(noise.std, noise.summary["noise_c"]),
+             charts.strip_chart(noise.strip, "x_hat"), charts.strip_chart(noise.strip, "p_true"),
+             charts.digit_chart(noise.image, noise.label),
+             charts.ablation_chart(ablation.curves, exp.ABLATION_VARIANTS),
+             charts.single_unit_chart(ablation.single, exp.ABLATION_VARIANTS)]
+    for c in built:
+        spec = c.to_dict()
+        for data in spec.get("datasets", {}).values():
+            assert len(data) <= 5000
+    noise_spec = built[0].to_dict()
+    assert noise_spec["layer"][0]["encoding"]["x"]["scale"]["type"] == "log"
+    assert any(layer["mark"].get("strokeDash") for layer in noise_spec["layer"]
+               if isinstance(layer["mark"], dict))  # the c / sqrt(B) guide
+    ghost = exp.GhostResult(exp.GhostConfig(), exp.pd.DataFrame(
+        {"variant": ["G = 128 (plain BN)", "G = 8", "plain"] * 2, "ghost": [128, 8, 0] * 2,
+         "seed": [0, 0, 0, 1, 1, 1], "acc": [0.9, 0.92, 0.88, 0.91, 0.93, 0.89]}))
+    assert charts.ghost_chart(ghost.acc).to_dict()["layer"]
+
+
+# ---------------------------------------------------------------------------- the page
+
+
+def _page(**params) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=300)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    return at
+
+
+def _text(at) -> str:
+    return "\n".join(e.value for kind in ("markdown", "warning", "info") for e in at.get(kind)
+                     if isinstance(getattr(e, "value", None), str))
+
+
+def test_page_default_view(noise, ablation, clear_streamlit_cache):
+    at = _page()
+    assert not at.exception, at.exception
+    text = _text(at)
+    # The numbers on the page are the default runs' numbers (same seeds, deterministic).
+    assert f"{noise.summary['noise_slope']:.2f}" in text
+    assert f"{ablation.summary['auc_bn_recomputed']:.3f}" in text
+    assert "Switch on" in text  # the ghost experiment waits for its toggle
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert len(specs) == 6
+
+
+def test_page_hostile_url_values_get_a_note(clear_streamlit_cache):
+    at = _page(example="1e400", layer="abc", dropout="0.25", stats="<b>x</b>", ghost="maybe",
+               steps="1000")
+    assert not at.exception, at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "example" in warnings and "layer" in warnings and "dropout" in warnings
+    assert "stats" in warnings and "ghost" in warnings

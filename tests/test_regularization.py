@@ -15,7 +15,8 @@ from bnjax.data import load_digits
 from bnjax.experiments import regularization as exp
 from bnjax.nn import MLPSpec, mlp_init
 
-PAGE = str(pathlib.Path(__file__).resolve().parent.parent / "pages/4_Regularization_noise.py")
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PAGE = "pages/4_Regularization_noise.py"
 
 
 # ---------------------------------------------------------------------------- shared runs
@@ -202,7 +203,9 @@ def test_charts_build(noise, ablation):
 
 
 def _page(**params) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=300)
+    """The page as the sidebar opens it: st.page_link needs dashboard.py as the entrypoint."""
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=300)
+    at.switch_page(PAGE)
     for k, v in params.items():
         at.query_params[k] = v
     at.run()

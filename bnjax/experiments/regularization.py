@@ -114,6 +114,7 @@ class NoiseConfig:
     lr: float = 0.05
     steps: int = 500
     batches: int = 300  # random batches per batch size, each containing x0
+    batch_sizes: tuple = NOISE_BATCH_SIZES  # must include 8, 16 and 128
     depth: int = 4
     width: int = 64
     seeds: int = 3  # nets trained side by side: seed, seed + 1, ...
@@ -222,33 +223,33 @@ def run_noise_meter(config: NoiseConfig, progress=None) -> NoiseResult:
     carry = _train([job], config.steps, chunk=min(config.steps, 500),
                    progress=_stage(progress, 0.0, 0.6, "training"))["BN"]
     if progress is not None:
-        progress(0.6, f"measuring: {config.batches} batches x {len(NOISE_BATCH_SIZES)} sizes")
+        progress(0.6, f"measuring: {config.batches} batches x {len(config.batch_sizes)} sizes")
     rng = np.random.default_rng([config.seed, i0])
     x = jnp.asarray(data.x_train)
     y0 = int(data.y_train[i0])
+    sizes = tuple(int(b) for b in config.batch_sizes)
     std, strips = _noise_stats(spec, carry.params, carry.state, x, i0, y0, len(seeds), config,
-                               NOISE_BATCH_SIZES, config.batches, rng)
+                               sizes, config.batches, rng)
     # The limit: every "batch" is the whole training set (in a new order): no noise left.
     full, _ = _noise_stats(spec, carry.params, carry.state, x, i0, y0, len(seeds), config,
                            (n,), 8, rng)
     offset = np.asarray(x0_offset(carry.params, x, i0, spec=spec, layer=config.layer - 1))
 
-    rows = [(b, s, float(std[r, j])) for r, s in enumerate(seeds)
-            for j, b in enumerate(NOISE_BATCH_SIZES)]
+    rows = [(b, s, float(std[r, j])) for r, s in enumerate(seeds) for j, b in enumerate(sizes)]
     strip_rows = [(b, s, k, float(xh[r, k]), float(p[r, k]))
                   for b, (xh, p) in strips.items() for r, s in enumerate(seeds)
                   for k in range(xh.shape[1])]
-    slopes = np.array([loglog_slope(NOISE_BATCH_SIZES, std[r]) for r in range(len(seeds))])
-    sqrt_b = np.sqrt(np.asarray(NOISE_BATCH_SIZES, float))
-    j16 = NOISE_BATCH_SIZES.index(16)
+    slopes = np.array([loglog_slope(sizes, std[r]) for r in range(len(seeds))])
+    sqrt_b = np.sqrt(np.asarray(sizes, float))
+    j16 = sizes.index(16)
     p8, p128 = strips[8][1], strips[128][1]
     summary = {
         "noise_slope": float(slopes.mean()),
         "noise_slope_min": float(slopes.min()),
         "noise_slope_max": float(slopes.max()),
         "noise_std_b16": float(std[:, j16].mean()),
-        "noise_std_b4": float(std[:, 0].mean()),
-        "noise_std_b256": float(std[:, -1].mean()),
+        "b_min": float(sizes[0]), "noise_std_bmin": float(std[:, 0].mean()),
+        "b_max": float(sizes[-1]), "noise_std_bmax": float(std[:, -1].mean()),
         "noise_std_full": float(full.max()),
         "noise_c": float(np.exp(np.log(std * sqrt_b[None, :]).mean())),  # c in c / sqrt(B)
         "noise_strip_std_b8": float(strips[8][0].std(axis=1).mean()),
@@ -257,6 +258,7 @@ def run_noise_meter(config: NoiseConfig, progress=None) -> NoiseResult:
         "p_true_min_b128": float(p128.min()), "p_true_max_b128": float(p128.max()),
         "example_offset": float(offset.mean()),  # mean |x_hat| of x0, population statistics
         "n_train": float(n), "n_seeds": float(len(seeds)),
+        "seed_first": float(seeds[0]), "seed_last": float(seeds[-1]),
     }
     if progress is not None:
         progress(1.0, "done")
@@ -380,15 +382,18 @@ def run_ablation(config: AblationConfig, progress=None) -> AblationResult:
     n_curve = config.orders * len(FRACTIONS)
     x_tr, x_te, y_te = (jnp.asarray(a) for a in (data.x_train, data.x_test, data.y_test))
 
-    acc = {}  # variant -> (R, M) test accuracy
-    for name, spec in (("plain", plain), ("dropout", plain)):
-        c = carries[name]
-        acc[name] = ablation_frozen(c.params, c.state, x_te, y_te, masks, spec=spec)
-    c = carries["BN"]
-    acc["BN (frozen stats)"] = ablation_frozen(c.params, population_runs(c.params, x_tr, spec=bn),
-                                               x_te, y_te, masks, spec=bn)
-    acc["BN (recomputed stats)"] = ablation_recomputed(c.params, x_tr, x_te, y_te, masks, spec=bn)
-    acc = {k: np.asarray(v, np.float64) for k, v in acc.items()}
+    p_bn = carries["BN"].params
+    calls = {  # variant -> (R, M) test accuracy; the BN ones first, the slowest to compile
+        "BN (recomputed stats)": lambda: ablation_recomputed(p_bn, x_tr, x_te, y_te, masks,
+                                                             spec=bn),
+        "BN (frozen stats)": lambda: ablation_frozen(
+            p_bn, population_runs(p_bn, x_tr, spec=bn), x_te, y_te, masks, spec=bn),
+        "plain": lambda: ablation_frozen(carries["plain"].params, carries["plain"].state, x_te,
+                                         y_te, masks, spec=plain),
+        "dropout": lambda: ablation_frozen(carries["dropout"].params, carries["dropout"].state,
+                                           x_te, y_te, masks, spec=plain),
+    }
+    acc = {k: np.asarray(v, np.float64) for k, v in zip(calls, _parallel(list(calls.values())))}
     trained = {"plain": "plain", "dropout": "dropout", "BN (frozen stats)": "BN",
                "BN (recomputed stats)": "BN"}
     diverged = {v: [s for s, d in zip(seeds, np.asarray(carries[t].diverged)) if d]
@@ -425,6 +430,7 @@ def run_ablation(config: AblationConfig, progress=None) -> AblationResult:
     summary["dropout"] = float(config.dropout)
     summary["n_seeds"] = float(len(seeds))
     summary["n_test"] = float(len(data.y_test))
+    summary["one_test_image"] = 1.0 / len(data.y_test)  # the accuracy one test image is worth
     if progress is not None:
         progress(1.0, "done")
     return AblationResult(
@@ -551,7 +557,8 @@ def presets_of(kind: type) -> dict:
 def shrink(config):
     """A small version of any of the three configs, for smoke tests."""
     if isinstance(config, NoiseConfig):
-        return replace(config, steps=20, batches=60, width=16, seeds=2)
+        return replace(config, steps=20, batches=60, width=16, seeds=2, batch_sizes=(8, 16, 128))
     if isinstance(config, AblationConfig):
         return replace(config, steps=20, width=16, orders=2, seeds=2)
-    return replace(config, steps=20, width=16, seeds=2)
+    return replace(config, steps=20, width=16, seeds=2,
+                   ghosts=(config.ghosts[0], config.ghosts[-1]))  # 2 of the ghost programs

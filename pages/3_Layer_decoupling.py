@@ -1,0 +1,113 @@
+"""Page 3: "each layer learns more independently" (experiments 2a, 2b and 2c)."""
+import streamlit as st
+
+import ui
+from bnjax.charts import decoupling as charts
+from bnjax.experiments import decoupling as exp
+
+ui.frame("Layer decoupling")
+st.title("Layer decoupling: does each layer learn more independently?")
+ui.lede("Does each layer really learn more independently?",
+        "Batch norm weakens the coupling between what the early layers' parameters have to do "
+        "and what the later layers' parameters have to do, so each layer can learn a little "
+        "more by itself.",
+        "\"Coupling\" can mean two things, and we measure both on BN and plain nets trained on "
+        "the same three seeds: does a later layer's *gradient* change when the layers below "
+        "take their step (Santurkar et al.'s definition of internal covariate shift), and does "
+        "learning survive when the *distribution* a layer sees never sits still (noisy BN)?")
+
+d = exp.DecouplingConfig()
+c1, c2, c3, c4 = st.columns(4)
+config = exp.DecouplingConfig(
+    lr=ui.select_slider("Learning rate (SGD)", "lr", [0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
+                        d.lr, container=c1),
+    steps=ui.select("Training steps", "steps", [500, 1000, 2000], d.steps, container=c1),
+    depth=ui.select("Hidden layers", "depth", [4, 6, 8, 10], d.depth, container=c2),
+    width=ui.select("Units per layer", "width", [32, 64, 128], d.width, container=c2),
+    noise=ui.select_slider("Noise size a (2b)", "noise", [0.0, 0.1, 0.25, 0.5, 1.0, 2.0],
+                           d.noise, format_func=lambda v: f"{v:g}", container=c3,
+                           help="After every BN (or linear) layer, every step: a mean drawn "
+                                "from U(−a, a) and a std from U(0, a) per unit, times N(0, 1) "
+                                "per example."),
+    seed=ui.seed(d.seed, container=c4),
+)
+c4.caption(f"Seeds {config.seeds[0]} to {config.seeds[-1]} train side by side.")
+ui.presets(exp.PRESETS, d)
+
+result = ui.run(exp.run_decoupling, config)
+if result is None:
+    st.stop()
+s = result.summary
+ui.diverged_note([f"{v} net" for v, flag in result.diverged.items() if flag])
+mid = int(s["mid_layer"])
+
+# ---------------------------------------------------------------------------- 2a
+st.header("2a · Does a layer's gradient depend less on the layers below?")
+ui.explain("Santurkar et al. (2018, Def. 2.1): every 100 steps, take layer i's gradient G; let "
+           "layers 1 … i−1 take their SGD step; compute layer i's gradient G′ again **on the "
+           "same batch**. If the layers were decoupled, G′ = G: cosine 1 (dashed line), relative "
+           "change 0.")
+p1, p2 = st.columns(2)
+layer = ui.slider("Layer", "layer", min_value=2, max_value=config.depth, default=mid,
+                  container=p1)
+metric = ui.select("Measure", "metric", ["cos", "rel"], "cos",
+                   format_func=lambda m: charts.METRIC_TITLE[m], container=p2)
+left, right = st.columns(2)
+with left:
+    ui.chart(charts.ics_time_chart(result.ics, layer, metric))
+with right:
+    ui.chart(charts.ics_layer_chart(result.ics, metric))
+
+bn_not_better = s["ics_cos_bn"] <= s["ics_cos_plain"] + 0.02
+ui.verdict(
+    "With batch norm, each layer's parameters depend less on what the earlier layers do.",
+    [f"At layer {mid}, the gradient after the layers below stepped keeps a cosine of "
+     f"**{s['ics_cos_plain']:.2f}** with the old one without BN and **{s['ics_cos_bn']:.2f}** "
+     f"with BN (mean over training and {int(s['n_seeds'])} seeds; medians "
+     f"{s['ics_cos_median_plain']:.2f} and {s['ics_cos_median_bn']:.2f}).",
+     f"Relative change ‖G − G′‖/‖G‖: {s['ics_rel_plain']:.2f} plain vs {s['ics_rel_bn']:.2f} BN.",
+     ("So by this measure BN does **not** decouple the layers: their gradients are as coupled, "
+      "or more." if bn_not_better else
+      "In this run BN's gradients moved **less** than plain's, unlike the paper's finding.")],
+    "Santurkar et al. (2018), *How does batch normalization help optimization?*, Fig. 3: by "
+    "this gradient-based definition of internal covariate shift, networks with BN show "
+    "\"similar, or even worse\" shift than networks without. Their explanation of BN's benefit "
+    "is a smoother loss landscape instead (page 5).")
+
+# ---------------------------------------------------------------------------- 2b
+st.header("2b · Noisy BN: learning with inputs that never sit still")
+ui.explain(f"After every BN layer we add noise whose mean and scale are redrawn every step "
+           f"(a = {config.noise:g}), so the distribution each layer sees changes all the time: "
+           f"the opposite of \"stable inputs\". The same noise on the plain net is the control. "
+           f"Test accuracy is measured without noise.")
+left, right = st.columns([3, 2])
+with left:
+    ui.chart(charts.loss_chart(result.curves))
+with right:
+    ui.chart(charts.accuracy_chart(result.runs))
+survives = s["acc_noisy_bn"] >= s["acc_bn"] - 0.02 and s["acc_noisy_bn"] > s["acc_plain"]
+ui.verdict(
+    "BN helps because it keeps each layer's input distribution stable.",
+    [f"Test accuracy: BN **{s['acc_bn']:.1%}**, noisy BN **{s['acc_noisy_bn']:.1%}**, plain "
+     f"**{s['acc_plain']:.1%}**, noisy plain {s['acc_noisy_plain']:.1%} (a = {s['noise']:g}).",
+     ("Noisy BN learns as well as BN and better than plain: an unstable input distribution did "
+      "not stop it." if survives else
+      "At this noise size noisy BN falls behind: too much noise does hurt."),
+     f"Late training batch loss: BN {s['late_loss_bn']:.3f}, noisy BN "
+     f"{s['late_loss_noisy_bn']:.3f}, plain {s['late_loss_plain']:.3f}."],
+    "Santurkar et al. (2018), Sec. 2.1 and Fig. 2: BN with injected, time-varying noise "
+    "(non-zero mean, non-unit variance) trains almost exactly as well as standard BN and better "
+    "than no BN, for moderate noise. Noise that is large relative to the unit scale does hurt.")
+
+# ---------------------------------------------------------------------------- 2c
+st.header("2c · What batch norm decouples, and what it does not")
+ui.chart(charts.synthesis_chart(result.stats, result.ics))
+st.markdown(
+    f"**Statistics, exactly:** an affine change of layer 1 (each unit rescaled and shifted) "
+    f"moves the inputs of layers 2–{config.depth} by {s['stats_change_bn']:.1e} with BN and by "
+    f"{s['stats_change_plain']:.2f} without (relative change, mean over layers and seeds; page 2 "
+    f"has the full experiment). **Gradients, not:** at layer {mid}, 1 − cos is "
+    f"{1 - s['ics_cos_bn']:.2f} with BN and {1 - s['ics_cos_plain']:.2f} without. What batch "
+    f"norm does for optimization is on the "
+    f"[hyperparameter landscape page](/Hyperparameter_landscape).")
+ui.show_code(exp.ics_probe)

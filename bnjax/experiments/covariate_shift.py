@@ -251,7 +251,7 @@ PRESETS: dict[str, CovariateShiftConfig] = {
 }
 
 
-def shrink(config: CovariateShiftConfig, steps: int = 100) -> CovariateShiftConfig:
+def shrink(config: CovariateShiftConfig, steps: int = 50) -> CovariateShiftConfig:
     """A short version of `config` for smoke tests: fewer steps, the same shapes (so the same
     compiled programs: compiling, not stepping, is what costs)."""
     return replace(config, steps=steps)

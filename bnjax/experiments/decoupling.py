@@ -229,7 +229,7 @@ PRESETS: dict[str, DecouplingConfig] = {
 }
 
 
-def shrink(config: DecouplingConfig, steps: int = 100) -> DecouplingConfig:
+def shrink(config: DecouplingConfig, steps: int = 50) -> DecouplingConfig:
     """A short version of `config` for smoke tests: fewer steps, the same shapes (so the same
     compiled programs: compiling, not stepping, is what costs)."""
     return replace(config, steps=steps)

@@ -1,0 +1,190 @@
+"""Page 3, layer decoupling: the claims of 2a, 2b, 2c over seeds 0, 1, 2 (EXPERIMENTS.md, issue 4),
+the Def. 2.1 probe against a direct computation, smoke runs of every preset, the charts, and the
+page under AppTest."""
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bnjax.charts import decoupling as charts
+from bnjax.data import load_digits
+from bnjax.experiments import decoupling as exp
+from bnjax.nn import MLPSpec, mlp_init
+from bnjax.train import loss_fn
+from tests.apphelp import charts as page_charts
+from tests.apphelp import render, texts
+
+PAGE = "pages/3_Layer_decoupling.py"
+FAST = {"steps": "500"}  # AppTest views: half the default's steps, the same compiled programs
+
+
+@pytest.fixture(scope="module")
+def default():
+    """The page's default view: 8x64 ReLU, SGD lr 0.05, batch 64, 1000 steps, seeds 0, 1, 2,
+    Def. 2.1 every 100 steps, noise a = 0.25."""
+    config = exp.DecouplingConfig()
+    assert config.seeds == (0, 1, 2) and config.mid_layer == 5
+    assert (config.depth, config.width, config.lr, config.steps, config.noise) == (
+        8, 64, 0.05, 1000, 0.25)
+    return exp.run_decoupling(config)
+
+
+# ---------------------------------------------------------------------------- 2a claims
+
+
+def test_bn_does_not_reduce_def21_coupling(default):
+    """Santurkar et al. 2018, Fig. 3: "similar, or even worse". Pilot at layer 5: cos 0.93-0.96
+    plain vs 0.72-0.84 BN. Never write the reverse test (cos with BN > cos without): it fails,
+    and the literature says it should."""
+    s = default.summary
+    assert s["ics_cos_bn"] <= s["ics_cos_plain"] + 0.02, s
+    assert s["ics_rel_bn"] >= s["ics_rel_plain"] - 0.02, s
+
+
+def test_def21_is_probed_on_every_layer_but_the_first(default):
+    ics = default.ics
+    assert sorted(ics["layer"].unique()) == list(range(2, 9))
+    assert sorted(ics["step"].unique()) == list(range(0, 1000, 100))
+    assert set(ics["variant"]) == {"BN", "plain"} and set(ics["seed"]) == {0, 1, 2}
+    assert ((ics["cos"] >= -1 - 1e-5) & (ics["cos"] <= 1 + 1e-5)).all()
+    assert (ics["rel"] >= 0).all()
+
+
+@pytest.mark.parametrize("bn", [True, False])
+def test_probe_matches_a_direct_computation(bn):
+    """Layer 3 of fresh 8x64 nets (the compiled probe of the default view, three runs): G'
+    computed by hand, with W1 and W2 moved by -lr * their gradients, on the same batch."""
+    spec = MLPSpec(depth=8, width=64, bn=bn)
+    params, state = jax.vmap(lambda k: mlp_init(k, spec))(
+        jnp.stack([jax.random.key(s) for s in (0, 1, 2)]))
+    data = load_digits()
+    xb = jnp.asarray(data.x_train[:192].reshape(3, 64, 64))
+    yb = jnp.asarray(data.y_train[:192].reshape(3, 64))
+    lr = 0.5
+    got_cos, got_rel = (np.asarray(a) for a in exp.ics_runs(params, state, xb, yb,
+                                                             jnp.float32(lr), spec))
+    assert got_cos.shape == (3, 7)
+
+    p0, s0 = jax.tree.map(lambda a: a[0], (params, state))
+    grad = jax.jit(jax.grad(lambda q: loss_fn(q, s0, xb[0], yb[0], spec=spec, train=True)[0]))
+    g = grad(p0)
+    moved = tuple(h._replace(dense=h.dense._replace(w=h.dense.w - lr * gh.dense.w)) if j < 2
+                  else h for j, (h, gh) in enumerate(zip(p0.hidden, g.hidden)))
+    g1, g2 = g.hidden[2].dense.w, grad(p0._replace(hidden=moved)).hidden[2].dense.w
+    cos = float(jnp.vdot(g1, g2) / (jnp.linalg.norm(g1) * jnp.linalg.norm(g2)))
+    np.testing.assert_allclose(got_cos[0, 1], cos, rtol=1e-4)
+    np.testing.assert_allclose(got_rel[0, 1],
+                               float(jnp.linalg.norm(g1 - g2) / jnp.linalg.norm(g1)), rtol=1e-3)
+    # With no step, nothing moves: G' = G up to float summation order.
+    c0, r0 = (np.asarray(a) for a in exp.ics_runs(params, state, xb, yb, jnp.float32(0.0), spec))
+    np.testing.assert_allclose(c0, 1.0, rtol=1e-5)
+    assert r0.max() < 1e-5
+
+
+# ---------------------------------------------------------------------------- 2b, 2c claims
+
+
+def test_noisy_bn_learns_as_well_as_bn_and_better_than_plain(default):
+    s = default.summary
+    assert s["acc_noisy_bn"] >= s["acc_bn"] - 0.02, s  # pilot 0.973 vs 0.960
+    assert s["acc_noisy_bn"] > s["acc_plain"], s  # pilot 0.973 vs 0.936
+    assert s["late_loss_noisy_bn"] > s["late_loss_bn"], s  # the noise is real: it costs fit
+
+
+def test_statistics_are_decoupled_exactly_gradients_not(default):
+    s = default.summary
+    assert s["stats_change_bn"] < 1e-4, s  # an affine change of layer 1 reaches no later layer
+    assert s["stats_change_plain"] > 0.05, s
+
+
+def test_summary_has_the_design_keys(default):
+    s = default.summary
+    for k in ("ics_cos_plain", "ics_cos_bn", "acc_plain", "acc_bn", "acc_noisy_bn",
+              "acc_noisy_plain", "ics_rel_plain", "ics_rel_bn"):
+        assert np.isfinite(s[k]), k
+    assert all(s[f"diverged_{v}"] == 0 for v in ("bn", "plain", "noisy_bn", "noisy_plain"))
+
+
+# ---------------------------------------------------------------------------- smoke, charts
+
+
+@pytest.mark.parametrize("name", list(exp.PRESETS))
+def test_every_preset_runs_small(name):
+    r = exp.run_decoupling(exp.shrink(exp.PRESETS[name]))
+    assert set(r.ics.columns) == {"step", "variant", "seed", "layer", "cos", "rel"}
+    assert set(r.curves.columns) == {"step", "variant", "seed", "loss"}
+    assert set(r.diverged) == {"BN", "plain", "noisy BN", "noisy plain"}
+    assert all(isinstance(v, bool) for v in r.diverged.values())
+    ok = r.runs[~r.runs["diverged"]]
+    assert np.isfinite(ok["test_acc"]).all()
+    assert sorted(r.ics["step"].unique()) == [0]  # 50 steps: one Def. 2.1 probe, at step 0
+
+
+def test_same_config_same_numbers():
+    config = exp.shrink(exp.DecouplingConfig(seed=7))
+    assert exp.run_decoupling(config).summary == exp.run_decoupling(config).summary
+
+
+def test_charts_are_small_and_typed(default):
+    specs = {
+        "time": charts.ics_time_chart(default.ics, 5).to_dict(),
+        "time_rel": charts.ics_time_chart(default.ics, 8, "rel").to_dict(),
+        "layers": charts.ics_layer_chart(default.ics).to_dict(),
+        "loss": charts.loss_chart(default.curves).to_dict(),
+        "acc": charts.accuracy_chart(default.runs).to_dict(),
+        "synthesis": charts.synthesis_chart(default.stats, default.ics).to_dict(),
+    }
+    for name, spec in specs.items():
+        rows = sum(len(v) for v in spec.get("datasets", {}).values())
+        assert 0 < rows <= 5000, (name, rows)
+    time = specs["time"]
+    assert time["layer"][2]["encoding"]["y"]["datum"] == 1.0  # the reference line at cos = 1
+    assert time["layer"][0]["encoding"]["y"]["scale"]["domain"][1] == 1.0
+    assert specs["synthesis"]["resolve"]["scale"]["y"] == "independent"
+    assert "rule" not in json.dumps(specs["time_rel"]["layer"])  # no cos line on the rel chart
+
+
+# ---------------------------------------------------------------------------- the page
+
+
+def _measured(at) -> str:
+    return "\n".join(m.value for m in at.markdown
+                     if m.value.startswith("- At layer") or m.value.startswith("- Test accuracy"))
+
+
+@pytest.fixture(scope="module")
+def page_seed0():
+    at = render(PAGE, timeout=600, **FAST)
+    assert not at.exception, at.exception
+    return at
+
+
+def test_page_renders_with_its_charts_and_verdicts(page_seed0):
+    at = page_seed0
+    assert len(page_charts(at)) == 5
+    text = texts(at)
+    assert text.count("What this run measured") == 2 and "Santurkar" in text
+    assert "Hyperparameter_landscape" in text  # 2c links to page 5
+    assert _measured(at)
+
+
+def test_another_seed_changes_the_verdicts_numbers(page_seed0):
+    at = render(PAGE, timeout=600, seed="1", **FAST)
+    assert not at.exception, at.exception
+    assert "Seeds 1 to 3" in texts(at)
+    a, b = _measured(page_seed0), _measured(at)
+    assert a and b and a != b
+
+
+@pytest.mark.parametrize("params,expect", [
+    ({"layer": "99"}, "layer=99"),
+    ({"noise": "abc"}, "noise=abc"),
+    ({"metric": "<script>"}, "metric="),
+    ({"seed": "1e400"}, "seed=1e400"),
+])
+def test_bad_url_values_give_a_note(params, expect):
+    at = render(PAGE, timeout=600, **{**FAST, **params})
+    assert not at.exception, at.exception
+    assert expect in " ".join(w.value for w in at.warning)

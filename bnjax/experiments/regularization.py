@@ -543,7 +543,7 @@ PRESETS: dict[str, NoiseConfig | AblationConfig | GhostConfig] = {
     "ablation: the pilot's 3000 steps": AblationConfig(steps=3000),
     "ablation: dropout 0.5 (needs lr 0.01)": AblationConfig(dropout=0.5, dropout_lr=0.01),
     "ghost batches: G = 128, 32, 8, 4 over 4 seeds": GhostConfig(),
-    "ghost batches: 8 seeds": GhostConfig(seeds=8),
+    "ghost batches: 6 seeds": GhostConfig(seeds=6),
 }
 
 RUNNERS = {NoiseConfig: run_noise_meter, AblationConfig: run_ablation, GhostConfig: run_ghost}

@@ -71,3 +71,33 @@ def rss_mb(pid: int) -> float:
     import psutil
     p = psutil.Process(pid)
     return sum(q.memory_info().rss for q in [p, *p.children(recursive=True)]) / 2**20
+
+
+def page_url(path: str) -> str:
+    """The URL path Streamlit serves a page file at: pages/2_Covariate_shift.py -> /Covariate_shift."""
+    if path == "dashboard.py":
+        return "/"
+    name = Path(path).stem
+    return "/" + name.split("_", 1)[1] if name.split("_", 1)[0].isdigit() else "/" + name
+
+
+def launch_chromium(playwright):
+    return playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+
+
+def first_chart_seconds(page, url: str, chart: bool = True, timeout_s: float = 180) -> float:
+    """Open `url` in `page`; seconds until a chart is drawn (with `chart=False`, until the page's
+    links show, for the Overview), then wait until the script has finished running."""
+    t0 = time.time()
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_selector("[data-testid='stSidebar']", timeout=timeout_s * 1000)
+    target = ".vega-embed canvas, .vega-embed svg" if chart else "[data-testid='stMain'] [data-testid='stPageLink']"
+    page.wait_for_selector(target, timeout=timeout_s * 1000)
+    seconds = time.time() - t0
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                           timeout=timeout_s * 1000)
+    return seconds
+
+
+def exceptions_on(page) -> list[str]:
+    return [e.inner_text() for e in page.locator("[data-testid='stException']").all()]

@@ -1,88 +1,107 @@
-"""The running app in a real headless Chromium: cold deep links with query parameters."""
+"""The running app in a real headless Chromium: cold deep links, a fresh-server tour of every
+page, eight viewers at once, hostile URLs."""
 import os
-import time
+import tempfile
 
 import pytest
 
-from tests.server import CHROMIUM_ARGS, ROOT, chromium_path, streamlit_server
+from tests.server import (ROOT, chromium_path, exceptions_on, first_chart_seconds,
+                          launch_chromium, page_url, rss_mb, streamlit_server)
 from ui.frame import PAGES, page_exists
 
 pytestmark = pytest.mark.browser
-CHROMIUM = chromium_path()
-if CHROMIUM is None:
+if chromium_path() is None:
     if os.environ.get("CI") == "true":
         raise RuntimeError("CI=true but no Chromium found: install Debian's `chromium`.")
     pytest.skip("no Chromium on this machine (apt-get install chromium); the browser tests "
                 "need it and fail under CI=true without it", allow_module_level=True)
 
-
-@pytest.fixture(scope="module")
-def server():
-    with streamlit_server() as (base, proc):
-        yield base, proc
+BUILT = [p for p in PAGES if page_exists(p)]
+# Time to first chart on a fresh server (issue budgets): the landscape grid gets 20 s.
+BUDGET = {"pages/5_Hyperparameter_landscape.py": 20.0}
 
 
 @pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = launch_chromium(p)
         yield b
         b.close()
 
 
-def open_page(browser, url, timeout_s=120, width=1400, height=1000):
-    """Load `url` in a fresh tab; wait until the script has finished and a chart is drawn.
-    Returns (page, seconds to the first chart)."""
-    page = browser.new_page(viewport={"width": width, "height": height})
-    t0 = time.time()
-    page.goto(url, wait_until="domcontentloaded")
-    page.wait_for_selector("[data-testid='stSidebar']", timeout=timeout_s * 1000)
-    return page, t0
+@pytest.fixture(scope="module")
+def fresh_tour(browser):
+    """A fresh server with an empty compilation cache; every page at its default view, in the
+    order of the sidebar. Yields (rows, base_url, server process) with the server still up."""
+    with tempfile.TemporaryDirectory() as cache, \
+            streamlit_server(env={"BNJAX_COMPILATION_CACHE": cache}) as (base, proc):
+        rows = []
+        for p in BUILT:
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            seconds = first_chart_seconds(page, base + page_url(p.path),
+                                          chart=p.path != "dashboard.py")
+            rows.append((p, seconds, exceptions_on(page),
+                         page.locator("[data-testid='stSidebar'] [data-testid='stPageLink']").count(),
+                         page.locator(".vega-embed").count()))
+            page.close()
+        print("\nfresh server, empty compilation cache:")
+        for p, seconds, *_ in rows:
+            print(f"  {p.label:32s} first chart {seconds:5.1f} s")
+        print(f"  server RSS after every default view: {rss_mb(proc.pid):.0f} MB")
+        yield rows, base, proc
 
 
-def wait_for_chart(page, t0, timeout_s=120):
-    page.wait_for_selector(".vega-embed canvas, .vega-embed svg", timeout=timeout_s * 1000)
-    first_chart = time.time() - t0
-    # The run is over when Streamlit's status widget stops showing "running".
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-        timeout=timeout_s * 1000)
-    return first_chart
+def test_every_page_on_a_fresh_server(fresh_tour):
+    rows, _, proc = fresh_tour
+    for p, seconds, errors, links, charts in rows:
+        assert errors == [], (p.path, errors)
+        assert links == len(BUILT), p.path
+        assert p.path == "dashboard.py" or charts >= 1, p.path
+        assert seconds <= BUDGET.get(p.path, 10.0), (p.path, seconds)
+    assert rss_mb(proc.pid) <= 700
 
 
-def assert_clean(page):
-    assert page.locator("[data-testid='stException']").count() == 0, \
-        page.locator("[data-testid='stException']").first.inner_text()
-    links = page.locator("[data-testid='stSidebar'] [data-testid='stPageLink']")
-    assert links.count() == sum(page_exists(p) for p in PAGES)
-
-
-def test_overview_cold_deep_link(server, browser):
-    base, _ = server
-    page, t0 = open_page(browser, base + "/")
-    page.wait_for_selector("text=Why does batch norm work?", timeout=60_000)
-    assert_clean(page)
-    page.close()
-
-
-def test_playground_deep_link_with_query_params(server, browser):
-    base, _ = server
-    page, t0 = open_page(browser, base + "/Playground?steps=400&lr=0.3&seed=2")
-    seconds = wait_for_chart(page, t0)
-    assert_clean(page)
+def test_playground_deep_link_with_query_params(fresh_tour, browser):
+    _, base, _ = fresh_tour
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    first_chart_seconds(page, base + "/Playground?steps=400&lr=0.3&seed=2")
+    assert exceptions_on(page) == []
     assert page.locator(".vega-embed").count() >= 4
     assert "lr=0.3" in page.url and "seed=2" in page.url  # the view stays shareable
-    page.screenshot(path=str(ROOT / "docs" / "playground.png"), full_page=False)
-    print(f"playground first chart {seconds:.1f}s")
+    page.locator(".vega-embed").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(ROOT / "docs" / "playground.png"))
     page.close()
 
 
-def test_malformed_url_shows_a_note_not_a_traceback(server, browser):
-    base, _ = server
-    page, t0 = open_page(browser, base + "/Playground?lr=abc&depth=-4&steps=1e12&steps=3")
-    wait_for_chart(page, t0, timeout_s=180)
-    assert_clean(page)
+def test_malformed_url_shows_a_note_not_a_traceback(fresh_tour, browser):
+    _, base, _ = fresh_tour
+    page = browser.new_page()
+    first_chart_seconds(page, base + "/Playground?lr=abc&depth=-4&steps=1e12&steps=3")
+    assert exceptions_on(page) == []
     text = page.inner_text("body")
-    assert "lr=abc" in text and "using the default 4" in text
+    assert "lr=abc" in text and "using the default 4" in text and "given 2 times" in text
     page.close()
+
+
+def test_eight_viewers_at_once(fresh_tour, browser):
+    """Eight sessions on different pages and configurations: all finish, nothing breaks, and the
+    server stays within Community Cloud's memory."""
+    _, base, proc = fresh_tour
+    urls = [base + page_url(p.path) + f"?seed={10 + i}" for i, p in enumerate(BUILT[1:])]
+    urls += [base + "/Playground?steps=300&seed=21&activation=tanh",
+             base + "/Playground?steps=300&seed=22&optimizer=adam&lr=0.003"]
+    urls = urls[:8]
+    pages = [browser.new_page() for _ in urls]
+    for page, url in zip(pages, urls):
+        page.goto(url, wait_until="commit")
+    for page, url in zip(pages, urls):
+        page.wait_for_selector(".vega-embed canvas, .vega-embed svg", timeout=300_000)
+        page.wait_for_function(
+            "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=300_000)
+        assert exceptions_on(page) == [], url
+    rss = rss_mb(proc.pid)
+    print(f"\nserver RSS after 8 concurrent sessions: {rss:.0f} MB")
+    assert rss <= 1024
+    for page in pages:
+        page.close()

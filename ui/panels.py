@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from bnjax.runtime import release_memory
 from ui.controls import lecture_mode
 
 _log = logging.getLogger("bnjax.ui")
@@ -35,6 +36,7 @@ def _cached(name: str, config_json: str, _fn: Callable, _config, _progress: Call
     try:
         return _fn(_config, progress=_progress)
     finally:
+        release_memory()  # still under the lock: no other run is using a compiled program
         _TRAINING.release()
 
 

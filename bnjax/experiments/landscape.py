@@ -1,0 +1,425 @@
+"""Page 5: "batch norm makes hyperparameter search easier: is it only because it is faster?"
+
+Four experiments, each a frozen config, a result with a `summary`, and a `run_*` function:
+
+- 4a `run_landscape`: test accuracy over learning rate x init gain, BN vs plain (the heat maps).
+- 4b `run_effective_lr`: hidden W scaled by c with their learning rate scaled by c^2 is the same
+  run under BN, exactly when eps scales by c^2 too (Ioffe & Szegedy 2015 Sec. 3.3; Arora et al.
+  2019); why BN's good region in 4a runs diagonally.
+- 4c `run_faster`: a fine learning-rate sweep: the largest lr that still learns, the largest that
+  stays finite, and steps to 90% test accuracy at every lr (Bjorck et al. 2018).
+- 4d `run_smoothness`: Santurkar et al. 2018, Fig. 4: loss and gradient along the current gradient.
+
+Every grid of networks trains through `bnjax.grid.train_grid` (one compiled program per
+architecture, both cores). Diverged runs are flagged results: accuracy 0 in the heat map, NaN
+curves after divergence.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pandas as pd
+
+from bnjax.data import batch_indices, load_digits
+from bnjax.grid import train_grid
+from bnjax.nn import MLPSpec
+from bnjax.train import TrainConfig, _chunk, _broadcast, hparams, init_runs, loss_fn
+
+# Ladders the page's range controls choose from ("nice" log-spaced values).
+LR_LADDER = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+GAIN_LADDER = (0.25, 0.5, 1.0, 2.0, 4.0)
+GOOD = 0.90  # a "good" cell: mean test accuracy at least this
+VARIANTS = (("BN", True), ("plain", False))
+
+
+def _config(depth: int, width: int, bn: bool, optimizer: str, eps: float = 1e-5) -> TrainConfig:
+    return TrainConfig(MLPSpec(depth=depth, width=width, bn=bn, eps=eps), optimizer=optimizer)
+
+
+def _stepper(progress: Callable | None, total: int):
+    """A progress callback for one part of a run that counts networks across parts."""
+    done = [0]
+
+    def part(n: int):
+        if progress is None:
+            return None
+        first = done[0]
+        done[0] += n
+        return lambda frac, _msg: progress(min(1.0, (first + frac * n) / total),
+                                           f"{int(first + frac * n)} of {total} networks trained")
+    return part
+
+
+# ---------------------------------------------------------------------------- 4a the landscape
+
+
+@dataclass(frozen=True)
+class LandscapeConfig:
+    seed: int = 0  # first seed; the grid uses seed, seed + 1, ...
+    n_seeds: int = 2
+    depth: int = 8
+    width: int = 64
+    steps: int = 1000
+    optimizer: str = "sgd"
+    lr_min: float = 0.003
+    lr_max: float = 3.0
+    gain_min: float = 0.5
+    gain_max: float = 2.0
+
+
+@dataclass
+class LandscapeResult:
+    cells: pd.DataFrame  # variant, lr, gain, acc (seed mean, diverged = 0), acc_std, diverged, good
+    curves: pd.DataFrame  # variant, lr, gain, seed, step, loss (every 5th step)
+    summary: dict[str, float]
+
+
+def _ladder(ladder, lo, hi):
+    values = [v for v in ladder if lo - 1e-12 <= v <= hi + 1e-12]
+    return values or [min(ladder, key=lambda v: abs(v - lo))]
+
+
+def grid_axes(config: LandscapeConfig):
+    """The learning rates and gains of the grid, from the ladders within the config's ranges."""
+    return (_ladder(LR_LADDER, config.lr_min, config.lr_max),
+            _ladder(GAIN_LADDER, config.gain_min, config.gain_max))
+
+
+def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) -> LandscapeResult:
+    """4a: every (lr, gain, seed) for BN and plain; test accuracy at the end, seed mean."""
+    lrs, gains = grid_axes(config)
+    seeds = tuple(range(config.seed, config.seed + config.n_seeds))
+    data = load_digits()
+    n = len(lrs) * len(gains) * len(seeds)
+    part = _stepper(progress, 2 * n)
+    cells, curves, summary = [], [], {}
+    every = min(50, config.steps)
+    for name, bn in VARIANTS:
+        g = train_grid(_config(config.depth, config.width, bn, config.optimizer), lrs, gains,
+                       seeds, config.steps, data, every=every, chunk=250, progress=part(n))
+        final = np.nan_to_num(g.test_acc[:, -1], nan=0.0)  # a diverged run counts as 0
+        shape = (len(lrs), len(gains), len(seeds))
+        acc = final.reshape(shape)
+        div = g.diverged.reshape(shape)
+        for i, lr in enumerate(lrs):
+            for j, gain in enumerate(gains):
+                cells.append(dict(variant=name, lr=lr, gain=gain, acc=float(acc[i, j].mean()),
+                                  acc_std=float(acc[i, j].std()),
+                                  diverged=int(div[i, j].sum()), n_seeds=len(seeds)))
+        k = 5 if config.steps >= 500 else 1
+        for r in range(len(g.lr)):
+            curves.append(pd.DataFrame(dict(
+                variant=name, lr=float(g.lr[r]), gain=float(g.gain[r]), seed=int(g.seed[r]),
+                step=np.arange(1, config.steps + 1)[::k], loss=g.loss[r, :config.steps:k])))
+        mean = acc.mean(-1)
+        key = "bn" if bn else "plain"
+        summary[f"good_cells_{key}"] = float((mean >= GOOD).sum())
+        summary[f"best_acc_{key}"] = float(mean.max())
+        summary[f"diverged_cells_{key}"] = float(div.any(-1).sum())
+        if 1.0 in lrs and 1.0 in gains:
+            summary[f"acc_lr1_gain1_{key}"] = float(mean[lrs.index(1.0), gains.index(1.0)])
+    summary["n_cells"] = float(len(lrs) * len(gains))
+    cells = pd.DataFrame(cells)
+    cells["good"] = cells["acc"] >= GOOD
+    return LandscapeResult(cells, pd.concat(curves, ignore_index=True), summary)
+
+
+# ---------------------------------------------------------------------------- 4b effective lr
+
+
+@dataclass(frozen=True)
+class EffectiveLrConfig:
+    seed: int = 0
+    c: float = 2.0  # hidden-W scale; lr of the hidden W times c^2
+    lr: float = 0.5
+    steps: int = 1000
+    depth: int = 8
+    width: int = 64
+    optimizer: str = "sgd"
+    eps: float = 1e-5
+
+
+@dataclass
+class EffectiveLrResult:
+    curves: pd.DataFrame  # run, step, loss, rel_diff (vs run A)
+    norms: pd.DataFrame  # run, step, layer, w_norm
+    summary: dict[str, float]
+
+
+EFFECTIVE_RUNS = ("A: W, lr", "B: c·W, c²·lr, ε·c²", "B: c·W, c²·lr, fixed ε")
+
+
+def run_effective_lr(config: EffectiveLrConfig = EffectiveLrConfig(),
+                     progress=None) -> EffectiveLrResult:
+    """4b: run A (gain 1) against run B (hidden W times c, their lr times c^2), same seed and
+    batches, with eps scaled by c^2 and with eps fixed. The init gain multiplies exactly the
+    hidden weights (the output layer ignores it), so B's init is A's hidden W scaled by c
+    (bit for bit when c is a power of 2)."""
+    c, data = float(config.c), load_digits()
+    part = _stepper(progress, 3)
+    every = 10
+    fixed = train_grid(_config(config.depth, config.width, True, config.optimizer, config.eps),
+                       [config.lr], [1.0, c], [config.seed], config.steps, data,
+                       w_lr_scale=np.array([1.0, c * c], np.float32), every=every, chunk=250,
+                       group=1, progress=part(2))
+    scaled = train_grid(
+        _config(config.depth, config.width, True, config.optimizer, config.eps * c * c),
+        [config.lr], [c], [config.seed], config.steps, data, w_lr_scale=c * c, every=every,
+        chunk=250, group=1, progress=part(1))
+    losses = (fixed.loss[0], scaled.loss[0], fixed.loss[1])
+    norms = (fixed.w_norm[0], scaled.w_norm[0], fixed.w_norm[1])
+    steps = np.arange(1, config.steps + 1)
+    curves, tables = [], []
+    for name, loss, norm in zip(EFFECTIVE_RUNS, losses, norms):
+        rel = np.abs(loss - losses[0]) / np.abs(losses[0])
+        curves.append(pd.DataFrame(dict(run=name, step=steps, loss=loss[:config.steps],
+                                        rel_diff=rel[:config.steps])))
+        e = fixed.eval_steps
+        for layer in range(norm.shape[1]):
+            tables.append(pd.DataFrame(dict(run=name, step=e, layer=layer + 1,
+                                            w_norm=norm[:, layer])))
+    curves = pd.concat(curves, ignore_index=True)
+    rel_scaled = np.abs(losses[1] - losses[0]) / np.abs(losses[0])
+    rel_fixed = np.abs(losses[2] - losses[0]) / np.abs(losses[0])
+
+    def first_above(rel, tol):
+        hit = np.flatnonzero(~(rel <= tol))  # NaN (a diverged run) counts as a separation
+        return float(hit[0] + 1) if len(hit) else float("nan")
+
+    last = slice(-min(50, config.steps), None)
+    summary = dict(
+        effective_lr_max_rel_diff=float(np.max(rel_scaled)),
+        effective_lr_fixed_eps_max_rel_diff=float(np.max(rel_fixed)),
+        effective_lr_fixed_eps_rel_diff_100=float(np.max(rel_fixed[:100])),
+        effective_lr_fixed_eps_first_step_1e3=first_above(rel_fixed, 1e-3),
+        effective_lr_scaled_first_step_1e3=first_above(rel_scaled, 1e-3),
+        final_loss_a=float(np.nanmean(losses[0][last])),
+        final_loss_scaled=float(np.nanmean(losses[1][last])),
+        final_loss_fixed_eps=float(np.nanmean(losses[2][last])),
+        c=c, w_norm_ratio_start=float(norms[1][0].sum() / norms[0][0].sum()),
+    )
+    return EffectiveLrResult(curves, pd.concat(tables, ignore_index=True), summary)
+
+
+# ---------------------------------------------------------------------------- 4c only faster?
+
+
+@dataclass(frozen=True)
+class FasterConfig:
+    seed: int = 0
+    n_seeds: int = 1
+    steps: int = 500
+    depth: int = 8
+    width: int = 64
+    optimizer: str = "sgd"
+    gain: float = 1.0
+    lr_min: float = 0.01
+    lr_max: float = 100.0
+    n_lrs: int = 17  # log-spaced: 17 from 0.01 to 100 is four per decade
+    match_lr: float = 0.056  # the matched small lr of the side-by-side curves (nearest sweep lr)
+    target: float = 0.90  # test accuracy that counts as "trained"
+
+
+@dataclass
+class FasterResult:
+    sweep: pd.DataFrame  # variant, lr, seed, learns, finite, steps_to_target, final_loss, acc
+    curves: pd.DataFrame  # variant, seed, step, loss (at the matched lr)
+    summary: dict[str, float]
+
+
+def sweep_lrs(config: FasterConfig) -> list[float]:
+    return [float(v) for v in np.logspace(np.log10(config.lr_min), np.log10(config.lr_max),
+                                          config.n_lrs)]
+
+
+def run_faster(config: FasterConfig = FasterConfig(), progress=None) -> FasterResult:
+    """4c: a fine log-lr sweep for both nets. A run *learns* when it stays finite and its final
+    training loss (mean of the last 10% of steps) is below half its first-step loss."""
+    lrs = sweep_lrs(config)
+    seeds = tuple(range(config.seed, config.seed + config.n_seeds))
+    data = load_digits()
+    n = len(lrs) * len(seeds)
+    part = _stepper(progress, 2 * n)
+    match = min(lrs, key=lambda v: abs(np.log(v / config.match_lr)))
+    rows, curves, summary = [], [], {}
+    for name, bn in VARIANTS:
+        g = train_grid(_config(config.depth, config.width, bn, config.optimizer), lrs,
+                       [config.gain], seeds, config.steps, data, every=10, chunk=250,
+                       progress=part(n))
+        tail = max(1, config.steps // 10)
+        start = g.loss[:, 0]
+        final = g.loss[:, config.steps - tail:config.steps].mean(axis=1)  # NaN if diverged
+        finite = ~g.diverged & np.isfinite(final)
+        learns = finite & (final < 0.5 * start)
+        hit = np.nan_to_num(g.test_acc, nan=0.0) >= config.target
+        to_target = np.where(hit.any(1), g.eval_steps[hit.argmax(1)], np.nan)
+        for r in range(len(g.lr)):
+            rows.append(dict(variant=name, lr=float(g.lr[r]), seed=int(g.seed[r]),
+                             learns=bool(learns[r]), finite=bool(finite[r]),
+                             diverged=bool(g.diverged[r]), steps_to_target=float(to_target[r]),
+                             final_loss=float(final[r]),
+                             acc=float(np.nan_to_num(g.test_acc[r, -1], nan=0.0))))
+            if abs(g.lr[r] - match) < 1e-6 * match:
+                curves.append(pd.DataFrame(dict(variant=name, seed=int(g.seed[r]),
+                                                step=np.arange(1, config.steps + 1),
+                                                loss=g.loss[r, :config.steps])))
+        key = "bn" if bn else "plain"
+        lr = g.lr.reshape(len(lrs), len(seeds))
+        per_seed = lambda mask: np.array([lr[:, s][mask.reshape(lr.shape)[:, s]].max(initial=0.0)  # noqa: E731
+                                          for s in range(len(seeds))])
+        summary[f"max_stable_lr_{key}"] = float(np.exp(np.mean(np.log(np.maximum(
+            per_seed(learns), 1e-12)))))
+        summary[f"max_finite_lr_{key}"] = float(np.exp(np.mean(np.log(np.maximum(
+            per_seed(finite), 1e-12)))))
+        fewest = np.nanmin(np.where(np.isnan(to_target), np.inf, to_target).reshape(
+            len(lrs), len(seeds)), axis=0)
+        summary[f"fewest_steps_{key}"] = float(np.mean(fewest))
+        best = np.argmin(np.where(np.isnan(to_target), np.inf, to_target).reshape(
+            len(lrs), len(seeds)), axis=0)
+        summary[f"fastest_lr_{key}"] = float(np.exp(np.mean(np.log(np.array(lrs)[best]))))
+        # the matched small lr: mean training loss over steps 100 to 350 (the pilot's window)
+        i = lrs.index(match)
+        window = g.loss.reshape(len(lrs), len(seeds), -1)[i, :, 100:350]
+        summary[f"match_loss_{key}"] = float(np.nanmean(window))
+    summary["match_lr"] = float(match)
+    summary["stable_lr_ratio"] = summary["max_stable_lr_bn"] / summary["max_stable_lr_plain"]
+    summary["finite_lr_ratio"] = summary["max_finite_lr_bn"] / summary["max_finite_lr_plain"]
+    return FasterResult(pd.DataFrame(rows), pd.concat(curves, ignore_index=True), summary)
+
+
+# ---------------------------------------------------------------------------- 4d smoothness
+
+
+@dataclass(frozen=True)
+class SmoothnessConfig:
+    seed: int = 0
+    n_seeds: int = 3
+    steps: int = 600
+    every: int = 50
+    lr: float = 0.05
+    depth: int = 8
+    width: int = 64
+    optimizer: str = "sgd"
+    s_min: float = 0.05  # step sizes along the gradient: 8 values from s_min to s_max
+    s_max: float = 0.4
+
+
+def _probe(params, state, x, y, sizes, spec: MLPSpec):
+    """Along the gradient g of the batch (x, y): for each step size s, L(θ - s·g) and
+    ‖g - ∇L(θ - s·g)‖ (train-mode BN, the running statistics untouched). Returns
+    (losses (S,), grad_change (S,), ‖g‖)."""
+    grad = jax.grad(lambda p: loss_fn(p, state, x, y, spec=spec)[0])
+    g = grad(params)
+    norm = lambda t: jnp.sqrt(sum(jnp.sum(v ** 2) for v in jax.tree.leaves(t)))  # noqa: E731
+
+    def at(s):
+        p = jax.tree.map(lambda a, b: a - s * b, params, g)
+        loss, _ = loss_fn(p, state, x, y, spec=spec)
+        diff = jax.tree.map(lambda a, b: a - b, grad(p), g)
+        return loss, norm(diff)
+
+    losses, change = jax.lax.map(at, sizes)
+    return losses, change, norm(g)
+
+
+def _smooth_run(carry, idx, hp, x, y, sizes, config: TrainConfig, every: int):
+    """Probe at the start of every block of `every` steps (on that block's first batch), then
+    train the block with `bnjax.train._chunk`."""
+    blocks = idx.reshape(-1, every, idx.shape[-1])
+
+    def block(c, i):
+        probe = _probe(c.params, c.state, x[i[0]], y[i[0]], sizes, config.spec)
+        c, m = _chunk(c, i, hp, x, y, config)
+        return c, (probe, m.loss)
+
+    carry, (probes, loss) = jax.lax.scan(block, carry, blocks)
+    return carry, probes, loss.reshape(-1)
+
+
+smoothness_runs = jax.jit(
+    lambda carry, idx, hp, x, y, sizes, config, every: jax.vmap(
+        functools.partial(_smooth_run, config=config, every=every),
+        in_axes=(0, 0, 0, None, None, None))(carry, idx, hp, x, y, sizes),
+    static_argnames=("config", "every"))
+
+
+@dataclass
+class SmoothnessResult:
+    probes: pd.DataFrame  # variant, seed, step, s, loss, grad_change, beta
+    bands: pd.DataFrame  # variant, step, measure, lo, hi, mid (min / max / mean over s and seeds)
+    summary: dict[str, float]
+
+
+MEASURES = ("loss range", "gradient change", "effective β")
+
+
+def run_smoothness(config: SmoothnessConfig = SmoothnessConfig(),
+                   progress=None) -> SmoothnessResult:
+    """4d: every `every` steps, step sizes s along the current gradient g: the loss range
+    max_s L(θ - s·g) - min_s L(θ - s·g), the gradient change max_s ‖g - ∇L(θ - s·g)‖ and the
+    effective β-smoothness max_s ‖g - ∇L(θ - s·g)‖ / ‖s·g‖ (Santurkar et al. 2018, Fig. 4)."""
+    data = load_digits()
+    seeds = tuple(range(config.seed, config.seed + config.n_seeds))
+    steps = -(-config.steps // config.every) * config.every
+    sizes = jnp.asarray(np.linspace(config.s_min, config.s_max, 8), jnp.float32)
+    x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+    idx = jnp.asarray(np.stack([batch_indices(s, steps, 64, len(data.x_train)) for s in seeds]))
+    hp = _broadcast(hparams(lr=config.lr), len(seeds))
+    keys = jnp.stack([jax.random.key(s) for s in seeds])
+    rows, bands, summary = [], [], {}
+    for k, (name, bn) in enumerate(VARIANTS):
+        tc = _config(config.depth, config.width, bn, config.optimizer)
+        carry = init_runs(keys, hp, tc)
+        _, (loss, change, gnorm), _ = smoothness_runs(carry, idx, hp, x, y, sizes, tc,
+                                                      config.every)
+        loss, change, gnorm = (np.asarray(a, np.float64) for a in (loss, change, gnorm))
+        s = np.asarray(sizes, np.float64)
+        beta = change / (s[None, None, :] * gnorm[..., None])  # (seeds, probes, S)
+        at = np.arange(loss.shape[1]) * config.every
+        for i, seed in enumerate(seeds):
+            for j, step in enumerate(at):
+                for m, sv in enumerate(s):
+                    rows.append(dict(variant=name, seed=seed, step=int(step), s=float(sv),
+                                     loss=loss[i, j, m], grad_change=change[i, j, m],
+                                     beta=beta[i, j, m]))
+        per = {"loss range": loss.max(-1) - loss.min(-1), "gradient change": change.max(-1),
+               "effective β": beta.max(-1)}  # each (seeds, probes)
+        for measure in MEASURES:
+            v = per[measure]
+            for j, step in enumerate(at):
+                bands.append(dict(variant=name, step=int(step), measure=measure,
+                                  lo=float(np.nanmin(v[:, j])), hi=float(np.nanmax(v[:, j])),
+                                  mid=float(np.nanmean(v[:, j]))))
+        key = "bn" if bn else "plain"
+        summary[f"loss_range_{key}"] = float(np.nanmean(per["loss range"]))
+        summary[f"grad_change_{key}"] = float(np.nanmean(per["gradient change"]))
+        summary[f"beta_{key}"] = float(np.nanmean(per["effective β"]))
+        if progress is not None:
+            progress((k + 1) / 2, f"{(k + 1) * len(seeds)} of {2 * len(seeds)} networks trained")
+    summary["loss_range_ratio"] = summary["loss_range_plain"] / summary["loss_range_bn"]
+    summary["grad_change_ratio"] = summary["grad_change_plain"] / summary["grad_change_bn"]
+    summary["beta_ratio"] = summary["beta_plain"] / summary["beta_bn"]
+    return SmoothnessResult(pd.DataFrame(rows), pd.DataFrame(bands), summary)
+
+
+# ---------------------------------------------------------------------------- presets
+
+PRESETS = {
+    "the lecture's grid (8 layers, SGD)": LandscapeConfig(),
+    "shallow net (3 layers)": LandscapeConfig(depth=3),
+    "with momentum 0.9": LandscapeConfig(optimizer="momentum", lr_min=0.001, lr_max=1.0),
+    "wide gain range (0.25 to 4)": LandscapeConfig(gain_min=0.25, gain_max=4.0),
+    "three seeds": LandscapeConfig(n_seeds=3),
+}
+
+
+def replace(config, **changes):
+    """`dataclasses.replace`, for tests and pages that shrink a config."""
+    return dataclasses.replace(config, **changes)

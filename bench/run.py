@@ -142,10 +142,11 @@ def make_trainer(contender: str, data: dict, bn: bool, chunk: int = HEADLINE_CHU
 def timed_run(trainer, weights, idx) -> dict:
     """One run from fresh weights: only `train` is timed; then the sanity numbers."""
     state = trainer.init(weights)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     state, loss = trainer.train(state, idx)
-    seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "loss": float(np.mean(loss[-100:])), "acc": trainer.test_acc(state)}
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"seconds": seconds, "cpu": cpu, "loss": float(np.mean(loss[-100:])),
+            "acc": trainer.test_acc(state)}
 
 
 # ---------------------------------------------------------------------------- worker processes
@@ -225,12 +226,14 @@ def bench_single(workers: dict, weights: dict, idx, repeats: int) -> list:
         sps = [STEPS / run["seconds"] for run in runs]
         rows.append({"section": "single", "contender": c, "how": label, "variant": v,
                      "value": statistics.median(sps), "lo": min(sps), "hi": max(sps),
+                     "cpu": statistics.median(STEPS / run["cpu"] for run in runs),
                      "unit": "steps/s", "loss": runs[-1]["loss"], "acc": runs[-1]["acc"]})
     for row in rows:  # ratios against the peers, for the bnjax rows
         if row["contender"] == "bnjax":
             for peer in ("torch", "flax"):
                 ref = next(p for p in rows if p["contender"] == peer and p["variant"] == row["variant"])
                 row[f"x_{peer}"] = row["value"] / ref["value"]
+                row[f"cpu_x_{peer}"] = row["cpu"] / ref["cpu"]
     return rows
 
 
@@ -395,14 +398,19 @@ def _fmt(row) -> str:
     value = f"{row['value']:,.0f}" if row["unit"] == "steps/s" else f"{row['value']:.1f}"
     ratios = "  ".join(f"{row[k]:.2f}x {k[2:]}" for k in ("x_torch", "x_flax", "x_pool", "x_loop")
                        if k in row)
+    cpu = f"{row['cpu']:>7,.0f}" if "cpu" in row else ""
+    if "cpu_x_torch" in row:
+        cpu += f" ({row['cpu_x_torch']:.2f}x torch, {row['cpu_x_flax']:.2f}x flax)"
     sanity = row.get("sanity") or f"loss {row['loss']:.2g}, test acc {row['acc']:.3f}"
     return (f"{row['contender']:<7} {row['how']:<32} {row['variant']:<6} "
-            f"{value:>8} {row['unit']:<8} {spread:<15} {ratios:<26} {sanity}")
+            f"{value:>8} {row['unit']:<8} {spread:<15} {ratios:<26} {sanity}"
+            + (f"  | steps/cpu-s {cpu}" if cpu else ""))
 
 
 def report(rows, header: str):
     print("\n" + header)
-    titles = {"single": "(a) one 2000-step run, warm: steps/s (median, min-max); ratio = bnjax / peer",
+    titles = {"single": "(a) one 2000-step run, warm: steps/s (median, min-max); ratio = bnjax / peer; "
+                        "last, steps per CPU-second of the contender's process (robust to load)",
               "cold": "(b) cold start, fresh process (import + compile + first 2000-step run): "
                       "wall s; ratio = peer time / bnjax time",
               "landscape": "(c) reference landscape, 192 networks x 500 steps: s; "

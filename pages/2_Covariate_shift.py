@@ -64,11 +64,8 @@ ui.explain("Now take the trained nets and change layer 1. The **affine** change 
            "every layer's input moves.")
 size = ui.select_slider("Size of the change", "size", list(exp.SIZES), exp.REFERENCE_SIZE,
                         format_func=lambda v: f"{v:g}")
-left, right = st.columns(2)
-with left:
-    ui.chart(charts.perturb_chart(result.perturb, size))
-with right:
-    ui.chart(charts.layers_chart(result.layers, size))
+ui.chart(charts.perturb_chart(result.perturb, size))
+ui.chart(charts.layers_chart(result.layers, size))
 
 
 def _exact(v: float) -> str:

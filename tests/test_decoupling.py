@@ -140,7 +140,9 @@ def test_charts_are_small_and_typed(default):
         rows = sum(len(v) for v in spec.get("datasets", {}).values())
         assert 0 < rows <= 5000, (name, rows)
     time = specs["time"]
-    assert time["layer"][2]["encoding"]["y"]["datum"] == 1.0  # the reference line at cos = 1
+    guide = time["layer"][2]
+    assert guide["mark"]["type"] == "rule" and guide["encoding"]["y"]["field"] == "cos"
+    assert [row["cos"] for row in time["datasets"][guide["data"]["name"]]] == [1.0]  # cos = 1
     assert time["layer"][0]["encoding"]["y"]["scale"]["domain"][1] == 1.0
     assert specs["synthesis"]["resolve"]["scale"]["y"] == "independent"
     assert "rule" not in json.dumps(specs["time_rel"]["layer"])  # no cos line on the rel chart

@@ -39,7 +39,7 @@ def drift_chart(units: pd.DataFrame) -> alt.Chart:
         y=alt.Y("variant:N", title=None, sort=present(df)),
         color=variant_color(domain=present(df), legend=False),
         tooltip=["variant", "seed", "unit", alt.Tooltip("drift:Q", format=".3f")],
-    ).properties(height=120, title="Every unit of the last hidden layer, every seed")
+    ).properties(height=alt.Step(40), title="Every unit of the last hidden layer, every seed")
 
 
 def perturb_chart(perturb: pd.DataFrame, size: float) -> alt.Chart:
@@ -54,7 +54,7 @@ def perturb_chart(perturb: pd.DataFrame, size: float) -> alt.Chart:
         y=alt.Y("mean(dloss):Q", title="change of the training loss"))
     dots = base.mark_circle(size=70, color="black", opacity=0.7).encode(
         y="dloss:Q", tooltip=["variant", "seed", alt.Tooltip("dloss:Q", format=".2e")])
-    return alt.layer(bars, dots).properties(height=280, width=200).facet(
+    return alt.layer(bars, dots).properties(height=280, width=240).facet(
         column=alt.Column("change:N", title=None, sort=list(KIND_TITLE.values())),
         title="Layer 1 changed: what it costs the whole network")
 
@@ -64,15 +64,15 @@ def layers_chart(layers: pd.DataFrame, size: float) -> alt.Chart:
     min-max band) after layer 1 was changed."""
     df = layers[layers["size"] == size].dropna().assign(
         change=lambda d: d["kind"].map(KIND_TITLE))
-    base = alt.Chart(df).encode(
-        x=alt.X("layer:O", title="layer"), color=variant_color(domain=present(df)))
+    base = alt.Chart(df).encode(x=alt.X("layer:O", title="layer"))
     band = base.mark_area(opacity=0.2).encode(
+        color=variant_color(domain=present(df), legend=False),
         y=alt.Y("min(rel_change):Q", title="relative change of the layer's input"),
         y2="max(rel_change):Q")
     line = base.mark_line(point=True, strokeWidth=2.5).encode(
-        y="mean(rel_change):Q",
+        y="mean(rel_change):Q", color=variant_color(domain=present(df)),
         tooltip=["variant", "layer", alt.Tooltip("mean(rel_change):Q", format=".2e")])
     guide = alt.Chart(df).mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(y=alt.datum(0))
-    return alt.layer(band, line, guide).properties(height=280, width=360).facet(
+    return alt.layer(band, line, guide).properties(height=280, width=380).facet(
         column=alt.Column("change:N", title=None, sort=list(KIND_TITLE.values())),
         title="What every later layer sees")

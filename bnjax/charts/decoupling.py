@@ -11,22 +11,27 @@ from bnjax.charts import GUIDE_COLOR, present, variant_color
 METRIC_TITLE = {"cos": "cos(G, G′)", "rel": "‖G − G′‖ / ‖G‖"}
 
 
+def _guide(metric: str, scale=alt.Undefined) -> alt.Chart:
+    """The dashed line at cos = 1: a layer whose gradient ignores the layers below."""
+    return alt.Chart(pd.DataFrame({metric: [1.0]})).mark_rule(
+        strokeDash=[6, 4], color=GUIDE_COLOR).encode(y=alt.Y(f"{metric}:Q", scale=scale))
+
+
 def ics_time_chart(ics: pd.DataFrame, layer: int, metric: str = "cos") -> alt.Chart:
     """Def. 2.1 at one layer over training: one thin line per seed, the seed mean thick; for the
     cosine, a reference line at 1 (a layer whose gradient ignores the layers below)."""
     df = ics[ics["layer"] == layer].dropna()
     lo = min(0.0, math.floor(float(df[metric].min()) * 10) / 10) if len(df) else 0.0
-    scale = alt.Scale(domain=[lo, 1.0]) if metric == "cos" else alt.Scale(zero=True)
-    base = alt.Chart(df).encode(x=alt.X("step:Q", title="training step"),
-                                color=variant_color(domain=present(df)))
+    scale = (alt.Scale(domain=[lo, 1.0], nice=False) if metric == "cos"
+             else alt.Scale(zero=True))
+    base = alt.Chart(df).encode(x=alt.X("step:Q", title="training step"))
     seeds = base.mark_line(strokeWidth=1, opacity=0.4).encode(
         y=alt.Y(f"{metric}:Q", title=METRIC_TITLE[metric], scale=scale), detail="seed:N",
+        color=variant_color(domain=present(df), legend=False),
         tooltip=["variant", "seed", "step", alt.Tooltip(f"{metric}:Q", format=".3f")])
-    mean = base.mark_line(strokeWidth=3, point=True).encode(y=f"mean({metric}):Q")
-    layers = [seeds, mean]
-    if metric == "cos":
-        layers.append(alt.Chart(df).mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR)
-                      .encode(y=alt.datum(1.0)))
+    mean = base.mark_line(strokeWidth=3, point=True).encode(
+        y=alt.Y(f"mean({metric}):Q", scale=scale), color=variant_color(domain=present(df)))
+    layers = [mean, seeds] + ([_guide(metric, scale)] if metric == "cos" else [])
     return alt.layer(*layers).properties(
         height=320, title=f"Layer {layer}: {METRIC_TITLE[metric]} over training")
 
@@ -41,23 +46,20 @@ def ics_layer_chart(ics: pd.DataFrame, metric: str = "cos") -> alt.Chart:
                 scale=alt.Scale(zero=False)),
         tooltip=["variant", "seed", "layer", alt.Tooltip(f"{metric}:Q", format=".3f")])
     line = base.mark_line(strokeWidth=3).encode(y=f"mean({metric}):Q")
-    layers = [dots, line]
-    if metric == "cos":
-        layers.append(alt.Chart(df).mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR)
-                      .encode(y=alt.datum(1.0)))
+    layers = [line, dots] + ([_guide(metric)] if metric == "cos" else [])
     return alt.layer(*layers).properties(height=320, title="Every layer, averaged over training")
 
 
 def loss_chart(curves: pd.DataFrame) -> alt.Chart:
     """Training batch loss (window means, log scale): seed mean line, min-max band."""
     df = curves[curves["loss"] > 0].dropna()
-    base = alt.Chart(df).encode(x=alt.X("step:Q", title="training step"),
-                                color=variant_color(domain=present(df)))
+    base = alt.Chart(df).encode(x=alt.X("step:Q", title="training step"))
     band = base.mark_area(opacity=0.15).encode(
+        color=variant_color(domain=present(df), legend=False),
         y=alt.Y("min(loss):Q", title="training batch loss (log)", scale=alt.Scale(type="log")),
         y2="max(loss):Q")
     line = base.mark_line(strokeWidth=2.5).encode(
-        y="mean(loss):Q", tooltip=["variant", "step", alt.Tooltip("mean(loss):Q", format=".4f")])
+        y="mean(loss):Q", color=variant_color(domain=present(df)), tooltip=["variant", "step", alt.Tooltip("mean(loss):Q", format=".4f")])
     return alt.layer(band, line).properties(height=320, title="Learning curves")
 
 

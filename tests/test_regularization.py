@@ -185,7 +185,6 @@ def test_a_diverging_run_is_a_flag_not_an_error():
 def test_charts_build(noise, ablation):
     built = [charts.noise_chart(noise.std, noise.summary["noise_c"]),
              charts.strip_chart(noise.strip, "x_hat"), charts.strip_chart(noise.strip, "p_true"),
-             charts.digit_chart(noise.image, noise.label),
              charts.ablation_chart(ablation.curves, exp.ABLATION_VARIANTS),
              charts.single_unit_chart(ablation.single, exp.ABLATION_VARIANTS)]
     for c in built:
@@ -196,6 +195,8 @@ def test_charts_build(noise, ablation):
     assert noise_spec["layer"][0]["encoding"]["x"]["scale"]["type"] == "log"
     assert any(layer["mark"].get("strokeDash") for layer in noise_spec["layer"]
                if isinstance(layer["mark"], dict))  # the c / sqrt(B) guide
+    pixels = charts.digit_pixels(noise.image, 4)
+    assert pixels.shape == (32, 32) and pixels.dtype == np.uint8 and pixels.min() < pixels.max()
     ghost = exp.GhostResult(exp.GhostConfig(), exp.pd.DataFrame(
         {"variant": ["G = 128 (plain BN)", "G = 8", "plain"] * 2, "ghost": [128, 8, 0] * 2,
          "seed": [0, 0, 0, 1, 1, 1], "acc": [0.9, 0.92, 0.88, 0.91, 0.93, 0.89]}))
@@ -228,7 +229,7 @@ def test_page_default_view_and_hostile_urls(noise, ablation, clear_streamlit_cac
     assert f"{noise.summary['noise_slope']:.2f}" in text
     assert f"{ablation.summary['auc_bn_recomputed']:.3f}" in text
     assert "Switch on" in text  # the ghost experiment waits for its toggle
-    assert len(at.get("vega_lite_chart")) == 6
+    assert len(at.get("vega_lite_chart")) == 5 and len(at.get("image")) == 1
     assert not at.warning
 
     # Hostile URL values: a note each, the defaults (or a clamped value) used, no exception.

@@ -5,9 +5,15 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from bnjax.charts import GUIDE_COLOR, variant_color
+from bnjax.charts import GUIDE_COLOR, VARIANT_SCALE
 
 _BATCH_AXIS = alt.Axis(values=[4, 8, 16, 32, 64, 128, 256], format="d")
+
+
+def _color(variants) -> alt.Color:
+    """The shared variant colours, with only the variants drawn in the legend."""
+    return alt.Color("variant:N", scale=VARIANT_SCALE, title=None,
+                     legend=alt.Legend(orient="top", values=list(variants)))
 
 
 def noise_chart(std: pd.DataFrame, c: float) -> alt.Chart:
@@ -30,7 +36,7 @@ def noise_chart(std: pd.DataFrame, c: float) -> alt.Chart:
     ref = alt.Chart(guide).mark_line(strokeDash=[6, 4], color=GUIDE_COLOR, strokeWidth=2).encode(
         x=x, y=alt.Y("std:Q", scale=y_scale),
         tooltip=[alt.Tooltip("line:N", title="guide"), alt.Tooltip("std:Q", format=".3f")])
-    label = alt.Chart(guide.tail(1)).mark_text(align="right", dy=-12, color=GUIDE_COLOR,
+    label = alt.Chart(guide.head(1)).mark_text(align="left", dx=10, dy=-14, color=GUIDE_COLOR,
                                                fontSize=14).encode(
         x=x, y=alt.Y("std:Q", scale=y_scale), text="line:N")
     return alt.layer(band, line, ref, label).properties(
@@ -57,7 +63,7 @@ def ablation_chart(curves: pd.DataFrame, variants) -> alt.Chart:
     base = alt.Chart(df).encode(
         x=alt.X("fraction:Q", title="fraction of hidden units ablated (every layer)",
                 axis=alt.Axis(format="%")),
-        color=variant_color())
+        color=_color(variants))
     band = base.mark_area(opacity=0.15).encode(
         y=alt.Y("min(acc):Q", title="test accuracy", scale=alt.Scale(domain=[0, 1])),
         y2="max(acc):Q")
@@ -79,7 +85,7 @@ def single_unit_chart(single: pd.DataFrame, variants, top: int = 16) -> alt.Char
         x=alt.X("rank:O", title="units, sorted by the accuracy their removal costs"),
         xOffset=alt.XOffset("variant:N"),
         y=alt.Y("drop:Q", title="accuracy drop", axis=alt.Axis(format=".1%")),
-        color=variant_color(),
+        color=_color(variants),
         tooltip=["variant", "rank", alt.Tooltip("drop:Q", format=".2%")],
     ).properties(title="Removing one unit at a time (layer 2)", height=280)
 
@@ -103,12 +109,8 @@ def ghost_chart(acc: pd.DataFrame) -> alt.Chart:
         title="Ghost batch norm: more BN noise, same SGD batch", height=340)
 
 
-def digit_chart(image: np.ndarray, label: int, size: int = 160) -> alt.Chart:
-    """The 8x8 digit behind the picked example, as grey squares (0 = white, 16 = black)."""
-    rows, cols = np.indices(image.shape)
-    df = pd.DataFrame({"row": rows.ravel(), "col": cols.ravel(), "ink": image.ravel()})
-    return alt.Chart(df).mark_rect().encode(
-        x=alt.X("col:O", axis=None), y=alt.Y("row:O", axis=None),
-        color=alt.Color("ink:Q", scale=alt.Scale(domain=[0, 16], scheme="greys"), legend=None),
-        tooltip=["row", "col", "ink"],
-    ).properties(width=size, height=size, title=f"its class: {label}")
+def digit_pixels(image: np.ndarray, size: int = 20) -> np.ndarray:
+    """The 8x8 digit (0..16 ink) as a (8*size, 8*size) uint8 picture, white paper, black ink,
+    each pixel a size x size square (for `st.image`)."""
+    grey = (255 - np.asarray(image, float) * (255 / 16)).round().astype(np.uint8)
+    return np.kron(grey, np.ones((size, size), np.uint8))

@@ -286,9 +286,11 @@ def run_faster(config: FasterConfig = FasterConfig(), progress=None) -> FasterRe
         summary[f"fastest_lr_{key}"] = float(np.exp(np.mean(np.log(np.array(lrs)[best]))))
         # the matched small lr: mean training loss over steps 100 to 350 (the pilot's window)
         i = lrs.index(match)
-        window = g.loss.reshape(len(lrs), len(seeds), -1)[i, :, 100:350]
-        summary[f"match_loss_{key}"] = float(np.nanmean(window))
+        lo, hi = (100, 350) if config.steps >= 350 else (config.steps // 4, config.steps)
+        window = g.loss.reshape(len(lrs), len(seeds), -1)[i, :, lo:hi]
+        summary[f"match_loss_{key}"] = float(window.mean())  # NaN if a run diverged
     summary["match_lr"] = float(match)
+    summary["match_window_start"], summary["match_window_end"] = float(lo), float(hi)
     summary["stable_lr_ratio"] = summary["max_stable_lr_bn"] / summary["max_stable_lr_plain"]
     summary["finite_lr_ratio"] = summary["max_finite_lr_bn"] / summary["max_finite_lr_plain"]
     return FasterResult(pd.DataFrame(rows), pd.concat(curves, ignore_index=True), summary)
@@ -418,6 +420,15 @@ PRESETS = {
     "wide gain range (0.25 to 4)": LandscapeConfig(gain_min=0.25, gain_max=4.0),
     "three seeds": LandscapeConfig(n_seeds=3),
 }
+
+
+def follow(config: LandscapeConfig, *, c: float = 2.0, lr: float = 0.5):
+    """The page's 4b, 4c and 4d configs for the 4a `config`: same seed, depth and width, at most
+    its number of steps (the default view: 1000, 500 and 600 steps)."""
+    shape = dict(seed=config.seed, depth=config.depth, width=config.width)
+    return (EffectiveLrConfig(c=c, lr=lr, steps=config.steps, **shape),
+            FasterConfig(steps=min(FasterConfig.steps, config.steps), **shape),
+            SmoothnessConfig(steps=min(SmoothnessConfig.steps, config.steps), **shape))
 
 
 def replace(config, **changes):

@@ -62,10 +62,21 @@ ui.explain("Now take the trained nets and change layer 1. The **affine** change 
            "unit by half its spread. The **random** change moves W1 by a random direction of the "
            "same size. We measure the training loss (BN on full-set statistics) and how much "
            "every layer's input moves.")
+p1, p2 = st.columns(2)
 size = ui.select_slider("Size of the change", "size", list(exp.SIZES), exp.REFERENCE_SIZE,
-                        format_func=lambda v: f"{v:g}")
+                        format_func=lambda v: f"{v:g}", container=p1)
+measure = ui.select("What a later layer sees", "measure", list(charts.MEASURE_TITLE),
+                    "rel_change", format_func=lambda m: charts.MEASURE_TITLE[m], container=p2)
 ui.chart(charts.perturb_chart(result.perturb, size))
-ui.chart(charts.layers_chart(result.layers, size))
+ui.chart(charts.layers_chart(result.layers, size, measure))
+ui.explain(
+    f"A random change of W1 moves the **values** later layers see by "
+    f"{s['random_values_change_bn']:.2f} with BN and {s['random_values_change_plain']:.2f} "
+    f"without (relative change, mean over layers 2 and up), but the **mean and spread** of "
+    f"their inputs by {s['random_moments_change_bn']:.1e} with BN and "
+    f"{s['random_moments_change_plain']:.2f} without: BN pins the first two moments of every "
+    f"layer's input whatever happens upstream, so what still moves is which example gets "
+    f"which value.")
 
 
 def _exact(v: float) -> str:

@@ -77,6 +77,18 @@ def test_random_direction_hurts_bn_less_but_not_zero(default):
     assert default.summary["random_dloss_bn"] > 1e-3, default.summary
 
 
+def test_bn_pins_the_mean_and_spread_of_every_layers_input(default):
+    """Any change of layer 1, random too, leaves the per-unit mean and std (over the set) of every
+    BN layer's input unchanged: x_hat has mean 0 and variance 1 by construction. The values
+    still move."""
+    s = default.summary
+    assert s["random_moments_change_bn"] < 1e-4, s
+    assert s["random_moments_change_plain"] > 0.05, s
+    assert s["random_values_change_bn"] > 0.05, s
+    bn = default.layers[default.layers["variant"] == "BN"]
+    assert bn["moment_change"].max() < 1e-4
+
+
 def test_perturbation_grows_with_its_size(default):
     p = default.perturb[(default.perturb["variant"] == "plain")
                         & (default.perturb["kind"] == "affine")]
@@ -122,6 +134,7 @@ def test_charts_are_small_and_typed(default):
         "drift": charts.drift_chart(default.units).to_dict(),
         "perturb": charts.perturb_chart(default.perturb, 1.0).to_dict(),
         "layers": charts.layers_chart(default.layers, 0.5).to_dict(),
+        "moments": charts.layers_chart(default.layers, 2.0, "moment_change").to_dict(),
     }
     for name, spec in specs.items():
         rows = sum(len(v) for v in spec.get("datasets", {}).values())
@@ -174,6 +187,7 @@ def test_another_seed_changes_the_verdicts_numbers(page_seed0):
     ({"size": "abc"}, "size=abc"),
     ({"lr": "inf"}, "lr=inf"),
     ({"depth": "<b>7</b>"}, "depth="),
+    ({"measure": "everything"}, "measure=everything"),
 ])
 def test_bad_url_values_give_a_note(params, expect):
     at = render(PAGE, timeout=600, **{**FAST, **params})

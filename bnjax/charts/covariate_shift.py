@@ -59,20 +59,24 @@ def perturb_chart(perturb: pd.DataFrame, size: float) -> alt.Chart:
         title="Layer 1 changed: what it costs the whole network")
 
 
-def layers_chart(layers: pd.DataFrame, size: float) -> alt.Chart:
-    """Per layer, how much its input to the nonlinearity moved (||h' - h|| / ||h||, seed mean,
-    min-max band) after layer 1 was changed."""
+MEASURE_TITLE = {"rel_change": "values: ‖h′ − h‖ / ‖h‖",
+                 "moment_change": "distribution: change of per-unit mean and std"}
+
+
+def layers_chart(layers: pd.DataFrame, size: float, measure: str = "rel_change") -> alt.Chart:
+    """Per layer, how much its input to the nonlinearity moved after layer 1 was changed: the
+    values themselves (`rel_change`) or their distribution's per-unit mean and spread
+    (`moment_change`); seed mean as a line, min-max band."""
     df = layers[layers["size"] == size].dropna().assign(
         change=lambda d: d["kind"].map(KIND_TITLE))
     base = alt.Chart(df).encode(x=alt.X("layer:O", title="layer"))
     band = base.mark_area(opacity=0.2).encode(
         color=variant_color(domain=present(df), legend=False),
-        y=alt.Y("min(rel_change):Q", title="relative change of the layer's input"),
-        y2="max(rel_change):Q")
+        y=alt.Y(f"min({measure}):Q", title=MEASURE_TITLE[measure]), y2=f"max({measure}):Q")
     line = base.mark_line(point=True, strokeWidth=2.5).encode(
-        y="mean(rel_change):Q", color=variant_color(domain=present(df)),
-        tooltip=["variant", "layer", alt.Tooltip("mean(rel_change):Q", format=".2e")])
+        y=f"mean({measure}):Q", color=variant_color(domain=present(df)),
+        tooltip=["variant", "layer", alt.Tooltip(f"mean({measure}):Q", format=".2e")])
     guide = alt.Chart(df).mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(y=alt.datum(0))
-    return alt.layer(band, line, guide).properties(height=280, width=380).facet(
+    return alt.layer(line, band, guide).properties(height=280, width=380).facet(
         column=alt.Column("change:N", title=None, sort=list(KIND_TITLE.values())),
         title="What every later layer sees")

@@ -59,7 +59,7 @@ class CovariateShiftResult:
     bands: pd.DataFrame  # step, variant, seed, unit, p15, p50, p85 (last hidden layer)
     units: pd.DataFrame  # variant, seed, unit, drift, spread_ratio (1a, per unit)
     perturb: pd.DataFrame  # variant, seed, size, kind, dloss (1b, per run)
-    layers: pd.DataFrame  # variant, seed, size, kind, layer, rel_change (1b, per later layer)
+    layers: pd.DataFrame  # variant, seed, size, kind, layer, rel_change, moment_change (1b)
     runs: pd.DataFrame  # variant, seed, diverged, test_acc, final_loss
     diverged: dict[str, bool] = field(default_factory=dict)  # variant -> any seed diverged
 
@@ -99,8 +99,10 @@ def perturb_layer1(params, key, x, y, spec: MLPSpec, sizes: tuple):
     Affine change of layer 1: W1 -> W1 diag(s), s = 2 ** (size * U(-1, 1)) per unit, and a shift
     of size * 0.5 * std(z1) per unit with a random sign. Random change: W1 -> W1 + R, R a
     Gaussian direction with ||R|| = ||W1 diag(s) - W1||. Returns, per size, the loss changes
-    (affine, random) and each layer's relative change ||h' - h|| / ||h|| of its input to the
-    nonlinearity, (size, depth); and the max |logit change| when W1 is scaled by 3.
+    (affine, random), each layer's relative change ||h' - h|| / ||h|| of its input to the
+    nonlinearity (the values it sees, (size, depth)), the relative change of that input's
+    per-unit mean and std over the set ((||mu' - mu|| + ||sd' - sd||) / ||sd||: its distribution's
+    first two moments, (size, depth)); and the max |logit change| when W1 is scaled by 3.
     """
     w1, b1 = params.hidden[0].dense.w, params.hidden[0].dense.b  # (n_in, width), (width,) | None
     width, k = w1.shape[1], len(sizes)
@@ -122,9 +124,17 @@ def perturb_layer1(params, key, x, y, spec: MLPSpec, sizes: tuple):
         ws, bs)
     rel = jnp.stack([jnp.sqrt(((a - a[:1]) ** 2).sum((1, 2)) / ((a[0] ** 2).sum() + 1e-24))
                      for a in h], 1)  # (2k + 2, depth)
+
+    def moments(a):  # (2k + 2, n, width) -> (2k + 2,)
+        mu, sd = a.mean(1), a.std(1)  # (2k + 2, width)
+        norm = lambda v: jnp.sqrt((v ** 2).sum(-1))  # noqa: E731
+        return (norm(mu - mu[:1]) + norm(sd - sd[:1])) / (norm(sd[:1]) + 1e-12)
+
+    mom = jnp.stack([moments(a) for a in h], 1)  # (2k + 2, depth)
     dloss = loss - loss[0]
     dlogit3 = jnp.abs(logits[-1] - logits[0]).max()
-    return dloss[1:k + 1], dloss[k + 1:2 * k + 1], rel[1:k + 1], rel[k + 1:2 * k + 1], dlogit3
+    return (dloss[1:k + 1], dloss[k + 1:2 * k + 1], rel[1:k + 1], rel[k + 1:2 * k + 1], dlogit3,
+            mom[1:k + 1], mom[k + 1:2 * k + 1])
 
 
 # Module-level compiled probes, vmapped over runs: one program per network shape.
@@ -193,7 +203,7 @@ def run_covariate_shift(config: CovariateShiftConfig, progress=None) -> Covariat
         diverged[variant] = bool(div.any())
         b, u = _band_tables(variant, config.seeds, probes, div)
         bands.append(b), units.append(u)
-        d_aff, d_rand, r_aff, r_rand, dlogit3 = (np.asarray(a) for a in perturb_runs(
+        d_aff, d_rand, r_aff, r_rand, dlogit3, m_aff, m_rand = (np.asarray(a) for a in perturb_runs(
             runs.carry.params, keys, x, y, spec, SIZES))
         for r, seed in enumerate(config.seeds):
             nan = np.nan if div[r] else 0.0  # a diverged net has nothing to perturb
@@ -202,22 +212,25 @@ def run_covariate_shift(config: CovariateShiftConfig, progress=None) -> Covariat
                               "final_loss": float(np.nanmean(runs.loss[r, -50:])) + nan,
                               "w1x3_dlogit": float(dlogit3[r]) + nan})
             for j, size in enumerate(SIZES):
-                for kind, d, rc in (("affine", d_aff, r_aff), ("random", d_rand, r_rand)):
+                for kind, d, rc, mc in (("affine", d_aff, r_aff, m_aff),
+                                        ("random", d_rand, r_rand, m_rand)):
                     perturb.append({"variant": variant, "seed": seed, "size": size,
                                     "kind": kind, "dloss": float(d[r, j]) + nan})
                     for layer in range(spec.depth):
                         layers.append({"variant": variant, "seed": seed, "size": size,
                                        "kind": kind, "layer": layer + 1,
-                                       "rel_change": float(rc[r, j, layer]) + nan})
+                                       "rel_change": float(rc[r, j, layer]) + nan,
+                                       "moment_change": float(mc[r, j, layer]) + nan})
     bands, units = pd.concat(bands, ignore_index=True), pd.concat(units, ignore_index=True)
     perturb, layers, runs_df = pd.DataFrame(perturb), pd.DataFrame(layers), pd.DataFrame(runs_rows)
     if progress is not None:
         progress(1.0, "done")
-    return CovariateShiftResult(config, _summary(units, perturb, runs_df), bands, units,
+    return CovariateShiftResult(config, _summary(units, perturb, layers, runs_df), bands, units,
                                 perturb, layers, runs_df, diverged)
 
 
-def _summary(units: pd.DataFrame, perturb: pd.DataFrame, runs: pd.DataFrame) -> dict[str, float]:
+def _summary(units: pd.DataFrame, perturb: pd.DataFrame, layers: pd.DataFrame,
+             runs: pd.DataFrame) -> dict[str, float]:
     """Seed means (over the runs that did not diverge) of the numbers the page states."""
     out: dict[str, float] = {}
     ref = perturb[perturb["size"] == REFERENCE_SIZE]
@@ -239,6 +252,14 @@ def _summary(units: pd.DataFrame, perturb: pd.DataFrame, runs: pd.DataFrame) -> 
     out["random_bn_lower_seeds"] = float((rnd[BN] < rnd[PLAIN]).sum())
     out["n_seeds"] = float(len(rnd))
     out["n_units"] = float(units["unit"].nunique())
+    # Mean over the later layers (2..depth) and seeds of how much a random change of W1 moves
+    # what each layer sees: its values, and the mean and spread of its input distribution.
+    lay = layers[(layers["size"] == REFERENCE_SIZE) & (layers["layer"] > 1)
+                 & (layers["kind"] == "random")]
+    for variant, tag in ((BN, "bn"), (PLAIN, "plain")):
+        v = lay[lay["variant"] == variant]
+        out[f"random_values_change_{tag}"] = float(v["rel_change"].mean())
+        out[f"random_moments_change_{tag}"] = float(v["moment_change"].mean())
     out["reference_size"] = REFERENCE_SIZE
     return out
 

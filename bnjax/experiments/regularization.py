@@ -65,7 +65,8 @@ def _train(jobs: list[_Job], steps: int, *, chunk: int = 500, progress=None):
         n = len(job.seeds)
         hp = Hparams(*(jnp.broadcast_to(v, (n,)) for v in job.hp))
         keys = jnp.stack([jax.random.key(int(s)) for s in job.seeds])
-        carry = init_runs(keys, hp, job.config)
+        # Initialization does not depend on `stochastic`: share one init program per spec.
+        carry = init_runs(keys, hp, job.config._replace(stochastic=False))
         idx = np.stack([batch_indices(int(s), steps, job.config.batch_size,
                                       len(job.data.x_train)) for s in job.seeds])  # (R, steps, B)
         dev = devices[job.device % len(devices)]

@@ -65,8 +65,8 @@ ui.explain("Now take the trained nets and change layer 1. The **affine** change 
 p1, p2 = st.columns(2)
 size = ui.select_slider("Size of the change", "size", list(exp.SIZES), exp.REFERENCE_SIZE,
                         format_func=lambda v: f"{v:g}", container=p1)
-measure = ui.select("What a later layer sees", "measure", list(charts.MEASURE_TITLE),
-                    "rel_change", format_func=lambda m: charts.MEASURE_TITLE[m], container=p2)
+measure = ui.select("What a later layer sees", "measure", list(charts.MEASURES), "values",
+                    container=p2)
 ui.chart(charts.perturb_chart(result.perturb, size))
 ui.chart(charts.layers_chart(result.layers, size, measure))
 ui.explain(

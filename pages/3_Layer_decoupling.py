@@ -50,8 +50,8 @@ ui.explain("Santurkar et al. (2018, Def. 2.1): every 100 steps, take layer i's g
 p1, p2 = st.columns(2)
 layer = ui.slider("Layer", "layer", min_value=2, max_value=config.depth, default=mid,
                   container=p1)
-metric = ui.select("Measure", "metric", ["cos", "rel"], "cos",
-                   format_func=lambda m: charts.METRIC_TITLE[m], container=p2)
+metric = charts.METRICS[ui.select("Measure", "metric", list(charts.METRICS), "cosine",
+                                  container=p2)]
 left, right = st.columns(2)
 with left:
     ui.chart(charts.ics_time_chart(result.ics, layer, metric))

@@ -134,7 +134,7 @@ def test_charts_are_small_and_typed(default):
         "drift": charts.drift_chart(default.units).to_dict(),
         "perturb": charts.perturb_chart(default.perturb, 1.0).to_dict(),
         "layers": charts.layers_chart(default.layers, 0.5).to_dict(),
-        "moments": charts.layers_chart(default.layers, 2.0, "moment_change").to_dict(),
+        "moments": charts.layers_chart(default.layers, 2.0, "mean and spread").to_dict(),
     }
     for name, spec in specs.items():
         rows = sum(len(v) for v in spec.get("datasets", {}).values())
@@ -180,6 +180,16 @@ def test_another_seed_changes_the_verdicts_numbers(page_seed0):
     assert "Seeds 1 to 3" in texts(at)
     a, b = _measured(page_seed0), _measured(at)
     assert a and b and a != b
+
+
+def test_the_url_sets_the_view():
+    at = render(PAGE, timeout=600, size="2", measure="mean and spread", unit="5", **FAST)
+    assert not at.exception, at.exception
+    assert not at.warning, [w.value for w in at.warning]
+    assert at.selectbox(key="measure").value == "mean and spread"
+    assert at.select_slider(key="size").value == 2.0 and at.slider(key="unit").value == 5
+    layers = json.loads(page_charts(at)[3].proto.spec)
+    assert "mean and std" in json.dumps(layers)
 
 
 @pytest.mark.parametrize("params,expect", [

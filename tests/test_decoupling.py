@@ -180,10 +180,19 @@ def test_another_seed_changes_the_verdicts_numbers(page_seed0):
     assert a and b and a != b
 
 
+def test_the_url_sets_the_view():
+    at = render(PAGE, timeout=600, layer="8", metric="relative change", **FAST)
+    assert not at.exception, at.exception
+    assert not at.warning, [w.value for w in at.warning]
+    assert at.selectbox(key="metric").value == "relative change"
+    assert "Layer 8" in json.dumps(json.loads(page_charts(at)[0].proto.spec))
+
+
 @pytest.mark.parametrize("params,expect", [
     ({"layer": "99"}, "layer=99"),
     ({"noise": "abc"}, "noise=abc"),
     ({"metric": "<script>"}, "metric="),
+    ({"metric": "cos"}, "metric=cos"),
     ({"seed": "1e400"}, "seed=1e400"),
 ])
 def test_bad_url_values_give_a_note(params, expect):

@@ -59,20 +59,22 @@ def perturb_chart(perturb: pd.DataFrame, size: float) -> alt.Chart:
         title="Layer 1 changed: what it costs the whole network")
 
 
-MEASURE_TITLE = {"rel_change": "values: ‖h′ − h‖ / ‖h‖",
-                 "moment_change": "distribution: change of per-unit mean and std"}
+# What a later layer sees, by the word the page (and its URL) uses: (column, axis title).
+MEASURES = {"values": ("rel_change", "values: ‖h′ − h‖ / ‖h‖"),
+            "mean and spread": ("moment_change", "per-unit mean and std: relative change")}
 
 
-def layers_chart(layers: pd.DataFrame, size: float, measure: str = "rel_change") -> alt.Chart:
+def layers_chart(layers: pd.DataFrame, size: float, measure: str = "values") -> alt.Chart:
     """Per layer, how much its input to the nonlinearity moved after layer 1 was changed: the
-    values themselves (`rel_change`) or their distribution's per-unit mean and spread
-    (`moment_change`); seed mean as a line, min-max band."""
+    values themselves, or their distribution's per-unit mean and spread; seed mean as a line,
+    min-max band."""
+    measure, title = MEASURES[measure]
     df = layers[layers["size"] == size].dropna().assign(
         change=lambda d: d["kind"].map(KIND_TITLE))
     base = alt.Chart(df).encode(x=alt.X("layer:O", title="layer"))
     band = base.mark_area(opacity=0.2).encode(
         color=variant_color(domain=present(df), legend=False),
-        y=alt.Y(f"min({measure}):Q", title=MEASURE_TITLE[measure]), y2=f"max({measure}):Q")
+        y=alt.Y(f"min({measure}):Q", title=title), y2=f"max({measure}):Q")
     line = base.mark_line(point=True, strokeWidth=2.5).encode(
         y=f"mean({measure}):Q", color=variant_color(domain=present(df)),
         tooltip=["variant", "layer", alt.Tooltip(f"mean({measure}):Q", format=".2e")])

@@ -9,6 +9,7 @@ import pandas as pd
 from bnjax.charts import GUIDE_COLOR, present, variant_color
 
 METRIC_TITLE = {"cos": "cos(G, G′)", "rel": "‖G − G′‖ / ‖G‖"}
+METRICS = {"cosine": "cos", "relative change": "rel"}  # the page's (and URL's) word -> column
 
 
 def _guide(metric: str, scale=alt.Undefined) -> alt.Chart:

@@ -53,7 +53,7 @@ ui.explain(f"Each cell: test accuracy after {config.steps} steps, mean over "
            f"diverged (counted as accuracy 0). **Click a cell** to see its training curves.")
 event = ui.chart(charts.heatmap_chart(result.cells), key="cell_pick", on_select="rerun",
                  selection_mode=charts.CELL)
-picked = (event.selection.get(charts.CELL) or [{}])[0] if event else {}
+picked = ((event or {}).get("selection", {}).get(charts.CELL) or [{}])[0]
 lrs, gains = exp.grid_axes(config)
 cell_lr = picked.get("lr", 1.0 if 1.0 in lrs else lrs[len(lrs) // 2])
 cell_gain = picked.get("gain", 1.0 if 1.0 in gains else gains[len(gains) // 2])

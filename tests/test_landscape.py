@@ -1,0 +1,261 @@
+"""Page 5, hyperparameter landscape: the claims of 4a-4d over seeds 0, 1, 2 (EXPERIMENTS.md,
+issue 6), the grid trainer, smoke runs of every preset, the charts, the page under AppTest."""
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from bnjax.charts import landscape as charts
+from bnjax.data import load_digits
+from bnjax.experiments import landscape as exp
+from bnjax.grid import MESH, grid_chunk, train_grid
+from bnjax.nn import MLPSpec
+from bnjax.train import TrainConfig
+from tests.apphelp import charts as page_charts
+from tests.apphelp import render, texts
+
+PAGE = "pages/5_Hyperparameter_landscape.py"
+SEEDS = (0, 1, 2)
+
+
+# ---------------------------------------------------------------------------- shared runs
+
+
+@pytest.fixture(scope="module")
+def grid():
+    """4a on seeds 0, 1, 2 in one grid per net: 8x64, SGD, 1000 steps, 7 lrs x 3 gains."""
+    config = exp.LandscapeConfig(n_seeds=3)
+    assert exp.grid_axes(config) == ([0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0], [0.5, 1.0, 2.0])
+    return exp.run_landscape(config)
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    """4c on seeds 0, 1, 2: 17 lrs from 0.01 to 100, gain 1, 500 steps."""
+    return exp.run_faster(exp.FasterConfig(n_seeds=3))
+
+
+@pytest.fixture(scope="module")
+def smooth():
+    return exp.run_smoothness(exp.SmoothnessConfig(n_seeds=3))
+
+
+# ---------------------------------------------------------------------------- 4a claims
+
+
+def test_bn_has_at_least_twice_the_good_cells(grid):
+    """Pilot (2 seeds): BN 17/21 vs plain 7/21."""
+    s = grid.summary
+    assert s["n_cells"] == 21
+    assert s["good_cells_bn"] >= 2 * s["good_cells_plain"], s
+    assert s["good_cells_plain"] >= 1, s  # the plain net does train somewhere
+
+
+def test_lr_1_gain_1_trains_with_bn_and_diverges_without(grid):
+    s, cells = grid.summary, grid.cells
+    assert s["acc_lr1_gain1_bn"] >= 0.9, s
+    assert s["acc_lr1_gain1_plain"] < 0.2, s
+    plain = cells[(cells.variant == "plain") & (cells.lr == 1.0) & (cells.gain == 1.0)]
+    assert int(plain["diverged"].iloc[0]) == 3  # diverged on every seed, drawn as such
+
+
+def test_best_bn_cell_is_as_good_as_best_plain(grid):
+    s = grid.summary
+    assert s["best_acc_bn"] >= s["best_acc_plain"] - 0.01, s
+
+
+def test_grid_tables(grid):
+    cells, curves = grid.cells, grid.curves
+    assert len(cells) == 42 and set(cells.variant) == {"BN", "plain"}
+    assert cells["acc"].between(0, 1).all() and (cells["n_seeds"] == 3).all()
+    assert set(curves.seed) == set(SEEDS)
+    assert len(curves) == 2 * 21 * 3 * 200  # every 5th step
+
+
+# ---------------------------------------------------------------------------- 4b claims
+
+
+@pytest.mark.parametrize("c", [0.5, 2.0])
+def test_effective_lr_identity_is_exact_with_scaled_eps(c):
+    """Hidden W times c, their lr times c^2, eps times c^2: the same run at every step (the
+    pilot measured a max relative difference of 0). With a fixed eps they separate: chaos."""
+    r = exp.run_effective_lr(exp.EffectiveLrConfig(c=c))
+    s = r.summary
+    assert s["effective_lr_max_rel_diff"] <= 1e-6, s
+    assert s["w_norm_ratio_start"] == pytest.approx(c, rel=1e-6)
+    assert s["effective_lr_fixed_eps_max_rel_diff"] > 1e-3, s  # the honest negative result
+    assert np.isfinite(r.curves["loss"]).all()
+
+
+# ---------------------------------------------------------------------------- 4c claims
+
+
+def _per_seed(sweep, column):
+    df = sweep.sweep[sweep.sweep[column]]
+    return df.groupby(["variant", "seed"])["lr"].max().unstack("variant")
+
+
+def test_bn_learns_at_3x_and_stays_finite_at_10x_larger_lr(sweep):
+    """Pilot (seed 0, 1000 steps): learns up to 0.56 plain vs 3.2 BN; finite to 0.56 vs 56."""
+    learns, finite = _per_seed(sweep, "learns"), _per_seed(sweep, "finite")
+    assert (learns["BN"] >= 3 * learns["plain"]).all(), learns
+    assert (finite["BN"] >= 10 * finite["plain"]).all(), finite
+    s = sweep.summary
+    assert s["max_stable_lr_bn"] >= 3 * s["max_stable_lr_plain"], s
+    assert s["max_finite_lr_bn"] >= 10 * s["max_finite_lr_plain"], s
+    # BN's finite range reaches past where it learns: finite is not the same as learning
+    assert (finite["BN"] > learns["BN"]).all()
+
+
+def test_bn_reaches_90_percent_in_fewer_steps_over_the_sweep(sweep):
+    """Pilot (seed 0): 22 steps BN at lr 1 vs ~80 plain at lr 0.1-0.18 (we evaluate every 10)."""
+    s = sweep.summary
+    assert s["fewest_steps_bn"] < s["fewest_steps_plain"], s
+
+
+def test_at_a_matched_small_lr_bn_is_not_faster(sweep):
+    """Pilot (lr 0.05, steps 100-350): plain 0.06 vs BN 0.22. Asserted so nobody "fixes" it."""
+    s = sweep.summary
+    assert s["match_loss_plain"] <= s["match_loss_bn"], s
+
+
+# ---------------------------------------------------------------------------- 4d claims
+
+
+def test_bn_is_smoother_along_the_gradient(smooth):
+    """Santurkar Fig. 4. Pilot ratios plain/BN: loss range ~28, gradient change ~8, beta ~1.7."""
+    s = smooth.summary
+    assert s["loss_range_ratio"] > 5, s
+    assert s["grad_change_ratio"] > 3, s
+    assert s["beta_bn"] < s["beta_plain"], s  # the smallest ratio: direction only
+
+
+def test_smoothness_tables(smooth):
+    assert set(smooth.bands.measure) == set(exp.MEASURES)
+    assert sorted(smooth.probes.step.unique()) == list(range(0, 600, 50))
+    assert (smooth.bands["lo"] <= smooth.bands["hi"]).all()
+
+
+# ---------------------------------------------------------------------------- the grid trainer
+
+SMALL = TrainConfig(MLPSpec(depth=2, width=16, bn=True), optimizer="sgd")
+
+
+def test_grid_order_determinism_progress_and_one_program():
+    data = load_digits()
+    calls = []
+    g = train_grid(SMALL, [0.1, 30.0], [1.0, 2.0], [0, 1], 40, data, every=10, chunk=20,
+                   group=2, progress=lambda f, m: calls.append((f, m)))
+    np.testing.assert_allclose(g.lr[:3], [0.1, 0.1, 0.1])
+    assert list(g.gain[:3]) == [1.0, 1.0, 2.0] and list(g.seed[:3]) == [0, 1, 0]
+    assert g.loss.shape == (8, 40) and g.test_acc.shape == (8, 4) and g.w_norm.shape == (8, 4, 2)
+    assert calls[-1] == (1.0, "8 of 8 networks trained")
+    assert all(a[0] <= b[0] for a, b in zip(calls, calls[1:]))
+    # the BN and plain nets of a seed see the same first batch from the same init: same loss
+    plain = train_grid(SMALL._replace(spec=SMALL.spec._replace(bn=False)), [0.1], [1.0], [0],
+                       10, data, every=10, group=2)
+    assert np.isfinite(plain.loss).all()
+    # same config, same numbers; new lrs, gains and seeds reuse the compiled program
+    before = grid_chunk._cache_size()
+    again = train_grid(SMALL, [0.1, 30.0], [1.0, 2.0], [0, 1], 40, data, every=10, chunk=20,
+                       group=2)
+    np.testing.assert_array_equal(g.loss, again.loss)
+    train_grid(SMALL, [0.05, 3.0], [0.5, 1.5], [4, 5], 40, data, every=10, chunk=20, group=2)
+    assert grid_chunk._cache_size() == before
+    # both devices share the work
+    assert MESH.size == len(jax.devices())
+
+
+def test_a_diverged_run_is_flagged_with_nan_curves():
+    data = load_digits()
+    g = train_grid(SMALL._replace(spec=SMALL.spec._replace(bn=False)), [1e4], [4.0], [0], 40,
+                   data, every=10, group=1)
+    assert g.diverged.all()
+    assert np.isnan(g.loss[0, -1]) and np.isnan(g.test_acc[0, -1])
+
+
+# ---------------------------------------------------------------------------- smoke runs
+
+
+TINY = dict(depth=2, width=16, steps=40)
+
+
+@pytest.mark.parametrize("name", list(exp.PRESETS))
+def test_every_preset_runs_small(name):
+    config = exp.replace(exp.PRESETS[name], n_seeds=1, **TINY)
+    r = exp.run_landscape(config)
+    lrs, gains = exp.grid_axes(config)
+    assert len(r.cells) == 2 * len(lrs) * len(gains)
+    assert r.summary["n_cells"] == len(lrs) * len(gains)
+    assert {"good_cells_bn", "good_cells_plain", "best_acc_bn", "best_acc_plain"} <= set(r.summary)
+    assert r.cells["acc"].between(0, 1).all()
+    assert set(r.curves.columns) == {"variant", "lr", "gain", "seed", "step", "loss"}
+
+
+def test_every_run_function_runs_small():
+    progress = []
+    e = exp.run_effective_lr(exp.EffectiveLrConfig(**TINY), progress=lambda f, m: progress.append(m))
+    assert progress[-1] == "3 of 3 networks trained"
+    assert set(e.curves.run) == set(exp.EFFECTIVE_RUNS) and len(e.norms)
+    f = exp.run_faster(exp.FasterConfig(depth=2, width=16, steps=40, n_lrs=5))
+    assert len(f.sweep) == 10 and {"learns", "finite", "steps_to_target"} <= set(f.sweep.columns)
+    assert {"max_stable_lr_bn", "max_stable_lr_plain", "max_finite_lr_bn",
+            "fewest_steps_bn"} <= set(f.summary)
+    s = exp.run_smoothness(exp.SmoothnessConfig(depth=2, width=16, steps=100, n_seeds=1))
+    assert np.isfinite([s.summary["loss_range_ratio"], s.summary["grad_change_ratio"]]).all()
+    assert exp.follow(exp.LandscapeConfig(steps=100))[1].steps == 100
+
+
+# ---------------------------------------------------------------------------- charts
+
+
+def test_heatmap_spec(grid):
+    spec = charts.heatmap_chart(grid.cells).to_dict()
+    text = json.dumps(spec)
+    assert charts.CELL in text and "click" in text
+    s = grid.summary
+    assert f"BN: {int(s['good_cells_bn'])} of 21" in text
+    assert f"plain: {int(s['good_cells_plain'])} of 21" in text
+    assert "✕" in text  # diverged cells are marked
+    curves = charts.cell_curves_chart(grid.curves, 1.0, 1.0).to_dict()
+    assert len(curves["data"]["values"] if "values" in curves["data"] else
+               next(iter(curves["datasets"].values()))) <= 5000
+
+
+def test_other_charts_build(sweep, smooth):
+    e = exp.run_effective_lr(exp.EffectiveLrConfig(**TINY))
+    for c in (charts.effective_loss_chart(e.curves), charts.rel_diff_chart(e.curves),
+              charts.norm_chart(e.norms), charts.matched_chart(sweep.curves, 0.056),
+              charts.steps_chart(sweep.sweep, 500), charts.status_chart(sweep.sweep),
+              charts.smoothness_chart(smooth.bands)):
+        spec = c.to_dict()
+        rows = sum(len(v) for v in spec.get("datasets", {}).values())
+        assert 0 < rows <= 5000
+
+
+# ---------------------------------------------------------------------------- the page
+
+FAST = dict(steps="100", depth="2", width="32", n_seeds="1")
+
+
+def test_page_renders_small_and_states_the_numbers():
+    at = render(PAGE, **FAST)
+    assert not at.exception, at.exception
+    assert len(page_charts(at)) >= 8
+    text = texts(at)
+    assert "Cells reaching 90% test accuracy" in text and "Largest learning rate" in text
+    assert "Bjorck" in text and "Santurkar" in text and "Arora" in text and "Ioffe" in text
+    heat = json.loads(page_charts(at)[0].proto.spec)
+    assert charts.CELL in json.dumps(heat)
+
+
+def test_page_cell_click_shows_that_cell(monkeypatch):
+    """A click on the heat map is a selection event; the curves chart follows it."""
+    at = render(PAGE, **FAST)
+    assert not at.exception
+    at.session_state["cell_pick"] = {"selection": {charts.CELL: [{"lr": 0.1, "gain": 2.0}]}}
+    at.run()
+    assert not at.exception, at.exception
+    titles = [json.loads(c.proto.spec).get("title", "") for c in page_charts(at)]
+    assert any("lr 0.1, gain 2" in str(t) for t in titles), titles

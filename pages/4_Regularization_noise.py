@@ -109,11 +109,18 @@ ui.explain(
     f"dropout {a['auc_dropout']:.3f}**.\n\n"
     "With **frozen** statistics (what a BN net does at test time), removing units shifts the "
     "mean and scale of every downstream layer's input away from the statistics BN was calibrated "
-    "on, and this MLP's BN net is *less* robust than the plain one. When the downstream BN "
+    "on, and this MLP's BN net is "
+    + ("*less* robust than the plain one" if a["auc_bn_frozen"] < a["auc_plain"]
+       else "not less robust than the plain one in this run") + ". When the downstream BN "
     "layers **re-normalize** (statistics recomputed on the training set with the units removed), "
-    "BN absorbs much of the damage and beats the plain net: Morcos et al.'s claim appears only "
-    "in that mode. Dropout is flat up to about its own rate, then collapses: it trained for "
-    f"exactly this (worst accuracy up to 30% ablated: {a['dropout_min_acc_to_f3']:.1%}).\n\n"
+    + ("BN absorbs much of the damage and beats the plain net: Morcos et al.'s claim appears "
+       "only in that mode. " if a["auc_bn_recomputed"] > a["auc_plain"]
+       else "BN still does not beat the plain net in this run. ")
+    + (f"The dropout net did not train at this learning rate (test accuracy "
+       f"{a['acc_dropout']:.1%}): lower its learning rate. " if not a["acc_dropout"] >= 0.5 else
+       "Dropout is flat up to about its own rate, then collapses: it trained for exactly this "
+       f"(worst accuracy up to 30% ablated: {a['dropout_min_acc_to_f3']:.1%}). ")
+    + "\n\n"
     f"Single units (right, layer {ablation_config.single_layer}, the 16 largest drops): the "
     f"largest drop is {a['max_drop_plain']:.2%} plain, {a['max_drop_bn_frozen']:.2%} BN frozen, "
     f"{a['max_drop_bn_recomputed']:.2%} BN recomputed, {a['max_drop_dropout']:.2%} dropout "

@@ -241,3 +241,12 @@ def test_page_default_view_and_hostile_urls(noise, ablation, clear_streamlit_cac
     for key in ("example", "layer", "dropout", "stats", "ghost", "steps", "seed"):
         assert f"`{key}=" in warnings, (key, warnings)
     assert f"{ablation.summary['auc_bn_recomputed']:.3f}" in _text(at)
+
+
+@pytest.mark.slow
+def test_page_ghost_section(clear_streamlit_cache):
+    at = _page(ghost="true", ghost_seeds="2")
+    assert not at.exception, at.exception
+    text = _text(at)
+    assert "G = 8 minus G = 128 on the same seeds" in text and "Switch on" not in text
+    assert len(at.get("vega_lite_chart")) == 6  # the ghost chart joins the five

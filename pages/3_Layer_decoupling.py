@@ -34,7 +34,9 @@ config = exp.DecouplingConfig(
 c4.caption(f"Seeds {config.seeds[0]} to {config.seeds[-1]} train side by side.")
 ui.presets(exp.PRESETS, d)
 
-result = ui.run(exp.run_decoupling, config)
+# Two cached runs: the clean nets first (2a, 2c: the noise slider does not retrain them), then
+# the noisy ones (2b), so the first charts appear before the slower noisy training.
+result = ui.run(exp.run_gradients, config.clean())
 if result is None:
     st.stop()
 s = result.summary
@@ -80,21 +82,26 @@ ui.explain(f"After every BN layer we add noise whose mean and scale are redrawn 
            f"(a = {config.noise:g}), so the distribution each layer sees changes all the time: "
            f"the opposite of \"stable inputs\". The same noise on the plain net is the control. "
            f"Test accuracy is measured without noise.")
+noisy = ui.run(exp.run_noisy, config, what="Training the noisy nets")
+if noisy is None:
+    st.stop()
+n = noisy.summary
+ui.diverged_note([f"{v} net" for v, flag in noisy.diverged.items() if flag])
 left, right = st.columns([3, 2])
 with left:
-    ui.chart(charts.loss_chart(result.curves))
+    ui.chart(charts.loss_chart(result.curves, noisy.curves))
 with right:
-    ui.chart(charts.accuracy_chart(result.runs))
-survives = s["acc_noisy_bn"] >= s["acc_bn"] - 0.02 and s["acc_noisy_bn"] > s["acc_plain"]
+    ui.chart(charts.accuracy_chart(result.runs, noisy.runs))
+survives = n["acc_noisy_bn"] >= s["acc_bn"] - 0.02 and n["acc_noisy_bn"] > s["acc_plain"]
 ui.verdict(
     "BN helps because it keeps each layer's input distribution stable.",
-    [f"Test accuracy: BN **{s['acc_bn']:.1%}**, noisy BN **{s['acc_noisy_bn']:.1%}**, plain "
-     f"**{s['acc_plain']:.1%}**, noisy plain {s['acc_noisy_plain']:.1%} (a = {s['noise']:g}).",
+    [f"Test accuracy: BN **{s['acc_bn']:.1%}**, noisy BN **{n['acc_noisy_bn']:.1%}**, plain "
+     f"**{s['acc_plain']:.1%}**, noisy plain {n['acc_noisy_plain']:.1%} (a = {n['noise']:g}).",
      ("Noisy BN learns as well as BN and better than plain: an unstable input distribution did "
       "not stop it." if survives else
       "At this noise size noisy BN falls behind: too much noise does hurt."),
      f"Late training batch loss: BN {s['late_loss_bn']:.3f}, noisy BN "
-     f"{s['late_loss_noisy_bn']:.3f}, plain {s['late_loss_plain']:.3f}."],
+     f"{n['late_loss_noisy_bn']:.3f}, plain {s['late_loss_plain']:.3f}."],
     "Santurkar et al. (2018), Sec. 2.1 and Fig. 2: BN with injected, time-varying noise "
     "(non-zero mean, non-unit variance) trains almost exactly as well as standard BN and better "
     "than no BN, for moderate noise. Noise that is large relative to the unit scale does hurt.")

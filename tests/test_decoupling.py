@@ -122,9 +122,15 @@ def test_every_preset_runs_small(name):
     assert sorted(r.ics["step"].unique()) == [0]  # 50 steps: one Def. 2.1 probe, at step 0
 
 
-def test_same_config_same_numbers():
+def test_same_config_same_numbers_and_the_parts_make_the_whole():
     config = exp.shrink(exp.DecouplingConfig(seed=7))
-    assert exp.run_decoupling(config).summary == exp.run_decoupling(config).summary
+    whole = exp.run_decoupling(config)
+    assert whole.summary == exp.run_decoupling(config).summary
+    # The page runs the parts (clean nets keyed without the noise, then the noisy ones).
+    clean, noisy = exp.run_gradients(config.clean()), exp.run_noisy(config)
+    assert set(clean.runs["variant"]) == {"BN", "plain"}
+    assert set(noisy.runs["variant"]) == {"noisy BN", "noisy plain"}
+    assert exp.merge(clean, noisy).summary == {**whole.summary}
 
 
 def test_charts_are_small_and_typed(default):

@@ -51,9 +51,11 @@ def ics_layer_chart(ics: pd.DataFrame, metric: str = "cos") -> alt.Chart:
     return alt.layer(*layers).properties(height=320, title="Every layer, averaged over training")
 
 
-def loss_chart(curves: pd.DataFrame) -> alt.Chart:
-    """Training batch loss (window means, log scale): seed mean line, min-max band."""
-    df = curves[curves["loss"] > 0].dropna()
+def loss_chart(*curves: pd.DataFrame) -> alt.Chart:
+    """Training batch loss (window means, log scale): seed mean line, min-max band. Takes the
+    curves of one or more results (clean and noisy runs come from two cached runs)."""
+    df = pd.concat(curves, ignore_index=True)
+    df = df[df["loss"] > 0].dropna()
     base = alt.Chart(df).encode(x=alt.X("step:Q", title="training step"))
     band = base.mark_area(opacity=0.15).encode(
         color=variant_color(domain=present(df), legend=False),
@@ -64,9 +66,10 @@ def loss_chart(curves: pd.DataFrame) -> alt.Chart:
     return alt.layer(band, line).properties(height=320, title="Learning curves")
 
 
-def accuracy_chart(runs: pd.DataFrame) -> alt.Chart:
+def accuracy_chart(*runs: pd.DataFrame) -> alt.Chart:
     """Final test accuracy per variant: the seed mean as a bar, each seed as a dot."""
-    df = runs[~runs["diverged"]]
+    df = pd.concat(runs, ignore_index=True)
+    df = df[~df["diverged"].astype(bool)]
     order = present(df)
     base = alt.Chart(df).encode(y=alt.Y("variant:N", title=None, sort=order),
                                 color=variant_color(domain=order, legend=False))

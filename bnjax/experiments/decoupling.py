@@ -52,6 +52,10 @@ class DecouplingConfig:
     def seeds(self) -> tuple[int, ...]:
         return tuple(range(self.seed, self.seed + self.n_seeds))
 
+    def clean(self) -> "DecouplingConfig":
+        """The same nets without noise: what `run_gradients` trains."""
+        return replace(self, noise=0.0)
+
     @property
     def mid_layer(self) -> int:
         """The layer (1-based) whose Def. 2.1 cosine the summary reports: 5 of 8."""
@@ -142,16 +146,14 @@ def _train(config: DecouplingConfig, bn: bool, noisy: bool, data, progress, lo, 
     return spec, runs, probes
 
 
-def run_decoupling(config: DecouplingConfig, progress=None) -> DecouplingResult:
-    """Experiments 2a, 2b and 2c."""
+def _run(config: DecouplingConfig, plan, progress) -> DecouplingResult:
+    """Train the variants in `plan` ((name, bn, noisy, progress from, progress to), ...)."""
     data = load_digits()
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     seeds = config.seeds
     keys = jnp.stack([jax.random.fold_in(jax.random.key(s), 1) for s in seeds])
     ref = SIZES.index(REFERENCE_SIZE)
     ics, curves, accuracy, stats, runs_rows, diverged = [], [], [], [], [], {}
-    plan = ((BN, True, False, 0.0, 0.2), (PLAIN, False, False, 0.2, 0.4),
-            (NOISY_BN, True, True, 0.4, 0.7), (NOISY_PLAIN, False, True, 0.7, 1.0))
     for variant, bn, noisy, lo, hi in plan:
         spec, runs, probes = _train(config, bn, noisy, data, progress, lo, hi)
         div = np.asarray(runs.diverged)
@@ -183,20 +185,54 @@ def run_decoupling(config: DecouplingConfig, progress=None) -> DecouplingResult:
                               "rel_change": float(rel_aff[r, layer])
                               + (np.nan if div[r] else 0.0)})
     result = DecouplingResult(
-        config, {}, pd.DataFrame(ics), pd.concat(curves, ignore_index=True),
-        pd.concat(accuracy, ignore_index=True), pd.DataFrame(stats), pd.DataFrame(runs_rows),
-        diverged)
+        config, {}, pd.DataFrame(ics, columns=["step", "variant", "seed", "layer", "cos", "rel"]),
+        pd.concat(curves, ignore_index=True), pd.concat(accuracy, ignore_index=True),
+        pd.DataFrame(stats, columns=["variant", "seed", "layer", "rel_change"]),
+        pd.DataFrame(runs_rows), diverged)
     result.summary = _summary(result)
     if progress is not None:
         progress(1.0, "done")
     return result
 
 
+def run_gradients(config: DecouplingConfig, progress=None) -> DecouplingResult:
+    """Experiments 2a and 2c: BN and plain nets without noise (`config.noise` is not used; the
+    page passes `config.clean()` so the noise slider does not retrain them)."""
+    return _run(config, ((BN, True, False, 0.0, 0.5), (PLAIN, False, False, 0.5, 1.0)),
+                progress)
+
+
+def run_noisy(config: DecouplingConfig, progress=None) -> DecouplingResult:
+    """Experiment 2b: noisy BN and, as the control, noisy plain, with noise `config.noise`."""
+    return _run(config, ((NOISY_BN, True, True, 0.0, 0.5), (NOISY_PLAIN, False, True, 0.5, 1.0)),
+                progress)
+
+
+def run_decoupling(config: DecouplingConfig, progress=None) -> DecouplingResult:
+    """Experiments 2a, 2b and 2c: `run_gradients` and `run_noisy` in one result."""
+    scaled = (lambda lo, hi: lambda f, m: progress(lo + (hi - lo) * f, m)) if progress else None
+    clean = run_gradients(config, scaled(0.0, 0.4) if scaled else None)
+    noisy = run_noisy(config, scaled(0.4, 1.0) if scaled else None)
+    return merge(clean, noisy)
+
+
+def merge(*results: DecouplingResult) -> DecouplingResult:
+    """One result from the parts (the tables concatenated, the summaries recomputed)."""
+    cat = lambda name: pd.concat([getattr(r, name) for r in results], ignore_index=True)  # noqa: E731
+    out = DecouplingResult(results[-1].config, {}, cat("ics"), cat("curves"), cat("accuracy"),
+                           cat("stats"), cat("runs"),
+                           {k: v for r in results for k, v in r.diverged.items()})
+    out.summary = _summary(out)
+    return out
+
+
 def _summary(result: DecouplingResult) -> dict[str, float]:
-    """Seed means of the numbers the page states."""
+    """Seed means of the numbers the page states (the variants present in `result`)."""
     c, out = result.config, {}
-    ics = result.ics
+    ics, present = result.ics, set(result.runs["variant"])
     for variant, tag in ((BN, "bn"), (PLAIN, "plain")):
+        if variant not in present:
+            continue
         v = ics[ics["variant"] == variant]
         per_layer = v.groupby("layer")[["cos", "rel"]].mean()  # mean over steps and seeds
         out[f"ics_cos_{tag}"] = float(per_layer.loc[c.mid_layer, "cos"])
@@ -209,6 +245,8 @@ def _summary(result: DecouplingResult) -> dict[str, float]:
         out[f"stats_change_{tag}"] = float(s["rel_change"].mean())  # layers 2..depth
     for variant, tag in ((BN, "bn"), (PLAIN, "plain"), (NOISY_BN, "noisy_bn"),
                          (NOISY_PLAIN, "noisy_plain")):
+        if variant not in present:
+            continue
         r = result.runs[result.runs["variant"] == variant]
         out[f"acc_{tag}"] = float(r["test_acc"].mean())
         out[f"diverged_{tag}"] = float(r["diverged"].sum())

@@ -2,11 +2,13 @@
 
 Teaches: how to train a grid of configurations with as few compiled programs as possible. Every
 configuration of one architecture shares one program: learning rate and gain are traced values
-(`Hparams`), the seed only picks the init key and the pre-sampled batches. Configurations are
-dealt, in fixed-size groups, alternately to the 2 XLA CPU devices (`bnjax/__init__.py` sets
-`--xla_force_host_platform_device_count=2`); JAX dispatches asynchronously, so both devices train
-at the same time. Within a group the runs are `vmap`ped: a small group keeps the stacked state in
-cache, one huge vmap does not (`bench/landscape_bnjax.py` measures the group size).
+(`Hparams`), the seed only picks the init key and the pre-sampled batches. Each compiled call
+takes `group` runs per device and `shard_map` splits them over the 2 XLA CPU devices
+(`bnjax/__init__.py` sets `--xla_force_host_platform_device_count=2`): one program, compiled
+once (committing arrays to each device by hand compiles it once per device), both cores busy.
+On a device the runs are `vmap`ped: a small group keeps the stacked state in cache, one huge
+vmap does not (`bench/landscape_bnjax.py` measures the group size). Calls run one after the
+other, in chunks of steps, so the progress bar counts networks as they finish.
 Leaves out: anything but the steps of `bnjax.train`, which this module reuses unchanged.
 
     grid = train_grid(TrainConfig(MLPSpec(depth=8, width=64), optimizer="sgd"),

@@ -212,7 +212,7 @@ def test_every_run_function_runs_small():
 
 def test_heatmap_spec(grid):
     spec = charts.heatmap_chart(grid.cells).to_dict()
-    text = json.dumps(spec)
+    text = json.dumps(spec, ensure_ascii=False)
     assert charts.CELL in text and "click" in text
     s = grid.summary
     assert f"BN: {int(s['good_cells_bn'])} of 21" in text

@@ -5,15 +5,14 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from bnjax.charts import GUIDE_COLOR, VARIANT_SCALE
+from bnjax.charts import GUIDE_COLOR, variant_color
 
 _BATCH_AXIS = alt.Axis(values=[4, 8, 16, 32, 64, 128, 256], format="d")
 
 
 def _color(variants) -> alt.Color:
     """The shared variant colours, with only the variants drawn in the legend."""
-    return alt.Color("variant:N", scale=VARIANT_SCALE, title=None,
-                     legend=alt.Legend(orient="top", values=list(variants)))
+    return variant_color(domain=list(variants))
 
 
 def noise_chart(std: pd.DataFrame, c: float) -> alt.Chart:

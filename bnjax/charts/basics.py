@@ -30,7 +30,7 @@ def _step_rules(steps) -> pd.DataFrame:
     return pd.DataFrame({"step": names, "value": values, "label": labels})
 
 
-def bn_steps_chart(steps, *, panel_width: int = 190, height: int = 240) -> alt.HConcatChart:
+def bn_steps_chart(steps, *, panel_width: int = 145, height: int = 240) -> alt.HConcatChart:
     """Five linked panels, one mini-batch through one BN unit: z; z − μ_B (centred);
     (z − μ_B)², whose mean is σ²_B; x̂ = (z − μ_B) / √(σ²_B + ε); γ·x̂ + β.
 
@@ -42,6 +42,11 @@ def bn_steps_chart(steps, *, panel_width: int = 190, height: int = 240) -> alt.H
     """
     df = steps.table
     rules = _step_rules(steps)
+    # One y scale for every panel but the squares, so that centring shifts the dots, x̂ squeezes
+    # or stretches them, and γ and β visibly move them again.
+    shared = df[df.step != rules.step[2]].value
+    pad = 0.05 * float(shared.max() - shared.min()) + 1e-6
+    domain = [float(shared.min()) - pad, float(shared.max()) + pad]
     pick = alt.selection_point(fields=["example"], on="pointerover", nearest=True,
                                clear="pointerout", empty=False)
     panels = []
@@ -50,7 +55,8 @@ def bn_steps_chart(steps, *, panel_width: int = 190, height: int = 240) -> alt.H
         dots = base.mark_circle(opacity=0.85).encode(
             x=alt.X("rank:Q", title="examples, sorted by z" if i == 0 else None,
                     axis=alt.Axis(labels=False, ticks=False, grid=False)),
-            y=alt.Y("value:Q", title=None),
+            y=alt.Y("value:Q", title=None,
+                    scale=alt.Scale(zero=True) if i == 2 else alt.Scale(domain=domain, nice=False)),
             color=alt.condition(pick, alt.value(HIGHLIGHT), alt.value(BN_COLOR)),
             size=alt.condition(pick, alt.value(180), alt.value(45)),
             tooltip=[alt.Tooltip("example:Q", title="example"), alt.Tooltip("label:Q", title="digit"),

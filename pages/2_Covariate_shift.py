@@ -40,20 +40,29 @@ if result is None:
 s = result.summary
 ui.diverged_note([f"{v} net" for v, flag in result.diverged.items() if flag])
 
+
+def num(key: str, fmt: str) -> str:
+    """A summary number, or a dash where every seed of that net diverged."""
+    return "—" if s[key] != s[key] else format(s[key], fmt)
+
+
+lost = [v for v, tag in (("BN", "bn"), ("plain", "plain")) if s[f"diverged_{tag}"] == s["n_seeds"]]
+
 # ---------------------------------------------------------------------------- 1a
 st.header("1a · What a deep unit sees during training")
 ui.explain("For one unit of the **last** hidden layer, every 50 steps, the whole training set "
            "goes through the net and we take the 15th, 50th and 85th percentiles of the unit's "
-           "input to the nonlinearity (γx̂ + β with BN). One band per seed; the y-axis is shared.")
+           "input to the nonlinearity (γx̂ + β with BN). One band per seed; the y-axis is "
+           "shared.")
 unit = ui.slider("Unit of the last hidden layer", "unit", min_value=0,
                  max_value=config.width - 1, default=0)
 ui.chart(charts.bands_chart(result.bands, unit))
 ui.chart(charts.drift_chart(result.units))
 ui.explain(
     f"Averaged over the {int(s['n_units'])} units and {int(s['n_seeds'])} seeds, the median "
-    f"moved by **{s['drift_plain']:.2f}** without BN and **{s['drift_bn']:.2f}** with BN over "
-    f"training; the 15–85 spread changed **{s['spread_ratio_plain']:.1f}×** without BN and "
-    f"**{s['spread_ratio_bn']:.1f}×** with BN.")
+    f"moved by **{num('drift_plain', '.2f')}** without BN and **{num('drift_bn', '.2f')}** with "
+    f"BN over training; the 15–85 spread changed **{num('spread_ratio_plain', '.1f')}×** "
+    f"without BN and **{num('spread_ratio_bn', '.1f')}×** with BN.")
 
 # ---------------------------------------------------------------------------- 1b
 st.header("1b · What \"robust\" means exactly")
@@ -71,37 +80,47 @@ ui.chart(charts.perturb_chart(result.perturb, size))
 ui.chart(charts.layers_chart(result.layers, size, measure))
 ui.explain(
     f"A random change of W1 moves the **values** later layers see by "
-    f"{s['random_values_change_bn']:.2f} with BN and {s['random_values_change_plain']:.2f} "
-    f"without (relative change, mean over layers 2 and up), but the **mean and spread** of "
-    f"their inputs by {s['random_moments_change_bn']:.1e} with BN and "
-    f"{s['random_moments_change_plain']:.2f} without: BN pins the first two moments of every "
+    f"{num('random_values_change_bn', '.2f')} with BN and "
+    f"{num('random_values_change_plain', '.2f')} without (relative change, mean over layers 2 "
+    f"and up), but the **mean and spread** of their inputs by "
+    f"{num('random_moments_change_bn', '.1e')} with BN and "
+    f"{num('random_moments_change_plain', '.2f')} without: BN pins the first two moments of every "
     f"layer's input whatever happens upstream, so what still moves is which example gets "
     f"which value.")
 
 
-def _exact(v: float) -> str:
+def _exact(key: str) -> str:
+    v = s[key]
+    if v != v:
+        return "—"
     return "nothing, up to float rounding" if v < 1e-4 else f"{v:.2g}: not zero"
 
 
 agree_1a = s["drift_ratio"] > 5 and s["spread_ratio_bn"] < 2 < s["spread_ratio_plain"]
-agree_1b = s["random_bn_lower_seeds"] * 2 > s["n_seeds"]
+agree_1b = s["random_bn_lower_seeds"] * 2 > s["n_compared_seeds"] > 0
+measured = [f"The {' and the '.join(lost)} net diverged on every seed at this learning rate: "
+            f"its numbers are shown as —."] if lost else []
+measured += [
+    f"Median drift of a last-layer unit's input: **{num('drift_plain', '.2f')}** plain vs "
+    f"**{num('drift_bn', '.2f')}** BN ({num('drift_ratio', '.0f')}× less with BN); spread "
+    f"change {num('spread_ratio_plain', '.1f')}× vs {num('spread_ratio_bn', '.1f')}×."
+    + ("" if agree_1a or lost else " **This run does not show the lecture's picture clearly.**"),
+    f"Affine change of layer 1 (size {s['reference_size']:g}): training loss "
+    f"+{num('affine_dloss_plain', '.3f')} plain vs {_exact('affine_dloss_bn')} with BN "
+    f"({num('affine_dloss_bn', '.1e')}). Scaling W1 by 3 moves the logits by up to "
+    f"{num('w1x3_dlogit_plain', '.3g')} plain vs {num('w1x3_dlogit_bn', '.1e')} with BN.",
+    f"Random change of W1 of the same size: +{num('random_dloss_plain', '.3f')} plain vs "
+    f"+{num('random_dloss_bn', '.3f')} with BN"
+    + ("." if lost else
+       f", lower with BN on {int(s['random_bn_lower_seeds'])} of "
+       f"{int(s['n_compared_seeds'])} seeds"
+       + (": BN shields later layers from it only partly." if agree_1b
+          else ": here BN did **not** shield the later layers.")),
+    f"Test accuracy: {num('acc_bn', '.1%')} BN, {num('acc_plain', '.1%')} plain."]
 ui.verdict(
     "Batch norm keeps the distribution of each layer's inputs stable, so later layers need not "
     "re-adapt whenever earlier layers change (\"reducing internal covariate shift\").",
-    [f"Median drift of a last-layer unit's input: **{s['drift_plain']:.2f}** plain vs "
-     f"**{s['drift_bn']:.2f}** BN ({s['drift_ratio']:.0f}× less with BN); spread change "
-     f"{s['spread_ratio_plain']:.1f}× vs {s['spread_ratio_bn']:.1f}×."
-     + ("" if agree_1a else " **This run does not show the lecture's picture clearly.**"),
-     f"Affine change of layer 1 (size {s['reference_size']:g}): training loss "
-     f"+{s['affine_dloss_plain']:.3f} plain vs {_exact(s['affine_dloss_bn'])} with BN "
-     f"({s['affine_dloss_bn']:.1e}). Scaling W1 by 3 moves the logits by up to "
-     f"{s['w1x3_dlogit_plain']:.3g} plain vs {s['w1x3_dlogit_bn']:.1e} with BN.",
-     f"Random change of W1 of the same size: +{s['random_dloss_plain']:.3f} plain vs "
-     f"+{s['random_dloss_bn']:.3f} with BN, lower with BN on {int(s['random_bn_lower_seeds'])} "
-     f"of {int(s['n_seeds'])} seeds"
-     + (": BN shields later layers from it only partly." if agree_1b
-        else ": here BN did **not** shield the later layers."),
-     f"Test accuracy: {s['acc_bn']:.1%} BN, {s['acc_plain']:.1%} plain."],
+    measured,
     "Ioffe & Szegedy (2015) showed the stable percentile bands (their Fig. 1) and proved the "
     "exact invariance of BN to the scale of a layer's weights (Sec. 3.3): that part of "
     "\"robust\" is exact. Santurkar et al. (2018) showed that stable distributions are not why "

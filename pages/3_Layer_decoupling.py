@@ -43,6 +43,13 @@ s = result.summary
 ui.diverged_note([f"{v} net" for v, flag in result.diverged.items() if flag])
 mid = int(s["mid_layer"])
 
+
+def num(summary: dict, key: str, fmt: str) -> str:
+    """A summary number, or a dash where every seed of that net diverged."""
+    v = summary[key]
+    return "—" if v != v else format(v, fmt)
+
+
 # ---------------------------------------------------------------------------- 2a
 st.header("2a · Does a layer's gradient depend less on the layers below?")
 ui.explain("Santurkar et al. (2018, Def. 2.1): every 100 steps, take layer i's gradient G; let "
@@ -60,17 +67,25 @@ with left:
 with right:
     ui.chart(charts.ics_layer_chart(result.ics, metric))
 
-bn_not_better = s["ics_cos_bn"] <= s["ics_cos_plain"] + 0.02
+lost = [v for v, tag in (("BN", "bn"), ("plain", "plain")) if s[f"diverged_{tag}"] == s["n_seeds"]]
+if lost:
+    coupling = (f"The {' and the '.join(lost)} net diverged on every seed at this learning rate: "
+                f"there is nothing to compare.")
+elif s["ics_cos_bn"] <= s["ics_cos_plain"] + 0.02:
+    coupling = ("So by this measure BN does **not** decouple the layers: their gradients are as "
+                "coupled, or more.")
+else:
+    coupling = "In this run BN's gradients moved **less** than plain's, unlike the paper's finding."
 ui.verdict(
     "With batch norm, each layer's parameters depend less on what the earlier layers do.",
     [f"At layer {mid}, the gradient after the layers below stepped keeps a cosine of "
-     f"**{s['ics_cos_plain']:.2f}** with the old one without BN and **{s['ics_cos_bn']:.2f}** "
-     f"with BN (mean over training and {int(s['n_seeds'])} seeds; medians "
-     f"{s['ics_cos_median_plain']:.2f} and {s['ics_cos_median_bn']:.2f}).",
-     f"Relative change ‖G − G′‖/‖G‖: {s['ics_rel_plain']:.2f} plain vs {s['ics_rel_bn']:.2f} BN.",
-     ("So by this measure BN does **not** decouple the layers: their gradients are as coupled, "
-      "or more." if bn_not_better else
-      "In this run BN's gradients moved **less** than plain's, unlike the paper's finding.")],
+     f"**{num(s, 'ics_cos_plain', '.2f')}** with the old one without BN and "
+     f"**{num(s, 'ics_cos_bn', '.2f')}** with BN (mean over training and {int(s['n_seeds'])} "
+     f"seeds; medians {num(s, 'ics_cos_median_plain', '.2f')} and "
+     f"{num(s, 'ics_cos_median_bn', '.2f')}).",
+     f"Relative change ‖G − G′‖/‖G‖: {num(s, 'ics_rel_plain', '.2f')} plain vs "
+     f"{num(s, 'ics_rel_bn', '.2f')} BN.",
+     coupling],
     "Santurkar et al. (2018), *How does batch normalization help optimization?*, Fig. 3: by "
     "this gradient-based definition of internal covariate shift, networks with BN show "
     "\"similar, or even worse\" shift than networks without. Their explanation of BN's benefit "
@@ -92,16 +107,22 @@ with left:
     ui.chart(charts.loss_chart(result.curves, noisy.curves))
 with right:
     ui.chart(charts.accuracy_chart(result.runs, noisy.runs))
-survives = n["acc_noisy_bn"] >= s["acc_bn"] - 0.02 and n["acc_noisy_bn"] > s["acc_plain"]
+accs = (n["acc_noisy_bn"], s["acc_bn"], s["acc_plain"])
+if any(a != a for a in accs):
+    survival = "Some nets diverged on every seed: compare the ones that trained."
+elif n["acc_noisy_bn"] >= s["acc_bn"] - 0.02 and n["acc_noisy_bn"] > s["acc_plain"]:
+    survival = ("Noisy BN learns as well as BN and better than plain: an unstable input "
+                "distribution did not stop it.")
+else:
+    survival = "At this noise size noisy BN falls behind: too much noise does hurt."
 ui.verdict(
     "BN helps because it keeps each layer's input distribution stable.",
-    [f"Test accuracy: BN **{s['acc_bn']:.1%}**, noisy BN **{n['acc_noisy_bn']:.1%}**, plain "
-     f"**{s['acc_plain']:.1%}**, noisy plain {n['acc_noisy_plain']:.1%} (a = {n['noise']:g}).",
-     ("Noisy BN learns as well as BN and better than plain: an unstable input distribution did "
-      "not stop it." if survives else
-      "At this noise size noisy BN falls behind: too much noise does hurt."),
-     f"Late training batch loss: BN {s['late_loss_bn']:.3f}, noisy BN "
-     f"{n['late_loss_noisy_bn']:.3f}, plain {s['late_loss_plain']:.3f}."],
+    [f"Test accuracy: BN **{num(s, 'acc_bn', '.1%')}**, noisy BN "
+     f"**{num(n, 'acc_noisy_bn', '.1%')}**, plain **{num(s, 'acc_plain', '.1%')}**, noisy plain "
+     f"{num(n, 'acc_noisy_plain', '.1%')} (a = {num(n, 'noise', 'g')}).",
+     survival,
+     f"Late training batch loss: BN {num(s, 'late_loss_bn', '.3f')}, noisy BN "
+     f"{num(n, 'late_loss_noisy_bn', '.3f')}, plain {num(s, 'late_loss_plain', '.3f')}."],
     "Santurkar et al. (2018), Sec. 2.1 and Fig. 2: BN with injected, time-varying noise "
     "(non-zero mean, non-unit variance) trains almost exactly as well as standard BN and better "
     "than no BN, for moderate noise. Noise that is large relative to the unit scale does hurt.")
@@ -111,10 +132,10 @@ st.header("2c · What batch norm decouples, and what it does not")
 ui.chart(charts.synthesis_chart(result.stats, result.ics))
 st.markdown(
     f"**Statistics, exactly:** an affine change of layer 1 (each unit rescaled and shifted) "
-    f"moves the inputs of layers 2–{config.depth} by {s['stats_change_bn']:.1e} with BN and by "
-    f"{s['stats_change_plain']:.2f} without (relative change, mean over layers and seeds; page 2 "
-    f"has the full experiment). **Gradients, not:** at layer {mid}, 1 − cos is "
-    f"{1 - s['ics_cos_bn']:.2f} with BN and {1 - s['ics_cos_plain']:.2f} without. What batch "
-    f"norm does for optimization is on the "
+    f"moves the inputs of layers 2–{config.depth} by {num(s, 'stats_change_bn', '.1e')} with "
+    f"BN and by {num(s, 'stats_change_plain', '.2f')} without (relative change, mean over layers "
+    f"and seeds; page 2 has the full experiment). **Gradients, not:** at layer {mid}, 1 − cos is "
+    f"{num(s, 'ics_gap_bn', '.2f')} with BN and {num(s, 'ics_gap_plain', '.2f')} without. What "
+    f"batch norm does for optimization is on the "
     f"[hyperparameter landscape page](/Hyperparameter_landscape).")
 ui.show_code(exp.ics_probe)

@@ -1,6 +1,7 @@
 """Page 2, covariate shift: the claims of 1a and 1b over seeds 0, 1, 2 (EXPERIMENTS.md, issue 4),
 smoke runs of every preset, the charts, and the page under AppTest."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -180,6 +181,16 @@ def test_another_seed_changes_the_verdicts_numbers(page_seed0):
     assert "Seeds 1 to 3" in texts(at)
     a, b = _measured(page_seed0), _measured(at)
     assert a and b and a != b
+
+
+def test_a_diverged_net_is_a_result_not_an_error():
+    at = render(PAGE, timeout=600, lr="1.0", **FAST)  # plain SGD at lr 1 diverges on every seed
+    assert not at.exception, at.exception
+    assert "plain net" in " ".join(w.value for w in at.warning)
+    text = texts(at)
+    assert "plain net diverged on every seed" in text
+    assert not re.search(r"\bnan\b", text), "a NaN reached the narration"  # as Python prints it
+    assert len(page_charts(at)) == 4
 
 
 def test_the_url_sets_the_view():

@@ -48,7 +48,8 @@ def perturb_chart(perturb: pd.DataFrame, size: float) -> alt.Chart:
     df = perturb[perturb["size"] == size].dropna().assign(
         change=lambda d: d["kind"].map(KIND_TITLE))
     base = alt.Chart(df).encode(
-        x=alt.X("variant:N", title=None, sort=present(df), axis=alt.Axis(labels=False, ticks=False)),
+        x=alt.X("variant:N", title=None, sort=present(df),
+                axis=alt.Axis(labels=False, ticks=False)),
         color=variant_color(domain=present(df)))
     bars = base.mark_bar(opacity=0.8).encode(
         y=alt.Y("mean(dloss):Q", title="change of the training loss"))

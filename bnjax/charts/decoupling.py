@@ -62,7 +62,8 @@ def loss_chart(*curves: pd.DataFrame) -> alt.Chart:
         y=alt.Y("min(loss):Q", title="training batch loss (log)", scale=alt.Scale(type="log")),
         y2="max(loss):Q")
     line = base.mark_line(strokeWidth=2.5).encode(
-        y="mean(loss):Q", color=variant_color(domain=present(df)), tooltip=["variant", "step", alt.Tooltip("mean(loss):Q", format=".4f")])
+        y="mean(loss):Q", color=variant_color(domain=present(df)),
+        tooltip=["variant", "step", alt.Tooltip("mean(loss):Q", format=".4f")])
     return alt.layer(band, line).properties(height=320, title="Learning curves")
 
 

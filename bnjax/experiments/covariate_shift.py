@@ -159,7 +159,8 @@ def _train(config: CovariateShiftConfig, bn: bool, data, progress, lo: float, hi
 
     def on_chunk(step, carry):
         h = np.asarray(last_h_runs(carry.params, x, spec))  # (R, n, width)
-        probes.append((step, np.percentile(h, PERCENTILES, axis=1).transpose(1, 0, 2)))
+        with np.errstate(invalid="ignore"):  # a diverged run may hold inf
+            probes.append((step, np.percentile(h, PERCENTILES, axis=1).transpose(1, 0, 2)))
 
     def prog(frac, msg):
         if progress is not None:
@@ -209,7 +210,8 @@ def run_covariate_shift(config: CovariateShiftConfig, progress=None) -> Covariat
             nan = np.nan if div[r] else 0.0  # a diverged net has nothing to perturb
             runs_rows.append({"variant": variant, "seed": seed, "diverged": bool(div[r]),
                               "test_acc": float(runs.test_acc[r, -1]),
-                              "final_loss": float(np.nanmean(runs.loss[r, -50:])) + nan,
+                              "final_loss": np.nan if div[r]
+                              else float(np.nanmean(runs.loss[r, -50:])),
                               "w1x3_dlogit": float(dlogit3[r]) + nan})
             for j, size in enumerate(SIZES):
                 for kind, d, rc, mc in (("affine", d_aff, r_aff, m_aff),
@@ -251,6 +253,7 @@ def _summary(units: pd.DataFrame, perturb: pd.DataFrame, layers: pd.DataFrame,
     rnd = ref[ref["kind"] == "random"].pivot(index="seed", columns="variant", values="dloss")
     out["random_bn_lower_seeds"] = float((rnd[BN] < rnd[PLAIN]).sum())
     out["n_seeds"] = float(len(rnd))
+    out["n_compared_seeds"] = float(rnd.notna().all(axis=1).sum())  # neither net diverged
     out["n_units"] = float(units["unit"].nunique())
     # Mean over the later layers (2..depth) and seeds of how much a random change of W1 moves
     # what each layer sees: its values, and the mean and spread of its input distribution.

@@ -218,7 +218,9 @@ def run_decoupling(config: DecouplingConfig, progress=None) -> DecouplingResult:
 
 def merge(*results: DecouplingResult) -> DecouplingResult:
     """One result from the parts (the tables concatenated, the summaries recomputed)."""
-    cat = lambda name: pd.concat([getattr(r, name) for r in results], ignore_index=True)  # noqa: E731
+    def cat(name):
+        return pd.concat([getattr(r, name) for r in results], ignore_index=True)
+
     out = DecouplingResult(results[-1].config, {}, cat("ics"), cat("curves"), cat("accuracy"),
                            cat("stats"), cat("runs"),
                            {k: v for r in results for k, v in r.diverged.items()})
@@ -237,6 +239,7 @@ def _summary(result: DecouplingResult) -> dict[str, float]:
         per_layer = v.groupby("layer")[["cos", "rel"]].mean()  # mean over steps and seeds
         out[f"ics_cos_{tag}"] = float(per_layer.loc[c.mid_layer, "cos"])
         out[f"ics_rel_{tag}"] = float(per_layer.loc[c.mid_layer, "rel"])
+        out[f"ics_gap_{tag}"] = 1.0 - out[f"ics_cos_{tag}"]  # 1 - cos: 0 = fully decoupled
         out[f"ics_cos_last_{tag}"] = float(per_layer.loc[c.depth, "cos"])
         # The median over probes and seeds: robust to the rare step where a plain net's gradient
         # turns round (a loss spike), which pulls the plain mean down.

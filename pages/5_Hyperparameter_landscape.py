@@ -58,6 +58,8 @@ lrs, gains = exp.grid_axes(config)
 cell_lr = picked.get("lr", 1.0 if 1.0 in lrs else lrs[len(lrs) // 2])
 cell_gain = picked.get("gain", 1.0 if 1.0 in gains else gains[len(gains) // 2])
 ui.chart(charts.cell_curves_chart(result.curves, cell_lr, cell_gain))
+st.caption(f"Showing the cell lr {cell_lr:g}, gain {cell_gain:g}"
+           + ("" if picked else " (click a cell of the heat map to pick another)") + ".")
 ui.diverged_note([f"{int(s['diverged_cells_' + k])} {v} cell(s) with a diverged run"
                   for k, v in (("bn", "BN"), ("plain", "plain")) if s["diverged_cells_" + k]])
 n = int(s["n_cells"])

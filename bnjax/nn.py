@@ -178,7 +178,7 @@ def _layer_noise(key, shape, scale):
 
 
 def mlp_apply(params: MLPParams, state: MLPState, x, *, spec: MLPSpec, train: bool,
-              key=None, dropout=0.0, noise=0.0, masks=None, decay: float = 0.9,
+              key=None, dropout=None, noise=None, masks=None, decay: float = 0.9,
               with_trace: bool = False):
     """Forward pass. Returns (logits, new_state), or (logits, new_state, Trace) with `with_trace`.
 
@@ -188,9 +188,10 @@ def mlp_apply(params: MLPParams, state: MLPState, x, *, spec: MLPSpec, train: bo
       spec: the static shape (`MLPSpec`).
       train: BN on batch statistics (and updates the running ones), dropout and noise active.
       key: randomness for dropout and noise; needed when either is non-zero in train mode.
-      dropout: rate in [0, 1), a traced scalar (inverted dropout after the activation).
+      dropout: rate in [0, 1), a traced scalar (inverted dropout after the activation); None
+        (the default) builds no dropout at all, which is cheaper than a rate of 0.
       noise: scale s of the per-step noise added after BN (or after the linear layer when plain);
-        a traced scalar; active in train mode.
+        a traced scalar; active in train mode; None builds none.
       masks: optional tuple of (width,) 0/1 arrays, one per hidden layer: unit ablation,
         applied after the activation.
       decay: running-statistics decay.
@@ -205,12 +206,12 @@ def mlp_apply(params: MLPParams, state: MLPState, x, *, spec: MLPSpec, train: bo
                                           eps=spec.eps, ghost=spec.ghost)
         else:
             h = z
-        if train and key is not None:
+        if train and key is not None and noise is not None:
             h = h + _layer_noise(keys[2 * i], h.shape, noise)  # noise = 0 adds exactly 0
         a = act(h)
         if masks is not None:
             a = a * jnp.reshape(masks[i], (1, -1))
-        if train and key is not None:
+        if train and key is not None and dropout is not None:
             keep = jax.random.bernoulli(keys[2 * i + 1], 1.0 - dropout, a.shape)
             a = jnp.where(keep, a / (1.0 - dropout), 0.0)
         new_state.append(bn_state)

@@ -31,7 +31,7 @@ class TrainConfig(NamedTuple):
     spec: MLPSpec = MLPSpec()
     optimizer: str = "momentum"  # a key of OPTIMIZERS
     batch_size: int = 64
-    stochastic: bool = False  # draw dropout/noise randomness (set when either may be non-zero)
+    stochastic: bool | str = False  # build dropout and noise: True (both), "dropout", "noise"
     decay: float = 0.9  # BN running-statistics decay
     track: bool = False  # record each hidden layer's update:data ratio every step
 
@@ -105,7 +105,7 @@ class StepMetrics(NamedTuple):
 
 
 def loss_fn(params, state, x, y, *, spec: MLPSpec, train: bool = True, key=None,
-            dropout=0.0, noise=0.0, masks=None, decay: float = 0.9):
+            dropout=None, noise=None, masks=None, decay: float = 0.9):
     """Mean softmax cross-entropy. Returns (loss, (new_state, logits))."""
     logits, new_state = mlp_apply(params, state, x, spec=spec, train=train, key=key,
                                   dropout=dropout, noise=noise, masks=masks, decay=decay)
@@ -124,9 +124,11 @@ def init_carry(key, hp: Hparams, *, config: TrainConfig) -> Carry:
 def train_step(params, state, opt_state, batch, hp: Hparams, key=None, *, config: TrainConfig):
     """One SGD step on `batch = (x, y)`. Returns (params, state, opt_state, loss, update_ratio)."""
     x, y = batch
+    kind = config.stochastic
     (loss, (new_state, _)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        params, state, x, y, spec=config.spec, key=key if config.stochastic else None,
-        dropout=hp.dropout, noise=hp.noise, decay=config.decay)
+        params, state, x, y, spec=config.spec, key=key if kind else None,
+        dropout=hp.dropout if kind in (True, "dropout") else None,
+        noise=hp.noise if kind in (True, "noise") else None, decay=config.decay)
     tx = optimizer(config.optimizer)
     updates, opt_state = tx.update(grads, _with_lr(opt_state, hp), params)
     new_params = optax.apply_updates(params, updates)
@@ -159,8 +161,14 @@ def _chunk(carry: Carry, idx, hp: Hparams, x, y, config: TrainConfig):
 train_chunk = jax.jit(_chunk, static_argnames="config")
 train_chunk_runs = jax.jit(jax.vmap(_chunk, in_axes=(0, 0, 0, None, None, None)),
                            static_argnames="config")
-init_runs = jax.jit(jax.vmap(lambda k, hp, config: init_carry(k, hp, config=config),
-                             in_axes=(0, 0, None)), static_argnames="config")
+_init_runs = jax.jit(jax.vmap(lambda k, hp, config: init_carry(k, hp, config=config),
+                              in_axes=(0, 0, None)), static_argnames="config")
+
+
+def init_runs(keys, hp: Hparams, config: TrainConfig) -> Carry:
+    """Fresh runs, one per key (vmapped). Only the spec and the optimizer shape the result, so
+    the other static fields are normalized away: one init program serves them all."""
+    return _init_runs(keys, hp, TrainConfig(config.spec, config.optimizer))
 
 
 def _evaluate(params, state, x_train, x_test, y_test, spec: MLPSpec, stats: str):
@@ -173,9 +181,21 @@ def _evaluate(params, state, x_train, x_test, y_test, spec: MLPSpec, stats: str)
     return (logits.argmax(-1) == y_test).mean(), loss
 
 
-evaluate = jax.jit(_evaluate, static_argnames=("spec", "stats"))
-evaluate_runs = jax.jit(jax.vmap(_evaluate, in_axes=(0, 0, None, None, None, None, None)),
-                        static_argnames=("spec", "stats"))
+_evaluate_one = jax.jit(_evaluate, static_argnames=("spec", "stats"))
+_evaluate_vmap = jax.jit(jax.vmap(_evaluate, in_axes=(0, 0, None, None, None, None, None)),
+                         static_argnames=("spec", "stats"))
+
+
+def evaluate(params, state, x_train, x_test, y_test, spec: MLPSpec, stats: str = "population"):
+    """Test (accuracy, loss) of one net; see `_evaluate`. Eval mode never uses ghost groups, so
+    every ghost size shares one program."""
+    return _evaluate_one(params, state, x_train, x_test, y_test, spec._replace(ghost=0), stats)
+
+
+def evaluate_runs(params, state, x_train, x_test, y_test, spec: MLPSpec,
+                  stats: str = "population"):
+    """`evaluate` for R runs at once (leaves with a leading (R,) axis)."""
+    return _evaluate_vmap(params, state, x_train, x_test, y_test, spec._replace(ghost=0), stats)
 
 
 # ---------------------------------------------------------------------------- runs

@@ -110,7 +110,7 @@ def run_playground(config: PlaygroundConfig, progress=None) -> PlaygroundResult:
     for k, (name, bn) in enumerate(VARIANTS):
         spec = MLPSpec(depth=config.depth, width=config.width, activation=config.activation, bn=bn)
         tc = TrainConfig(spec, config.optimizer, config.batch_size,
-                         stochastic=config.dropout > 0, track=True)
+                         stochastic="dropout" if config.dropout > 0 else False, track=True)
         sub = None if progress is None else (
             lambda f, m, k=k, name=name: progress((k + f) / len(VARIANTS), f"{name} net, {m}"))
         runs = train_runs(tc, hp, seeds, config.steps, data, chunk=chunk,

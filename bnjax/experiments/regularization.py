@@ -366,7 +366,7 @@ def run_ablation(config: AblationConfig, progress=None) -> AblationResult:
     plain = MLPSpec(depth=config.depth, width=config.width, bn=False)
     bn = plain._replace(bn=True)
     jobs = [  # dropout draws random masks every step, the slow one: a device of its own
-        _Job("dropout", TrainConfig(plain, "momentum", 64, stochastic=True),
+        _Job("dropout", TrainConfig(plain, "momentum", 64, stochastic="dropout"),
              hparams(lr=config.dropout_lr, dropout=config.dropout), seeds, data, 1),
         _Job("plain", TrainConfig(plain, "momentum", 64), hparams(lr=config.lr), seeds, data, 0),
         _Job("BN", TrainConfig(bn, "momentum", 64), hparams(lr=config.lr), seeds, data, 0),

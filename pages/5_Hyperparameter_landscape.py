@@ -40,6 +40,9 @@ config = exp.LandscapeConfig(
     seed=ui.seed(d.seed, container=c2),
 )
 ui.presets(exp.PRESETS, d)
+config, note = exp.within_budget(config)
+if note:
+    st.warning(note, icon=":material/timer:")
 
 result = ui.run(exp.run_landscape, config, what="Landscape")
 if result is None:

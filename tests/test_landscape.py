@@ -207,6 +207,16 @@ def test_every_run_function_runs_small():
     assert exp.follow(exp.LandscapeConfig(steps=100))[1].steps == 100
 
 
+def test_no_url_trains_for_minutes():
+    biggest = exp.LandscapeConfig(depth=10, width=128, steps=2000, n_seeds=3, lr_min=0.001,
+                                  lr_max=10.0, gain_min=0.25, gain_max=4.0)
+    config, note = exp.within_budget(biggest)
+    assert note and exp._work(config) <= exp.MAX_WORK
+    assert exp.within_budget(exp.LandscapeConfig()) == (exp.LandscapeConfig(), None)
+    for preset in exp.PRESETS.values():
+        assert exp.within_budget(preset)[1] is None
+
+
 # ---------------------------------------------------------------------------- charts
 
 

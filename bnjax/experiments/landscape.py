@@ -92,6 +92,29 @@ def grid_axes(config: LandscapeConfig):
             _ladder(GAIN_LADDER, config.gain_min, config.gain_max))
 
 
+def _work(config: LandscapeConfig) -> float:
+    """Multiply-adds of the whole grid, roughly: networks x steps x depth x width^2."""
+    lrs, gains = grid_axes(config)
+    return 2 * len(lrs) * len(gains) * config.n_seeds * config.steps * config.depth * config.width ** 2
+
+
+MAX_WORK = 3 * _work(LandscapeConfig())  # about a minute on 2 quiet cores
+
+
+def within_budget(config: LandscapeConfig) -> tuple[LandscapeConfig, str | None]:
+    """The config, with fewer seeds and then fewer steps when the grid would train for more than
+    about a minute (no URL may keep the server busy longer); and a note saying what changed."""
+    original = config
+    while _work(config) > MAX_WORK and config.n_seeds > 1:
+        config = dataclasses.replace(config, n_seeds=config.n_seeds - 1)
+    while _work(config) > MAX_WORK and config.steps > 100:
+        config = dataclasses.replace(config, steps=max(100, config.steps // 2))
+    if config == original:
+        return config, None
+    return config, (f"This grid would train for several minutes; running it with "
+                    f"{config.n_seeds} seed(s) and {config.steps} steps instead.")
+
+
 def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) -> LandscapeResult:
     """4a: every (lr, gain, seed) for BN and plain; test accuracy at the end, seed mean."""
     lrs, gains = grid_axes(config)
@@ -425,7 +448,8 @@ PRESETS = {
 def follow(config: LandscapeConfig, *, c: float = 2.0, lr: float = 0.5):
     """The page's 4b, 4c and 4d configs for the 4a `config`: same seed, depth and width, at most
     its number of steps (the default view: 1000, 500 and 600 steps)."""
-    shape = dict(seed=config.seed, depth=config.depth, width=config.width)
+    # the follow-ups run at most the default's 8 x 64: they train many more steps per network
+    shape = dict(seed=config.seed, depth=min(config.depth, 8), width=min(config.width, 64))
     return (EffectiveLrConfig(c=c, lr=lr, steps=config.steps, **shape),
             FasterConfig(steps=min(FasterConfig.steps, config.steps), **shape),
             SmoothnessConfig(steps=min(SmoothnessConfig.steps, config.steps), **shape))

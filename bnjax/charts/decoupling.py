@@ -64,7 +64,7 @@ def loss_chart(*curves: pd.DataFrame) -> alt.Chart:
     line = base.mark_line(strokeWidth=2.5).encode(
         y="mean(loss):Q", color=variant_color(domain=present(df)),
         tooltip=["variant", "step", alt.Tooltip("mean(loss):Q", format=".4f")])
-    return alt.layer(band, line).properties(height=320, title="Learning curves")
+    return alt.layer(line, band).properties(height=320, title="Learning curves")
 
 
 def accuracy_chart(*runs: pd.DataFrame) -> alt.Chart:

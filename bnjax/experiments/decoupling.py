@@ -117,9 +117,11 @@ ics_runs = jax.jit(jax.vmap(ics_probe, in_axes=(0, 0, 0, 0, None, None)), static
 def _train(config: DecouplingConfig, bn: bool, noisy: bool, data, progress, lo, hi):
     """The seeds of one variant. Clean runs probe Def. 2.1 every PROBE_EVERY steps; they use
     the same compiled program as page 2 (same config, same chunk), so either page warms the
-    other. Noisy runs need randomness every step (a separate, slower program)."""
+    other. Noisy runs need fresh noise every step (a separate, slower program)."""
     spec = MLPSpec(depth=config.depth, width=config.width, activation=config.activation, bn=bn)
-    tcfg = TrainConfig(spec=spec, optimizer="sgd", batch_size=config.batch_size, stochastic=noisy)
+    # Noisy runs draw only the noise ("noise"): no dropout masks, which would cost as much again.
+    tcfg = TrainConfig(spec=spec, optimizer="sgd", batch_size=config.batch_size,
+                      stochastic="noise" if noisy else False)
     # The same batches train_runs draws (batch_indices is deterministic in the seed).
     idx = np.stack([batch_indices(s, config.steps, config.batch_size, len(data.x_train))
                     for s in config.seeds])  # (n, steps, batch)

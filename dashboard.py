@@ -1,4 +1,5 @@
-"""The Overview: the four student questions, one card each, linking to the pages that answer them."""
+"""The Overview: the four student questions, one card each, with the headline numbers of each
+page's default view measured live, and how to use the lab in a lecture."""
 import streamlit as st
 
 import ui
@@ -7,21 +8,93 @@ ui.frame("Overview")
 st.title("Why does batch norm work? Four claims, tested live")
 ui.explain("After the lecture *Why does batch norm work?* students ask for a concrete example of "
            "each claim. Every page trains real networks in JAX while you wait, batch norm and no "
-           "batch norm side by side on the same seeds, and puts what the lecture claims next to "
-           "what the run measured and what the research papers found.")
+           "batch norm side by side on the same seeds and the same batches, and puts what the "
+           "lecture claims next to what the run measured and what the research papers found. "
+           "The numbers on these cards are measured live, at each page's default view.")
 
-cols = st.columns(2)
-for i, page in enumerate(ui.PAGES[2:6]):
-    with cols[i % 2].container(border=True):
-        st.markdown(f"**{page.label}**")
-        st.markdown(f"“{page.question}”")
+# The card table; the experiment modules behind it are imported only when their numbers are
+# measured, below, after every card is on screen.
+from bnjax.experiments import overview  # noqa: E402
+
+# Once per server process, a background thread computes every page's default view into the
+# shared cache, so a viewer who opens a page straight away finds it ready (or nearly).
+overview.warm_up(ui.run)
+
+
+def _page(card):
+    return next(p for p in ui.PAGES if p.path == card.page)
+
+
+def _card(card, container):
+    """Draw the card's text and link now; return where its numbers go and its runs."""
+    page = _page(card)
+    with container.container(border=True):
+        st.markdown(f"##### {page.label}")
+        st.markdown(f"**“{page.question}”**")
+        st.markdown(card.answer)
+        numbers = st.empty()  # the measured numbers, once the runs are in
+        ready = overview.exists(card)
+        numbers.caption("Measuring live at the page's default view…" if ready
+                        else "The experiment behind this page is coming.")
         if ui.page_exists(page):
             st.page_link(page.path, label="Open the experiment", icon=page.icon)
         else:
             st.caption("This page is coming.")
-st.markdown("**Also:**")
-for page in (ui.PAGES[1], ui.PAGES[6]):
-    if ui.page_exists(page):
-        st.page_link(page.path, label=f"{page.label}: {page.question}", icon=page.icon)
-    else:
-        st.caption(f"{page.label}: coming.")
+    return numbers, ready
+
+
+def _fill(card, numbers, ready):
+    """Compute (or fetch from the cache) the card's runs and write its measured numbers."""
+    runs = overview.available(card) if ready else None
+    if runs is None:
+        return
+    with numbers.container():
+        results = [ui.run(fn, config, what=f"{_page(card).label}, default view")
+                   for fn, config in runs]
+        if any(r is None for r in results):
+            return
+        summaries = [r.summary for r in results]
+        metrics = card.metrics(summaries)
+        for col, (label, value) in zip(st.columns(len(metrics)), metrics):
+            col.metric(label, value)
+        st.markdown(f"**Measured:** {card.headline(summaries)}")
+        if not card.holds(summaries):
+            st.warning("This run does not support the sentence above; the page shows why.",
+                       icon=":material/balance:")
+
+
+st.markdown("#### Start here")
+basics = _card(overview.BASICS, st)
+st.markdown("#### The four questions")
+cols = st.columns(2)
+cards = [(c, *_card(c, cols[i % 2])) for i, c in enumerate(overview.CARDS)]
+playground = next(p for p in ui.PAGES if p.path.endswith("6_Playground.py"))
+if ui.page_exists(playground):
+    st.page_link(playground.path, label=f"{playground.label}: {playground.question}",
+                 icon=playground.icon)
+
+if not ui.lecture_mode():  # for the instructor, not for the projector
+    st.markdown("#### How to use this in a lecture")
+    st.markdown(
+        "- **Ask first, then reveal.** Each card is one question students ask after the "
+        "lecture. Let the room predict (\"what accuracy does a BN net get on test batches of "
+        "one image?\"), then open the page.\n"
+        "- **Presets are links.** Every page lists its comparisons as links under the "
+        "controls: one click sets all the controls.\n"
+        "- **The URL is the experiment.** Every control and the seed live in the address bar. "
+        "Paste a page's URL into your slides and the same view, with the same numbers, comes "
+        "back.\n"
+        "- **Lecture mode** (sidebar) hides the narration and enlarges fonts and marks for "
+        "screen-sharing.\n"
+        "- **The first view of a setting trains live** (a progress bar shows it), on this "
+        "server's CPUs; after that it is cached for everyone. Opening this Overview warms every "
+        "page's default view in the background.\n"
+        "- **A suggested path:** 1 (what BN computes; batch size 1 collapses), 2 (the Ioffe & "
+        "Szegedy figure, live), 3 (the counterpoint: BN does not decouple gradients), 5 (where "
+        "BN really helps: the learning-rate × init landscape), 4 (noise, and how it differs "
+        "from dropout), then the playground for questions from the floor.")
+
+# The numbers last: everything above is already on screen while they are measured.
+_fill(overview.BASICS, *basics)
+for card, numbers, ready in cards:
+    _fill(card, numbers, ready)

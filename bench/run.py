@@ -175,7 +175,7 @@ def _serve(contender: str, conn, data: dict):
             elif op == "landscape_loop":
                 out = _landscape_loop(data, kw["idx"], kw["weights"], kw["cells"])
             elif op == "landscape_bnjax":
-                out = _landscape_bnjax(data, kw["cold"])
+                out = _landscape_bnjax(kw["cold"])
             else:
                 raise ValueError(op)
             conn.send(("ok", out))
@@ -317,7 +317,7 @@ def _landscape_pool(pool) -> dict:
     return {"seconds": time.perf_counter() - t0, "accs": accs}
 
 
-def _landscape_bnjax(data, cold: bool) -> dict | None:
+def _landscape_bnjax(cold: bool = False) -> dict | None:
     """bnjax's reference landscape, timed by `bench/landscape_bnjax.py` (None while it is missing)."""
     try:
         import landscape_bnjax
@@ -325,6 +325,30 @@ def _landscape_bnjax(data, cold: bool) -> dict | None:
         return None
     return landscape_bnjax.bench_landscape(cold=cold, lrs=LAND_LRS, gains=LAND_GAINS,
                                            steps=LAND_STEPS)
+
+
+def _land_cold_child():
+    """In a fresh process: import bnjax, compile and train the whole landscape once."""
+    t0 = time.perf_counter()
+    import landscape_bnjax  # noqa: F401 - the import is part of the cold start
+
+    import bnjax  # noqa: F401
+    t1 = time.perf_counter()
+    out = _landscape_bnjax(cold=True)
+    print(json.dumps({"import": t1 - t0, **out}))
+
+
+def _land_cold_bnjax() -> dict | None:
+    """Wall time of a fresh process training the landscape: interpreter, imports, compiles, runs."""
+    if importlib.util.find_spec("landscape_bnjax") is None:
+        return None
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child-land-cold"],
+                         capture_output=True, check=False)
+    wall = time.perf_counter() - t0
+    if out.returncode != 0:
+        raise RuntimeError(f"bnjax cold landscape failed:\n{out.stderr.decode()[-3000:]}")
+    return {**json.loads(out.stdout.decode().strip().splitlines()[-1]), "seconds": wall}
 
 
 def _grid_stats(accs) -> dict:
@@ -340,16 +364,16 @@ def bench_landscape(workers, data, weights, idx, repeats: int) -> list:
     ctx = mp.get_context("spawn")
     print(f"landscape: {len(landscape_cells())} networks x {LAND_STEPS} steps, {repeats} "
           "interleaved repeats", flush=True)
+    cold = {"bnjax": _land_cold_bnjax()}  # a fresh process, alone on the machine (as far as ours go)
+    have_bnjax = cold["bnjax"] is not None
     t0 = time.perf_counter()
     with ctx.Pool(2, initializer=_pool_init, initargs=(data, idx, weights)) as pool:
-        cold_pool = _landscape_pool(pool)  # the first map: includes spawning + importing torch
-        cold_pool["seconds"] = time.perf_counter() - t0
-        have_bnjax = workers["bnjax"]("landscape_bnjax", cold=True) is not None
+        cold["pool"] = _landscape_pool(pool)  # the first map: spawning 2 processes, importing torch
+        cold["pool"]["seconds"] = time.perf_counter() - t0
         contenders = ["pool", "loop"] + (["bnjax"] if have_bnjax else [])
         results = {c: [] for c in contenders}
-        cold = {"pool": cold_pool}
-        if have_bnjax:
-            cold["bnjax"] = workers["bnjax"]("landscape_bnjax", cold=True)
+        if have_bnjax:  # the warm-up: compiles in the long-lived bnjax process
+            workers["bnjax"]("landscape_bnjax", cold=False)
         for r in range(repeats):
             for c in contenders[r % len(contenders):] + contenders[:r % len(contenders)]:
                 if c == "pool":
@@ -361,7 +385,7 @@ def bench_landscape(workers, data, weights, idx, repeats: int) -> list:
                     results[c].append(workers["bnjax"]("landscape_bnjax", cold=False))
             print(f"  repeat {r + 1}/{repeats} done", flush=True)
     labels = {"pool": ("torch", "pool of 2 x 1 thread"), "loop": ("torch", "loop, 1 thread"),
-              "bnjax": ("bnjax", "landscape_bnjax")}
+              "bnjax": ("bnjax", "grid.train_grid, 2 devices")}
     rows = []
     for c in contenders:
         secs = [run["seconds"] for run in results[c]]
@@ -373,7 +397,7 @@ def bench_landscape(workers, data, weights, idx, repeats: int) -> list:
         if c in cold:
             rows.append({"section": "landscape", "contender": labels[c][0], "how": labels[c][1],
                          "variant": "cold", "value": cold[c]["seconds"], "lo": None, "hi": None,
-                         "unit": "s", "sanity": "cold: includes imports, compiles, spawns"})
+                         "unit": "s", "sanity": "fresh processes: interpreter, imports, compiles"})
     if not have_bnjax:
         rows.append({"section": "landscape", "contender": "bnjax", "how": "", "variant": "",
                      "value": None, "unit": "", "sanity": "bnjax landscape: not available yet"})
@@ -445,9 +469,12 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer repeats: a smoke check")
     ap.add_argument("--only", choices=("single", "cold", "landscape"))
     ap.add_argument("--child-cold", nargs=2, metavar=("CONTENDER", "VARIANT"), help=argparse.SUPPRESS)
+    ap.add_argument("--child-land-cold", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_cold:
         return _cold_child(*args.child_cold)
+    if args.child_land_cold:
+        return _land_cold_child()
     sections = [args.only] if args.only else ["single", "cold", "landscape"]
     reps = {"single": 3 if args.quick else 9, "cold": 1 if args.quick else 3,
             "landscape": 1 if args.quick else 3}
@@ -458,12 +485,16 @@ def main():
     rows = []
     try:
         weights = {bn: workers["bnjax"]("weights", bn=bn) for _, bn in VARIANTS}
-        if "single" in sections:
-            rows += bench_single(workers, weights, idx, reps["single"])
-        if "cold" in sections:
-            rows += bench_cold(data, weights, idx, reps["cold"])
-        if "landscape" in sections:
-            rows += bench_landscape(workers, data, weights, land_idx, reps["landscape"])
+        for section in sections:  # each section's table as soon as it is done, all of them at the end
+            if section == "single":
+                new = bench_single(workers, weights, idx, reps["single"])
+            elif section == "cold":
+                new = bench_cold(data, weights, idx, reps["cold"])
+            else:
+                new = bench_landscape(workers, data, weights, land_idx, reps["landscape"])
+            rows += new
+            if len(sections) > 1:
+                report(new, f"{section} done (load average {os.getloadavg()[0]:.1f})")
     finally:
         for w in workers.values():
             w.close()

@@ -352,7 +352,7 @@ def _land_cold_bnjax() -> dict | None:
 
 
 def _grid_stats(accs) -> dict:
-    """Per variant: good cells (test acc >= GOOD), diverged cells, mean accuracy."""
+    """Per variant: good cells (test acc >= GOOD) and diverged cells."""
     accs = np.asarray(accs, float).reshape(len(VARIANTS), -1)
     out = {}
     for (v, _), a in zip(VARIANTS, accs):

@@ -195,7 +195,8 @@ def test_every_preset_runs_small(name):
 
 def test_every_run_function_runs_small():
     progress = []
-    e = exp.run_effective_lr(exp.EffectiveLrConfig(**TINY), progress=lambda f, m: progress.append(m))
+    e = exp.run_effective_lr(exp.EffectiveLrConfig(**TINY),
+                             progress=lambda f, m: progress.append(m))
     assert progress[-1] == "3 of 3 networks trained"
     assert set(e.curves.run) == set(exp.EFFECTIVE_RUNS) and len(e.norms)
     f = exp.run_faster(exp.FasterConfig(depth=2, width=16, steps=40, n_lrs=5))

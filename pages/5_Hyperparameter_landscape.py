@@ -57,9 +57,8 @@ ui.explain(f"Each cell: test accuracy after {config.steps} steps, mean over "
 event = ui.chart(charts.heatmap_chart(result.cells), key="cell_pick", on_select="rerun",
                  selection_mode=charts.CELL)
 picked = ((event or {}).get("selection", {}).get(charts.CELL) or [{}])[0]
-lrs, gains = exp.grid_axes(config)
-cell_lr = picked.get("lr", 1.0 if 1.0 in lrs else lrs[len(lrs) // 2])
-cell_gain = picked.get("gain", 1.0 if 1.0 in gains else gains[len(gains) // 2])
+lr0, gain0 = exp.default_cell(config)
+cell_lr, cell_gain = picked.get("lr", lr0), picked.get("gain", gain0)
 ui.chart(charts.cell_curves_chart(result.curves, cell_lr, cell_gain))
 st.caption(f"Showing the cell lr {cell_lr:g}, gain {cell_gain:g}"
            + ("" if picked else " (click a cell of the heat map to pick another)") + ".")

@@ -91,6 +91,13 @@ def grid_axes(config: LandscapeConfig):
             _ladder(GAIN_LADDER, config.gain_min, config.gain_max))
 
 
+def default_cell(config: LandscapeConfig) -> tuple[float, float]:
+    """The cell whose curves the page shows before any click: lr 1, gain 1 when in the grid."""
+    lrs, gains = grid_axes(config)
+    return (1.0 if 1.0 in lrs else lrs[len(lrs) // 2],
+            1.0 if 1.0 in gains else gains[len(gains) // 2])
+
+
 def _work(config: LandscapeConfig) -> float:
     """Multiply-adds of the whole grid, roughly: networks x steps x depth x width^2."""
     lrs, gains = grid_axes(config)

@@ -6,6 +6,12 @@ import bnjax  # noqa: F401  (sets the XLA device flags before jax initializes it
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
+# The test process renders every page and holds all their programs: it is not a 1 GB server,
+# so it keeps them (the servers the browser tests start keep the real budget).
+import bnjax.runtime  # noqa: E402
+
+bnjax.runtime.RSS_BUDGET_MB = float("inf")
+
 
 @pytest.fixture
 def key():

@@ -259,15 +259,7 @@ def _spec_of(chart):
     return json.loads(chart.proto.spec)
 
 
-@pytest.fixture
-def page_memory(monkeypatch):
-    """Keep compiled programs between the page renders of this file: `ui.run` drops them above
-    an RSS budget meant for a server, which a test process with every page loaded exceeds."""
-    import bnjax.runtime
-    monkeypatch.setattr(bnjax.runtime, "RSS_BUDGET_MB", float("inf"))
-
-
-def test_page_default_view(default_runs, page_memory, clear_streamlit_cache):
+def test_page_default_view(default_runs, clear_streamlit_cache):
     at = render(PAGE)
     assert not at.exception, at.exception
     assert len(charts_of(at)) == 3
@@ -288,7 +280,7 @@ def _dataset(chart, name):
     raise KeyError(name)
 
 
-def test_page_sliders_move_the_last_step(default_runs, page_memory, clear_streamlit_cache):
+def test_page_sliders_move_the_last_step(default_runs, clear_streamlit_cache):
     at = render(PAGE, layer="2", unit="5", gamma="2.0", beta="-1.0")
     assert not at.exception, at.exception
     chart = charts_of(at)[0]
@@ -301,7 +293,7 @@ def test_page_sliders_move_the_last_step(default_runs, page_memory, clear_stream
     np.testing.assert_allclose(pick(dots), pick(expected), atol=1e-6)
 
 
-def test_page_malformed_url_gives_notes(page_memory, clear_streamlit_cache):
+def test_page_malformed_url_gives_notes(clear_streamlit_cache):
     hostile = {"layer": "9", "gamma": "abc", "steps": "1e12", "seed": "inf", "lr": "<b>x</b>",
                "unit": "nan"}
     at = render(PAGE, **hostile)

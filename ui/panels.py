@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from bnjax.runtime import release_memory
 from ui.controls import lecture_mode
 
 _log = logging.getLogger("bnjax.ui")
@@ -36,6 +35,7 @@ def _cached(name: str, config_json: str, _fn: Callable, _config, _progress: Call
     try:
         return _fn(_config, progress=_progress)
     finally:
+        from bnjax.runtime import release_memory  # here: `import ui` must not load JAX
         release_memory()  # still under the lock: no other run is using a compiled program
         _TRAINING.release()
 

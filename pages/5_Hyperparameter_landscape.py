@@ -113,7 +113,7 @@ if eff is not None:
             ": float rounding, amplified by chaotic training, separates them."),
          (f"With a fixed ε the curves differ by more than 0.1% from step "
           f"{es['effective_lr_fixed_eps_first_step_1e3']:.0f} and by up to "
-          f"{es['effective_lr_fixed_eps_rel_diff_100']:.0%} in the first 100 steps"
+          f"{es['effective_lr_fixed_eps_rel_diff_100']:.1e} (relative) in the first 100 steps"
           if es["effective_lr_fixed_eps_first_step_1e3"] > 0 else
           f"With a fixed ε the curves never differ by more than 0.1% here (largest "
           f"{es['effective_lr_fixed_eps_max_rel_diff']:.1e})")

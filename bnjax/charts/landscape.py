@@ -152,16 +152,14 @@ def steps_chart(sweep: pd.DataFrame, steps: int) -> alt.Chart:
     agg["y"] = np.where(agg["kind"] == "reached", agg["steps"], steps * 1.25)
     x = alt.X("lr:Q", scale=alt.Scale(type="log"), title="learning rate (log)")
     shape = alt.Shape("kind:N", scale=alt.Scale(domain=["reached", "not reached", "diverged"],
-                                                range=["circle", "circle", "cross"]),
+                                                range=["circle", "triangle-up", "cross"]),
                       legend=alt.Legend(orient="top", title=None))
     reached = agg[agg["kind"] == "reached"]
     line = alt.Chart(reached).mark_line(strokeWidth=2).encode(
         x=x, y=alt.Y("y:Q", title="steps to 90% test accuracy (seed mean)"),
         color=variant_color(domain=present(agg), legend=False))
-    pts = alt.Chart(agg).mark_point(size=90, filled=True).encode(
+    pts = alt.Chart(agg).mark_point(size=90, filled=True, opacity=0.9).encode(
         x=x, y="y:Q", color=variant_color(domain=present(agg)), shape=shape,
-        fill=alt.condition("datum.kind == 'not reached'", alt.value("white"),
-                           alt.value(None)),
         tooltip=["variant", alt.Tooltip("lr:Q", format=".3g"), "kind",
                  alt.Tooltip("steps:Q", format=".0f"), "reached", "learns", "diverged", "n"])
     top = alt.Chart(pd.DataFrame({"v": [steps * 1.25]})).mark_rule(

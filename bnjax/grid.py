@@ -138,11 +138,15 @@ def train_grid(config: TrainConfig, lrs, gains, seeds, steps: int, data: Dataset
             acc[members, e] = np.asarray(a)[:m]
             test_loss[members, e] = np.asarray(tl)[:m]
             w_norm[members, e] = np.asarray(wn)[:m]
+            done = np.asarray(carry.diverged)[:m].all()  # nothing left to train in this call
             if progress is not None:
-                trained = first + m * (start + k) / steps
+                trained = first + m * ((start + k) / steps if not done else 1.0)
                 progress(trained / n, f"{int(trained)} of {n} networks trained")
+            if done:
+                break
         diverged[members] = np.asarray(carry.diverged)[:m]
-    # A diverged run keeps its last finite parameters; evaluations after that point mean nothing.
+    # A diverged run keeps its last finite parameters; evaluations after that point mean nothing
+    # (and a call whose runs have all diverged stops early: the rest of its curves stay NaN).
     dead = np.maximum.accumulate(np.isnan(loss).reshape(n, n_eval, every).any(-1), axis=1)
     acc[dead], test_loss[dead] = np.nan, np.nan
     return Grid(lr, gain, seed, loss, np.arange(1, n_eval + 1) * every, acc, test_loss, w_norm,

@@ -133,7 +133,7 @@ def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) ->
     every = min(50, config.steps)
     for name, bn in VARIANTS:
         g = train_grid(_config(config.depth, config.width, bn, config.optimizer), lrs, gains,
-                       seeds, config.steps, data, every=every, chunk=250, progress=part(n))
+                       seeds, config.steps, data, every=every, chunk=100, progress=part(n))
         final = np.nan_to_num(g.test_acc[:, -1], nan=0.0)  # a diverged run counts as 0
         shape = (len(lrs), len(gains), len(seeds))
         acc = final.reshape(shape)
@@ -284,7 +284,7 @@ def run_faster(config: FasterConfig = FasterConfig(), progress=None) -> FasterRe
     rows, curves, summary = [], [], {}
     for name, bn in VARIANTS:
         g = train_grid(_config(config.depth, config.width, bn, config.optimizer), lrs,
-                       [config.gain], seeds, config.steps, data, every=10, chunk=250,
+                       [config.gain], seeds, config.steps, data, every=10, chunk=100,
                        progress=part(n))
         tail = max(1, config.steps // 10)
         start = g.loss[:, 0]

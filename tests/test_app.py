@@ -8,7 +8,9 @@ from ui.frame import PAGES, page_exists
 
 BUILT = [p.path for p in PAGES if page_exists(p)]
 # Small, fast views for the pages whose defaults are exercised elsewhere.
-FAST = {"pages/6_Playground.py": {"steps": "300"}}
+FAST = {"pages/6_Playground.py": {"steps": "300"},
+        "pages/5_Hyperparameter_landscape.py": {"steps": "100", "depth": "2", "width": "32",
+                                                "n_seeds": "1"}}
 
 
 @pytest.mark.parametrize("page", BUILT)

@@ -110,3 +110,25 @@ def test_update_ratio_tracked(data):
     runs = train_runs(SMALL._replace(track=True), hparams(lr=0.1), (0,), 100, data)
     assert runs.update_ratio.shape == (1, 100, 2)
     assert np.all((runs.update_ratio > 1e-5) & (runs.update_ratio < 1.0))
+
+
+@pytest.mark.parametrize("bn,lr", [(True, 0.1), (False, 3.0)])
+def test_single_run_program_matches_the_vmapped_one(data, bn, lr):
+    """`train_chunk` (one run, a `cond` freezes divergence) agrees with `train_runs` (vmapped
+    runs, a select freezes it), on a healthy run and on one that diverges."""
+    import jax.numpy as jnp
+    from bnjax.data import batch_indices
+    from bnjax.train import init_carry, train_chunk
+    config = SMALL._replace(spec=SMALL.spec._replace(bn=bn, depth=4, width=100))
+    hp = hparams(lr=lr)
+    runs = train_runs(config, hp, (5,), 200, data, chunk=100)
+    carry = init_carry(jax.random.key(5), hp, config=config)
+    idx = batch_indices(5, 200, 64, len(data.x_train))
+    losses = []
+    for start in (0, 100):
+        carry, m = train_chunk(carry, jnp.asarray(idx[start:start + 100]), hp,
+                               jnp.asarray(data.x_train), jnp.asarray(data.y_train), config)
+        losses.append(np.asarray(m.loss))
+    # Same math, different op order: rounding differences only (a wrong step would be O(1)).
+    np.testing.assert_allclose(np.concatenate(losses), runs.loss[0], rtol=1e-3, atol=1e-5)
+    assert bool(carry.diverged) == bool(runs.diverged[0]) == (not bn)

@@ -45,3 +45,9 @@ def pytest_sessionfinish(session, exitstatus):
     if os.environ.get("CI") == "true" and _skipped:
         print("\nCI=true: a skipped test counts as a failure:\n  " + "\n  ".join(_skipped))
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_collection_modifyitems(items):
+    """Browser tests last: their fresh servers then find the compilation cache on disk that the
+    in-process tests filled, as a Community Cloud app finds it after a sleep."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

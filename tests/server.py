@@ -85,15 +85,18 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
 
 
-def first_chart_seconds(page, url: str, chart: bool = True, timeout_s: float = 180) -> float:
+def first_chart_seconds(page, url: str, chart: bool = True, timeout_s: float = 180,
+                        finish: bool = True) -> float:
     """Open `url` in `page`; seconds until a chart is drawn (with `chart=False`, until the page's
-    links show, for the Overview), then wait until the script has finished running."""
+    links show, for the Overview); then, with `finish`, wait until the script has finished."""
     t0 = time.time()
     page.goto(url, wait_until="domcontentloaded")
     page.wait_for_selector("[data-testid='stSidebar']", timeout=timeout_s * 1000)
     target = ".vega-embed canvas, .vega-embed svg" if chart else "[data-testid='stMain'] [data-testid='stPageLink']"
     page.wait_for_selector(target, timeout=timeout_s * 1000)
     seconds = time.time() - t0
+    if not finish:
+        return seconds
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
                            timeout=timeout_s * 1000)
     return seconds

@@ -269,33 +269,3 @@ def test_page_cell_click_shows_that_cell():
     assert not at.exception, at.exception
     titles = [json.loads(c.proto.spec).get("title", "") for c in page_charts(at)]
     assert any("lr 0.1, gain 2" in str(t) for t in titles), titles
-
-
-@pytest.mark.browser
-def test_cell_click_in_a_real_browser():
-    """Headless Chromium on a live server: a small deep link, then a click on a heat-map cell
-    reruns the page with that cell's curves (the caption names the cell)."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.server import (exceptions_on, first_chart_seconds, launch_chromium, page_url,
-                              streamlit_server)
-    query = "&".join(f"{k}={v}" for k, v in FAST.items())
-    with streamlit_server() as (base, _), sync_playwright() as p:
-        browser = launch_chromium(p)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        first_chart_seconds(page, f"{base}{page_url(PAGE)}?{query}", timeout_s=600)
-        assert exceptions_on(page) == []
-        caption = page.get_by_text("Showing the cell")
-        assert "lr 1, gain 1" in caption.inner_text()
-        heat = page.locator(".vega-embed").first
-        heat.scroll_into_view_if_needed()
-        box = heat.bounding_box()
-        # the lower-left cell of the BN panel (smallest lr, smallest gain): past the y axis,
-        # above the x axis's labels
-        page.mouse.click(box["x"] + 105, box["y"] + 190)
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]"
-            ".some(e => e.innerText.includes('Showing the cell') && !e.innerText.includes("
-            "'lr 1, gain 1'))", timeout=120_000)
-        assert exceptions_on(page) == []
-        browser.close()

@@ -2,13 +2,13 @@
 
 Teaches: how to train a grid of configurations with as few compiled programs as possible. Every
 configuration of one architecture shares one program: learning rate and gain are traced values
-(`Hparams`), the seed only picks the init key and the pre-sampled batches. Each compiled call
-takes `group` runs per device and `shard_map` splits them over the 2 XLA CPU devices
-(`bnjax/__init__.py` sets `--xla_force_host_platform_device_count=2`): one program, compiled
-once (committing arrays to each device by hand compiles it once per device), both cores busy.
-On a device the runs are `vmap`ped: a small group keeps the stacked state in cache, one huge
-vmap does not (`bench/landscape_bnjax.py` measures the group size). Calls run one after the
-other, in chunks of steps, so the progress bar counts networks as they finish.
+(`Hparams`), the seed only picks the init key and the pre-sampled batches. By default
+(`group=1`) each call trains one run, un-vmapped, and calls are dealt in turn to the 2 XLA CPU
+devices (`bnjax/__init__.py` sets `--xla_force_host_platform_device_count=2`); JAX dispatches
+asynchronously, so both cores train at once. This measured twice as fast as vmapping groups of
+runs per device (`group > 1`, split over the devices by `shard_map`, also here): on a CPU a
+vmapped stack of runs falls out of cache (`bench/landscape_bnjax.py --groups 1,2,4` measures it).
+Calls run in waves, one run per device, so the progress bar counts networks as they finish.
 Leaves out: anything but the steps of `bnjax.train`, which this module reuses unchanged.
 
     grid = train_grid(TrainConfig(MLPSpec(depth=8, width=64), optimizer="sgd"),
@@ -29,20 +29,24 @@ from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
 from bnjax.data import Dataset, batch_indices
-from bnjax.train import Hparams, TrainConfig, _broadcast, _chunk, _evaluate, hparams, init_runs
+from bnjax.train import (Hparams, TrainConfig, _broadcast, _chunk, _evaluate, hparams, init_carry,
+                         init_runs)
 
-# Runs per device per compiled call, measured fastest on this machine (bench/landscape_bnjax.py).
-GROUP = 4
+# Runs per device per compiled call. 1 (one un-vmapped run per call, calls dealt alternately to
+# the devices) measured fastest: 11 s vs 23 s for 4 per device on the reference landscape
+# (bench/landscape_bnjax.py --groups 1,4).
+GROUP = 1
 
 
-def _blocks(carry, idx, hp: Hparams, x, y, x_test, y_test, config: TrainConfig, every: int):
+def _blocks(carry, idx, hp: Hparams, x, y, x_test, y_test, config: TrainConfig, every: int,
+            guard: str = "where"):
     """`idx` is (K, B): K // every blocks of `every` steps (`bnjax.train._chunk`), each followed by
     a test evaluation (population statistics) and the norm of every hidden weight matrix."""
     n_blocks = idx.shape[0] // every
     blocks = idx.reshape(n_blocks, every, idx.shape[1])  # (blocks, every, B)
 
     def block(c, i):
-        c, m = _chunk(c, i, hp, x, y, config)
+        c, m = _chunk(c, i, hp, x, y, config, guard)
         acc, loss = _evaluate(c.params, c.state, x, x_test, y_test, config.spec, "population")
         w_norm = jnp.stack([jnp.sqrt(jnp.sum(h.dense.w ** 2)) for h in c.params.hidden])
         return c, (m.loss, acc, loss, w_norm)
@@ -68,6 +72,12 @@ def grid_chunk(carry, idx, hp: Hparams, x, y, x_test, y_test, *, config: TrainCo
                          out_specs=run)(carry, idx, hp, x, y, x_test, y_test)
 
 
+# One run per call (group 1): no vmap, and a diverged run is frozen by one `cond` per step.
+one_chunk = jax.jit(functools.partial(_blocks, guard="cond"), static_argnames=("config", "every"))
+init_one = jax.jit(lambda key, hp, config: init_carry(key, hp, config=config),
+                   static_argnames="config")
+
+
 class Grid(NamedTuple):
     """R runs of one architecture, one per (lr, gain, seed) configuration."""
     lr: np.ndarray  # (R,)
@@ -89,6 +99,38 @@ def configurations(lrs, gains, seeds):
     return lr.astype(np.float32), gain.astype(np.float32), seed.astype(np.int64)
 
 
+def _train_dealt(config, lr, gain, seed, scale, idx_seed, arrays, steps, every, chunk, out,
+                 progress):
+    """Group 1: one run per call, runs dealt in turn to the devices. JAX dispatches
+    asynchronously, so while Python fetches one wave's results every device is still busy."""
+    loss, acc, test_loss, w_norm, diverged = out
+    devices = jax.devices()
+    on = [jax.device_put(arrays, d) for d in devices]  # the data, once per device
+    n = len(lr)
+    for first in range(0, n, len(devices)):
+        wave = []
+        for d, i in enumerate(range(first, min(first + len(devices), n))):
+            hp = jax.device_put(hparams(lr=lr[i], gain=gain[i], w_lr_scale=scale[i]), devices[d])
+            carry = init_one(jax.device_put(jax.random.key(int(seed[i])), devices[d]), hp, config)
+            idx = jax.device_put(idx_seed[seed[i]], devices[d])
+            parts = []
+            for start in range(0, steps, chunk):
+                k = min(chunk, steps - start)
+                carry, *res = one_chunk(carry, idx[start:start + k], hp, *on[d], config=config,
+                                        every=every)
+                parts.append(res)
+            wave.append((i, carry, parts))
+        for i, carry, parts in wave:
+            loss[i] = np.concatenate([np.asarray(p[0]) for p in parts])
+            acc[i] = np.concatenate([np.asarray(p[1]) for p in parts])
+            test_loss[i] = np.concatenate([np.asarray(p[2]) for p in parts])
+            w_norm[i] = np.concatenate([np.asarray(p[3]) for p in parts])
+            diverged[i] = bool(carry.diverged)
+        if progress is not None:
+            done = min(first + len(devices), n)
+            progress(done / n, f"{done} of {n} networks trained")
+
+
 def train_grid(config: TrainConfig, lrs, gains, seeds, steps: int, data: Dataset, *,
                w_lr_scale=1.0, every: int = 50, chunk: int = 500, group: int = GROUP,
                progress: Callable | None = None) -> Grid:
@@ -101,8 +143,10 @@ def train_grid(config: TrainConfig, lrs, gains, seeds, steps: int, data: Dataset
       w_lr_scale: hidden-weight learning-rate factor, a scalar or one per run (`Hparams`).
       every: evaluate the test set every this many steps.
       chunk: steps per compiled call (a multiple of `every`); progress moves once per chunk.
-      group: runs per device per call; the last call is padded so every call has one shape
-        (a new group size compiles a new program).
+      group: runs per device per call. 1 (the default, fastest measured): one un-vmapped run
+        per call, calls dealt in turn to the devices. More: `group` runs vmapped per device,
+        split over the devices by `shard_map`; the last call is padded so every call has one
+        shape (a new group size compiles a new program).
       progress: `progress(fraction, message)`, the message counting the networks trained so far.
     """
     lr, gain, seed = configurations(lrs, gains, seeds)
@@ -122,7 +166,10 @@ def train_grid(config: TrainConfig, lrs, gains, seeds, steps: int, data: Dataset
     test_loss = np.full((n, n_eval), np.nan, np.float32)
     w_norm = np.full((n, n_eval, config.spec.depth), np.nan, np.float32)
     diverged = np.zeros(n, bool)
-    for first in range(0, n, size):
+    if group == 1:
+        _train_dealt(config, lr, gain, seed, scale, idx_seed, arrays, steps, every, chunk,
+                     (loss, acc, test_loss, w_norm, diverged), progress)
+    for first in range(0, n if group > 1 else 0, size):
         members = np.arange(first, min(first + size, n))
         rows = np.concatenate([members, np.full(size - len(members), members[-1])])  # padded
         m = len(members)

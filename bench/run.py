@@ -266,8 +266,10 @@ def bench_cold(data, weights, idx, repeats: int) -> list:
     for r in range(repeats):
         for c, v in jobs[r % len(jobs):] + jobs[:r % len(jobs)]:
             t0 = time.perf_counter()
+            # Cold means cold: no persistent XLA compilation cache from an earlier process.
             out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child-cold", c, v],
-                                 input=payload, capture_output=True, check=False)
+                                 input=payload, capture_output=True, check=False,
+                                 env={**os.environ, "BNJAX_COMPILATION_CACHE": "0"})
             wall = time.perf_counter() - t0
             if out.returncode != 0:
                 raise RuntimeError(f"cold {c} {v} failed:\n{out.stderr.decode()[-3000:]}")
@@ -344,7 +346,8 @@ def _land_cold_bnjax() -> dict | None:
         return None
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child-land-cold"],
-                         capture_output=True, check=False)
+                         capture_output=True, check=False,
+                         env={**os.environ, "BNJAX_COMPILATION_CACHE": "0"})
     wall = time.perf_counter() - t0
     if out.returncode != 0:
         raise RuntimeError(f"bnjax cold landscape failed:\n{out.stderr.decode()[-3000:]}")

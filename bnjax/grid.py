@@ -8,7 +8,7 @@ devices (`bnjax/__init__.py` sets `--xla_force_host_platform_device_count=2`); J
 asynchronously, so both cores train at once. This measured twice as fast as vmapping groups of
 runs per device (`group > 1`, split over the devices by `shard_map`, also here): on a CPU a
 vmapped stack of runs falls out of cache (`bench/landscape_bnjax.py --groups 1,2,4` measures it).
-Calls run in waves, one run per device, so the progress bar counts networks as they finish.
+A few runs stay queued ahead, so the progress bar counts networks as they finish.
 Leaves out: anything but the steps of `bnjax.train`, which this module reuses unchanged.
 
     grid = train_grid(TrainConfig(MLPSpec(depth=8, width=64), optimizer="sgd"),
@@ -18,6 +18,7 @@ Leaves out: anything but the steps of `bnjax.train`, which this module reuses un
 """
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 from typing import Callable, NamedTuple
@@ -99,36 +100,47 @@ def configurations(lrs, gains, seeds):
     return lr.astype(np.float32), gain.astype(np.float32), seed.astype(np.int64)
 
 
+# Waves of runs kept in flight: enough that no device waits while Python fetches results, few
+# enough that a cancelled view leaves little queued work.
+IN_FLIGHT = 4
+
+
 def _train_dealt(config, lr, gain, seed, scale, idx_seed, arrays, steps, every, chunk, out,
                  progress):
     """Group 1: one run per call, runs dealt in turn to the devices. JAX dispatches
-    asynchronously, so while Python fetches one wave's results every device is still busy."""
+    asynchronously; a few waves stay queued so the devices never wait for Python."""
     loss, acc, test_loss, w_norm, diverged = out
     devices = jax.devices()
     on = [jax.device_put(arrays, d) for d in devices]  # the data, once per device
     n = len(lr)
-    for first in range(0, n, len(devices)):
-        wave = []
-        for d, i in enumerate(range(first, min(first + len(devices), n))):
-            hp = jax.device_put(hparams(lr=lr[i], gain=gain[i], w_lr_scale=scale[i]), devices[d])
-            carry = init_one(jax.device_put(jax.random.key(int(seed[i])), devices[d]), hp, config)
-            idx = jax.device_put(idx_seed[seed[i]], devices[d])
-            parts = []
-            for start in range(0, steps, chunk):
-                k = min(chunk, steps - start)
-                carry, *res = one_chunk(carry, idx[start:start + k], hp, *on[d], config=config,
-                                        every=every)
-                parts.append(res)
-            wave.append((i, carry, parts))
-        for i, carry, parts in wave:
-            loss[i] = np.concatenate([np.asarray(p[0]) for p in parts])
-            acc[i] = np.concatenate([np.asarray(p[1]) for p in parts])
-            test_loss[i] = np.concatenate([np.asarray(p[2]) for p in parts])
-            w_norm[i] = np.concatenate([np.asarray(p[3]) for p in parts])
-            diverged[i] = bool(carry.diverged)
+    queue = collections.deque()
+
+    def fetch():
+        i, carry, parts = queue.popleft()
+        loss[i] = np.concatenate([np.asarray(p[0]) for p in parts])
+        acc[i] = np.concatenate([np.asarray(p[1]) for p in parts])
+        test_loss[i] = np.concatenate([np.asarray(p[2]) for p in parts])
+        w_norm[i] = np.concatenate([np.asarray(p[3]) for p in parts])
+        diverged[i] = bool(carry.diverged)
         if progress is not None:
-            done = min(first + len(devices), n)
-            progress(done / n, f"{done} of {n} networks trained")
+            progress((i + 1) / n, f"{i + 1} of {n} networks trained")
+
+    for i in range(n):
+        dev = devices[i % len(devices)]
+        hp = jax.device_put(hparams(lr=lr[i], gain=gain[i], w_lr_scale=scale[i]), dev)
+        carry = init_one(jax.device_put(jax.random.key(int(seed[i])), dev), hp, config)
+        idx = jax.device_put(idx_seed[seed[i]], dev)
+        parts = []
+        for start in range(0, steps, chunk):
+            k = min(chunk, steps - start)
+            carry, *res = one_chunk(carry, idx[start:start + k], hp, *on[i % len(devices)],
+                                    config=config, every=every)
+            parts.append(res)
+        queue.append((i, carry, parts))
+        if len(queue) > IN_FLIGHT * len(devices):
+            fetch()
+    while queue:
+        fetch()
 
 
 def train_grid(config: TrainConfig, lrs, gains, seeds, steps: int, data: Dataset, *,

@@ -79,6 +79,7 @@ def landscape_cells():
 
 @functools.cache
 def _bnjax_init():
+    import bnjax  # noqa: F401  (before jax: it asks XLA for the 2 CPU devices)
     import jax
 
     from bnjax import train
@@ -91,6 +92,7 @@ class BnjaxTrainer:
     `chunk` steps per call, un-vmapped), the losses fetched after every chunk as `train_runs` does."""
 
     def __init__(self, data: dict, bn: bool, chunk: int = HEADLINE_CHUNK):
+        import bnjax  # noqa: F401  (before jax: it asks XLA for the 2 CPU devices)
         import jax.numpy as jnp
 
         from bnjax import train

@@ -37,7 +37,7 @@ PAGES = (
 # Charts above the fold on a shared 1280x720 screen: less empty space above the title, and
 # titles one size down from Streamlit's.
 _CSS = """<style>
-[data-testid="stMainBlockContainer"] { padding-top: 2.2rem; }
+[data-testid="stMainBlockContainer"] { padding-top: 4rem; }
 [data-testid="stMain"] h1 { font-size: 2.1rem; padding-top: 0.25rem; }
 [data-testid="stMain"] h2 { font-size: 1.6rem; }
 </style>"""

@@ -1,7 +1,7 @@
 """bnjax's side of the reference landscape (DESIGN.md, "Budgets"): 12 learning rates in
 logspace(-3, 0) x 8 init gains in logspace(-1, 1) x {BN, plain}, 500 steps each; MLP
 64-100-100-100-100-10, batch 64, SGD momentum 0.9, batch indices pre-sampled (seed 0), trained by
-`bnjax.grid.train_grid` (groups of runs vmapped, dealt over the 2 XLA CPU devices by shard_map).
+`bnjax.grid.train_grid` (one run per XLA CPU device per call, both devices in one program).
 
 `bench/run.py` calls `bench_landscape(cold=..., lrs=..., gains=..., steps=...)`, interleaved with
 the PyTorch peers. As a script it measures the grid's options (runs per device per call, and

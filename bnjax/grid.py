@@ -3,12 +3,14 @@
 Teaches: how to train a grid of configurations with as few compiled programs as possible. Every
 configuration of one architecture shares one program: learning rate and gain are traced values
 (`Hparams`), the seed only picks the init key and the pre-sampled batches. By default
-(`group=1`) each call trains one run, un-vmapped, and calls are dealt in turn to the 2 XLA CPU
-devices (`bnjax/__init__.py` sets `--xla_force_host_platform_device_count=2`); JAX dispatches
-asynchronously, so both cores train at once. This measured twice as fast as vmapping groups of
-runs per device (`group > 1`, split over the devices by `shard_map`, also here): on a CPU a
-vmapped stack of runs falls out of cache (`bench/landscape_bnjax.py --groups 1,2,4` measures it).
-A few runs stay queued ahead, so the progress bar counts networks as they finish.
+(`group=1`) each call trains one run per XLA CPU device (`bnjax/__init__.py` sets
+`--xla_force_host_platform_device_count=2`), un-vmapped, the devices side by side in one
+`shard_map` program: both cores train, and the program compiles once, not once per device (as
+a jitted single-run program dealt to each device would). One run per device measured twice as
+fast as vmapping groups of runs per device (`group > 1`, also here): on a CPU a vmapped stack of
+runs falls out of cache (`bench/landscape_bnjax.py --groups 1,2,4` measures it). JAX dispatches
+asynchronously and a few calls stay queued ahead, so the progress bar counts networks as they
+finish.
 Leaves out: anything but the steps of `bnjax.train`, which this module reuses unchanged.
 
     grid = train_grid(TrainConfig(MLPSpec(depth=8, width=64), optimizer="sgd"),
@@ -26,16 +28,15 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from bnjax.data import Dataset, batch_indices
 from bnjax.train import (Hparams, TrainConfig, _broadcast, _chunk, _evaluate, hparams, init_carry,
                          init_runs)
 
-# Runs per device per compiled call. 1 (one un-vmapped run per call, calls dealt alternately to
-# the devices) measured fastest: 11 s vs 23 s for 4 per device on the reference landscape
-# (bench/landscape_bnjax.py --groups 1,4).
+# Runs per device per compiled call. 1 (one un-vmapped run per device) measured fastest: 11 s vs
+# 23 s for 4 per device on the reference landscape (bench/landscape_bnjax.py --groups 1,4).
 GROUP = 1
 
 
@@ -73,10 +74,34 @@ def grid_chunk(carry, idx, hp: Hparams, x, y, x_test, y_test, *, config: TrainCo
                          out_specs=run)(carry, idx, hp, x, y, x_test, y_test)
 
 
-# One run per call (group 1): no vmap, and a diverged run is frozen by one `cond` per step.
-one_chunk = jax.jit(functools.partial(_blocks, guard="cond"), static_argnames=("config", "every"))
-init_one = jax.jit(lambda key, hp, config: init_carry(key, hp, config=config),
-                   static_argnames="config")
+def _one_per_device(carry, idx, hp: Hparams, x, y, x_test, y_test, *, config: TrainConfig,
+                    every: int):
+    """The slice of one device in `pair_chunk`: a single run (leading axis 1), un-vmapped, a
+    diverged run frozen by one `cond` per step."""
+    squeeze = lambda tree: jax.tree.map(lambda a: a[0], tree)  # noqa: E731
+    out = _blocks(squeeze(carry), idx[0], squeeze(hp), x, y, x_test, y_test, config, every,
+                  guard="cond")
+    return jax.tree.map(lambda a: a[None], out)
+
+
+@functools.partial(jax.jit, static_argnames=("config", "every"))
+def pair_chunk(carry, idx, hp: Hparams, x, y, x_test, y_test, *, config: TrainConfig, every: int):
+    """Group 1: K steps of one run per device (leading axis = the device count), one program for
+    all devices: a run per core at the speed of a single-run program, compiled once (a program
+    jitted per device would compile once per device)."""
+    run, rep = P("runs"), P()
+    return jax.shard_map(functools.partial(_one_per_device, config=config, every=every),
+                         mesh=MESH, in_specs=(run, run, run, rep, rep, rep, rep),
+                         out_specs=run)(carry, idx, hp, x, y, x_test, y_test)
+
+
+# Fresh runs, one per device, in one program. Initialization runs once per network, so it is
+# compiled at LLVM optimization level 1: half the compile time of the default level, the same
+# bits (tests/test_landscape.py checks them against `init_carry`).
+init_group = jax.jit(jax.vmap(
+    lambda seed, hp, config: init_carry(jax.random.key(seed), hp, config=config),
+    in_axes=(0, 0, None)), static_argnames="config",
+    compiler_options={"xla_backend_optimization_level": 1})
 
 
 class Grid(NamedTuple):
@@ -102,42 +127,44 @@ def configurations(lrs, gains, seeds):
 
 # Waves of runs kept in flight: enough that no device waits while Python fetches results, few
 # enough that a cancelled view leaves little queued work.
-IN_FLIGHT = 4
+IN_FLIGHT = 8  # calls (of one run per device)
 
 
-def _train_dealt(config, lr, gain, seed, scale, idx_seed, arrays, steps, every, chunk, out,
+def _train_pairs(config, lr, gain, seed, scale, idx_seed, arrays, steps, every, chunk, out,
                  progress):
-    """Group 1: one run per call, runs dealt in turn to the devices. JAX dispatches
-    asynchronously; a few waves stay queued so the devices never wait for Python."""
+    """Group 1: one run per device per call (`pair_chunk`), the last call padded with a copy of
+    its last run. JAX dispatches asynchronously; a few calls stay queued so that the devices
+    never wait for Python, and the progress bar counts networks as they finish."""
     loss, acc, test_loss, w_norm, diverged = out
-    devices = jax.devices()
-    on = [jax.device_put(arrays, d) for d in devices]  # the data, once per device
-    n = len(lr)
+    d, n = MESH.size, len(lr)
+    runs, rep = NamedSharding(MESH, P("runs")), NamedSharding(MESH, P())
+    on = jax.device_put(arrays, rep)  # the data, once on every device
     queue = collections.deque()
 
     def fetch():
-        i, carry, parts = queue.popleft()
-        loss[i] = np.concatenate([np.asarray(p[0]) for p in parts])
-        acc[i] = np.concatenate([np.asarray(p[1]) for p in parts])
-        test_loss[i] = np.concatenate([np.asarray(p[2]) for p in parts])
-        w_norm[i] = np.concatenate([np.asarray(p[3]) for p in parts])
-        diverged[i] = bool(carry.diverged)
+        members, carry, parts = queue.popleft()
+        m = len(members)
+        for j, field in enumerate((loss, acc, test_loss, w_norm)):
+            field[members] = np.concatenate([np.asarray(p[j])[:m] for p in parts], axis=1)
+        diverged[members] = np.asarray(carry.diverged)[:m]
         if progress is not None:
-            progress((i + 1) / n, f"{i + 1} of {n} networks trained")
+            progress((members[-1] + 1) / n, f"{members[-1] + 1} of {n} networks trained")
 
-    for i in range(n):
-        dev = devices[i % len(devices)]
-        hp = jax.device_put(hparams(lr=lr[i], gain=gain[i], w_lr_scale=scale[i]), dev)
-        carry = init_one(jax.device_put(jax.random.key(int(seed[i])), dev), hp, config)
-        idx = jax.device_put(idx_seed[seed[i]], dev)
+    for first in range(0, n, d):
+        members = np.arange(first, min(first + d, n))
+        rows = np.concatenate([members, np.full(d - len(members), members[-1])])  # padded
+        hp = Hparams(*(np.broadcast_to(np.float32(v), (d,)) if np.ndim(v) == 0 else v[rows]
+                       for v in (lr, gain, 0.0, 0.0, scale)))  # lr, gain, noise, dropout, scale
+        hp = jax.device_put(hp, runs)
+        carry = init_group(jax.device_put(seed[rows].astype(np.int32), runs), hp, config)
+        idx = np.stack([idx_seed[seed[i]] for i in rows])  # (d, steps, B)
         parts = []
         for start in range(0, steps, chunk):
-            k = min(chunk, steps - start)
-            carry, *res = one_chunk(carry, idx[start:start + k], hp, *on[i % len(devices)],
-                                    config=config, every=every)
+            carry, *res = pair_chunk(carry, jax.device_put(idx[:, start:start + chunk], runs), hp,
+                                     *on, config=config, every=every)
             parts.append(res)
-        queue.append((i, carry, parts))
-        if len(queue) > IN_FLIGHT * len(devices):
+        queue.append((members, carry, parts))
+        if len(queue) > IN_FLIGHT:
             fetch()
     while queue:
         fetch()
@@ -156,7 +183,7 @@ def train_grid(config: TrainConfig, lrs, gains, seeds, steps: int, data: Dataset
       every: evaluate the test set every this many steps.
       chunk: steps per compiled call (a multiple of `every`); progress moves once per chunk.
       group: runs per device per call. 1 (the default, fastest measured): one un-vmapped run
-        per call, calls dealt in turn to the devices. More: `group` runs vmapped per device,
+        per device, the last call padded. More: `group` runs vmapped per device,
         split over the devices by `shard_map`; the last call is padded so every call has one
         shape (a new group size compiles a new program).
       progress: `progress(fraction, message)`, the message counting the networks trained so far.
@@ -179,7 +206,7 @@ def train_grid(config: TrainConfig, lrs, gains, seeds, steps: int, data: Dataset
     w_norm = np.full((n, n_eval, config.spec.depth), np.nan, np.float32)
     diverged = np.zeros(n, bool)
     if group == 1:
-        _train_dealt(config, lr, gain, seed, scale, idx_seed, arrays, steps, every, chunk,
+        _train_pairs(config, lr, gain, seed, scale, idx_seed, arrays, steps, every, chunk,
                      (loss, acc, test_loss, w_norm, diverged), progress)
     for first in range(0, n if group > 1 else 0, size):
         members = np.arange(first, min(first + size, n))

@@ -32,8 +32,8 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from bnjax.data import Dataset, batch_indices
-from bnjax.train import (Hparams, TrainConfig, _broadcast, _chunk, _evaluate, hparams, init_carry,
-                         init_runs)
+from bnjax.train import (INIT_COMPILER_OPTIONS, Hparams, TrainConfig, _broadcast, _chunk,
+                         _evaluate, hparams, init_carry, init_runs)
 
 # Runs per device per compiled call. 1 (one un-vmapped run per device) measured fastest: 11 s vs
 # 23 s for 4 per device on the reference landscape (bench/landscape_bnjax.py --groups 1,4).
@@ -95,13 +95,10 @@ def pair_chunk(carry, idx, hp: Hparams, x, y, x_test, y_test, *, config: TrainCo
                          out_specs=run)(carry, idx, hp, x, y, x_test, y_test)
 
 
-# Fresh runs, one per device, in one program. Initialization runs once per network, so it is
-# compiled at LLVM optimization level 1: half the compile time of the default level, the same
-# bits (tests/test_landscape.py checks them against `init_carry`).
+# Fresh runs, one per device, in one program (compiled quickly: `INIT_COMPILER_OPTIONS`).
 init_group = jax.jit(jax.vmap(
     lambda seed, hp, config: init_carry(jax.random.key(seed), hp, config=config),
-    in_axes=(0, 0, None)), static_argnames="config",
-    compiler_options={"xla_backend_optimization_level": 1})
+    in_axes=(0, 0, None)), static_argnames="config", compiler_options=INIT_COMPILER_OPTIONS)
 
 
 class Grid(NamedTuple):

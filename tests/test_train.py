@@ -7,10 +7,12 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from bnjax import MLPSpec, TrainConfig, hparams, load_digits, train_runs
+from bnjax.train import _broadcast, init_carry, init_runs
 
 SMALL = TrainConfig(MLPSpec(depth=2, width=32, bn=True), "momentum", 64)
 
@@ -132,3 +134,19 @@ def test_single_run_program_matches_the_vmapped_one(data, bn, lr):
     # Same math, different op order: rounding differences only (a wrong step would be O(1)).
     np.testing.assert_allclose(np.concatenate(losses), runs.loss[0], rtol=1e-3, atol=1e-5)
     assert bool(carry.diverged) == bool(runs.diverged[0]) == (not bn)
+
+
+def test_init_programs_compiled_faster_give_the_same_bits():
+    """`init_runs` compiles at LLVM level 1 (`INIT_COMPILER_OPTIONS`, half the compile time):
+    the same parameters, bit for bit, as `init_carry` jitted at the default level."""
+    ref = jax.jit(lambda key, hp, config: init_carry(key, hp, config=config),
+                  static_argnames="config")
+    seeds, gains = (0, 5, 911), (0.25, 1.0, 3.7)
+    for config in (TrainConfig(MLPSpec(depth=4, width=100)),
+                   TrainConfig(MLPSpec(depth=8, width=64, bn=False, activation="tanh"), "adam")):
+        keys = jnp.stack([jax.random.key(s) for s in seeds])
+        runs = init_runs(keys, _broadcast(hparams(gain=gains), 3), config)
+        for i, (seed, gain) in enumerate(zip(seeds, gains)):
+            one = ref(jax.random.key(seed), hparams(gain=gain), config)
+            for a, b in zip(jax.tree.leaves(one.params), jax.tree.leaves(runs.params)):
+                np.testing.assert_array_equal(np.asarray(a), np.asarray(b)[i])

@@ -18,7 +18,8 @@ ui.lede("What does batch norm compute on a real batch, and what changes at test 
         "statistics there is.")
 
 d = exp.BasicsConfig()
-c1, c2, c3, c4 = st.columns(4)
+controls = ui.controls_area()
+c1, c2, c3, c4 = controls.columns(4)
 config = exp.BasicsConfig(
     depth=ui.slider("Hidden layers", "depth", min_value=1, max_value=8, default=d.depth,
                     container=c1),
@@ -31,7 +32,7 @@ config = exp.BasicsConfig(
                                               "behind."),
     seed=ui.seed(d.seed, container=c1),
 )
-ui.presets(exp.PRESETS, d)
+ui.presets(exp.PRESETS, d, container=controls)
 
 result = ui.run(exp.run_basics, config)
 if result is None:

@@ -18,7 +18,8 @@ ui.lede("Why are later layers more robust to changes in earlier layers?",
         "after it.")
 
 d = exp.CovariateShiftConfig()
-c1, c2, c3, c4 = st.columns(4)
+controls = ui.controls_area()
+c1, c2, c3, c4 = controls.columns(4)
 config = exp.CovariateShiftConfig(
     lr=ui.select_slider("Learning rate (SGD)", "lr", [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0],
                         d.lr, container=c1),
@@ -32,7 +33,7 @@ config = exp.CovariateShiftConfig(
     seed=ui.seed(d.seed, container=c4),
 )
 c4.caption(f"Seeds {config.seeds[0]} to {config.seeds[-1]} train side by side.")
-ui.presets(exp.PRESETS, d)
+ui.presets(exp.PRESETS, d, container=controls)
 
 result = ui.run(exp.run_covariate_shift, config)
 if result is None:

@@ -17,7 +17,8 @@ ui.lede("Does each layer really learn more independently?",
         "learning survive when the *distribution* a layer sees never sits still (noisy BN)?")
 
 d = exp.DecouplingConfig()
-c1, c2, c3, c4 = st.columns(4)
+controls = ui.controls_area()
+c1, c2, c3, c4 = controls.columns(4)
 config = exp.DecouplingConfig(
     lr=ui.select_slider("Learning rate (SGD)", "lr", [0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
                         d.lr, container=c1),
@@ -32,7 +33,7 @@ config = exp.DecouplingConfig(
     seed=ui.seed(d.seed, container=c4),
 )
 c4.caption(f"Seeds {config.seeds[0]} to {config.seeds[-1]} train side by side.")
-ui.presets(exp.PRESETS, d)
+ui.presets(exp.PRESETS, d, container=controls)
 
 # Two cached runs: the clean nets first (2a, 2c: the noise slider does not retrain them), then
 # the noisy ones (2b), so the first charts appear before the slower noisy training.

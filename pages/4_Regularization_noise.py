@@ -15,12 +15,13 @@ ui.lede("How is batch norm a regularizer, like dropout?",
         "into hundreds of random batches, gets a different normalized value x̂ in every batch. "
         "**Unit ablation** asks whether the network relies less on single units (Morcos et al. "
         "2018). **Ghost batches** isolate BN's noise from SGD's and ask whether more of it helps.")
-seed = ui.seed(0)
+seed = ui.seed(0, container=ui.controls_area("Seed (all three experiments)"))
 
 # ---------------------------------------------------------------------------- 3a
 st.header("1 · The batch-noise meter")
 d = exp.NoiseConfig()
-c1, c2, c3 = st.columns([2, 1, 1])
+controls = ui.controls_area()
+c1, c2, c3 = controls.columns([2, 1, 1])
 noise_config = exp.NoiseConfig(
     example=ui.slider("Training example", "example", min_value=0, max_value=1256,
                       default=d.example, container=c1,
@@ -30,7 +31,7 @@ noise_config = exp.NoiseConfig(
                         format_func=lambda o: {"momentum": "sgd+momentum"}.get(o, o),
                         container=c3),
     seed=seed)
-ui.presets(exp.presets_of(exp.NoiseConfig), d)
+ui.presets(exp.presets_of(exp.NoiseConfig), d, container=controls)
 noise = ui.run(exp.run_noise_meter, noise_config, what="Noise meter")
 if noise is None:
     st.stop()
@@ -68,7 +69,8 @@ ui.explain(
 # ---------------------------------------------------------------------------- 3b
 st.header("2 · Reliance on single units: ablation, BN against dropout")
 d = exp.AblationConfig()
-c1, c2, c3, c4 = st.columns(4)
+controls = ui.controls_area()
+c1, c2, c3, c4 = controls.columns(4)
 ablation_config = exp.AblationConfig(
     dropout=ui.select_slider("Dropout rate", "dropout", [0.1, 0.2, 0.3, 0.5], d.dropout,
                              container=c1),
@@ -83,7 +85,7 @@ stats = ui.select("BN statistics after ablation", "stats", ["both", "frozen", "r
                                          "recomputed": "recomputed"}[s],
                   help="Frozen: the population statistics of the intact net. Recomputed: the "
                        "statistics measured again on the training set with the units removed.")
-ui.presets(exp.presets_of(exp.AblationConfig), d)
+ui.presets(exp.presets_of(exp.AblationConfig), d, container=controls)
 ablation = ui.run(exp.run_ablation, ablation_config, what="Ablation")
 if ablation is None:
     st.stop()
@@ -130,13 +132,14 @@ ui.explain(
 # ---------------------------------------------------------------------------- 3c
 st.header("3 · Ghost batch norm: BN's noise alone")
 d = exp.GhostConfig()
-c1, c2 = st.columns([1, 2])
+controls = ui.controls_area()
+c1, c2 = controls.columns([1, 2])
 run_ghost = ui.toggle("Train the ghost-batch nets", "ghost", False, container=c1,
                       help="5 variants x the seeds below, 2000 steps each: the slowest part of this page.")
 ghost_config = exp.GhostConfig(
     seeds=ui.slider("Seeds", "ghost_seeds", min_value=2, max_value=6, default=d.seeds,
                     container=c2), seed=seed)
-st.markdown("**Presets:** " + " · ".join(  # these links also switch the experiment on
+controls.markdown("**Presets:** " + " · ".join(  # these links also switch the experiment on
     f'<a href="?ghost=true&ghost_seeds={c.seeds}" target="_self">{name}</a>'
     for name, c in exp.presets_of(exp.GhostConfig).items()), unsafe_allow_html=True)
 ui.explain(
@@ -159,8 +162,8 @@ if run_ghost:
             "about one seed standard deviation: shown here, not claimed. The test suite asserts "
             "it only over 10 paired seeds (paired t-test).")
 else:
-    st.info("Switch on *Train the ghost-batch nets* to run this experiment: 20 networks or "
-            "more, the slowest part of this page.", icon=":material/play_circle:")
+    st.info("Switch on *Train the ghost-batch nets* (controls above) to run this experiment: "
+            "20 networks or more, the slowest part of this page.", icon=":material/play_circle:")
 
 measured = [
     f"One image's x̂ varies from batch to batch with std {n['noise_std_b16']:.2f} at B = 16, "

@@ -16,7 +16,8 @@ ui.lede("Does batch norm make hyperparameter search easier, or only faster?",
         "like along the gradient (4d).")
 
 d = exp.LandscapeConfig()
-c1, c2, c3, c4 = st.columns(4)
+controls = ui.controls_area()
+c1, c2, c3, c4 = controls.columns(4)
 lr_fmt = lambda v: f"{v:g}"  # noqa: E731
 config = exp.LandscapeConfig(
     depth=ui.select("Hidden layers", "depth", [2, 3, 4, 6, 8, 10], d.depth, container=c1),
@@ -39,7 +40,7 @@ config = exp.LandscapeConfig(
                       container=c1),
     seed=ui.seed(d.seed, container=c2),
 )
-ui.presets(exp.PRESETS, d)
+ui.presets(exp.PRESETS, d, container=controls)
 config, note = exp.within_budget(config)
 if note:
     st.warning(note, icon=":material/timer:")

@@ -15,7 +15,8 @@ ui.lede("What happens with my own network?",
         "without. Below the curves are the health monitors from Karpathy's BatchNorm lecture.")
 
 d = exp.PlaygroundConfig()
-c1, c2, c3, c4 = st.columns(4)
+controls = ui.controls_area()
+c1, c2, c3, c4 = controls.columns(4)
 config = exp.PlaygroundConfig(
     depth=ui.slider("Hidden layers", "depth", min_value=1, max_value=10, default=d.depth,
                     container=c1),
@@ -38,7 +39,7 @@ config = exp.PlaygroundConfig(
                              container=c4),
     seed=ui.seed(d.seed, container=c1),
 )
-ui.presets(exp.PRESETS, d)
+ui.presets(exp.PRESETS, d, container=controls)
 
 result = ui.run(exp.run_playground, config)
 if result is None:

@@ -1,4 +1,4 @@
-"""Every page renders under AppTest; the Playground's URLs, presets and divergence."""
+"""Every page renders under AppTest; lecture mode; the Playground's URLs, presets, divergence."""
 import json
 
 import pytest
@@ -21,6 +21,48 @@ def test_every_page_renders(page):
         assert charts(at), f"{page} drew no chart"
     labels = [link.proto.label for link in at.sidebar.get("page_link")]
     assert labels == [p.label for p in PAGES if page_exists(p)]
+
+
+def _folded(at) -> list:
+    """The expanders that hold a page's controls in lecture mode (ui.controls_area)."""
+    return [e for e in at.main.expander if e.icon == ":material/tune:"]
+
+
+def _keys(nodes) -> set:
+    return {n.key for block in nodes for n in block if getattr(n, "key", None)
+            and not n.key.startswith("$$")}
+
+
+def _presets(nodes) -> int:
+    return sum(1 for block in nodes for n in block
+               if n.type == "markdown" and n.value.startswith("**Presets:**"))
+
+
+@pytest.mark.parametrize("page", [p for p in BUILT if p != "dashboard.py"])
+def test_lecture_mode_folds_the_controls_and_keeps_the_charts(page):
+    """Lecture mode: the seed, the experiment's controls and every preset line sit in closed
+    expanders, so the first screen is the claim and a chart; the same charts are drawn."""
+    normal = render(page, **FAST.get(page, {}))
+    lecture = render(page, lecture="true", **FAST.get(page, {}))
+    assert not normal.exception and not lecture.exception, lecture.exception
+    assert not _folded(normal) and _presets([normal.main]) >= 1
+    boxes = _folded(lecture)
+    assert boxes, f"{page}: no folded controls in lecture mode"
+    assert all(not b.proto.expanded for b in boxes)
+    assert "seed" in _keys(boxes)
+    assert _presets(boxes) == _presets([lecture.main]) == _presets([normal.main])
+    # Lecture mode hides narration, not charts.
+    assert len(charts(lecture)) == len(charts(normal)) > 0
+
+
+def test_lecture_mode_folded_controls_still_bind_to_the_url():
+    at = render("pages/6_Playground.py", lecture="true", steps="300", depth="2", lr="0.3")
+    assert not at.exception
+    assert "steps" in _keys(_folded(at))
+    assert (at.slider(key="steps").value, at.slider(key="depth").value) == (300, 2)
+    assert at.select_slider(key="lr").value == 0.3
+    at.slider(key="depth").set_value(3).run()  # a folded widget still drives the run
+    assert not at.exception and at.slider(key="depth").value == 3
 
 
 def test_all_six_pages_are_in_the_table():

@@ -1,8 +1,8 @@
 """The Streamlit pieces every page shares: the frame, URL-bound controls, result panels."""
-from ui.controls import lecture_mode, seed, select, select_slider, slider, toggle
+from ui.controls import controls_area, lecture_mode, seed, select, select_slider, slider, toggle
 from ui.frame import PAGES, Page, frame, page_exists
 from ui.panels import chart, diverged_note, explain, lede, presets, run, show_code, verdict
 
-__all__ = ["PAGES", "Page", "chart", "diverged_note", "explain", "frame", "lecture_mode", "lede",
-           "page_exists", "presets", "run", "seed", "select", "select_slider", "show_code",
-           "slider", "toggle", "verdict"]
+__all__ = ["PAGES", "Page", "chart", "controls_area", "diverged_note", "explain", "frame",
+           "lecture_mode", "lede", "page_exists", "presets", "run", "seed", "select",
+           "select_slider", "show_code", "slider", "toggle", "verdict"]

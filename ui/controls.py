@@ -131,3 +131,15 @@ def seed(default: int = 0, *, key: str = "seed", container=st) -> int:
 
 def lecture_mode() -> bool:
     return bool(st.session_state.get("lecture", False))
+
+
+def controls_area(label: str = "Controls"):
+    """Where a page puts the controls that define its experiment, and their presets.
+
+    In plain view normally; in lecture mode folded into a closed expander, so that the first
+    screen shows the title, the claim and the first chart. The widgets inside render and bind to
+    the URL either way (a widget's identity is its key, not its place on the page).
+    """
+    if lecture_mode():
+        return st.expander(label, expanded=False, icon=":material/tune:")
+    return st.container()

@@ -113,7 +113,8 @@ def diverged_note(names: list[str]) -> None:
                    + ", ".join(names) + ".", icon=":material/trending_up:")
 
 
-def presets(table: Mapping[str, Any], default_config, *, keys: Mapping[str, str] | None = None):
+def presets(table: Mapping[str, Any], default_config, *, keys: Mapping[str, str] | None = None,
+            container=st):
     """Links that load each preset's config by URL. A field goes in the link when it differs from
     the default; `keys` maps config fields to URL keys where they differ."""
     keys = dict(keys or {})
@@ -127,7 +128,7 @@ def presets(table: Mapping[str, Any], default_config, *, keys: Mapping[str, str]
                     else value
         href = "?" + urlencode(params) if params else "?"
         links.append(f'<a href="{href}" target="_self">{name}</a>')
-    st.markdown("**Presets:** " + " · ".join(links), unsafe_allow_html=True)
+    container.markdown("**Presets:** " + " · ".join(links), unsafe_allow_html=True)
 
 
 def show_code(*objects) -> None:

@@ -40,7 +40,12 @@ def main():
             page.wait_for_timeout(1500)  # let Vega finish drawing
             stem = pathlib.Path(page_def.path).stem
             page.screenshot(path=str(out / f"{stem}.png"))
-            page.screenshot(path=str(out / f"{stem}_full.png"), full_page=True)
+            # The page scrolls inside stMain, not the document: grow the viewport to its height.
+            height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]')"
+                                   ".scrollHeight")
+            page.set_viewport_size({"width": args.width, "height": max(height, args.height)})
+            page.wait_for_timeout(1500)  # Vega redraws at the new size
+            page.screenshot(path=str(out / f"{stem}_full.png"))
             print(f"{page_def.label}: {out / stem}.png", exceptions_on(page) or "")
             page.close()
         browser.close()

@@ -41,6 +41,14 @@ _CSS = """<style>
 [data-testid="stMain"] h1 { font-size: 2.1rem; padding-top: 0.25rem; }
 [data-testid="stMain"] h2 { font-size: 1.6rem; }
 </style>"""
+# Lecture mode: charts with bigger fonts need room. Narrow side margins, and charts side by side
+# stack (full width) where a column would be too narrow for the lecture fonts.
+_LECTURE_CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding-left: 1.5rem; padding-right: 1.5rem; }
+[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stVegaLiteChart"])
+  { flex-wrap: wrap; }
+[data-testid="stColumn"]:has([data-testid="stVegaLiteChart"]) { min-width: min(460px, 100%); }
+</style>"""
 
 
 def page_exists(page: Page) -> bool:
@@ -49,11 +57,10 @@ def page_exists(page: Page) -> bool:
 
 def frame(title: str) -> None:
     """Call first on every page: page config, the sidebar's links, the lecture-mode switch."""
-    from ui.controls import toggle  # here, not at import: controls import this module
+    from ui.controls import lecture_mode, toggle  # here, not at import time
 
     st.set_page_config(page_title=f"{title} · bnjax", page_icon=":material/insights:",
                        layout="wide", initial_sidebar_state="expanded")
-    st.html(_CSS)
     with st.sidebar:
         st.markdown("### bnjax · why batch norm works")
         for page in PAGES:
@@ -65,3 +72,4 @@ def frame(title: str) -> None:
         toggle("Lecture mode", "lecture", False,
                help="Bigger charts and fonts, explanations hidden: for screen-sharing.")
         st.caption("Every chart is a network trained in this process, on scikit-learn's digits.")
+    st.html(_CSS + (_LECTURE_CSS if lecture_mode() else ""))

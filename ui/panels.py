@@ -89,6 +89,9 @@ def chart(c, *, key: str | None = None, on_select="ignore", selection_mode=None,
           .configure_header(labelFontSize=18 if big else 14, titleFontSize=18 if big else 14))
     if big:  # marks a back row can see
         c = c.configure_line(strokeWidth=4).configure_point(size=140).configure_rule(strokeWidth=3)
+        c = c.configure_text(fontSize=15)  # labels on the marks (explicit sizes stay)
+        if isinstance(getattr(c, "height", None), int):  # bigger fonts take room from the plot
+            c = c.properties(height=round(c.height * 1.25))
     kw = {"selection_mode": selection_mode} if selection_mode else {}
     return st.altair_chart(c, width="stretch", key=key, on_select=on_select,
                            **({"height": height} if height else {}), **kw)

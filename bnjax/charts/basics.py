@@ -30,7 +30,7 @@ def _step_rules(steps) -> pd.DataFrame:
     return pd.DataFrame({"step": names, "value": values, "label": labels})
 
 
-def bn_steps_chart(steps, *, panel_width: int = 145, height: int = 240) -> alt.HConcatChart:
+def bn_steps_chart(steps, *, panel_width: int = 105, height: int = 240) -> alt.HConcatChart:
     """Five linked panels, one mini-batch through one BN unit: z; z − μ_B (centred);
     (z − μ_B)², whose mean is σ²_B; x̂ = (z − μ_B) / √(σ²_B + ε); γ·x̂ + β.
 
@@ -96,21 +96,22 @@ def accuracy_chart(accuracy: pd.DataFrame, chance: float) -> alt.LayerChart:
 
 def ema_gap_chart(ema_gap: pd.DataFrame) -> alt.HConcatChart:
     """Left: how far each running average is from the population statistics over the run (the
-    root-mean-square change of x̂ it causes, log scale). Right: the test accuracy with each."""
+    root-mean-square change of x̂ it causes, log scale). Right: the test accuracy with each.
+    One legend for both, so the pair fits the page."""
     emas = ema_gap[ema_gap.stats != "population"]
+    stats_scale = alt.Scale(domain=DECAY_SCALE.domain + ["population"],
+                            range=DECAY_SCALE.range + [BN_COLOR])
     gap = alt.Chart(emas).mark_line(point=False, strokeWidth=3).encode(
         x=alt.X("step:Q", title="training step"),
         y=alt.Y("gap:Q", scale=alt.Scale(type="log"), title="running vs population (rms Δx̂)"),
-        color=alt.Color("stats:N", scale=DECAY_SCALE, title=None, legend=alt.Legend(orient="top")),
+        color=alt.Color("stats:N", scale=stats_scale, title=None, legend=alt.Legend(orient="top")),
         tooltip=["stats:N", "step:Q", alt.Tooltip("gap:Q", format=".3f")])
-    acc_scale = alt.Scale(domain=DECAY_SCALE.domain + ["population"],
-                          range=DECAY_SCALE.range + [BN_COLOR])
     acc = alt.Chart(ema_gap).mark_line(strokeWidth=3).encode(
         x=alt.X("step:Q", title="training step"),
         y=alt.Y("test_acc:Q", title="test accuracy (eval mode)", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("stats:N", scale=acc_scale, title=None, legend=alt.Legend(orient="top")),
+        color=alt.Color("stats:N", scale=stats_scale, title=None, legend=alt.Legend(orient="top")),
         strokeDash=alt.condition(alt.datum.stats == "population", alt.value([6, 3]),
                                  alt.value([1, 0])),
         tooltip=["stats:N", "step:Q", alt.Tooltip("test_acc:Q", format=".3f")])
-    return alt.hconcat(gap.properties(width=360, height=260),
-                       acc.properties(width=360, height=260)).resolve_scale(color="independent")
+    return alt.hconcat(gap.properties(width=280, height=260),
+                       acc.properties(width=280, height=260)).resolve_scale(color="shared")

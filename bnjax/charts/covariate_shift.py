@@ -24,7 +24,7 @@ def bands_chart(bands: pd.DataFrame, unit: int) -> alt.Chart:
         y="p50:Q", tooltip=["variant", "seed", "step",
                             alt.Tooltip("p15:Q", format=".3f"), alt.Tooltip("p50:Q", format=".3f"),
                             alt.Tooltip("p85:Q", format=".3f")])
-    return alt.layer(band, median).properties(height=300, width=360).facet(
+    return alt.layer(band, median).properties(height=300, width=320).facet(
         column=alt.Column("variant:N", title=None, sort=present(df)),
         title="15th, 50th (line) and 85th percentiles over the whole training set",
     ).resolve_scale(y="shared")
@@ -80,6 +80,6 @@ def layers_chart(layers: pd.DataFrame, size: float, measure: str = "values") -> 
         y=f"mean({measure}):Q", color=variant_color(domain=present(df)),
         tooltip=["variant", "layer", alt.Tooltip(f"mean({measure}):Q", format=".2e")])
     guide = alt.Chart(df).mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(y=alt.datum(0))
-    return alt.layer(line, band, guide).properties(height=280, width=380).facet(
+    return alt.layer(line, band, guide).properties(height=280, width=320).facet(
         column=alt.Column("change:N", title=None, sort=list(KIND_TITLE.values())),
         title="What every later layer sees")

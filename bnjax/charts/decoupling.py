@@ -79,7 +79,8 @@ def accuracy_chart(*runs: pd.DataFrame) -> alt.Chart:
         x=alt.X("mean(test_acc):Q", title="test accuracy", scale=alt.Scale(domain=[lo, 1.0])))
     dots = base.mark_circle(size=70, color="black", opacity=0.7).encode(
         x="test_acc:Q", tooltip=["variant", "seed", alt.Tooltip("test_acc:Q", format=".3f")])
-    return alt.layer(bars, dots).properties(height=220, title="Test accuracy after training")
+    return alt.layer(bars, dots).properties(height=alt.Step(36),  # a row per variant, any font
+                                            title="Test accuracy after training")
 
 
 SYNTHESIS = ("statistics: change of the layer's input after an affine change of layer 1",
@@ -98,7 +99,10 @@ def synthesis_chart(stats: pd.DataFrame, ics: pd.DataFrame) -> alt.Chart:
         y=alt.Y("value:Q", title="coupling (0 = none)"),
         color=variant_color(domain=present(df)),
         tooltip=["variant", "layer", alt.Tooltip("value:Q", format=".3g")],
-    ).properties(height=280, width=380).facet(
+    ).properties(height=280, width=290).facet(
         column=alt.Column("measure:N", title=None, sort=list(SYNTHESIS),
-                          header=alt.Header(labelLimit=420)),
+                          # two lines, broken before "after", so the pair fits the page
+                          header=alt.Header(labelExpr="[slice(datum.value, 0, "
+                                            "indexof(datum.value, ' after')), slice(datum.value, "
+                                            "indexof(datum.value, 'after'))]")),
     ).resolve_scale(y="independent")

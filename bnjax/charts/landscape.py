@@ -50,7 +50,7 @@ def heatmap_chart(cells: pd.DataFrame, good: float = GOOD) -> alt.Chart:
     text = alt.Chart().mark_text(fontSize=13).encode(
         x=x, y=y, text="label:N",
         color=alt.condition("datum.acc > 0.6", alt.value("black"), alt.value("white")))
-    return alt.layer(rect, text, data=df).properties(width=330, height=200).facet(
+    return alt.layer(rect, text, data=df).properties(width=280, height=200).facet(
         column=alt.Column("panel:N", title=None, sort=[p for v in present(df)
                                                        for p in df.loc[df.variant == v, "panel"]
                                                        .unique()]))
@@ -62,7 +62,8 @@ def cell_curves_chart(curves: pd.DataFrame, lr: float, gain: float) -> alt.Chart
     df = df[np.isfinite(df["loss"]) & (df["loss"] > 0)]
     return alt.Chart(df).mark_line(strokeWidth=2, opacity=0.8).encode(
         x=alt.X("step:Q", title="training step"),
-        y=alt.Y("loss:Q", title="training batch loss (log)", scale=alt.Scale(type="log")),
+        y=alt.Y("loss:Q", title="training batch loss (log)", scale=alt.Scale(type="log"),
+                axis=alt.Axis(format="~g")),  # no thousands commas to clip
         color=variant_color(domain=present(df)), detail="seed:N",
         tooltip=["variant", "seed", "step", alt.Tooltip("loss:Q", format=".4f")],
     ).properties(height=300, title=f"lr {lr:g}, gain {gain:g}: training loss, every seed "
@@ -199,7 +200,7 @@ def smoothness_chart(bands: pd.DataFrame) -> alt.Chart:
     line = base.mark_line(strokeWidth=2, point=True).encode(
         y="mid:Q", tooltip=["variant", "measure", "step", alt.Tooltip("mid:Q", format=".3g"),
                             alt.Tooltip("lo:Q", format=".3g"), alt.Tooltip("hi:Q", format=".3g")])
-    return alt.layer(band, line, data=df).properties(width=260, height=240).facet(
+    return alt.layer(band, line, data=df).properties(width=190, height=240).facet(
         column=alt.Column("measure:N", title=None,
                           sort=["loss range", "gradient change", "effective β"])
     ).resolve_scale(y="independent")

@@ -44,7 +44,7 @@ def histogram_chart(df: pd.DataFrame, x_title: str) -> alt.Chart:
         x=alt.X("x:Q", title=x_title), y=alt.Y("density:Q", title="fraction"),
         color=alt.Color("layer:N", legend=alt.Legend(orient="top")),
         tooltip=["layer", "x", "density"],
-    ).properties(height=220, width=380).facet(column=alt.Column("variant:N", title=None))
+    ).properties(height=220, width=320).facet(column=alt.Column("variant:N", title=None))
 
 
 def update_ratio_chart(df: pd.DataFrame) -> alt.Chart:
@@ -56,5 +56,5 @@ def update_ratio_chart(df: pd.DataFrame) -> alt.Chart:
         color=alt.Color("layer:N", legend=alt.Legend(orient="top")),
         tooltip=["layer", "step", "log10_ratio"])
     guide = base.mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(y=alt.datum(-3.0))
-    return alt.layer(lines, guide).properties(height=260, width=380).facet(
+    return alt.layer(lines, guide).properties(height=260, width=320).facet(
         column=alt.Column("variant:N", title=None))

@@ -81,12 +81,13 @@ def single_unit_chart(single: pd.DataFrame, variants, top: int = 16) -> alt.Char
     df = (single[single.variant.isin(list(variants)) & (single["rank"] <= top)]
           .groupby(["variant", "rank"], as_index=False)["drop"].mean())
     return alt.Chart(df).mark_bar().encode(
-        x=alt.X("rank:O", title="units, sorted by the accuracy their removal costs"),
+        x=alt.X("rank:O", title="units, sorted by the accuracy their removal costs",
+                axis=alt.Axis(labelAngle=0)),
         xOffset=alt.XOffset("variant:N"),
         y=alt.Y("drop:Q", title="accuracy drop", axis=alt.Axis(format=".1%")),
         color=_color(variants),
         tooltip=["variant", "rank", alt.Tooltip("drop:Q", format=".2%")],
-    ).properties(title="Removing one unit at a time (layer 2)", height=280)
+    ).properties(title="Removing one unit at a time (layer 2)", height=320)
 
 
 def ghost_chart(acc: pd.DataFrame) -> alt.Chart:

@@ -42,7 +42,7 @@ ui.diverged_note(["the BN net"] if result.diverged else [])
 
 # ---------------------------------------------------------------------------- one batch
 st.subheader("One mini-batch through one BN unit")
-f1, f2, f3, f4 = st.columns(4)
+f1, f2, f3, f4 = st.columns([1, 1.4, 1.1, 0.9])  # the variance needs the room
 f1.latex(r"\mu_B = \frac{1}{m}\sum_{i=1}^{m} z_i")
 f2.latex(r"\sigma_B^2 = \frac{1}{m}\sum_{i=1}^{m} (z_i - \mu_B)^2")
 f3.latex(r"\hat{x}_i = \frac{z_i - \mu_B}{\sqrt{\sigma_B^2 + \varepsilon}}")

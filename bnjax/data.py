@@ -32,12 +32,16 @@ def _digits_file() -> str:
     return os.path.join(spec.submodule_search_locations[0], "datasets", "data", "digits.csv.gz")
 
 
+@functools.cache
 def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
     """(x (1797, 64) float64 in 0..16, y (1797,) int): what `sklearn.datasets.load_digits`
-    returns, read from the same file the same way."""
+    returns, read from the same file the same way; read once per process (read-only)."""
     with gzip.open(_digits_file(), mode="rt", encoding="utf-8") as f:
         data = np.loadtxt(f, delimiter=",")
-    return data[:, :-1], data[:, -1].astype(int)
+    x, y = data[:, :-1], data[:, -1].astype(int)
+    for a in (x, y):
+        a.setflags(write=False)
+    return x, y
 
 
 def _approximate_mode(counts: np.ndarray, n_draws: int, rng: np.random.RandomState):
@@ -61,7 +65,7 @@ def _approximate_mode(counts: np.ndarray, n_draws: int, rng: np.random.RandomSta
 def stratified_split(y: np.ndarray, test_size: float, seed: int):
     """(train indices, test indices) of `train_test_split(..., test_size, stratify=y,
     random_state=seed)` in scikit-learn (its `StratifiedShuffleSplit`), the same draws from the
-    same generator; tests/test_nn.py checks it against scikit-learn, index for index."""
+    same generator; tests/test_data.py checks it against scikit-learn, index for index."""
     n_test = math.ceil(test_size * len(y))
     n_train = len(y) - n_test
     _, y_index, counts = np.unique(y, return_inverse=True, return_counts=True)

@@ -32,8 +32,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from bnjax.data import Dataset, batch_indices
-from bnjax.train import (INIT_COMPILER_OPTIONS, Hparams, TrainConfig, _broadcast, _chunk,
-                         _evaluate, hparams, init_carry, init_runs)
+from bnjax.train import Hparams, TrainConfig, _broadcast, _chunk, _evaluate, hparams, init_runs
 
 # Runs per device per compiled call. 1 (one un-vmapped run per device) measured fastest: 11 s vs
 # 23 s for 4 per device on the reference landscape (bench/landscape_bnjax.py --groups 1,4).
@@ -95,11 +94,6 @@ def pair_chunk(carry, idx, hp: Hparams, x, y, x_test, y_test, *, config: TrainCo
                          out_specs=run)(carry, idx, hp, x, y, x_test, y_test)
 
 
-# Fresh runs, one per device, in one program (compiled quickly: `INIT_COMPILER_OPTIONS`).
-init_group = jax.jit(jax.vmap(
-    lambda seed, hp, config: init_carry(jax.random.key(seed), hp, config=config),
-    in_axes=(0, 0, None)), static_argnames="config", compiler_options=INIT_COMPILER_OPTIONS)
-
 
 class Grid(NamedTuple):
     """R runs of one architecture, one per (lr, gain, seed) configuration."""
@@ -136,6 +130,7 @@ def _train_pairs(config, lr, gain, seed, scale, idx_seed, arrays, steps, every, 
     d, n = MESH.size, len(lr)
     runs, rep = NamedSharding(MESH, P("runs")), NamedSharding(MESH, P())
     on = jax.device_put(arrays, rep)  # the data, once on every device
+    keys = {s: jax.random.key(int(s)) for s in set(seed)}
     queue = collections.deque()
 
     def fetch():
@@ -153,7 +148,9 @@ def _train_pairs(config, lr, gain, seed, scale, idx_seed, arrays, steps, every, 
         hp = Hparams(*(np.broadcast_to(np.float32(v), (d,)) if np.ndim(v) == 0 else v[rows]
                        for v in (lr, gain, 0.0, 0.0, scale)))  # lr, gain, noise, dropout, scale
         hp = jax.device_put(hp, runs)
-        carry = init_group(jax.device_put(seed[rows].astype(np.int32), runs), hp, config)
+        # `init_runs` on keys split over the devices: one init program for all of them
+        carry = init_runs(jax.device_put(jnp.stack([keys[seed[i]] for i in rows]), runs),
+                          hp, config)
         idx = np.stack([idx_seed[seed[i]] for i in rows])  # (d, steps, B)
         parts = []
         for start in range(0, steps, chunk):

@@ -9,9 +9,9 @@ import pytest
 from bnjax.charts import landscape as charts
 from bnjax.data import load_digits
 from bnjax.experiments import landscape as exp
-from bnjax.grid import MESH, grid_chunk, init_group, pair_chunk, train_grid
+from bnjax.grid import MESH, grid_chunk, pair_chunk, train_grid
 from bnjax.nn import MLPSpec
-from bnjax.train import Hparams, TrainConfig, hparams, init_carry
+from bnjax.train import TrainConfig, _init_runs
 from tests.apphelp import charts as page_charts
 from tests.apphelp import render, texts
 
@@ -166,32 +166,15 @@ def test_grid_order_determinism_progress_and_one_program():
     assert MESH.size == len(jax.devices())
 
 
-def test_init_group_is_init_carry_bit_for_bit():
-    """The grid's init program is compiled at LLVM level 1 (half the compile time): the same
-    parameters, bit for bit, as `init_carry` at the default level, one run per device."""
-    ref = jax.jit(lambda key, hp, config: init_carry(key, hp, config=config),
-                  static_argnames="config")
-    for config in (TrainConfig(MLPSpec(depth=4, width=100, bn=True)),
-                   TrainConfig(MLPSpec(depth=3, width=32, bn=False), optimizer="adam")):
-        seeds, gains = [3, 17][:MESH.size], [0.3, 2.5][:MESH.size]
-        hp = Hparams(*(np.asarray(v, np.float32) for v in (gains, gains, [0.0] * MESH.size,
-                                                           [0.0] * MESH.size, [1.0] * MESH.size)))
-        group = init_group(np.asarray(seeds, np.int32), hp, config)
-        for i, (seed, gain) in enumerate(zip(seeds, gains)):
-            one = ref(jax.random.key(seed), hparams(lr=gain, gain=gain), config)
-            for a, b in zip(jax.tree.leaves(one.params), jax.tree.leaves(group.params)):
-                np.testing.assert_array_equal(np.asarray(a), np.asarray(b)[i])
-
-
 def test_single_runs_compile_once_for_every_device():
     """Group 1 trains one run per device per call, all devices in one program: a new grid of
     the same architecture compiles nothing."""
     data = load_digits()
     config = SMALL._replace(optimizer="momentum")
     train_grid(config, [0.1, 0.3, 1.0], [1.0], [0], 40, data, every=10, chunk=20)
-    before = pair_chunk._cache_size(), init_group._cache_size()
+    before = pair_chunk._cache_size(), _init_runs._cache_size()
     g = train_grid(config, [0.01, 3.0], [0.5, 1.5, 2.0], [7, 8], 40, data, every=10, chunk=20)
-    assert (pair_chunk._cache_size(), init_group._cache_size()) == before
+    assert (pair_chunk._cache_size(), _init_runs._cache_size()) == before
     assert g.loss.shape == (12, 40) and not np.isnan(g.loss[:, :5]).any()
 
 

@@ -23,32 +23,34 @@ from tests.server import (exceptions_on, first_chart_seconds, launch_chromium,  
 from ui.frame import PAGES, page_exists  # noqa: E402
 
 
-def tour(cache_dir: str) -> list[tuple[str, float, float]]:
+def tour(cache_dir: str) -> list[list]:
+    """Rows of [label, first-visit seconds, server RSS (MB), exceptions, second-visit seconds]."""
     from playwright.sync_api import sync_playwright
-    rows = []
+    built = [p for p in PAGES if page_exists(p)]
     with streamlit_server(env={"BNJAX_COMPILATION_CACHE": cache_dir}) as (base, proc), \
             sync_playwright() as p:
         browser = launch_chromium(p)
-        for page_def in PAGES:
-            if not page_exists(page_def):
-                continue
+
+        def visit(page_def) -> tuple[float, list[str]]:
+            """Seconds to the first chart and the exceptions shown. The Overview: its first
+            paint, then on (it keeps measuring its cards and warming the default views in the
+            background), as in tests/test_browser.py's tour."""
             page = browser.new_page(viewport={"width": 1280, "height": 720})
             overview = page_def.path == "dashboard.py"
-            # The Overview: its first paint, then on (it keeps measuring its cards and warming
-            # the default views in the background), as in tests/test_browser.py's tour.
             seconds = first_chart_seconds(page, base + page_url(page_def.path),
                                           chart=not overview, finish=not overview)
             errors = exceptions_on(page)
+            page.close()
+            return seconds, errors
+
+        rows = []
+        for page_def in built:
+            seconds, errors = visit(page_def)
             rows.append([page_def.label, seconds, rss_mb(proc.pid), errors])
-            page.close()
-        for row, page_def in zip(rows, [p for p in PAGES if page_exists(p)]):
-            # A second viewer of the same default view: the cached result.
-            page = browser.new_page(viewport={"width": 1280, "height": 720})
-            overview = page_def.path == "dashboard.py"
-            row.append(first_chart_seconds(page, base + page_url(page_def.path),
-                                           chart=not overview, finish=not overview))
-            row[3] += exceptions_on(page)
-            page.close()
+        for row, page_def in zip(rows, built):  # a second viewer: the cached view
+            seconds, errors = visit(page_def)
+            row[3] += errors
+            row.append(seconds)
         browser.close()
     return rows
 

@@ -29,3 +29,45 @@ def texts(at: AppTest) -> str:
                                   "subheader", "header", "success")
              for e in at.get(kind) if isinstance(getattr(e, "value", None), str)]
     return "\n".join(parts)
+
+
+def _color_scales(node, out: list) -> None:
+    """Every colour encoding with an explicit categorical range in a Vega-Lite spec, as
+    (domain or None, [colours])."""
+    if isinstance(node, dict):
+        color = node.get("color")
+        if isinstance(color, dict) and color.get("type") in ("nominal", "ordinal", None):
+            scale = color.get("scale") or {}
+            rng = scale.get("range")
+            if isinstance(rng, list) and rng and all(isinstance(c, str) and c.startswith("#")
+                                                     for c in rng):
+                out.append((scale.get("domain"), rng))
+        for v in node.values():
+            _color_scales(v, out)
+    elif isinstance(node, list):
+        for v in node:
+            _color_scales(v, out)
+
+
+def palette_problems(spec: dict) -> list[str]:
+    """What breaks the shared palette in one chart: a pair of categorical colours closer than
+    ΔE 15 under normal, protan or deutan vision; BN or plain not in their own colour; another
+    series in BN's or plain's colour."""
+    from bnjax.charts import BN, PLAIN, STYLE
+    from bnjax.charts.palette import MIN_DELTA_E, worst_pair
+    scales: list = []
+    _color_scales(spec, scales)
+    problems = []
+    own = {STYLE[BN][0].lower(): BN, STYLE[PLAIN][0].lower(): PLAIN}
+    for domain, rng in scales:
+        d, a, b, vision = worst_pair(rng)
+        if d < MIN_DELTA_E:
+            problems.append(f"{a} vs {b}: ΔE {d:.1f} under {vision} (domain {domain})")
+        for value, color in zip(domain or [], rng):
+            if value in (BN, PLAIN) and color.lower() != STYLE[value][0].lower():
+                problems.append(f"{value} drawn in {color}")
+            elif color.lower() in own and value != own[color.lower()]:
+                problems.append(f"{value!r} reuses {own[color.lower()]}'s colour {color}")
+        if not domain and any(c.lower() in own for c in rng):
+            problems.append(f"unnamed series reuse BN's or plain's colour: {rng}")
+    return problems

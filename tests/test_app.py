@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tests.apphelp import charts, render, texts
+from tests.apphelp import charts, palette_problems, render, texts
 from ui.frame import PAGES, page_exists
 
 BUILT = [p.path for p in PAGES if page_exists(p)]
@@ -19,6 +19,9 @@ def test_every_page_renders(page):
     assert not at.exception, at.exception
     if page != "dashboard.py":
         assert charts(at), f"{page} drew no chart"
+    for c in charts(at):  # one colour-blind-safe palette on every chart of every page
+        spec = json.loads(c.proto.spec)
+        assert not palette_problems(spec), (page, spec.get("title"), palette_problems(spec))
     labels = [link.proto.label for link in at.sidebar.get("page_link")]
     assert labels == [p.label for p in PAGES if page_exists(p)]
 
@@ -63,6 +66,20 @@ def test_lecture_mode_folded_controls_still_bind_to_the_url():
     assert at.select_slider(key="lr").value == 0.3
     at.slider(key="depth").set_value(3).run()  # a folded widget still drives the run
     assert not at.exception and at.slider(key="depth").value == 3
+
+
+def test_the_palette_check_catches_bad_colours():
+    """The checker itself: red vs green fails for deuteranopes, BN in red is flagged."""
+    bad = {"encoding": {"color": {"type": "nominal", "scale": {
+        "domain": ["BN", "plain"], "range": ["#d62728", "#2ca02c"]}}}}
+    found = " ".join(palette_problems(bad))
+    assert "ΔE" in found and "BN drawn in" in found
+    from bnjax.charts import variant_color
+    import altair as alt
+    import pandas as pd
+    good = alt.Chart(pd.DataFrame({"variant": ["BN", "plain"], "v": [1, 2]})).mark_line().encode(
+        x="v:Q", color=variant_color(domain=["BN", "plain", "noisy BN", "noisy plain"])).to_dict()
+    assert palette_problems(good) == []
 
 
 def test_all_six_pages_are_in_the_table():

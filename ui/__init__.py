@@ -1,8 +1,11 @@
 """The Streamlit pieces every page shares: the frame, URL-bound controls, result panels."""
 from ui.controls import controls_area, lecture_mode, seed, select, select_slider, slider, toggle
 from ui.frame import PAGES, Page, frame, page_exists
-from ui.panels import chart, diverged_note, explain, lede, presets, run, show_code, verdict
+from ui.glossary import TERMS, glossary, term
+from ui.panels import (chart, diverged_note, explain, lede, presets, run, short_answer, show_code,
+                       verdict)
 
 __all__ = ["PAGES", "Page", "chart", "controls_area", "diverged_note", "explain", "frame",
            "lecture_mode", "lede", "page_exists", "presets", "run", "seed", "select",
-           "select_slider", "show_code", "slider", "toggle", "verdict"]
+           "select_slider", "short_answer", "show_code", "slider", "toggle", "verdict", "TERMS",
+           "glossary", "term"]

@@ -65,12 +65,26 @@ def run(fn: Callable, config, *, what: str = "Training") -> Any:
     return result
 
 
-def lede(question: str, claim: str, text: str | None = None) -> None:
-    """The student's question, the lecture's claim and (outside lecture mode) a plain lede."""
+def lede(question: str, claim: str, text: str | None = None):
+    """The student's question, the lecture's claim and (outside lecture mode) a plain lede.
+
+    Returns the slot of the short answer, right under the question: the page fills it with
+    `short_answer(slot, ...)` once its result is in. In lecture mode the claim and the lede
+    give their room to the short answer and the first chart (the claim is in the verdict).
+    """
     st.markdown(f"#### “{question}”")
-    st.markdown(f"**The lecture says:** {claim}")
-    if text:
-        explain(text)
+    slot = st.empty()
+    if not lecture_mode():
+        st.markdown(f"**The lecture says:** {claim}")
+        if text:
+            explain(text)
+    return slot
+
+
+def short_answer(slot, markdown: str, *, label: str = "Short answer") -> None:
+    """The page's answer in two or three plain sentences, built from its result, in `slot`."""
+    with slot.container(border=True):
+        st.markdown(f"**{label}.** {markdown}")
 
 
 def explain(markdown: str) -> None:

@@ -1,6 +1,6 @@
 """Screenshots of every page at its default view, for a look: lecture mode at 1280x720.
 
-    python bench/screenshots.py [--out DIR] [--normal]
+    python bench/screenshots.py [--out DIR] [--normal] [--width 1400] [--only 3_] [--query seed=3]
 
 Starts the server, opens every page in headless Chromium (`?lecture=true` unless --normal),
 and writes one PNG per page: the first screen, and the full page.
@@ -24,6 +24,8 @@ def main():
     ap.add_argument("--normal", action="store_true", help="not lecture mode")
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=720)
+    ap.add_argument("--only", default="", help="only pages whose file name contains this")
+    ap.add_argument("--query", default="", help="extra query string, e.g. seed=3&lr=0.1")
     args = ap.parse_args()
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -31,10 +33,11 @@ def main():
     with streamlit_server() as (base, _), sync_playwright() as p:
         browser = launch_chromium(p)
         for page_def in PAGES:
-            if not page_exists(page_def):
+            if not page_exists(page_def) or args.only not in page_def.path:
                 continue
             page = browser.new_page(viewport={"width": args.width, "height": args.height})
-            query = "" if args.normal else "?lecture=true"
+            query = "&".join(q for q in ("" if args.normal else "lecture=true", args.query) if q)
+            query = "?" + query if query else ""
             first_chart_seconds(page, base + page_url(page_def.path) + query,
                                 chart=page_def.path != "dashboard.py")
             page.wait_for_timeout(1500)  # let Vega finish drawing

@@ -1,13 +1,17 @@
-"""A multilayer perceptron with optional batch norm, as pure init/apply functions.
+"""A multilayer perceptron with a choice of normalization, as pure init/apply functions.
 
 Teaches: batch norm as Ioffe & Szegedy 2015 define it, placed before the nonlinearity as in the
-lecture; parameters and running statistics as NamedTuple pytrees that go in and come out.
+lecture, and layer norm (Ba et al. 2016) in the same place: the same formula, with the mean and
+variance taken over each example's own units instead of over the batch; parameters and running
+statistics as NamedTuple pytrees that go in and come out.
 Leaves out on purpose: classes, mutable state, convolutions, anything but an MLP.
 
 A hidden layer computes
 
-    z = x @ w (+ b)                  # the linear bias is dropped under BN: beta replaces it
-    h = gamma * (z - mu_B) / sqrt(var_B + eps) + beta     (BN on)   or   h = z   (BN off)
+    z = x @ w (+ b)                  # the linear bias is dropped under a norm: beta replaces it
+    h = gamma * (z - mu_B) / sqrt(var_B + eps) + beta     norm "batch": over the batch, per unit
+    h = gamma * (z - mu_i) / sqrt(var_i + eps) + beta     norm "layer": over the units, per example
+    h = z                                                 norm "none" (the plain net)
     h = h + noise                    # optional: mean and scale redrawn every step (Santurkar 2018)
     a = act(h) * mask                # optional unit ablation (Morcos 2018)
     a = dropout(a)                   # optional, train mode only
@@ -39,9 +43,32 @@ class BatchNormState(NamedTuple):
     var: jax.Array  # (features,) running (or population) biased variance of z
 
 
-class HiddenParams(NamedTuple):
+class LayerNormParams(NamedTuple):
+    gamma: jax.Array  # (features,) scale, 1 at init
+    beta: jax.Array  # (features,) shift, 0 at init
+
+
+class _HiddenFields(NamedTuple):
     dense: DenseParams
-    bn: BatchNormParams | None  # None for a plain layer
+    norm: BatchNormParams | LayerNormParams | None  # None for a plain layer
+
+
+class HiddenParams(_HiddenFields):
+    """One hidden layer: its dense weights and its normalization's gamma and beta.
+
+    `bn` is the older name of `norm` (every page before LayerNorm existed reads `h.bn`), kept as
+    an alias: `h.bn` and `h._replace(bn=...)` read and write the same slot as `norm`.
+    """
+    __slots__ = ()
+
+    @property
+    def bn(self):
+        return self.norm
+
+    def _replace(self, **changes):
+        if "bn" in changes:
+            changes["norm"] = changes.pop("bn")
+        return super()._replace(**changes)
 
 
 class MLPParams(NamedTuple):
@@ -49,25 +76,69 @@ class MLPParams(NamedTuple):
     out: DenseParams  # (width, 10)
 
 
-MLPState = tuple  # tuple[BatchNormState | None, ...], one per hidden layer
+MLPState = tuple  # tuple[BatchNormState | None, ...], one per hidden layer (None: no state)
+
+# The normalizations a hidden layer can have. "batch" keeps running statistics (state);
+# "layer" needs none: it is the same function in train and eval mode.
+NORMS = ("batch", "layer", "none")
 
 
-class MLPSpec(NamedTuple):
-    """The static shape of a network: changing any field compiles a new program."""
+def _norm_name(norm) -> str:
+    """"batch" | "layer" | "none" from a name, or from the older bool switch (True = batch)."""
+    if not isinstance(norm, str):  # a truth value (bool, numpy bool, 0/1)
+        return "batch" if norm else "none"
+    if norm not in NORMS:
+        raise ValueError(f"unknown normalization {norm!r}; one of {NORMS}")
+    return norm
+
+
+class _SpecFields(NamedTuple):
     depth: int = 4  # hidden layers
     width: int = 100  # units per hidden layer
     activation: str = "relu"  # relu | tanh | sigmoid
-    bn: bool = True
+    norm: str = "batch"  # a name in NORMS
     n_in: int = 64
     n_out: int = 10
     ghost: int = 0  # BN statistics over groups of this many examples; 0 = the whole batch
-    eps: float = 1e-5  # BN epsilon, inside the square root
+    eps: float = 1e-5  # BN and LN epsilon, inside the square root
+
+
+class MLPSpec(_SpecFields):
+    """The static shape of a network: changing any field compiles a new program.
+
+    `norm` is "batch", "layer" or "none". The older switch `bn` still works everywhere:
+    `MLPSpec(bn=True)` is `norm="batch"`, `MLPSpec(bn=False)` is `norm="none"`,
+    `spec._replace(bn=...)` likewise, and `spec.bn` is True exactly for batch norm.
+
+    >>> MLPSpec(bn=False).norm, MLPSpec(norm="layer").bn, MLPSpec().bn
+    ('none', False, True)
+    """
+    __slots__ = ()
+
+    def __new__(cls, depth=4, width=100, activation="relu", norm="batch", n_in=64, n_out=10,
+                ghost=0, eps=1e-5, *, bn=None):
+        if bn is not None:
+            norm = _norm_name(bool(bn))
+        return super().__new__(cls, depth, width, activation, _norm_name(norm), n_in, n_out,
+                               ghost, eps)
+
+    @property
+    def bn(self) -> bool:
+        """Batch norm on (the switch every page before LayerNorm used)."""
+        return self.norm == "batch"
+
+    def _replace(self, **changes):
+        if "bn" in changes:
+            changes["norm"] = _norm_name(bool(changes.pop("bn")))
+        if "norm" in changes:
+            changes["norm"] = _norm_name(changes["norm"])
+        return super()._replace(**changes)
 
 
 class Trace(NamedTuple):
     """Per hidden layer, what the probes look at (each a tuple over layers)."""
-    z: tuple  # (batch, width) linear output, before BN
-    h: tuple  # (batch, width) input to the nonlinearity (gamma * x_hat + beta under BN)
+    z: tuple  # (batch, width) linear output, before the norm
+    h: tuple  # (batch, width) input to the nonlinearity (gamma * x_hat + beta under a norm)
     a: tuple  # (batch, width) activation, after mask and dropout
 
 
@@ -144,11 +215,65 @@ def batchnorm_apply(params: BatchNormParams, state: BatchNormState, x, *, train:
     return gamma * x_hat + beta, new_state
 
 
+def layernorm_init(features: int):
+    """gamma = 1, beta = 0. Returns (params, state); layer norm keeps no state, so state is None.
+
+    >>> p, s = layernorm_init(3)
+    >>> p.gamma.tolist(), p.beta.tolist(), s
+    ([1.0, 1.0, 1.0], [0.0, 0.0, 0.0], None)
+    """
+    ones, zeros = jnp.ones((features,), jnp.float32), jnp.zeros((features,), jnp.float32)
+    return LayerNormParams(ones, zeros), None
+
+
+def layernorm_apply(params: LayerNormParams, state, x, *, train: bool = True, eps: float = 1e-5,
+                    **_ignored):
+    """Layer normalization (Ba, Kiros & Hinton 2016), over the feature axis of each example.
+
+        x_hat = (x - mean_i) / sqrt(var_i + eps);   y = gamma * x_hat + beta
+
+    mean_i and the biased variance var_i are taken over the last axis (the units) of each
+    example i on its own, so an example's output never depends on the rest of the batch, and
+    train and eval mode compute the same function: no running statistics. gamma and beta are
+    per feature, as in batch norm. The signature mirrors `batchnorm_apply` so that the MLP can
+    call either (`train`, `decay`, `ghost` change nothing here).
+
+    Args:
+      params: LayerNormParams(gamma, beta), each (features,).
+      state: ignored (None): layer norm has no state.
+      x: (batch, features).
+      eps: added to the variance inside the square root.
+    Returns:
+      (y, state), y of the shape of x; `state` comes back as it came (None).
+
+    >>> p, s = layernorm_init(3)
+    >>> y, _ = layernorm_apply(p, s, jnp.array([[1.0, 2.0, 3.0], [10.0, 10.0, 40.0]]))
+    >>> [round(float(v), 3) for v in y.mean(1)], [round(float(v), 3) for v in y.std(1)]
+    ([0.0, 0.0], [1.0, 1.0])
+    """
+    mean = x.mean(-1, keepdims=True)  # (batch, 1): one mean per example
+    var = x.var(-1, keepdims=True)  # (batch, 1) biased
+    x_hat = (x - mean) / jnp.sqrt(var + eps)
+    return params.gamma[None, :] * x_hat + params.beta[None, :], state
+
+
+# What each normalization's init and apply are; "none" has neither.
+_NORM_INIT = {"batch": batchnorm_init, "layer": layernorm_init}
+
+
+def _norm_apply(spec: "MLPSpec", params, state, z, *, train: bool, decay: float):
+    if spec.norm == "batch":
+        return batchnorm_apply(params, state, z, train=train, decay=decay, eps=spec.eps,
+                               ghost=spec.ghost)
+    return layernorm_apply(params, state, z, train=train, eps=spec.eps)
+
+
 # ---------------------------------------------------------------------------- the MLP
 
 
 def mlp_init(key, spec: MLPSpec, gain=1.0):
-    """Parameters and BN state of an MLP. `gain` may be a traced scalar. Returns (params, state).
+    """Parameters and BN state of an MLP (state None for a layer without batch norm). `gain` may
+    be a traced scalar. Returns (params, state).
 
     >>> params, state = mlp_init(jax.random.key(0), MLPSpec(depth=2, width=8))
     >>> [h.dense.w.shape for h in params.hidden], params.out.w.shape
@@ -158,10 +283,11 @@ def mlp_init(key, spec: MLPSpec, gain=1.0):
     c = _HE_C[spec.activation]
     hidden, state, fan_in = [], [], spec.n_in
     for k in keys[:-1]:
-        dense = dense_init(k, fan_in, spec.width, gain=gain, c=c, bias=not spec.bn)
-        bn, bn_state = batchnorm_init(spec.width) if spec.bn else (None, None)
-        hidden.append(HiddenParams(dense, bn))
-        state.append(bn_state)
+        norm = spec.norm != "none"  # every norm here has a beta, which replaces the bias
+        dense = dense_init(k, fan_in, spec.width, gain=gain, c=c, bias=not norm)
+        norm_params, norm_state = _NORM_INIT[spec.norm](spec.width) if norm else (None, None)
+        hidden.append(HiddenParams(dense, norm_params))
+        state.append(norm_state)
         fan_in = spec.width
     # The output layer gets the plain He/Glorot scale without the gain: the gain studies hidden layers.
     out = dense_init(keys[-1], fan_in, spec.n_out, c=1.0)
@@ -187,10 +313,12 @@ def mlp_apply(params: MLPParams, state: MLPState, x, *, spec: MLPSpec, train: bo
       x: (batch, 64) inputs.
       spec: the static shape (`MLPSpec`).
       train: BN on batch statistics (and updates the running ones), dropout and noise active.
+        Layer norm is the same in both modes.
       key: randomness for dropout and noise; needed when either is non-zero in train mode.
       dropout: rate in [0, 1), a traced scalar (inverted dropout after the activation); None
         (the default) builds no dropout at all, which is cheaper than a rate of 0.
-      noise: scale s of the per-step noise added after BN (or after the linear layer when plain);
+      noise: scale s of the per-step noise added after the norm (after the linear layer when
+        plain);
         a traced scalar; active in train mode; None builds none.
       masks: optional tuple of (width,) 0/1 arrays, one per hidden layer: unit ablation,
         applied after the activation.
@@ -201,9 +329,8 @@ def mlp_apply(params: MLPParams, state: MLPState, x, *, spec: MLPSpec, train: bo
     new_state, zs, hs, as_ = [], [], [], []
     for i, (layer, bn_state) in enumerate(zip(params.hidden, state)):
         z = dense_apply(layer.dense, x)  # (batch, width)
-        if layer.bn is not None:
-            h, bn_state = batchnorm_apply(layer.bn, bn_state, z, train=train, decay=decay,
-                                          eps=spec.eps, ghost=spec.ghost)
+        if layer.norm is not None:
+            h, bn_state = _norm_apply(spec, layer.norm, bn_state, z, train=train, decay=decay)
         else:
             h = z
         if train and key is not None and noise is not None:
@@ -226,9 +353,10 @@ def mlp_apply(params: MLPParams, state: MLPState, x, *, spec: MLPSpec, train: bo
 def population_state(params: MLPParams, x, *, spec: MLPSpec, masks=None):
     """BN statistics of the whole set `x`, layer by layer (Ioffe Alg. 2, step 10, with biased
     variance): the eval-mode statistics the experiments use unless they study the EMA.
-    A train-mode pass on the full set computes exactly these; ghost groups are turned off."""
+    A train-mode pass on the full set computes exactly these; ghost groups are turned off.
+    Layers without batch norm (plain, layer norm) have no statistics: None."""
     full = spec._replace(ghost=0)
-    state = tuple(None if layer.bn is None else batchnorm_init(spec.width)[1]
-                  for layer in params.hidden)
+    state = tuple(batchnorm_init(spec.width)[1] if spec.norm == "batch" else None
+                  for _ in params.hidden)
     _, new = mlp_apply(params, state, x, spec=full, train=True, masks=masks, decay=0.0)
     return new  # decay 0: the "running" statistics are exactly this pass's statistics

@@ -1,11 +1,13 @@
-"""Batch norm against Flax's, its defining properties, and the MLP's shapes and options."""
+"""Batch norm and layer norm against Flax's, their defining properties, and the MLP's shapes,
+normalization choice and options."""
 import flax.linen as fnn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bnjax.nn import (MLPSpec, batchnorm_apply, batchnorm_init, mlp_apply, mlp_init,
+from bnjax.nn import (NORMS, BatchNormParams, LayerNormParams, MLPSpec, batchnorm_apply,
+                      batchnorm_init, layernorm_apply, layernorm_init, mlp_apply, mlp_init,
                       population_state)
 
 DECAY, EPS = 0.9, 1e-5
@@ -84,6 +86,98 @@ def test_ghost_batches_normalize_each_group(key):
     groups = y.reshape(8, 8, 5)
     np.testing.assert_allclose(groups.mean(1), 0.0, atol=1e-5)
     assert not np.allclose(y, batchnorm_apply(*batchnorm_init(5), x, train=True)[0])
+
+
+# ---------------------------------------------------------------------------- layer norm
+
+
+def _ln_params(f=7):
+    return LayerNormParams(1.0 + 0.1 * jnp.arange(float(f)), -0.2 * jnp.arange(float(f)))
+
+
+def test_layernorm_matches_flax(key):
+    x = _x(key)  # (32, 7), mean 3 and std 2.5: the mean and scale must really be removed
+    p = _ln_params()
+    flax_ln = fnn.LayerNorm(epsilon=EPS)
+    y_flax = flax_ln.apply({"params": {"scale": p.gamma, "bias": p.beta}}, x)
+    y, state = layernorm_apply(p, None, x, eps=EPS)
+    np.testing.assert_allclose(y, y_flax, atol=1e-5)
+    assert state is None
+
+
+def test_layernorm_gradients_match_flax(key):
+    k1, k2 = jax.random.split(key)
+    x, w = _x(k1), jax.random.normal(k2, (32, 7))  # w: a random readout, no trivial gradient
+    p = _ln_params()
+    flax_ln = fnn.LayerNorm(epsilon=EPS)
+
+    def ours(x, gamma, beta):
+        return (layernorm_apply(LayerNormParams(gamma, beta), None, x, eps=EPS)[0] * w).sum()
+
+    def theirs(x, gamma, beta):
+        return (flax_ln.apply({"params": {"scale": gamma, "bias": beta}}, x) * w).sum()
+
+    for g, g_flax in zip(jax.grad(ours, (0, 1, 2))(x, p.gamma, p.beta),
+                         jax.grad(theirs, (0, 1, 2))(x, p.gamma, p.beta)):
+        np.testing.assert_allclose(g, g_flax, atol=1e-5, rtol=1e-5)
+        assert float(jnp.abs(g).max()) > 1e-3  # not trivially zero
+
+
+def test_layernorm_standardizes_each_example_and_ignores_the_batch(key):
+    x = _x(key, n=16, f=64)
+    p, s = layernorm_init(64)
+    y, _ = layernorm_apply(p, s, x)
+    np.testing.assert_allclose(y.mean(1), 0.0, atol=1e-5)
+    np.testing.assert_allclose(y.std(1), 1.0, atol=1e-3)
+    # One example alone, or in another batch: bit for bit the same output.
+    alone, _ = layernorm_apply(p, s, x[3:4])
+    np.testing.assert_array_equal(alone[0], y[3])
+    # Invariant to scaling a whole example (up to eps), not to a per-feature rescale.
+    scaled, _ = layernorm_apply(p, s, 3.0 * x)
+    np.testing.assert_allclose(scaled, y, atol=1e-5)
+    per_unit, _ = layernorm_apply(p, s, x * jnp.linspace(0.5, 2.0, 64)[None, :])
+    assert float(jnp.abs(per_unit - y).max()) > 0.1
+
+
+def test_layernorm_mlp_is_the_same_in_train_and_eval_mode(key):
+    spec = MLPSpec(depth=3, width=16, norm="layer")
+    params, state = mlp_init(key, spec)
+    assert state == (None, None, None)
+    x = _x(key, n=20, f=64)
+    train, s_train = mlp_apply(params, state, x, spec=spec, train=True)
+    eval_, s_eval = mlp_apply(params, state, x, spec=spec, train=False)
+    np.testing.assert_array_equal(train, eval_)
+    assert s_train == s_eval == state
+    assert population_state(params, x, spec=spec) == state
+    # Per example: the first 5 rows alone give the same logits.
+    np.testing.assert_allclose(mlp_apply(params, state, x[:5], spec=spec, train=True)[0],
+                               train[:5], atol=1e-6)
+
+
+@pytest.mark.parametrize("norm,kind", [("batch", BatchNormParams), ("layer", LayerNormParams),
+                                       ("none", type(None))])
+def test_each_norm_drops_the_bias_it_replaces(key, norm, kind):
+    spec = MLPSpec(depth=2, width=8, norm=norm)
+    params, state = mlp_init(key, spec)
+    assert all(isinstance(h.norm, kind) and h.bn is h.norm for h in params.hidden)
+    assert all((h.dense.b is None) == (norm != "none") for h in params.hidden)
+    assert all((s is None) == (norm != "batch") for s in state)
+
+
+def test_the_old_bn_switch_still_works():
+    assert MLPSpec(bn=True).norm == "batch" and MLPSpec(bn=False).norm == "none"
+    assert MLPSpec().bn and not MLPSpec(norm="layer").bn and not MLPSpec(bn=False).bn
+    spec = MLPSpec(depth=2, width=8, norm="layer")
+    assert spec._replace(bn=True) == MLPSpec(depth=2, width=8, bn=True)
+    assert spec._replace(bn=False).norm == "none" and spec._replace(norm="batch").bn
+    assert MLPSpec(2, 8, "relu", False) == MLPSpec(depth=2, width=8, norm="none")
+    assert hash(MLPSpec(bn=True)) == hash(MLPSpec(norm="batch"))  # one compiled program
+    with pytest.raises(ValueError, match="unknown normalization"):
+        MLPSpec(norm="group")
+    assert set(NORMS) >= {"batch", "layer", "none"}
+
+
+# ---------------------------------------------------------------------------- the MLP
 
 
 @pytest.mark.parametrize("depth,width,activation,bn", [

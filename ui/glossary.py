@@ -133,6 +133,18 @@ TERMS: dict[str, str] = {
     "update:data ratio": "How big a step is compared with the weights: std of the update / std "
                          "of the weights, per layer. Karpathy's rule of thumb: about 1e-3 "
                          "(−3 on a log10 scale).",
+    "saturation": "The share of a layer's outputs that sit in the flat part of the activation, "
+                  "where almost no gradient passes back: tanh |output| > 0.97, sigmoid output "
+                  "< 0.03 or > 0.97 (Karpathy's check; a few percent is fine). For ReLU the "
+                  "share of zero outputs is about half by design; dead units are what matter.",
+    "hidden layer": "A layer between the input (the 64 pixels) and the output (the 10 digit "
+                    "scores): a linear map, then (with BN) batch norm, then the activation.",
+    "unit": "One neuron of a layer: it computes one number per example. A layer of 100 units "
+            "turns each example into 100 numbers.",
+    "activation function": "The nonlinearity applied to each unit: ReLU (max(0, z)), tanh "
+                           "(between −1 and 1) or sigmoid (between 0 and 1). Without it, "
+                           "stacked layers would be one linear map.",
+    "training step": "One update of the weights, computed from one mini-batch.",
     # ---- page 7
     "LayerNorm": "Layer normalization: like batch norm, but each example is normalized over its "
                  "own units rather than each unit over the batch. It needs no batch.",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import functools
 import inspect
 import json
 import logging
@@ -16,6 +17,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from ui import export
 from ui.controls import lecture_mode
 
 _log = logging.getLogger("bnjax.ui")
@@ -62,6 +64,7 @@ def run(fn: Callable, config, *, what: str = "Training") -> Any:
         slot.error(f"This configuration could not be run: {err}", icon=":material/error:")
         return None
     slot.empty()
+    export.record_run(fn, config, result)  # for "Download this view"
     return result
 
 
@@ -74,6 +77,7 @@ def lede(question: str, claim: str, text: str | None = None):
     """
     st.markdown(f"#### “{question}”")
     slot = st.empty()
+    view_download(export.begin(question))  # this run's view starts here
     if not lecture_mode():
         st.markdown(f"**The lecture says:** {claim}")
         if text:
@@ -85,6 +89,7 @@ def short_answer(slot, markdown: str, *, label: str = "Short answer") -> None:
     """The page's answer in two or three plain sentences, built from its result, in `slot`."""
     with slot.container(border=True):
         st.markdown(f"**{label}.** {markdown}")
+    export.record_answer(markdown)
 
 
 def explain(markdown: str) -> None:
@@ -93,8 +98,15 @@ def explain(markdown: str) -> None:
         st.markdown(markdown)
 
 
-def chart(c, *, key: str | None = None, on_select="ignore", selection_mode=None, height=None):
-    """An Altair chart at full width; bigger fonts and marks in lecture mode."""
+def chart(c, *, key: str | None = None, on_select="ignore", selection_mode=None, height=None,
+          description: str | None = None):
+    """An Altair chart at full width; bigger fonts and marks in lecture mode.
+
+    Every chart also carries a text alternative (`description`, else derived from its title,
+    axes and series: `ui.export.describe`), follows the viewer's theme and screen (dark: light
+    guides; a phone: panels stacked), offers its data (CSV) and figure (SVG, PNG) under a
+    "Download" button, rendered only when clicked, and is recorded for "Download this view".
+    """
     big = lecture_mode()
     c = (c.configure_axis(labelFontSize=17 if big else 13, titleFontSize=19 if big else 14)
           .configure_legend(labelFontSize=17 if big else 13, titleFontSize=17 if big else 13,
@@ -106,15 +118,69 @@ def chart(c, *, key: str | None = None, on_select="ignore", selection_mode=None,
         c = c.configure_text(fontSize=15)  # labels on the marks (explicit sizes stay)
         if isinstance(getattr(c, "height", None), int):  # bigger fonts take room from the plot
             c = c.properties(height=round(c.height * 1.25))
+    spec, frames = export.to_spec(c)
+    if description or not spec.get("description"):
+        spec["description"] = description or export.describe(spec)
+    record = export.record_chart(spec, frames)
+    shown = export.for_dark(spec) if _dark() else spec
+    shown = export.for_phone(shown) if _phone() else dict(shown)
     kw = {"selection_mode": selection_mode} if selection_mode else {}
-    return st.altair_chart(c, width="stretch", key=key, on_select=on_select,
-                           **({"height": height} if height else {}), **kw)
+    out = st.vega_lite_chart(shown, width="stretch", key=key, on_select=on_select,
+                             **({"height": height} if height else {}), **kw)
+    _chart_downloads(record)
+    return out
+
+
+def _dark() -> bool:
+    """The viewer's theme is dark (Streamlit follows the system's light or dark setting)."""
+    try:
+        return st.context.theme.type == "dark"
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _phone() -> bool:
+    """A phone's browser (its user agent says "Mobi", as every phone browser's does)."""
+    try:
+        return "Mobi" in (st.context.headers.get("User-Agent") or "")
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _chart_downloads(record) -> None:
+    """The chart's data and figure as files. Rendered on click only (a callable `data` runs when
+    the button is pressed), and a click does not rerun the page."""
+    if record is None:
+        return
+    with st.popover("Download", icon=":material/download:", type="tertiary"):
+        for label, fn, ext, mime, icon in (
+                ("Data (CSV)", export.csv_text, "csv", "text/csv", ":material/table:"),
+                ("Figure (SVG)", export.svg_text, "svg", "image/svg+xml", ":material/image:"),
+                ("Figure (PNG, 2×)", export.png_bytes, "png", "image/png", ":material/image:")):
+            st.download_button(label, data=functools.partial(fn, record),
+                               file_name=record.file_name(ext), mime=mime, on_click="ignore",
+                               icon=icon, width="stretch")
+
+
+def view_download(view=None) -> None:
+    """The sidebar button "Download this view": the page as one HTML file that opens offline.
+    Built when clicked, from what this run of the page recorded (`ui.export.View`)."""
+    view = view or export.current()
+    if view is None:
+        return
+    st.sidebar.download_button(
+        "Download this view", data=functools.partial(export.view_html, view),
+        file_name=f"bnjax-{view.page}.html", mime="text/html", on_click="ignore",
+        icon=":material/download:",
+        help="One HTML file: the short answer, every chart (interactive), the measured numbers, "
+             "the configuration and the URL of this view. It opens without a network.")
 
 
 def verdict(claim: str, measured: str | list[str], research: str) -> None:
     """Three columns: what the lecture claims, what this run measured, what the research found."""
     cols = st.columns(3)
     lines = [measured] if isinstance(measured, str) else measured
+    export.record_verdict(claim, lines, research)
     for col, title, body in zip(cols, ("What the lecture claims", "What this run measured",
                                        "What the research found"),
                                 (claim, "\n".join(f"- {m}" for m in lines), research)):

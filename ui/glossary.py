@@ -76,6 +76,17 @@ TERMS: dict[str, str] = {
                          "unrelated. 1 would mean the layers below did not disturb this layer.",
     "noisy BN": "Batch norm with random noise added after it, with a mean and scale redrawn "
                 "every step: the inputs of every layer are deliberately unstable.",
+    "W1": "The weight matrix of layer 1 (the first hidden layer): 64 pixel inputs times the "
+          "layer's units. \"W1 × 2\" doubles every one of its weights.",
+    "Def. 2.1": "Definition 2.1 in Santurkar et al. (2018): internal covariate shift measured on "
+                "gradients. Take layer i's gradient G; let layers 1 … i−1 take their training "
+                "step; compute layer i's gradient G′ again on the same batch. The more G′ "
+                "differs from G, the more layer i's job depends on the layers below.",
+    "cos(G, G′)": "The cosine between the gradient before (G) and after (G′) the layers below "
+                  "moved: 1 when they point the same way (nothing changed for this layer), 0 "
+                  "when unrelated, negative when G′ points back against G.",
+    "‖G − G′‖/‖G‖": "How far the gradient moved, as a fraction of its size: 0 means unchanged, "
+                    "1 means a change as large as the gradient itself.",
     # ---- page 4
     "regularization": "Anything that makes a network generalize better to new data (a smaller "
                       "gap between training and test accuracy), usually by making training "

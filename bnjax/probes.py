@@ -31,14 +31,51 @@ def _health(params, state, x, y, spec: MLPSpec) -> Health:
 health = jax.jit(_health, static_argnames="spec")
 
 
-def saturation(a: np.ndarray, activation: str) -> float:
-    """Fraction of activations stuck where the gradient vanishes: |tanh| > 0.97, sigmoid < 0.03
-    or > 0.97 (Karpathy's threshold), or exactly 0 for relu (a dead unit for that example)."""
+def _health_runs(params, state, x, y, spec: MLPSpec) -> Health:
+    return jax.vmap(lambda p, s: _health(p, s, x, y, spec))(params, state)
+
+
+# `health` for R runs at once (leaves with a leading (R,) axis): one program per network shape.
+health_runs = jax.jit(_health_runs, static_argnames="spec")
+
+
+# Where each activation is flat (its derivative about 0): Karpathy's thresholds for tanh and
+# sigmoid; ReLU is flat at and below 0.
+SATURATED = {"tanh": "|output| > 0.97", "sigmoid": "output < 0.03 or > 0.97", "relu": "output 0"}
+
+
+def flat(a: np.ndarray, activation: str) -> np.ndarray:
+    """Boolean mask of the outputs `a` in the flat part of `activation`, where almost no gradient
+    passes back: |tanh| > 0.97, sigmoid < 0.03 or > 0.97, relu exactly 0."""
+    a = np.asarray(a)
     if activation == "tanh":
-        return float(np.mean(np.abs(a) > 0.97))
+        return np.abs(a) > 0.97
     if activation == "sigmoid":
-        return float(np.mean((a < 0.03) | (a > 0.97)))
-    return float(np.mean(a <= 0.0))
+        return (a < 0.03) | (a > 0.97)
+    if activation == "relu":
+        return a <= 0.0
+    raise ValueError(f"unknown activation {activation!r}")
+
+
+def saturation(a: np.ndarray, activation: str) -> float:
+    """Fraction of the outputs in the flat part of the activation (Karpathy's saturation).
+
+    For tanh and sigmoid this is the health monitor: outputs there pass almost no gradient. For
+    relu it is the share of zero outputs, about half by design (each unit is off for the examples
+    on one side of its hyperplane): not a sign of trouble; `dead_units` is the relu monitor."""
+    return float(np.mean(flat(a, activation)))
+
+
+def dead_units(a: np.ndarray, activation: str) -> float:
+    """Fraction of units (columns of `a`, a (examples, units) batch) that are in the flat part of
+    the activation on EVERY example: a dead relu (0 for every input), or a tanh/sigmoid unit
+    saturated for every input. Such a unit passes no signal forward and no gradient back to its
+    weights, so it cannot recover. Measure it on a large batch (here the whole training set): on
+    a small one a unit can miss its few active examples by chance."""
+    a = np.asarray(a)
+    if a.ndim != 2 or a.shape[0] == 0:
+        raise ValueError(f"dead_units wants (examples, units), got shape {a.shape}")
+    return float(np.mean(flat(a, activation).all(axis=0)))
 
 
 def histogram(values: np.ndarray, bins: int = 40, lo=None, hi=None):
@@ -53,3 +90,34 @@ def histogram(values: np.ndarray, bins: int = 40, lo=None, hi=None):
         hi = lo + 1e-12
     counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
     return 0.5 * (edges[:-1] + edges[1:]), counts / max(v.size, 1)
+
+
+# ---------------------------------------------------------------------------- runner probes
+# `bnjax.runs` measures every run between chunks with functions of the shape
+# `probe(snapshot, config) -> arrays` (a `runs.Snapshot`: one run's params, state, hparams, next
+# batch and the data). The runner compiles each probe apart from training, once per network
+# shape, and runs it on one run per device; pages that measure different things still share
+# the training program.
+
+
+def test_accuracy(snap, config):
+    """(test accuracy, test loss) in eval mode with the population statistics of the training
+    set (Ioffe Alg. 2), the numbers every learning curve of the lab plots."""
+    import optax  # noqa: PLC0415  (beside their only use)
+
+    from bnjax.nn import population_state  # noqa: PLC0415
+
+    spec = config.spec._replace(ghost=0)  # eval mode has no ghost groups
+    params, state = snap.params, snap.state
+    if spec.bn:
+        state = population_state(params, snap.data.x_train, spec=spec)
+    logits, _ = mlp_apply(params, state, snap.data.x_test, spec=spec, train=False)
+    y = snap.data.y_test
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+    return (logits.argmax(-1) == y).mean(), loss
+
+
+def weight_norms(snap, config):
+    """(depth,) Frobenius norm of each hidden layer's weight matrix (under BN, the scale the
+    effective learning rate divides by)."""
+    return jnp.stack([jnp.sqrt(jnp.sum(h.dense.w ** 2)) for h in snap.params.hidden])

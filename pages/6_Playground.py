@@ -4,39 +4,51 @@ import streamlit as st
 import ui
 from bnjax.charts import playground as charts
 from bnjax.experiments import playground as exp
+from bnjax.narration import playground as say
 
 ui.frame("Playground")
-st.title("Playground: your network, with and without batch norm")
-ui.lede("What happens with my own network?",
-        "Batch norm lets you train deeper nets with larger learning rates and less care about "
-        "initialization.",
-        "Pick a network and an optimizer. Two copies train on the same three seeds (same "
-        "initial weights, same batches): one with batch norm before every nonlinearity, one "
-        "without. Below the curves are the health monitors from Karpathy's BatchNorm lecture.")
+st.title("Playground: your network, with and without BN")
+answer = ui.lede(
+    "What happens with my own network?",
+    "Batch norm lets you train deeper nets with larger learning rates and less care about "
+    "initialization.",
+    "Pick a network and an optimizer. Two copies train on the same three seeds (same initial "
+    "weights, same batches): one with batch norm before every nonlinearity, one without. Below "
+    "the curves are the health monitors from Karpathy's BatchNorm lecture.")
+
+# Lecture mode: the first chart sits right under the short answer, above the folded controls,
+# so that the first 1280x720 screen holds the question, the answer and one whole chart.
+lecture = ui.lecture_mode()
+first = st.container() if lecture else None
+half, wide = (100, 80) if lecture else (say.TITLE_WIDTH, say.WIDE)  # title characters a line
 
 d = exp.PlaygroundConfig()
 controls = ui.controls_area()
 c1, c2, c3, c4 = controls.columns(4)
+_OPT = {"sgd": "SGD", "momentum": "momentum", "adam": "Adam"}
 config = exp.PlaygroundConfig(
     depth=ui.slider("Hidden layers", "depth", min_value=1, max_value=10, default=d.depth,
-                    container=c1),
+                    container=c1, help=ui.term("hidden layer")),
     width=ui.slider("Units per layer", "width", min_value=8, max_value=256, default=d.width,
-                    step=8, container=c1),
+                    step=8, container=c1, help=ui.term("unit")),
     activation=ui.select("Activation", "activation", ["relu", "tanh", "sigmoid"], d.activation,
-                         container=c2),
+                         container=c2, help=ui.term("activation function")),
     optimizer=ui.select("Optimizer", "optimizer", ["sgd", "momentum", "adam"], d.optimizer,
                         format_func=lambda o: {"momentum": "sgd+momentum"}.get(o, o),
-                        container=c2),
+                        container=c2, help="  \n".join(f"**{o}**: {ui.term(t)}"
+                                                      for o, t in (("sgd", "SGD"),
+                                                                   ("sgd+momentum", "momentum"),
+                                                                   ("adam", "Adam")))),
     lr=ui.select_slider("Learning rate", "lr", [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0],
-                        d.lr, container=c3),
+                        d.lr, container=c3, help=ui.term("learning rate")),
     gain=ui.select_slider("Init gain (x He)", "gain", [0.1, 0.2, 0.5, 1.0, 2.0, 5.0], d.gain,
-                          container=c3),
+                          container=c3, help=ui.term("init gain")),
     batch_size=ui.select("Batch size", "batch_size", [8, 16, 32, 64, 128, 256], d.batch_size,
-                         container=c4),
+                         container=c4, help=ui.term("mini-batch")),
     steps=ui.slider("Steps", "steps", min_value=100, max_value=5000, default=d.steps, step=100,
-                    container=c4),
+                    container=c4, help=ui.term("training step")),
     dropout=ui.select_slider("Dropout", "dropout", [0.0, 0.1, 0.2, 0.3, 0.5], d.dropout,
-                             container=c4),
+                             container=c4, help=ui.term("dropout")),
     seed=ui.seed(d.seed, container=c1),
 )
 ui.presets(exp.PRESETS, d, container=controls)
@@ -44,46 +56,66 @@ ui.presets(exp.PRESETS, d, container=controls)
 result = ui.run(exp.run_playground, config)
 if result is None:
     st.stop()
-s = result.summary
+s, per_seed = result.summary, result.per_seed
+ui.short_answer(answer, say.short_answer(config, per_seed, s, health=not lecture))
+
+accuracy = charts.accuracy_chart(result.accuracy, title=say.accuracy_title(per_seed, half),
+                                 big=lecture, plot=150 if lecture else charts.PLOT_HEIGHT)
+loss = charts.loss_chart(result.curves, result.diverged_at,
+                         title=say.loss_title(per_seed, s, config.steps, half),
+                         level=s["loss_level"], big=lecture)
+if lecture:
+    with first:
+        ui.chart(accuracy)
 ui.diverged_note([f"{v} net, seed {seed}" for v, seeds in result.diverged.items() for seed in seeds])
-
-left, right = st.columns(2)
-with left:
-    ui.chart(charts.loss_chart(result.curves, result.diverged_at))
-with right:
-    ui.chart(charts.accuracy_chart(result.accuracy))
-
-
-def _acc(v: str) -> str:
-    n = int(s[f"diverged_{v}"])
-    if n == s["n_seeds"]:
-        return "diverged on every seed"
-    return f"{s[f'acc_{v}']:.1%} test accuracy" + (f" ({n} seed(s) diverged)" if n else "")
-
+if lecture:
+    ui.chart(loss)
+else:
+    left, right = st.columns(2)
+    with left:
+        ui.chart(accuracy)
+    with right:
+        ui.chart(loss)
 
 ui.verdict(
     "Batch norm makes training faster and more robust to the learning rate and the "
     "initialization.",
-    [f"BN net: {_acc('bn')}; plain net: {_acc('plain')} (mean over {int(s['n_seeds'])} seeds).",
-     f"Saturated or dead activations at the end: BN {s['saturation_bn']:.0%}, "
-     f"plain {s['saturation_plain']:.0%}." if s["saturation_plain"] == s["saturation_plain"]
-     else f"Saturated or dead activations at the end: BN {s['saturation_bn']:.0%}."],
+    say.verdict_lines(per_seed, s, config),
     "Ioffe & Szegedy (2015) trained with 30x larger learning rates thanks to BN; Bjorck et al. "
     "(2018) showed that its benefit comes mostly from the large learning rates it tolerates. "
     "The health monitors are those of Karpathy's *makemore part 3* BatchNorm lecture.")
 
 st.subheader("Health monitors")
-ui.explain("Activations should be spread out, not piled at 0 (dead relu) or at ±1 (saturated "
-           "tanh/sigmoid). The update:data ratio says how much each step changes a layer's "
-           "weights; Karpathy's rule of thumb is about 1e-3 (the dashed line).")
+ui.explain("Activations should be spread out, not piled up where the activation is flat: a "
+           "**dead** ReLU unit outputs 0 for every training digit, a **saturated** tanh or "
+           "sigmoid output sits near ±1 (or 0 and 1), where almost no gradient passes back. "
+           "The weight gradients should be of similar size in every layer. The **update:data "
+           "ratio** says how much each step changes a layer's weights; Karpathy's rule of thumb "
+           "is about 1e-3 (the dashed line). Measured on all 1,257 training digits, every seed.")
 when = st.radio("Snapshot", ["init", "end"], index=1, horizontal=True,
                 format_func=lambda w: {"init": "at initialization", "end": "after training"}[w])
-ui.chart(charts.histogram_chart(result.activations[result.activations.when == when],
-                                "activation value"))
-sat = result.saturation[result.saturation.when == when]
-st.dataframe(sat.pivot(index="layer", columns="variant", values="saturation")
-             .style.format("{:.1%}"), width="content")
-ui.chart(charts.histogram_chart(result.gradients[result.gradients.when == when],
-                                "weight gradient"))
-ui.chart(charts.update_ratio_chart(result.update_ratio))
-ui.show_code(exp.run_playground, charts.loss_chart)
+relu = config.activation == "relu"
+ui.chart(charts.histogram_chart(
+    result.activations[result.activations.when == when],
+    "ReLU output, above 0 (axis to the 99.5th percentile)" if relu
+    else f"{config.activation} output",
+    title=say.activation_title(result.layers, when, config.activation, wide),
+    y_title="share of all outputs", independent_x=relu, big=lecture))
+column, monitor_name, _ = say.monitor(config.activation)
+st.markdown(f"**{monitor_name.capitalize()} per layer** "
+            f"({'at initialization' if when == 'init' else 'after training'}; mean and range "
+            f"over {int(s['n_seeds'])} seeds)", help=ui.term("dead unit" if relu
+                                                             else "saturation"))
+st.dataframe(say.health_table(result.layers, when, config.activation), width="content")
+ui.chart(charts.histogram_chart(
+    result.gradients[result.gradients.when == when], "weight gradient ∂loss/∂w",
+    title=say.gradient_title(result.layers, when, wide), y_title="share of weights",
+    independent_x=True, big=lecture))
+ui.chart(charts.update_ratio_chart(result.update_ratio, title=say.update_title(per_seed, wide),
+                                   big=lecture))
+ui.glossary("batch norm (BN)", "plain", "test accuracy", "training loss", "seed",
+            "seed spread", "diverged", "hidden layer", "unit", "activation function",
+            "dead unit", "saturated unit", "saturation", "update:data ratio", "init gain",
+            "He initialization", "learning rate", "SGD", "momentum", "Adam", "mini-batch",
+            "training step", "dropout")
+ui.show_code(exp.run_playground, say.short_answer, charts.loss_chart)

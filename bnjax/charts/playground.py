@@ -1,28 +1,81 @@
-"""Charts of the Playground: curves with seed bands, health histograms, update:data ratios."""
+"""Charts of the Playground: curves with seed bands, health histograms, update:data ratios.
+
+Each chart takes its title lines from `bnjax.narration.playground` (the first line is the
+finding, the others its numbers), so a title cannot say what the data do not.
+"""
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
-from bnjax.charts import GUIDE_COLOR, present, variant_color
+from bnjax.charts import GUIDE_COLOR, SERIES, present, series_color, variant_color, variant_dash
+
+# Layers differ by dash as well as colour (one pattern per series colour).
+LAYER_DASHES = [[1, 0], [7, 3], [2, 2], [10, 3, 2, 3], [4, 4], [12, 2, 2, 2, 2, 2]]
 
 
-def _band(df: pd.DataFrame, y: str, title: str, log: bool = False) -> alt.Chart:
-    """Seed mean as a line, min-max over seeds as a band, per variant."""
-    scale = alt.Scale(type="log") if log else alt.Scale(zero=False)
-    base = alt.Chart(df).encode(x=alt.X("step:Q", title="training step"),
-                                color=variant_color(domain=present(df)))
-    band = base.mark_area(opacity=0.2).encode(
-        y=alt.Y(f"min({y}):Q", title=title, scale=scale), y2=f"max({y}):Q")
-    line = base.mark_line(strokeWidth=2.5).encode(y=f"mean({y}):Q",
-                                                  tooltip=["variant", "step", f"mean({y}):Q"])
+PLOT_HEIGHT = 200  # the plot area of a stretched chart, in px
+
+
+def _height(lines, plot: int = PLOT_HEIGHT) -> int:
+    """Streamlit fits a stretched chart's title, legend, axes and plot into `height`: so the
+    height grows with the title's lines, and the plot keeps its size. (A y-axis title longer
+    than the plot would take height too: keep them short.)"""
+    n = 1 if isinstance(lines, str) else len(lines)
+    return plot + 145 + 18 * n  # measured in Chromium: title lines, legend, x axis, paddings
+
+
+def _title(lines, big: bool = False) -> alt.Title:
+    """The first line as the title (the finding), the others as its subtitle (the numbers);
+    `big` for lecture mode (ui.chart enlarges titles, not subtitles)."""
+    lines = [lines] if isinstance(lines, str) else list(lines)
+    return alt.Title(lines[0], subtitle=lines[1:] or alt.Undefined, anchor="start",
+                     subtitleFontSize=16 if big else 12, subtitleColor="#333333")
+
+
+def _band(df: pd.DataFrame, y: str, axis: alt.Axis | None, scale: alt.Scale) -> alt.Chart:
+    """Seed mean as a line (each net its colour and dash), min-max over seeds as a band."""
+    domain = present(df)
+    legend = alt.Legend(orient="top", title=None, symbolType="stroke", symbolStrokeWidth=3,
+                        symbolOpacity=1, symbolSize=300)
+    base = alt.Chart(df).encode(x=alt.X("step:Q", title="training step"))
+    band = base.mark_area(opacity=0.18).encode(
+        y=alt.Y(f"min({y}):Q", axis=axis, scale=scale), y2=f"max({y}):Q",
+        color=_legend(variant_color(domain=domain), legend))
+    line = base.mark_line(strokeWidth=2.5).encode(
+        y=f"mean({y}):Q", color=_legend(variant_color(domain=domain), legend),
+        strokeDash=_legend(variant_dash(domain=domain), legend),
+        tooltip=["variant", "step", alt.Tooltip(f"mean({y}):Q", format=".4g", title=y)])
     return band + line
 
 
-def loss_chart(curves: pd.DataFrame, diverged_at: pd.DataFrame | None = None) -> alt.Chart:
-    """Training loss (log scale) with the seed band; a cross where a run diverged."""
+def _legend(channel, legend):
+    """`channel` with `legend` (colour and dash share one legend: the same title and look)."""
+    channel.legend = legend
+    return channel
+
+
+def _level(value: float, label: str, x: float) -> alt.Chart:
+    """A dotted guide line at y = value, labelled at its right end."""
+    d = pd.DataFrame({"v": [value], "x": [x], "label": [label]})
+    base = alt.Chart(d)
+    return (base.mark_rule(strokeDash=[2, 3], color=GUIDE_COLOR, strokeWidth=1.5)
+            .encode(y="v:Q")
+            + base.mark_text(align="right", baseline="bottom", dy=-3, color=GUIDE_COLOR,
+                             fontSize=12).encode(x="x:Q", y="v:Q", text="label:N"))
+
+
+def loss_chart(curves: pd.DataFrame, diverged_at: pd.DataFrame | None = None, *,
+               title=("Training loss",), level: float | None = None, big: bool = False,
+               plot: int = PLOT_HEIGHT) -> alt.Chart:
+    """Training loss (log scale) with the seed band; a cross where a run diverged; a dotted line
+    at the loss level of the "trained faster" comparison."""
     df = curves[curves.loss > 0]
-    chart = _band(df, "loss", "training loss (log)", log=True)
+    axis = alt.Axis(title="training loss (log)", format="~g")
+    chart = _band(df, "loss", axis, alt.Scale(type="log"))
+    if level is not None and len(df):
+        chart = chart + _level(level, f"loss {level:g}", float(df.step.max()))
     if diverged_at is not None and len(diverged_at):
         top = float(df.loss.max()) if len(df) else 1.0
         marks = alt.Chart(diverged_at.assign(loss=top)).mark_point(
@@ -30,31 +83,77 @@ def loss_chart(curves: pd.DataFrame, diverged_at: pd.DataFrame | None = None) ->
             x="step:Q", y="loss:Q", color=variant_color(legend=False, domain=present(df)),
             tooltip=["variant", "seed", alt.Tooltip("step:Q", title="diverged at step")])
         chart = chart + marks
-    return chart.properties(title="Training loss", height=320)
+    return chart.properties(title=_title(title, big), height=_height(title, plot))
 
 
-def accuracy_chart(acc: pd.DataFrame) -> alt.Chart:
-    return _band(acc.dropna(), "acc", "test accuracy").properties(title="Test accuracy",
-                                                                   height=320)
+def accuracy_chart(acc: pd.DataFrame, *, title=("Test accuracy",), big: bool = False,
+                   plot: int = PLOT_HEIGHT) -> alt.Chart:
+    """Test accuracy over training with the seed band. The axis runs to 100% and starts at the
+    lowest value shown, rounded down to 5% (at most 90%), which its labels show."""
+    df = acc.dropna()
+    lo = min(0.9, float(np.floor(df.acc.min() * 20) / 20)) if len(df) else 0.0
+    axis = alt.Axis(title="test accuracy", format=".0%")
+    return _band(df, "acc", axis, alt.Scale(domain=[lo, 1.0], nice=False)).properties(
+        title=_title(title, big), height=_height(title, plot))
 
 
-def histogram_chart(df: pd.DataFrame, x_title: str) -> alt.Chart:
-    """One density line per layer, BN and plain in two columns."""
-    return alt.Chart(df).mark_line(strokeWidth=2).encode(
-        x=alt.X("x:Q", title=x_title), y=alt.Y("density:Q", title="fraction"),
-        color=alt.Color("layer:N", legend=alt.Legend(orient="top")),
-        tooltip=["layer", "x", "density"],
-    ).properties(height=220, width=320).facet(column=alt.Column("variant:N", title=None))
+def _shown_layers(layers) -> list:
+    """At most len(SERIES) layers, evenly spread, always the first and the last."""
+    layers = list(dict.fromkeys(layers))
+    if len(layers) <= len(SERIES):
+        return layers
+    idx = np.unique(np.round(np.linspace(0, len(layers) - 1, len(SERIES))).astype(int))
+    return [layers[i] for i in idx]
 
 
-def update_ratio_chart(df: pd.DataFrame) -> alt.Chart:
-    """log10(std(update) / std(w)) per layer over training, with the 1e-3 guide."""
-    base = alt.Chart(df.dropna())
+def _layer_encodings(df: pd.DataFrame):
+    shown = _shown_layers(df.layer)
+    return shown, dict(
+        color=series_color("layer:N", shown, title="hidden layer"),
+        strokeDash=alt.StrokeDash("layer:N", scale=alt.Scale(
+            domain=shown, range=LAYER_DASHES[:len(shown)]), legend=None))
+
+
+def histogram_chart(df: pd.DataFrame, x_title: str, *, title=None, y_title="share",
+                    independent_x: bool = False, big: bool = False) -> alt.Chart:
+    """One density line per layer, BN and plain side by side (the seeds pooled)."""
+    shown, enc = _layer_encodings(df)
+    data = df[df.layer.isin(shown)]
+    chart = alt.Chart(data).mark_line(strokeWidth=2).encode(
+        x=alt.X("x:Q", title=x_title, axis=alt.Axis(format="~g", labelOverlap=True)),
+        y=alt.Y("density:Q", title=y_title, axis=alt.Axis(format=".0%")),
+        tooltip=["layer", alt.Tooltip("x:Q", format=".3g"),
+                 alt.Tooltip("density:Q", format=".1%")], **enc,
+    ).properties(height=200, width=300).facet(
+        column=alt.Column("variant:N", title=None, sort=present(data),
+                          header=alt.Header(labelFontWeight="bold")))
+    if independent_x:
+        chart = chart.resolve_scale(x="independent")
+    if title is not None:
+        chart = chart.properties(title=_title(title, big))
+    return chart
+
+
+def update_ratio_chart(df: pd.DataFrame, *, title=None, big: bool = False) -> alt.Chart:
+    """Each layer's update:data ratio (std of the step's update / std of the weights) over
+    training, seed mean on a log axis, with Karpathy's 1e-3 rule of thumb as a labelled line."""
+    shown, enc = _layer_encodings(df)
+    data = df[df.layer.isin(shown)].dropna()
+    base = alt.Chart(data)
     lines = base.mark_line(strokeWidth=2).encode(
         x=alt.X("step:Q", title="training step"),
-        y=alt.Y("log10_ratio:Q", title="log10 update:data"),
-        color=alt.Color("layer:N", legend=alt.Legend(orient="top")),
-        tooltip=["layer", "step", "log10_ratio"])
-    guide = base.mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(y=alt.datum(-3.0))
-    return alt.layer(lines, guide).properties(height=260, width=320).facet(
-        column=alt.Column("variant:N", title=None))
+        y=alt.Y("log10_ratio:Q", title="update ÷ weights (log scale)",
+                axis=alt.Axis(labelExpr="'1e' + datum.value", tickMinStep=1)),
+        tooltip=["layer", "step", alt.Tooltip("log10_ratio:Q", format=".2f",
+                                                title="log10 update:data")], **enc)
+    guide = base.mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR, strokeWidth=1.5).encode(
+        y=alt.datum(-3.0))
+    label = base.mark_text(align="right", baseline="bottom", dy=-3, color=GUIDE_COLOR,
+                           fontSize=12).encode(x="max(step):Q", y=alt.datum(-3.0),
+                                               text=alt.value("1e-3 rule of thumb"))
+    chart = alt.layer(lines, guide, label).properties(height=240, width=300).facet(
+        column=alt.Column("variant:N", title=None, sort=present(data),
+                          header=alt.Header(labelFontWeight="bold")))
+    if title is not None:
+        chart = chart.properties(title=_title(title, big))
+    return chart

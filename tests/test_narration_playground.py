@@ -1,0 +1,202 @@
+"""The Playground's words and health monitors: dead units are units off for every example, the
+short answer's comparatives flip when the per-seed numbers flip, and its numbers are the run's."""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+from bnjax.data import load_digits
+from bnjax.experiments import playground as exp
+from bnjax.narration import playground as say
+from bnjax.nn import MLPSpec, mlp_init
+from bnjax.probes import dead_units, flat, health_runs, saturation
+
+# ---------------------------------------------------------------------------- dead units
+
+
+def test_a_relu_layer_half_zero_per_example_has_no_dead_unit():
+    """The old "dead 53%": about half of a ReLU layer's outputs are 0 on any example, by design;
+    that is not a dead unit. A unit is dead only if it is 0 on every example."""
+    rng = np.random.default_rng(3)
+    a = np.maximum(rng.normal(size=(1000, 64)), 0.0)  # each unit on for about half the examples
+    assert 0.45 < saturation(a, "relu") < 0.55
+    assert dead_units(a, "relu") == 0.0
+    a[:, [5, 9]] = 0.0  # two units off for every example
+    assert dead_units(a, "relu") == pytest.approx(2 / 64)
+    a[0, 5] = 0.1  # active on one example out of 1000: alive
+    assert dead_units(a, "relu") == pytest.approx(1 / 64)
+
+
+def test_saturation_is_defined_per_activation():
+    a = np.array([[0.98, -0.99, 0.5, 0.96],
+                  [-0.975, 0.999, 0.97, -0.2]])
+    assert flat(a, "tanh").tolist() == [[True, True, False, False], [True, True, False, False]]
+    assert saturation(a, "tanh") == 0.5
+    assert dead_units(a, "tanh") == 0.5  # units 0 and 1: saturated on every example
+    s = np.array([[0.01, 0.99, 0.5, 0.029], [0.02, 0.98, 0.03, 0.5]])
+    assert flat(s, "sigmoid").tolist() == [[True, True, False, True], [True, True, False, False]]
+    assert dead_units(s, "sigmoid") == 0.5
+    with pytest.raises(ValueError):
+        flat(a, "gelu")
+    with pytest.raises(ValueError):
+        dead_units(a[0], "relu")  # a single example says nothing about "every example"
+
+
+def test_a_unit_killed_by_its_bias_is_found_dead_on_the_training_set():
+    """A plain net whose layer-1 unit 3 has a bias of -1000 outputs 0 for every digit: the
+    monitor (activations on all 1257 training digits) counts exactly that unit."""
+    data = load_digits()
+    spec = MLPSpec(depth=2, width=16, bn=False)
+    params, state = mlp_init(jax.random.key(0), spec, 1.0)
+    h0 = params.hidden[0]
+    params = params._replace(hidden=(h0._replace(dense=h0.dense._replace(
+        b=h0.dense.b.at[3].set(-1e3))),) + tuple(params.hidden[1:]))
+    stack = lambda t: jax.tree.map(lambda v: v[None], t)  # noqa: E731  one run
+    h = health_runs(stack(params), stack(state), jnp.asarray(data.x_train),
+                    jnp.asarray(data.y_train), spec)
+    a = np.asarray(h.a[0][0])
+    assert a.shape == (1257, 16)
+    assert dead_units(a, "relu") == pytest.approx(1 / 16)
+    assert saturation(a, "relu") > dead_units(a, "relu")  # zeros of live units count there only
+
+
+def test_steps_to_level():
+    loss = np.array([np.linspace(2.0, 0.0, 1000), np.full(1000, 0.5)])
+    loss[0, 600:] = np.nan  # a run that diverged keeps its last finite steps
+    out = exp.steps_to_level(loss, 0.3)
+    assert np.isnan(out[1])
+    assert np.isnan(out[0])  # it diverged at step 600, before reaching 0.3
+    loss[0, 600:] = np.linspace(2.0, 0.0, 1000)[600:]
+    w = 10  # max(5, 1000 // 100): the trailing window of the smoothing
+    first = np.flatnonzero(np.convolve(loss[0], np.ones(w) / w, "valid") < 0.3)[0]
+    assert exp.steps_to_level(loss, 0.3)[0] == first + w
+    assert 840 <= first + w <= 860  # the line crosses 0.3 at step 850
+
+
+# ---------------------------------------------------------------------------- sentences flip
+
+CONFIG = exp.PlaygroundConfig()
+
+
+def frame(**per_variant) -> pd.DataFrame:
+    """Per-seed rows for BN and plain: keyword `acc=([bn...], [plain...])` etc."""
+    defaults = dict(acc=([0.98, 0.975, 0.983], [0.965, 0.968, 0.972]),
+                    final_loss=([2e-3, 1e-3, 3e-3], [1e-5, 1.2e-5, 9e-6]),
+                    steps_to_level=([50, 55, 45], [130, 150, 105]),
+                    diverged=([0, 0, 0], [0, 0, 0]),
+                    dead=([0.0, 0.0, 0.0], [0.03, 0.005, 0.075]),
+                    saturation=([0.53, 0.53, 0.54], [0.72, 0.8, 0.71]),
+                    update=([-3.4, -3.3, -3.5], [-5.6, -5.5, -5.7]))
+    defaults.update(per_variant)
+    rows = []
+    for i, v in enumerate(("BN", "plain")):
+        for s in range(3):
+            rows.append(dict(variant=v, seed=s, **{k: float(val[i][s])
+                                                    for k, val in defaults.items()}))
+    return pd.DataFrame(rows)
+
+
+SUMMARY = {"loss_level": 0.1}
+
+
+def answer(per_seed, config=CONFIG):
+    return say.short_answer(config, per_seed, SUMMARY)
+
+
+def test_accuracy_comparative_flips_with_the_data():
+    up = frame()
+    assert "accuracy is **higher**" in answer(up) and "on 3 of 3 seeds" in answer(up)
+    down = frame(acc=([0.965, 0.968, 0.972], [0.98, 0.975, 0.983]))
+    assert "accuracy is **lower**" in answer(down)
+    mixed = frame(acc=([0.98, 0.96, 0.97], [0.97, 0.97, 0.97]))
+    assert "**about the same**" in answer(mixed)
+    assert say.accuracy_title(up)[0].endswith("higher than plain's")
+    assert say.accuracy_title(down)[0].endswith("lower than plain's")
+
+
+def test_speed_and_loss_flip_and_their_connective_follows():
+    base = frame()
+    a = answer(base)
+    assert "BN trained **faster**" in a and " but ended with **the higher** training loss" in a
+    assert say.loss_title(base, SUMMARY, 2000)[0] == "Training loss: plain ends 194× lower"
+    flipped = frame(steps_to_level=([130, 150, 105], [50, 55, 45]),
+                    final_loss=([1e-5, 1.2e-5, 9e-6], [2e-3, 1e-3, 3e-3]))
+    b = answer(flipped)
+    assert "BN trained **slower**" in b and " but ended with **the lower** training loss" in b
+    assert say.loss_title(flipped, SUMMARY, 2000)[0].startswith("Training loss: BN ends")
+    both = frame(final_loss=([1e-5, 1.2e-5, 9e-6], [2e-3, 1e-3, 3e-3]))
+    assert "**faster**" in answer(both) and " and ended with **the lower**" in answer(both)
+    never = frame(steps_to_level=([50, 55, 45], [np.nan] * 3))
+    assert "BN trained **faster**" in answer(never) and "not within 2000" in answer(never)
+
+
+def test_divergence_is_said_and_changes_the_answer():
+    gone = frame(diverged=([0, 0, 0], [1, 1, 1]), acc=([0.98, 0.97, 0.98], [np.nan] * 3),
+                 final_loss=([2e-3, 1e-3, 3e-3], [np.nan] * 3),
+                 steps_to_level=([50, 55, 45], [np.nan] * 3),
+                 dead=([0.0] * 3, [np.nan] * 3), update=([-3.4] * 3, [np.nan] * 3))
+    a = answer(gone)
+    assert "the plain net diverged on all 3 seeds" in a and "BN never" in a
+    assert "Neither diverged" not in a and "Neither diverged" in answer(frame())
+    lines = say.verdict_lines(gone, SUMMARY, CONFIG)
+    assert lines[1] == "plain net: diverged on every seed."
+
+
+def test_health_monitor_flips_and_follows_the_activation():
+    assert "(**fewer with BN**)" in answer(frame())
+    more = frame(dead=([0.03, 0.005, 0.075], [0.0, 0.0, 0.0]))
+    assert "(**more with BN**)" in answer(more)
+    tanh = dataclasses.replace(CONFIG, activation="tanh")
+    a = answer(frame(), tanh)
+    assert "saturated outputs (|output| > 0.97)" in a and "**less with BN**" in a
+    assert "dead units" not in a
+    assert "update:data ratio 4e-04 (3e-04–5e-04) with BN, 3e-06 (2e-06–3e-06) without" in \
+        answer(frame())
+
+
+def test_numbers_print_with_their_seed_spread():
+    assert say.pct([0.98, 0.975, 0.983]) == "97.9% (97.5–98.3%)"
+    assert say.pct([0.0, 0.0, 0.0]) == "0%"
+    assert say.loss([1e-5, 1.2e-5, 9e-6]) == "≈ 0 (1e-05; seeds 9e-06–1e-05)"
+    assert say.loss([2e-3, 1e-3, 3e-3]) == "0.002 (0.001–0.003)"
+    assert say.steps([50, 55, np.nan], 2000) == "52 (50–55) (1 of 3 seeds never)"
+
+
+# ---------------------------------------------------------------------------- a real run
+
+SMALL = exp.PlaygroundConfig(depth=2, width=32, steps=200)
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return {seed: exp.run_playground(dataclasses.replace(SMALL, seed=seed)) for seed in (0, 7)}
+
+
+def test_the_short_answer_is_built_from_the_run_and_changes_with_the_seed(runs):
+    texts = {}
+    for seed, r in runs.items():
+        t = say.short_answer(r.config, r.per_seed, r.summary)
+        texts[seed] = t
+        acc_bn = r.per_seed[r.per_seed.variant == "BN"].acc
+        acc_pl = r.per_seed[r.per_seed.variant == "plain"].acc
+        assert say.pct(acc_bn) in t and say.pct(acc_pl) in t
+        assert f"{r.summary['acc_bn']:.1%}" in t  # the seed mean, the summary's number
+        assert "2×32 ReLU" in t and "3 seeds" in t
+        assert set(r.per_seed.seed) == {seed, seed + 1, seed + 2}
+    assert texts[0] != texts[7]
+
+
+def test_the_run_measures_dead_units_on_every_seed(runs):
+    r = runs[0]
+    end = r.layers[r.layers.when == "end"]
+    assert len(end) == 2 * 3 * 2  # nets x seeds x layers
+    assert end.dead.between(0, 1).all() and end.saturation.between(0.2, 0.95).all()
+    # BN's relu layers: zero outputs about half by design, and no dead unit
+    bn = end[end.variant == "BN"]
+    assert bn.saturation.between(0.35, 0.65).all() and (bn.dead < 0.1).all()
+    for key in ("acc", "final_loss", "dead", "saturation", "update", "steps_to_level"):
+        for v in ("bn", "plain"):
+            assert key + "_" + v in r.summary

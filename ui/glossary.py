@@ -131,6 +131,15 @@ TERMS: dict[str, str] = {
     "gradient smoothness": "The largest change of the gradient per unit of distance moved along "
                            "it (what Santurkar et al. call effective β-smoothness): smaller is "
                            "smoother, which lets training take bigger steps.",
+    "largest lr that stays finite": "The largest learning rate such that it and every smaller "
+                                    "one in the sweep keep a finite loss (none diverged). A "
+                                    "larger lr that happens to stay finite after one that "
+                                    "diverged does not count.",
+    "crossing step": "The training step where plain's curve crosses BN's: before it plain is "
+                     "rougher, after it not. Found per seed as the split that agrees with the "
+                     "most measurements.",
+    "matched learning rate": "Both nets trained with the same (small) learning rate, so any "
+                             "difference in speed comes from BN itself, not from a larger step.",
     "SGD": "Stochastic gradient descent: weights move by −learning rate × gradient at each step.",
     "momentum": "SGD that keeps a running sum of past gradients and moves along it (0.9 keeps "
                 "90%): faster through long valleys.",

@@ -8,6 +8,8 @@ import pytest
 
 from bnjax.charts import covariate_shift as charts
 from bnjax.experiments import covariate_shift as exp
+from bnjax.narration import covariate_shift as say
+from bnjax.text import compare
 from tests.apphelp import charts as page_charts
 from tests.apphelp import render, texts
 
@@ -97,6 +99,41 @@ def test_perturbation_grows_with_its_size(default):
     assert by_size.loc[2.0] > by_size.loc[0.25]
 
 
+def test_per_seed_table_matches_the_summary(default):
+    """The per-seed numbers the sentences use are the ones the summary averages."""
+    ps = default.per_seed
+    assert len(ps) == 6 and set(ps["seed"]) == {0, 1, 2} and set(ps["variant"]) == {"BN", "plain"}
+    s = default.summary
+    for variant, tag in (("BN", "bn"), ("plain", "plain")):
+        rows = ps[ps["variant"] == variant]
+        for col, key in (("drift", "drift"), ("spread_ratio", "spread_ratio"),
+                         ("affine_dloss", "affine_dloss"), ("random_dloss", "random_dloss"),
+                         ("w1x3_dlogit", "w1x3_dlogit"), ("test_acc", "acc"),
+                         ("values_change", "random_values_change"),
+                         ("moments_change", "random_moments_change")):
+            assert rows[col].mean() == pytest.approx(s[f"{key}_{tag}"], rel=1e-6, abs=1e-12), col
+    # The affine change reaches no later BN layer (exact), but does reach the plain net's.
+    assert (ps[ps["variant"] == "BN"]["affine_values_change"] < 1e-4).all()
+    assert (ps[ps["variant"] == "plain"]["affine_values_change"] > 0.05).all()
+
+
+def test_the_sentences_match_the_chart_they_sit_beside(default):
+    """The short answer's and the titles' comparatives are those of the numbers drawn: on the
+    default view the values later layers see move more with BN than without (the chart), so no
+    sentence may call BN a shield there (the old page did)."""
+    ps = default.per_seed
+    bn, plain = say.per_seed(ps, "BN", "values_change"), say.per_seed(ps, "plain", "values_change")
+    c = compare(bn, plain, words=("more than", "less than", "about as much as"))
+    answer = say.short_answer(ps)
+    assert f"with BN, {c.word} " in answer
+    assert c.word in say.layers_title(default.layers, exp.REFERENCE_SIZE)[2]
+    if c.sign > 0:
+        assert "only partly" not in say.shields(ps) + answer + say.reading(ps)
+    # The drift numbers of the short answer are the summary's.
+    assert f"{default.summary['drift_bn']:.2f} (" in answer
+    assert f"{default.summary['drift_plain']:.2f} (" in answer
+
+
 def test_summary_has_the_design_keys(default):
     s = default.summary
     for k in ("drift_plain", "drift_bn", "affine_dloss_plain", "affine_dloss_bn",
@@ -131,9 +168,11 @@ def test_same_config_same_numbers():
 
 def test_charts_are_small_and_typed(default):
     specs = {
-        "bands": charts.bands_chart(default.bands, 3).to_dict(),
-        "drift": charts.drift_chart(default.units).to_dict(),
-        "perturb": charts.perturb_chart(default.perturb, 1.0).to_dict(),
+        "bands": charts.bands_chart(default.bands, default.units, 3,
+                                    say.bands_title(default.units, 3)).to_dict(),
+        "drift": charts.drift_chart(default.units, say.drift_title(default.per_seed, 64)).to_dict(),
+        "perturb": charts.perturb_chart(default.perturb, 1.0,
+                                        say.perturb_title(default.perturb, 1.0)).to_dict(),
         "layers": charts.layers_chart(default.layers, 0.5).to_dict(),
         "moments": charts.layers_chart(default.layers, 2.0, "mean and spread").to_dict(),
     }
@@ -141,20 +180,38 @@ def test_charts_are_small_and_typed(default):
         rows = sum(len(v) for v in spec.get("datasets", {}).values())
         assert 0 < rows <= 5000, (name, rows)
     bands = specs["bands"]
-    assert bands["facet"]["column"]["field"] == "variant"
+    # One panel per seed, so the seeds can be told apart; BN and plain differ by dash too.
+    assert bands["facet"]["column"]["field"] == "seed"
     assert bands["resolve"]["scale"]["y"] == "shared"
     layer_marks = [lyr["mark"]["type"] if isinstance(lyr["mark"], dict) else lyr["mark"]
                    for lyr in bands["spec"]["layer"]]
-    assert layer_marks == ["area", "line"]
-    units = {row["unit"] for rows in bands["datasets"].values() for row in rows}
-    assert units == {3}
+    assert layer_marks[:2] == ["area", "line"] and set(layer_marks[2:]) == {"text"}
+    assert bands["spec"]["layer"][1]["encoding"]["strokeDash"]["field"] == "variant"
+    rows = [row for rows in bands["datasets"].values() for row in rows]
+    assert {row["unit"] for row in rows} == {3}
+    notes = {row["note"] for row in rows if row["note"]}
+    assert len(notes) == 6 and all(" moved " in n for n in notes)  # one label per net and seed
+    assert bands["title"]["text"][0].startswith("Unit 3's median moved")
+    # The perturbation bars: one per seed (xOffset), the seed's shape on top, the mean written.
+    perturb = specs["perturb"]["spec"]["layer"]
+    assert perturb[0]["encoding"]["xOffset"]["field"] == "seed"
+    assert perturb[1]["encoding"]["shape"]["field"] == "seed"
+    prow = [r for rows in specs["perturb"]["datasets"].values() for r in rows]
+    assert any(r["note"].startswith("≈ 0 (") for r in prow)  # BN's invisible bar is named
+    lay = specs["layers"]["spec"]["layer"]
+    assert lay[0]["encoding"]["detail"]["field"] == "seed"
+    assert lay[1]["encoding"]["shape"]["field"] == "seed"
 
 
 # ---------------------------------------------------------------------------- the page
 
 
 def _measured(at) -> str:
-    return "\n".join(m.value for m in at.markdown if m.value.startswith("- Median drift"))
+    return "\n".join(m.value for m in at.markdown if m.value.startswith("- A last-layer unit"))
+
+
+def _answer(at) -> str:
+    return "\n".join(m.value for m in at.markdown if m.value.startswith("**Short answer.**"))
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +229,11 @@ def test_page_renders_with_its_charts_and_verdict(page_seed0):
     assert "Santurkar" in text
     assert _measured(at)
     spec = json.loads(page_charts(at)[0].proto.spec)
-    assert spec["facet"]["column"]["field"] == "variant"
+    assert spec["facet"]["column"]["field"] == "seed"
+    assert "Unit 0's median moved" in json.dumps(spec["title"])
+    answer = _answer(at)
+    assert answer and "with BN" in answer and "(" in answer
+    assert "Words on this page" in [e.label for e in at.expander]
 
 
 def test_another_seed_changes_the_verdicts_numbers(page_seed0):
@@ -181,6 +242,10 @@ def test_another_seed_changes_the_verdicts_numbers(page_seed0):
     assert "Seeds 1 to 3" in texts(at)
     a, b = _measured(page_seed0), _measured(at)
     assert a and b and a != b
+    a, b = _answer(page_seed0), _answer(at)  # the short answer is built from this run too
+    assert a and b and a != b
+    numbers = lambda t: re.findall(r"\d+\.\d+", t)  # noqa: E731
+    assert numbers(a) != numbers(b)
 
 
 def test_a_diverged_net_is_a_result_not_an_error():

@@ -62,6 +62,12 @@ class CovariateShiftResult:
     layers: pd.DataFrame  # variant, seed, size, kind, layer, rel_change, moment_change (1b)
     runs: pd.DataFrame  # variant, seed, diverged, test_acc, final_loss
     diverged: dict[str, bool] = field(default_factory=dict)  # variant -> any seed diverged
+    # One row per variant and seed: the numbers the page states, before the seed mean (its
+    # sentences give each with its spread and pick their comparatives from these). Columns:
+    # variant, seed, diverged, test_acc, drift, spread_ratio, affine_dloss, random_dloss,
+    # w1x3_dlogit, values_change, moments_change (a random change of W1, at REFERENCE_SIZE, mean
+    # over layers 2..depth), affine_values_change (the affine change, same layers).
+    per_seed: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 # ---------------------------------------------------------------------------- probes (jitted)
@@ -228,7 +234,39 @@ def run_covariate_shift(config: CovariateShiftConfig, progress=None) -> Covariat
     if progress is not None:
         progress(1.0, "done")
     return CovariateShiftResult(config, _summary(units, perturb, layers, runs_df), bands, units,
-                                perturb, layers, runs_df, diverged)
+                                perturb, layers, runs_df, diverged,
+                                per_seed=seed_table(units, perturb, layers, runs_df))
+
+
+def later_layers(layers: pd.DataFrame, size: float, kind: str) -> pd.DataFrame:
+    """variant, seed, values_change, moments_change: how much a change of layer 1 (of `kind`
+    and `size`) moved what layers 2..depth see, the mean over those layers, per run."""
+    lay = layers[(layers["size"] == size) & (layers["kind"] == kind) & (layers["layer"] > 1)]
+    out = lay.groupby(["variant", "seed"], sort=False)[["rel_change", "moment_change"]].mean(
+    ).reset_index()
+    return out.rename(columns={"rel_change": "values_change",
+                               "moment_change": "moments_change"})
+
+
+def seed_table(units: pd.DataFrame, perturb: pd.DataFrame, layers: pd.DataFrame,
+               runs: pd.DataFrame, size: float = REFERENCE_SIZE) -> pd.DataFrame:
+    """One row per variant and seed (see `CovariateShiftResult.per_seed`); a diverged run's
+    numbers are NaN."""
+    out = runs[["variant", "seed", "diverged", "test_acc", "w1x3_dlogit"]].copy()
+    out.loc[out["diverged"], "test_acc"] = np.nan
+    u = units.groupby(["variant", "seed"], sort=False)[["drift", "spread_ratio"]].mean()
+    p = perturb[perturb["size"] == size].pivot_table(
+        index=["variant", "seed"], columns="kind", values="dloss", dropna=False)
+    p = p.rename(columns={"affine": "affine_dloss", "random": "random_dloss"})
+    p["affine_dloss"] = p["affine_dloss"].abs()
+    rnd = later_layers(layers, size, "random").set_index(["variant", "seed"])
+    aff = later_layers(layers, size, "affine").set_index(["variant", "seed"])
+    out = out.join(u, on=["variant", "seed"]).join(
+        p[["affine_dloss", "random_dloss"]], on=["variant", "seed"]).join(
+        rnd, on=["variant", "seed"]).join(
+        aff[["values_change"]].rename(columns={"values_change": "affine_values_change"}),
+        on=["variant", "seed"])
+    return out.reset_index(drop=True)
 
 
 def _summary(units: pd.DataFrame, perturb: pd.DataFrame, layers: pd.DataFrame,

@@ -7,7 +7,7 @@ from bnjax.experiments import playground as exp
 from bnjax.narration import playground as say
 
 ui.frame("Playground")
-st.title("Playground: your network, with and without BN")
+st.title("Playground: your own network")
 answer = ui.lede(
     "What happens with my own network?",
     "Batch norm lets you train deeper nets with larger learning rates and less care about "
@@ -20,7 +20,7 @@ answer = ui.lede(
 # so that the first 1280x720 screen holds the question, the answer and one whole chart.
 lecture = ui.lecture_mode()
 first = st.container() if lecture else None
-half, wide = (100, 80) if lecture else (say.TITLE_WIDTH, say.WIDE)  # title characters a line
+half, wide = (115, 80) if lecture else (say.TITLE_WIDTH, say.WIDE)  # title characters a line
 
 d = exp.PlaygroundConfig()
 controls = ui.controls_area()
@@ -60,7 +60,7 @@ s, per_seed = result.summary, result.per_seed
 ui.short_answer(answer, say.short_answer(config, per_seed, s, health=not lecture))
 
 accuracy = charts.accuracy_chart(result.accuracy, title=say.accuracy_title(per_seed, half),
-                                 big=lecture, plot=150 if lecture else charts.PLOT_HEIGHT)
+                                 big=lecture, plot=100 if lecture else charts.PLOT_HEIGHT)
 loss = charts.loss_chart(result.curves, result.diverged_at,
                          title=say.loss_title(per_seed, s, config.steps, half),
                          level=s["loss_level"], big=lecture)
@@ -110,7 +110,7 @@ st.dataframe(say.health_table(result.layers, when, config.activation), width="co
 ui.chart(charts.histogram_chart(
     result.gradients[result.gradients.when == when], "weight gradient ∂loss/∂w",
     title=say.gradient_title(result.layers, when, wide), y_title="share of weights",
-    independent_x=True, big=lecture))
+    independent_x=True, big=lecture, x_format=".0e"))
 ui.chart(charts.update_ratio_chart(result.update_ratio, title=say.update_title(per_seed, wide),
                                    big=lecture))
 ui.glossary("batch norm (BN)", "plain", "test accuracy", "training loss", "seed",

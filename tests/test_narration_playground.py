@@ -139,8 +139,14 @@ def test_divergence_is_said_and_changes_the_answer():
                  steps_to_level=([50, 55, 45], [np.nan] * 3),
                  dead=([0.0] * 3, [np.nan] * 3), update=([-3.4] * 3, [np.nan] * 3))
     a = answer(gone)
-    assert "the plain net diverged on all 3 seeds" in a and "BN never" in a
+    assert "the plain net diverged on all 3 seeds (its loss became infinite)" in a
+    assert "while BN reached **97.7% (97.0–98.0%)** test accuracy" in a
     assert "Neither diverged" not in a and "Neither diverged" in answer(frame())
+    some = frame(diverged=([1, 0, 0], [0, 0, 0]), acc=([np.nan, 0.97, 0.98], [0.96] * 3))
+    assert "Diverged (the loss became infinite): BN on 1 of 3 seeds." in answer(some)
+    stuck = frame(diverged=([0, 0, 0], [1, 1, 1]), acc=([0.1, 0.11, 0.09], [np.nan] * 3))
+    assert "BN did not, but stayed near chance with 10.0% (9.0–11.0%) test accuracy" in \
+        answer(stuck)
     lines = say.verdict_lines(gone, SUMMARY, CONFIG)
     assert lines[1] == "plain net: diverged on every seed."
 
@@ -162,7 +168,10 @@ def test_numbers_print_with_their_seed_spread():
     assert say.pct([0.0, 0.0, 0.0]) == "0%"
     assert say.loss([1e-5, 1.2e-5, 9e-6]) == "≈ 0 (1e-05; seeds 9e-06–1e-05)"
     assert say.loss([2e-3, 1e-3, 3e-3]) == "0.002 (0.001–0.003)"
-    assert say.steps([50, 55, np.nan], 2000) == "52 (50–55) (1 of 3 seeds never)"
+    assert say.loss([2.301, 2.302, 2.303]) == "2.3"  # the seeds agree to the digits shown
+    assert say.pct([0.5331, 0.5333, 0.5329]) == "53.3%"
+    assert say.sci([1e-30, 1e-30]) == "0"  # weights that no longer move
+    assert say.steps([50, 55, np.nan], 2000) == "52 (50–55) steps (1 of 3 seeds never)"
 
 
 # ---------------------------------------------------------------------------- a real run

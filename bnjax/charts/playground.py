@@ -60,10 +60,12 @@ def _level(value: float, label: str, x: float) -> alt.Chart:
     """A dotted guide line at y = value, labelled at its right end."""
     d = pd.DataFrame({"v": [value], "x": [x], "label": [label]})
     base = alt.Chart(d)
-    return (base.mark_rule(strokeDash=[2, 3], color=GUIDE_COLOR, strokeWidth=1.5)
-            .encode(y="v:Q")
-            + base.mark_text(align="right", baseline="bottom", dy=-3, color=GUIDE_COLOR,
-                             fontSize=12).encode(x="x:Q", y="v:Q", text="label:N"))
+    text = [base.mark_text(align="right", baseline="bottom", dy=-3, fontSize=13,
+                           fontWeight="bold", **style).encode(x="x:Q", y="v:Q", text="label:N")
+            for style in (dict(stroke="white", strokeWidth=4, color="white"),
+                          dict(color=GUIDE_COLOR))]  # a white halo under the label
+    return alt.layer(base.mark_rule(strokeDash=[2, 3], color=GUIDE_COLOR, strokeWidth=1.5)
+                     .encode(y="v:Q"), *text)
 
 
 def loss_chart(curves: pd.DataFrame, diverged_at: pd.DataFrame | None = None, *,
@@ -72,7 +74,12 @@ def loss_chart(curves: pd.DataFrame, diverged_at: pd.DataFrame | None = None, *,
     """Training loss (log scale) with the seed band; a cross where a run diverged; a dotted line
     at the loss level of the "trained faster" comparison."""
     df = curves[curves.loss > 0]
-    axis = alt.Axis(title="training loss (log)", format="~g")
+    lo, hi = (np.floor(np.log10(df.loss.min())), np.ceil(np.log10(df.loss.max()))) \
+        if len(df) else (-3.0, 1.0)
+    axis = alt.Axis(title="training loss (log)",  # a grid line per decade only, "1e-6" below 0.01
+                    values=[float(10.0 ** k) for k in range(int(lo), int(hi) + 1)],
+                    labelExpr="datum.value >= 0.01 ? format(datum.value, '~g') "
+                              ": format(datum.value, '.0e')")
     chart = _band(df, "loss", axis, alt.Scale(type="log"))
     if level is not None and len(df):
         chart = chart + _level(level, f"loss {level:g}", float(df.step.max()))
@@ -107,20 +114,27 @@ def _shown_layers(layers) -> list:
 
 
 def _layer_encodings(df: pd.DataFrame):
+    """Colour and dash per layer, with one legend that shows both (a line per entry)."""
     shown = _shown_layers(df.layer)
+    legend = alt.Legend(orient="top", title="hidden layer", symbolType="stroke",
+                        symbolStrokeWidth=3, symbolOpacity=1, symbolSize=300)
     return shown, dict(
-        color=series_color("layer:N", shown, title="hidden layer"),
-        strokeDash=alt.StrokeDash("layer:N", scale=alt.Scale(
-            domain=shown, range=LAYER_DASHES[:len(shown)]), legend=None))
+        color=_legend(series_color("layer:N", shown, title="hidden layer"), legend),
+        strokeDash=alt.StrokeDash("layer:N", title="hidden layer", legend=legend,
+                                  scale=alt.Scale(domain=shown,
+                                                  range=LAYER_DASHES[:len(shown)])))
 
 
 def histogram_chart(df: pd.DataFrame, x_title: str, *, title=None, y_title="share",
-                    independent_x: bool = False, big: bool = False) -> alt.Chart:
+                    independent_x: bool = False, big: bool = False,
+                    x_format: str = "~r") -> alt.Chart:
     """One density line per layer, BN and plain side by side (the seeds pooled)."""
     shown, enc = _layer_encodings(df)
     data = df[df.layer.isin(shown)]
     chart = alt.Chart(data).mark_line(strokeWidth=2).encode(
-        x=alt.X("x:Q", title=x_title, axis=alt.Axis(format="~g", labelOverlap=True)),
+        x=alt.X("x:Q", title=x_title, axis=alt.Axis(
+            labelExpr=f"datum.value == 0 ? '0' : format(datum.value, '{x_format}')",
+            labelOverlap=True, tickCount=5)),
         y=alt.Y("density:Q", title=y_title, axis=alt.Axis(format=".0%")),
         tooltip=["layer", alt.Tooltip("x:Q", format=".3g"),
                  alt.Tooltip("density:Q", format=".1%")], **enc,
@@ -148,10 +162,13 @@ def update_ratio_chart(df: pd.DataFrame, *, title=None, big: bool = False) -> al
                                                 title="log10 update:data")], **enc)
     guide = base.mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR, strokeWidth=1.5).encode(
         y=alt.datum(-3.0))
-    label = base.mark_text(align="right", baseline="bottom", dy=-3, color=GUIDE_COLOR,
-                           fontSize=12).encode(x="max(step):Q", y=alt.datum(-3.0),
-                                               text=alt.value("1e-3 rule of thumb"))
-    chart = alt.layer(lines, guide, label).properties(height=240, width=300).facet(
+    # The label sits on the line where the curves may pass: a white halo under black text.
+    label = [base.mark_text(align="right", baseline="bottom", dy=-3, fontSize=13,
+                            fontWeight="bold", **style).encode(
+        x="max(step):Q", y=alt.datum(-3.0), text=alt.value("1e-3: rule of thumb"))
+        for style in (dict(stroke="white", strokeWidth=4, color="white"),
+                      dict(color=GUIDE_COLOR))]
+    chart = alt.layer(lines, guide, *label).properties(height=240, width=300).facet(
         column=alt.Column("variant:N", title=None, sort=present(data),
                           header=alt.Header(labelFontWeight="bold")))
     if title is not None:

@@ -58,12 +58,13 @@ class PlaygroundResult:
     per_seed: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+# Named by what they set, not by what they show: the page's short answer says what happened.
 PRESETS = {
     "Default: 4x100 relu, momentum, lr 0.1": PlaygroundConfig(),
-    "Plain net diverges at lr 3": PlaygroundConfig(lr=3.0),
-    "Deep sigmoid net (BN rescues saturation)": PlaygroundConfig(
+    "Large learning rate: lr 3": PlaygroundConfig(lr=3.0),
+    "Deep sigmoid net: 8 layers, SGD, lr 0.5": PlaygroundConfig(
         depth=8, activation="sigmoid", optimizer="sgd", lr=0.5),
-    "Tiny init gain 0.2, tanh": PlaygroundConfig(activation="tanh", gain=0.2),
+    "Tiny init: gain 0.2, tanh": PlaygroundConfig(activation="tanh", gain=0.2),
     "Adam, lr 0.003": PlaygroundConfig(optimizer="adam", lr=0.003),
 }
 

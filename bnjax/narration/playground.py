@@ -43,24 +43,27 @@ def _finite(v) -> np.ndarray:
 
 
 def pct(values) -> str:
-    """Percentages with their seed spread: "98.0% (97.6–98.3%)"."""
+    """Percentages with their seed spread: "98.0% (97.6–98.3%)"; one number when the seeds agree
+    to the digit shown."""
     v = _finite(values)
     if v.size == 0:
         return "—"
+    lo, hi = format(float(v.min()) * 100, ".1f"), format(float(v.max()) * 100, ".1f")
     s = spread(v * 100, ".1f")
-    if "(" not in s:
-        return f"{s}%"
+    if "(" not in s or lo == hi:
+        return f"{s.split(' (')[0]}%"
     mean, rest = s.split(" (", 1)
     return f"{mean}% ({rest[:-1]}%)"
 
 
 def sci(values, spec: str = ".0e") -> str:
-    """Small positive numbers with their seed spread: "4e-04 (3e-04–5e-04)"."""
+    """Small positive numbers with their seed spread: "4e-04 (3e-04–5e-04)"; "0" for a ratio
+    that is exactly 0 (weights that no longer move: the probe floors log10 at -30)."""
     v = _finite(values)
     if v.size == 0:
         return "—"
-    m = format(float(v.mean()), spec)
-    lo, hi = format(float(v.min()), spec), format(float(v.max()), spec)
+    show = lambda x: "0" if x < 1e-25 else format(float(x), spec)  # noqa: E731
+    m, lo, hi = show(v.mean()), show(v.min()), show(v.max())
     return m if lo == hi else f"{m} ({lo}–{hi})"
 
 
@@ -73,16 +76,19 @@ def loss(values) -> str:
     if v.max() < 1e-4:
         m, lo, hi = (format(float(x), ".0e") for x in (v.mean(), v.min(), v.max()))
         return f"≈ 0 ({m})" if lo == hi else f"≈ 0 ({m}; seeds {lo}–{hi})"
+    if format(float(v.min()), ".2g") == format(float(v.max()), ".2g"):
+        return format(float(v.mean()), ".2g")
     return spread(v, ".2g")
 
 
 def steps(values, total: int) -> str:
-    """Step counts with their spread; seeds that never got there are counted, not averaged."""
+    """Step counts with their spread, "51 (45–54) steps"; seeds that never got there are
+    counted, not averaged."""
     v = np.asarray(values, float)
     got = _finite(v)
     if got.size == 0:
         return f"not within {total} steps"
-    s = spread(got, ".0f")
+    s = spread(got, ".0f") + " steps"
     missing = v.size - got.size
     return s if not missing else f"{s} ({missing} of {v.size} seeds never)"
 
@@ -160,8 +166,12 @@ def accuracy_sentence(per_seed: pd.DataFrame) -> str:
         return f"both nets diverged on all {n} seeds: neither learned."
     if gone[BN] or gone[PLAIN]:
         lost, kept = (BN, PLAIN) if gone[BN] else (PLAIN, BN)
-        return (f"{NAMES[lost]} diverged on all {n} seeds, while {NAMES[kept]} reached "
-                f"**{pct(acc_pl if lost == BN else acc_bn)}** test accuracy.")
+        acc = _finite(acc_pl if lost == BN else acc_bn)
+        said = f"{NAMES[lost]} diverged on all {n} seeds (its loss became infinite)"
+        if acc.size and acc.max() < CHANCE:
+            return (f"{said}; {NAMES[kept]} did not, but stayed near chance with "
+                    f"{pct(acc)} test accuracy: it learned nothing.")
+        return f"{said}, while {NAMES[kept]} reached **{pct(acc)}** test accuracy."
     if c.sign == 0:
         head, tail = "BN's test accuracy is **about the same**", " (no difference on every seed)"
     else:
@@ -183,7 +193,7 @@ def training_sentence(per_seed: pd.DataFrame, level: float, total: int) -> str:
         sp = speed_comparison(per_seed, total)
         favour = -sp.sign  # +1: BN faster
         speed = (f"BN trained **{sp.word}** (loss below {level:g} after {steps(to_bn, total)} vs "
-                 f"{steps(to_pl, total)} steps)")
+                 f"{steps(to_pl, total)})")
     if not (_finite(lb).size and _finite(lp).size):
         if speed:
             return speed + "."
@@ -199,14 +209,16 @@ def training_sentence(per_seed: pd.DataFrame, level: float, total: int) -> str:
 
 
 def divergence_sentence(per_seed: pd.DataFrame) -> str:
+    """Which nets diverged on some seeds ("Neither diverged." if none). A net that diverged on
+    every seed is said by `accuracy_sentence` already."""
     n = _n(per_seed)
     d = {v: _diverged(per_seed, v) for v in (BN, PLAIN)}
     if not d[BN] and not d[PLAIN]:
         return "Neither diverged."
-    said = [f"{NAMES[v]} on {d[v]} of {n} seeds" for v in (BN, PLAIN) if d[v]]
-    none = [NAMES[v] for v in (BN, PLAIN) if not d[v]]
-    return ("Diverged (the loss became infinite): " + " and ".join(said)
-            + (f"; {none[0]} never." if none else "."))
+    some = [f"{NAMES[v]} on {d[v]} of {n} seeds" for v in (BN, PLAIN) if 0 < d[v] < n]
+    if not some:
+        return ""
+    return "Diverged (the loss became infinite): " + " and ".join(some) + "."
 
 
 def health_sentence(per_seed: pd.DataFrame, activation: str) -> str:
@@ -291,7 +303,7 @@ def loss_title(per_seed: pd.DataFrame, summary: dict, total: int,
     level = summary["loss_level"]
     return _lines(head, f"cross-entropy at the end: BN {loss(lb)}, plain {loss(lp)}. Dotted "
                         f"line: loss {level:g}, reached after "
-                        f"{steps(_col(per_seed, BN, 'steps_to_level'), total)} steps with BN, "
+                        f"{steps(_col(per_seed, BN, 'steps_to_level'), total)} with BN, "
                         f"{steps(_col(per_seed, PLAIN, 'steps_to_level'), total)} plain. Line: "
                         f"seed mean; band: range", width)
 
@@ -300,7 +312,10 @@ def accuracy_title(per_seed: pd.DataFrame, width: int = TITLE_WIDTH) -> list[str
     c = accuracy_comparison(per_seed)
     acc_bn, acc_pl = _col(per_seed, BN, "acc"), _col(per_seed, PLAIN, "acc")
     if c.n == 0:
-        return ["Test accuracy"]
+        gone = [NAMES[v] for v, a in ((BN, acc_bn), (PLAIN, acc_pl)) if not _finite(a).size]
+        kept = [f"{v} {pct(a)}" for v, a in ((BN, acc_bn), (PLAIN, acc_pl)) if _finite(a).size]
+        return _lines("Test accuracy: " + " and ".join(gone) + " diverged",
+                      "at the end: " + ", ".join(kept) if kept else "", width)
     word = "about the same" if c.sign == 0 else c.word
     return _lines(f"Test accuracy: BN's {word}" + (" as plain's" if c.sign == 0
                                                     else " than plain's"),

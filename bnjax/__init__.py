@@ -2,42 +2,36 @@
 
 The core (`nn`, `train`, `data`) is pure functions over NamedTuple pytrees. `experiments` (one
 module per dashboard page) and `charts` are imported on their own, so `import bnjax` loads no
-pandas, altair or streamlit.
+pandas, altair or streamlit. Importing changes no process state: whoever owns the process calls
+`bnjax.runtime.configure()` (CPU devices, compilation cache) before the first computation.
 """
-import os
+import importlib
 
-# Two XLA CPU devices let grids of runs use both cores; the flag must be set before jax loads.
-if "jax" not in __import__("sys").modules and os.environ.get("BNJAX_DEVICES", "2") != "1":
-    _flag = f"--xla_force_host_platform_device_count={os.environ.get('BNJAX_DEVICES', '2')}"
-    if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _flag).strip()
+# Each public name and the module it lives in. They load on first use (PEP 562), so that
+# `import bnjax.runtime` (every page's frame calls `configure`) does not wait for JAX to load.
+_EXPORTS = {
+    "bnjax.data": ("Dataset", "batch_indices", "load_digits"),
+    "bnjax.nn": ("BatchNormParams", "BatchNormState", "DenseParams", "HiddenParams",
+                 "MLPParams", "MLPSpec", "Trace", "batchnorm_apply", "batchnorm_init",
+                 "dense_apply", "dense_init", "mlp_apply", "mlp_init", "population_state"),
+    "bnjax.train": ("OPTIMIZERS", "Carry", "Hparams", "Runs", "TrainConfig", "evaluate",
+                    "evaluate_runs", "hparams", "loss_fn", "optimizer", "train_chunk",
+                    "train_chunk_runs", "train_runs", "train_step"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
-import jax  # noqa: E402
 
-# A compiled program outlives its process in this folder, so a cold server (Community Cloud
-# wakes one after every sleep) loads the default views' programs instead of compiling them.
-# BNJAX_COMPILATION_CACHE=0 turns it off; any other value is the folder.
-_cache = os.environ.get("BNJAX_COMPILATION_CACHE",
-                        os.path.join(__import__("tempfile").gettempdir(), "bnjax-xla-cache"))
-if _cache != "0":
-    jax.config.update("jax_compilation_cache_dir", _cache)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bnjax' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next look-up is an ordinary attribute
+    return value
 
-from bnjax.data import Dataset, batch_indices, load_digits  # noqa: E402
-from bnjax.nn import (BatchNormParams, BatchNormState, DenseParams, HiddenParams,  # noqa: E402
-                      MLPParams, MLPSpec, Trace, batchnorm_apply, batchnorm_init, dense_apply,
-                      dense_init, mlp_apply, mlp_init, population_state)
-from bnjax.train import (OPTIMIZERS, Carry, Hparams, Runs, TrainConfig, evaluate,  # noqa: E402
-                         evaluate_runs, hparams, loss_fn, optimizer, train_chunk,
-                         train_chunk_runs, train_runs, train_step)
 
-__all__ = [
-    "Dataset", "batch_indices", "load_digits",
-    "BatchNormParams", "BatchNormState", "DenseParams", "HiddenParams", "MLPParams", "MLPSpec",
-    "Trace", "batchnorm_apply", "batchnorm_init", "dense_apply", "dense_init", "mlp_apply",
-    "mlp_init", "population_state",
-    "OPTIMIZERS", "Carry", "Hparams", "Runs", "TrainConfig", "evaluate", "evaluate_runs",
-    "hparams", "loss_fn", "optimizer", "train_chunk", "train_chunk_runs", "train_runs",
-    "train_step",
-]
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))
+
+
+__all__ = [name for names in _EXPORTS.values() for name in names]

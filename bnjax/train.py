@@ -47,7 +47,10 @@ class Hparams(NamedTuple):
 
 def hparams(lr=0.1, gain=1.0, noise=0.0, dropout=0.0, w_lr_scale=1.0) -> Hparams:
     """Hparams of float32 scalars (or equal-length 1-D arrays, one entry per run)."""
-    return Hparams(*(jnp.asarray(v, jnp.float32) for v in (lr, gain, noise, dropout, w_lr_scale)))
+    def f32(v):  # numbers convert on the host: no tiny conversion program per new shape
+        return jnp.asarray(v, jnp.float32) if isinstance(v, jax.Array) else jax.device_put(
+            np.asarray(v, np.float32))
+    return Hparams(*(f32(v) for v in (lr, gain, noise, dropout, w_lr_scale)))
 
 
 # Each name maps to an optax factory wrapped in `inject_hyperparams`, built once: the learning
@@ -229,44 +232,26 @@ def _broadcast(hp: Hparams, n: int) -> Hparams:
 def train_runs(config: TrainConfig, hp: Hparams, seeds, steps: int, data: Dataset, *,
                chunk: int = 100, on_chunk: Callable | None = None,
                progress: Callable | None = None) -> Runs:
-    """Train one run per seed (with its own entry of `hp`, or `hp` broadcast) for `steps` steps.
+    """Train one run per seed (with its own entry of `hp`, or `hp` broadcast) for `steps` steps,
+    through the runner (`bnjax.runs.train`: one run per CPU device, chunks, the divergence
+    freeze). New code calls the runner itself; this keeps the older result shape.
 
-    Every `chunk` steps it measures test accuracy and calls `on_chunk(step, carry)` so that an
-    experiment can probe the nets, and `progress(fraction, message)`. When every run has
-    diverged it stops early; the rest of the curves are NaN.
+    Every `chunk` steps it measures test accuracy and calls `on_chunk(step, carry)` (carry with
+    numpy leaves (R, ...), step 0 first) so that an experiment can probe the nets, and
+    `progress(fraction, message)`. A run whose loss goes non-finite stops; the rest of its
+    curves are NaN.
     """
-    seeds = tuple(int(s) for s in seeds)
-    n = len(seeds)
-    hp = _broadcast(hp, n)
-    x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
-    x_test, y_test = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
-    idx = np.stack([batch_indices(s, steps, config.batch_size, len(x)) for s in seeds])
-    carry = init_runs(jnp.stack([jax.random.key(s) for s in seeds]), hp, config)
-    depth = config.spec.depth if config.track else 0
-    loss = np.full((n, steps), np.nan, np.float32)
-    ratio = np.full((n, steps, depth), np.nan, np.float32)
-    eval_steps, accs, losses = [], [], []
+    from bnjax import probes, runs  # noqa: PLC0415  (runs builds on this module)
+
+    hook = None
     if on_chunk is not None:
-        on_chunk(0, carry)
-    for start in range(0, steps, chunk):
-        k = min(chunk, steps - start)
-        carry, m = train_chunk_runs(carry, jnp.asarray(idx[:, start:start + k]), hp, x, y, config)
-        loss[:, start:start + k] = np.asarray(m.loss)
-        ratio[:, start:start + k] = np.asarray(m.update_ratio)
-        acc, tl = evaluate_runs(carry.params, carry.state, x, x_test, y_test, config.spec,
-                                "population")
-        div = np.asarray(carry.diverged)
-        eval_steps.append(start + k)
-        accs.append(np.where(div, np.nan, np.asarray(acc)))
-        losses.append(np.where(div, np.nan, np.asarray(tl)))
-        if on_chunk is not None:
-            on_chunk(start + k, carry)
-        if progress is not None:
-            progress((start + k) / steps, f"step {start + k} of {steps}")
-        if div.all():
-            break
-    return Runs(carry, loss, ratio, np.asarray(eval_steps), np.stack(accs, 1),
-                np.stack(losses, 1), np.asarray(carry.diverged))
+        def hook(partial):
+            on_chunk(int(partial.steps_done.min()), partial.carry)
+    r = runs.train(config, hp, seeds, steps, data, chunk=chunk, probe=probes.test_accuracy,
+                   on_chunk=hook, progress=progress, with_carry=on_chunk is not None)
+    acc, loss = r.probes
+    return Runs(r.carry, r.loss, r.update_ratio, r.probe_steps[1:], acc[:, 1:], loss[:, 1:],
+                r.diverged)
 
 
 def run_slice(carry: Carry, i: int) -> Carry:

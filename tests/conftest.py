@@ -1,15 +1,17 @@
 """Shared test setup: strict JAX rank promotion, a key fixture, a clean Streamlit cache."""
-import jax
-import pytest
+import bnjax.runtime
 
-import bnjax  # noqa: F401  (sets the XLA device flags before jax initializes its backend)
+# Before JAX computes anything: the CPU devices and the compilation cache, as the app has them
+# (BNJAX_DEVICES and BNJAX_COMPILATION_CACHE still choose).
+bnjax.runtime.configure()
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 # The test process renders every page and holds all their programs: it is not a 1 GB server,
 # so it keeps them (the servers the browser tests start keep the real budget).
-import bnjax.runtime  # noqa: E402
-
 bnjax.runtime.RSS_BUDGET_MB = float("inf")
 
 

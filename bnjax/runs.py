@@ -1,0 +1,477 @@
+"""The runner: many training runs side by side, over the CPU devices, in chunks, with probes.
+
+Teaches: how to train many small networks at once with few compiled programs, and how to watch
+them while they train. Every experiment of the lab is "config -> runs.train(..., probe) ->
+summary":
+
+    from bnjax import probes, runs
+    result = runs.train(TrainConfig(MLPSpec(depth=8, width=64), "sgd"), hparams(lr=0.05),
+                        seeds=(0, 1, 2), steps=1000, data=load_digits(), chunk=50,
+                        probe=probes.test_accuracy,      # measured after every chunk
+                        on_chunk=draw)                   # draw(partial result): live charts
+    result.loss                   # (3, 1000) training batch loss per step, NaN once diverged
+    result.probes                 # (acc, loss), each (3, 21): at result.probe_steps 0, 50, ...
+    result.divergence             # Divergence(flag (3,), step (3,)): the one divergence type
+
+How it works:
+  * One run per device. `runtime.configure` gives XLA 2 CPU devices; the runs are dealt to them
+    in waves of one run per device, each wave one call of one compiled program (`shard_map` over
+    the devices, a single un-vmapped run on each). The program depends on the static config
+    only (`TrainConfig`: shapes, optimizer, BN or not), never on how many runs, seeds, steps or
+    which learning rates: a page's 3 seeds and the landscape's 42 networks of the same
+    architecture share one program, on both cores. (One run per device measured about twice
+    as fast as a vmapped stack of runs per device: on a CPU the stack falls out of cache.)
+  * Chunks of `chunk` steps, a `lax.scan` each; the last one padded (its extra steps do
+    nothing), so any number of steps uses the same program.
+  * The divergence freeze: a run whose training loss goes non-finite keeps its last finite
+    parameters, stops moving, and is flagged (`Divergence`); never an exception.
+  * Probes: after every chunk (or every `probe_every` steps, and at step 0), a measurement of
+    each run (`probe(snapshot, config) -> arrays`, e.g. `probes.test_accuracy`), compiled apart
+    from training so that pages which measure different things share the training program.
+  * Waves advance together, chunk by chunk (JAX dispatches asynchronously: the devices never
+    wait for Python), so `on_chunk` sees every run's curve grow; `together=k` advances k waves
+    at a time instead (grids whose cells should complete one after another).
+Leaves out: anything but the training step of `bnjax.train`, which it reuses unchanged.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from bnjax.data import Dataset, batch_indices
+from bnjax.train import (INIT_COMPILER_OPTIONS, Carry, Hparams, TrainConfig, hparams,
+                         init_carry, train_step)
+
+CALL_STEPS = 50  # K: steps one compiled call can take; shorter chunks skip the rest
+CHUNK = 50  # steps between probes and reports by default: the live charts' tick
+
+# ---------------------------------------------------------------------------- result types
+
+
+class Divergence(NamedTuple):
+    """Which runs diverged (a non-finite training loss) and at which step: a result, drawn as
+    such, never an error. After it, a run keeps its last finite parameters and its curves
+    and probes are NaN."""
+    flag: np.ndarray  # (R,) bool
+    step: np.ndarray  # (R,) int: the step (1-based) whose loss was first non-finite; 0 = never
+
+    def any(self) -> bool:
+        return bool(np.any(self.flag))
+
+    def of(self, labels: Sequence) -> list:
+        """The labels (seeds, names, ...) of the runs that diverged, in order."""
+        return [label for label, f in zip(labels, self.flag) if f]
+
+
+class Snapshot(NamedTuple):
+    """What a probe sees of one run between two chunks (jax arrays, inside a compiled program)."""
+    params: Any  # MLPParams
+    state: tuple  # BN running statistics
+    hp: Hparams  # this run's traced hyperparameters, scalars
+    batch: tuple  # (x (B, n_in), y (B,)): the batch of the run's next step
+    data: Dataset  # x_train, y_train, x_test, y_test
+    args: Any  # the runner's `probe_args`, the same for every run (traced)
+
+
+class Job(NamedTuple):
+    """Runs of one static config trained side by side: one per seed, each with its own entry of
+    `hp` (or `hp` broadcast)."""
+    config: TrainConfig
+    hp: Hparams
+    seeds: tuple
+
+
+@dataclass
+class Result:
+    """The runs of one `Job`. A partial result (given to `on_chunk` while training) has the
+    same fields, NaN where nothing was computed yet; `done` says which runs are complete."""
+    config: TrainConfig
+    seeds: np.ndarray  # (R,)
+    hp: Hparams  # numpy, each (R,)
+    steps: int
+    loss: np.ndarray  # (R, steps) training batch loss before each step; NaN after divergence
+    update_ratio: np.ndarray  # (R, steps, depth) when config.track, else (R, steps, 0)
+    probe_steps: np.ndarray  # (P,) steps after which the probe ran (0: the fresh nets)
+    probes: Any  # the probe's pytree, leaves (R, P, ...); float leaves NaN once diverged
+    divergence: Divergence
+    steps_done: np.ndarray  # (R,) steps trained so far (== steps when finished)
+    carry: Carry | None = None  # final state, numpy leaves (R, ...); None in a partial result
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def diverged(self) -> np.ndarray:
+        """(R,) bool: `divergence.flag`."""
+        return self.divergence.flag
+
+    @property
+    def done(self) -> bool:
+        return bool(np.all(self.steps_done >= self.steps))
+
+    def probed(self) -> np.ndarray:
+        """(P,) bool: which probe columns hold measurements of every run so far."""
+        return _probed_columns(self)
+
+
+def _probed_columns(r: Result) -> np.ndarray:
+    return np.array([bool(np.all(r.steps_done >= s)) for s in r.probe_steps], bool)
+
+
+# ---------------------------------------------------------------------------- compiled programs
+
+
+@functools.cache
+def mesh(n: int) -> Mesh:
+    """The first `n` CPU devices, one axis "runs": a wave puts one run on each."""
+    return Mesh(np.array(jax.devices()[:n]), ("runs",))
+
+
+def devices() -> int:
+    """How many runs one call trains at once: the XLA CPU devices (`runtime.configure`)."""
+    return len(jax.devices())
+
+
+def _squeeze(tree):
+    return jax.tree.map(lambda a: a[0], tree)
+
+
+def _expand(tree):
+    return jax.tree.map(lambda a: a[None], tree)
+
+
+def _one_call(carry: Carry, idx, hp: Hparams, n, x, y, config: TrainConfig):
+    """Up to K steps of one run (idx is (K, B)): steps t >= n are skipped, so one program serves
+    every chunk length up to K. A run whose loss turns non-finite is frozen by one `cond` per
+    step. Returns (carry, loss (K,), update_ratio (K, depth or 0)); NaN loss where skipped."""
+    depth = config.spec.depth if config.track else 0
+
+    def train(c: Carry, i):
+        key, k_step = jax.random.split(c.key) if config.stochastic else (c.key, None)
+        params, state, opt_state, loss, ratio = train_step(
+            c.params, c.state, c.opt_state, (x[i], y[i]), hp, k_step, config=config)
+        diverged = c.diverged | ~jnp.isfinite(loss)
+        # A diverged run keeps its last finite parameters and stops moving: the flag tells.
+        c = jax.lax.cond(diverged, lambda: c._replace(key=key, diverged=diverged),
+                         lambda: Carry(params, state, opt_state, key, diverged))
+        return c, (jnp.where(diverged, jnp.nan, loss), ratio)
+
+    def skip(c: Carry, i):
+        return c, (jnp.float32(jnp.nan), jnp.full((depth,), jnp.nan, jnp.float32))
+
+    def step(c: Carry, inputs):
+        i, t = inputs
+        return jax.lax.cond(t < n, train, skip, c, i)
+
+    # Two steps per loop iteration let XLA overlap them (measured: ~15% faster).
+    carry, (loss, ratio) = jax.lax.scan(step, carry, (idx, jnp.arange(idx.shape[0])), unroll=2)
+    return carry, loss, ratio
+
+
+@functools.partial(jax.jit, static_argnames="config")
+def chunk_program(carry: Carry, idx, hp: Hparams, n, x, y, *, config: TrainConfig):
+    """Up to K = CALL_STEPS steps of one run per device: leading axis D (the devices) on carry,
+    idx (D, K, B) and hp; the first `n` steps are trained. One program per static config,
+    whatever the number of runs, steps or the chunk length."""
+    def one(c, i, h, n, x, y):
+        c = _squeeze(c)
+        c = c._replace(key=jax.random.wrap_key_data(c.key))  # the runner stores raw key data
+        c, loss, ratio = _one_call(c, i[0], _squeeze(h), n, x, y, config)
+        return _expand((c._replace(key=jax.random.key_data(c.key)), loss, ratio))
+    run, rep = P("runs"), P()
+    return jax.shard_map(one, mesh=mesh(idx.shape[0]),
+                         in_specs=(run, run, run, rep, rep, rep), out_specs=run,
+                         check_vma=False)(carry, idx, hp, n, x, y)
+
+
+def _init(key_data, hp: Hparams, config: TrainConfig) -> Carry:
+    """A fresh run from raw key data (the runner keeps keys as plain uint32 arrays)."""
+    carry = init_carry(jax.random.wrap_key_data(key_data), hp, config=config)
+    return carry._replace(key=jax.random.key_data(carry.key))
+
+
+# Initialization runs once per network: compiled at LLVM level 1 (half the compile time, the
+# same bits: tests/test_train.py), one program per (spec, optimizer) for any number of runs.
+_init_program = jax.jit(jax.vmap(_init, in_axes=(0, 0, None)), static_argnames="config",
+                        compiler_options=INIT_COMPILER_OPTIONS)
+
+
+@functools.partial(jax.jit, static_argnames=("fns", "config"))
+def probe_program(carry: Carry, hp: Hparams, idx, data: Dataset, args, *, fns: tuple,
+                  config: TrainConfig):
+    """The probe functions `fns` on one run per device (leading axis D); idx (D, B) is each
+    run's next batch. One program per (probe functions, static config)."""
+    def one(c, h, i, data, args):
+        c, h = _squeeze(c), _squeeze(h)
+        i = i[0]
+        snap = Snapshot(c.params, c.state, h, (data.x_train[i], data.y_train[i]), data, args)
+        return _expand(tuple(f(snap, config) for f in fns))
+    run, rep = P("runs"), P()
+    return jax.shard_map(one, mesh=mesh(idx.shape[0]), in_specs=(run, run, run, rep, rep),
+                         out_specs=run, check_vma=False)(carry, hp, idx, data, args)
+
+
+# ---------------------------------------------------------------------------- the host loop
+
+# Who watches the runs of this thread's computation (see `observe`).
+_observers: contextvars.ContextVar[tuple] = contextvars.ContextVar("bnjax_runs_observers",
+                                                                   default=())
+
+
+@contextlib.contextmanager
+def observe(callback: Callable):
+    """Within the block, every runner call in this thread (or context) also gives its partial
+    results to `callback({name: partial Result})` after each chunk, as `on_chunk` does: the
+    dashboard draws live charts from an experiment that does not pass partial results itself
+    (a `train` call's job is named "")."""
+    token = _observers.set(_observers.get() + (callback,))
+    try:
+        yield
+    finally:
+        _observers.reset(token)
+
+
+
+def key_data(seed: int) -> np.ndarray:
+    """`jax.random.key_data(jax.random.key(seed))`, computed on the host: with the default
+    threefry PRNG it is (seed >> 32, seed & 0xffffffff) as uint32 (tests/test_runs.py checks it),
+    which spares a tiny compiled program per call."""
+    if jax.config.jax_default_prng_impl != "threefry2x32" or jax.config.jax_enable_x64:
+        return np.asarray(jax.random.key_data(jax.random.key(seed)))
+    s = np.int64(np.int32(seed)) & 0xFFFFFFFF  # the seed as int32, as JAX takes it
+    return np.array([0, s], np.uint32)
+
+
+def _as_hparams(hp: Hparams, n: int) -> Hparams:
+    return Hparams(*(np.broadcast_to(np.asarray(v, np.float32), (n,)).copy() for v in hp))
+
+
+class _Wave:
+    """Up to D runs of one job, one per device, trained by one call per K steps."""
+
+    def __init__(self, name: str, members: np.ndarray, rows: np.ndarray, hp: Hparams, idx):
+        self.name, self.members, self.rows = name, members, rows  # rows: members, padded to D
+        self.hp, self.idx = hp, idx  # idx: numpy (D, padded steps, B)
+        self.carry = None  # on the devices, the state after the last dispatched call
+        self.retired = None  # the state after the last chunk whose results were read
+        self.next = 0  # the next chunk to dispatch
+        self.stopped = False  # every run of the wave diverged: nothing left to train
+
+
+def train(config: TrainConfig, hp: Hparams, seeds: Sequence[int], steps: int, data: Dataset,
+          **options) -> Result:
+    """Train one run per seed (with its own entry of `hp`, or `hp` broadcast) for `steps` steps.
+    See `train_together` for the options; `on_chunk` receives the partial `Result`."""
+    on_chunk = options.pop("on_chunk", None)
+    hook = None if on_chunk is None else (lambda partials: on_chunk(partials[""]))
+    return train_together({"": Job(config, hp, tuple(seeds))}, steps, data, on_chunk=hook,
+                          **options)[""]
+
+
+def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk: int = CHUNK,
+                   probe: Callable | tuple | None = None, probe_every: int | None = None,
+                   probe_at_start: bool = True, probe_args: Any = (),
+                   on_chunk: Callable | None = None, progress: Callable | None = None,
+                   together: int | None = None, with_carry: bool = False) -> dict[str, Result]:
+    """Train every job's runs for `steps` steps, side by side; returns one `Result` per job.
+
+    Args:
+      jobs: name -> Job(config, hp, seeds). Jobs with different configs (BN and plain) train
+        in the same loop, chunk by chunk, so their curves grow together.
+      steps: training steps of every run.
+      data: the data set; every run's batches come from `batch_indices(seed, ...)`, so BN and
+        plain nets of one seed see the same batches.
+      chunk: steps between two reports (and probes): the live charts' tick. Any value uses
+        the same compiled program (calls of up to CALL_STEPS steps).
+      probe: `fn(snapshot, config) -> pytree of arrays`, or a tuple of them (results in a
+        tuple): measured on every run at step 0 (`probe_at_start`), after every `probe_every`
+        steps (a multiple of `chunk`; default every chunk) and at the end.
+      probe_args: traced arguments every probe call gets as `snapshot.args`.
+      on_chunk: `on_chunk({name: partial Result})` after every chunk, for live charts. The
+        partial's arrays are the runner's own buffers: read them during the call, copy what
+        you keep.
+      progress: `progress(fraction, message)` after every chunk.
+      together: waves (calls of one run per device) advanced side by side; default all. A
+        grid passes a small number so that its cells complete one after another.
+      with_carry: partial results hold the runs' current state too (a copy per chunk; needs
+        every wave advanced together).
+    """
+    d = devices()
+    run_sh, rep_sh = NamedSharding(mesh(d), P("runs")), NamedSharding(mesh(d), P())
+    chunk, steps = max(1, int(chunk)), max(1, int(steps))
+    n_chunks = math.ceil(steps / chunk)
+    fns = () if probe is None else (probe if isinstance(probe, tuple) else (probe,))
+    every = chunk if probe_every is None else max(chunk, int(probe_every) // chunk * chunk)
+    ends = [c for c in range(1, n_chunks + 1) if (c * chunk) % every == 0 or c == n_chunks]
+    slot = {c: i + int(probe_at_start) for i, c in enumerate(ends)}  # chunk end -> probe column
+    probe_steps = np.asarray(([0] if probe_at_start else []) + [min(c * chunk, steps)
+                                                               for c in ends], np.int64)
+    padded = n_chunks * chunk + CALL_STEPS  # every call's K-step slice of idx exists
+    arrays = Dataset(*(jax.device_put(jnp.asarray(a), rep_sh) for a in data))
+    args = jax.device_put(probe_args, rep_sh)
+    n_train = len(data.x_train)
+
+    out: dict[str, Result] = {}
+    waves: list[_Wave] = []
+    for name, job in jobs.items():
+        seeds = np.asarray([int(s) for s in job.seeds], np.int64)
+        r = len(seeds)
+        hp = _as_hparams(job.hp, r)
+        depth = job.config.spec.depth if job.config.track else 0
+        out[name] = Result(
+            job.config, seeds, hp, steps, np.full((r, steps), np.nan, np.float32),
+            np.full((r, steps, depth), np.nan, np.float32), probe_steps, None,
+            Divergence(np.zeros(r, bool), np.zeros(r, np.int64)), np.zeros(r, np.int64))
+        idx_of = {}  # seed -> its pre-sampled batches, padded
+        for s in sorted(set(seeds.tolist())):
+            idx = batch_indices(s, steps, job.config.batch_size, n_train)
+            idx_of[s] = np.concatenate([idx, np.zeros((padded - steps, idx.shape[1]), idx.dtype)])
+        for first in range(0, r, d):
+            members = np.arange(first, min(first + d, r))
+            rows = np.concatenate([members, np.full(d - len(members), members[-1])])  # padded
+            waves.append(_Wave(name, members, rows, Hparams(*(v[rows] for v in hp)),
+                               np.stack([idx_of[s] for s in seeds[rows]])))
+    if with_carry and together is not None and together < len(waves):
+        raise ValueError("with_carry needs every wave advanced together (together=None)")
+
+    def start(w: _Wave):
+        """Put the wave on the devices and initialize its runs (asynchronously)."""
+        config = jobs[w.name].config
+        keys = np.stack([key_data(int(s)) for s in out[w.name].seeds[w.rows]])
+        w.hp = jax.device_put(w.hp, run_sh)
+        # Only the spec and the optimizer shape a fresh run: one init program serves the rest.
+        w.carry = _init_program(jax.device_put(keys, run_sh), w.hp,
+                                TrainConfig(config.spec, config.optimizer))
+        w.retired = w.carry
+
+    def measure(w: _Wave, carry, step: int):
+        """The probe on the wave's runs in state `carry`, `step` steps trained."""
+        nxt = jax.device_put(w.idx[:, min(step, steps - 1)], run_sh)  # each run's next batch
+        return probe_program(carry, w.hp, nxt, arrays, args, fns=fns, config=jobs[w.name].config)
+
+    def dispatch(w: _Wave) -> tuple:
+        """Chunk `w.next` of the wave: calls of up to CALL_STEPS steps, and the probe after it."""
+        c = w.next
+        lo, hi = c * chunk, min((c + 1) * chunk, steps)
+        losses, ratios = [], []
+        for a in range(lo, hi, CALL_STEPS):
+            idx = jax.device_put(w.idx[:, a:a + CALL_STEPS], run_sh)
+            w.carry, loss, ratio = chunk_program(
+                w.carry, idx, w.hp, np.int32(min(CALL_STEPS, hi - a)), arrays.x_train,
+                arrays.y_train, config=jobs[w.name].config)
+            losses.append(loss), ratios.append(ratio)
+        w.next = c + 1
+        measured = measure(w, w.carry, hi) if fns and (c + 1) in slot else None
+        return (w, c, w.carry, losses, ratios, measured)
+
+    total = len(waves) * n_chunks
+    counted = [0]  # chunks read back (or skipped by a stopped wave), for the progress bar
+
+    def retire(item):
+        """Read one dispatched chunk (c = -1: the probe of the fresh nets) into the buffers."""
+        w, c, carry, losses, ratios, measured = item
+        res, m = out[w.name], len(w.members)
+        w.retired = carry
+        if c >= 0:
+            lo, hi = c * chunk, min((c + 1) * chunk, steps)
+            loss = np.concatenate([np.asarray(a) for a in losses], axis=1)[:m, :hi - lo]
+            res.loss[w.members, lo:hi] = loss
+            if res.update_ratio.shape[-1]:
+                ratio = np.concatenate([np.asarray(a) for a in ratios], axis=1)
+                res.update_ratio[w.members, lo:hi] = ratio[:m, :hi - lo]
+            res.steps_done[w.members] = hi
+            div = np.asarray(carry.diverged)[:m]
+            new = div & ~res.divergence.flag[w.members]
+            if new.any():
+                first = lo + 1 + np.argmax(~np.isfinite(loss), axis=1)  # 1-based step
+                res.divergence.step[w.members[new]] = first[new]
+                res.divergence.flag[w.members[new]] = True
+            w.stopped = bool(div.all())
+            counted[0] += 1
+        if measured is None:
+            return
+        col = 0 if c < 0 else slot[c + 1]
+        measured = jax.tree.map(lambda a: np.asarray(a)[:m], measured)
+        if res.probes is None:  # the first measurement gives the shapes
+            res.probes = jax.tree.map(lambda a: np.full(
+                (len(res.seeds), len(probe_steps)) + a.shape[1:],
+                np.nan if np.issubdtype(a.dtype, np.floating) else 0, a.dtype), measured)
+        dead = res.divergence.flag[w.members]
+
+        def put(buf, a):
+            if np.issubdtype(a.dtype, np.floating):  # a diverged net's numbers mean nothing
+                a = np.where(dead.reshape((-1,) + (1,) * (a.ndim - 1)), np.nan, a)
+            buf[w.members, col] = a
+        jax.tree.map(put, res.probes, measured)
+
+    observers = _observers.get()
+
+    def report():
+        if on_chunk is not None:
+            if with_carry:
+                for name, res in out.items():
+                    res.carry = _gather([(w, w.retired) for w in waves if w.name == name])
+            on_chunk(out)
+        for watch in observers:
+            watch(out)
+        if progress is not None:
+            frac = min(1.0, counted[0] / total)
+            if together is None or together >= len(waves):
+                progress(frac, f"step {min(steps, round(frac * n_chunks) * chunk)} of {steps}")
+            else:
+                n_runs = sum(len(r.seeds) for r in out.values())
+                finished = sum(int(np.sum(r.steps_done >= steps)) for r in out.values())
+                progress(frac, f"{finished} of {n_runs} networks trained")
+
+    queue, active, pending = list(waves), [], []
+    width = len(waves) if together is None else max(1, int(together))
+    while queue or active or pending:
+        fresh = []
+        while queue and len(active) < width:
+            w = queue.pop(0)
+            start(w)
+            active.append(w)
+            if fns and probe_at_start:
+                pending.append((w, -1, w.carry, [], [], measure(w, w.carry, 0)))
+        # Every active wave's next chunk is dispatched before the previous chunk is read: the
+        # devices train while Python stores, probes and draws.
+        for w in active:
+            if not w.stopped and w.next < n_chunks:
+                fresh.append(dispatch(w))
+        for item in pending:
+            retire(item)
+        if pending:
+            report()
+        pending = fresh
+        for w in list(active):
+            if (w.stopped or w.next >= n_chunks) and not any(i[0] is w for i in pending):
+                active.remove(w)
+                counted[0] += n_chunks - w.next  # chunks a stopped wave never needed
+                w.next = n_chunks
+    for name, res in out.items():
+        res.carry = _gather([(w, w.retired) for w in waves if w.name == name])
+        res.steps_done[:] = steps
+        if res.probes is None:
+            res.probes = ()
+        elif not isinstance(probe, tuple):
+            res.probes = res.probes[0]  # one probe function: its own output
+    return out
+
+
+def _gather(parts: list) -> Carry:
+    """The runs' state from their waves' carries: numpy leaves (R, ...), padding dropped."""
+    pieces = [jax.tree.map(lambda a, m=len(w.members): np.asarray(a)[:m], carry)
+              for w, carry in parts]
+    return jax.tree.map(lambda *xs: np.concatenate(xs), *pieces)
+
+
+__all__ = ["CALL_STEPS", "CHUNK", "Divergence", "Job", "Result", "Snapshot", "chunk_program",
+           "devices", "key_data", "mesh", "observe", "probe_program", "train", "train_together"]

@@ -1,0 +1,127 @@
+"""The runner (bnjax/runs.py): one program per config whatever the runs, a run's numbers do not
+depend on its neighbours, the divergence freeze, probes, partial results as chunks finish."""
+import contextlib
+
+import jax
+import numpy as np
+import pytest
+from jax import monitoring
+
+from bnjax import MLPSpec, TrainConfig, hparams, load_digits, probes, runs
+
+SMALL = TrainConfig(MLPSpec(depth=2, width=16, bn=True), "sgd", 32)
+PLAIN = SMALL._replace(spec=SMALL.spec._replace(bn=False))
+
+_compiles: list = []
+monitoring.register_event_duration_secs_listener(
+    lambda event, secs, **kw: _compiles.append(kw.get("fun_name"))
+    if event == "/jax/core/compile/backend_compile_duration" else None)
+
+
+@contextlib.contextmanager
+def compiled():
+    """The names of the programs XLA compiled while the block ran."""
+    first = len(_compiles)
+    names: list = []
+    yield names
+    names.extend(_compiles[first:])
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_digits()
+
+
+def test_key_data_on_the_host_is_jax_key_data():
+    for seed in (0, 1, 7, 2**31 - 1, -3):
+        np.testing.assert_array_equal(runs.key_data(seed),
+                                      np.asarray(jax.random.key_data(jax.random.key(seed))))
+
+
+def test_one_program_whatever_the_runs_steps_chunks_and_hparams(data):
+    runs.train(SMALL, hparams(lr=0.1), (0, 1, 2), 60, data, probe=probes.test_accuracy)
+    with compiled() as names:
+        runs.train(SMALL, hparams(lr=np.array([0.01, 0.3, 1.0, 3.0, 0.2]), gain=2.0),
+                   (4, 5, 6, 7, 8), 37, data, chunk=10, probe=probes.test_accuracy)
+        runs.train(SMALL, hparams(lr=0.5), (9,), 120, data, chunk=100,
+                   probe=probes.test_accuracy, probe_every=200)
+    assert names == []
+    # the counter is live: a new width is a new shape
+    with compiled() as names:
+        runs.train(SMALL._replace(spec=SMALL.spec._replace(width=24)), hparams(), (0,), 10, data)
+    assert any("chunk" in str(n) for n in names)
+
+
+def test_a_runs_numbers_do_not_depend_on_its_neighbours(data):
+    """Alone, among other seeds, beside another config, a step count that pads the last call,
+    or advanced one wave at a time: the same run gives the same numbers, bit for bit."""
+    alone = runs.train(SMALL, hparams(lr=0.2), (3,), 130, data, probe=probes.test_accuracy)
+    crowd = runs.train(SMALL, hparams(lr=np.array([0.5, 0.2, 0.1])), (1, 3, 3), 150, data,
+                       probe=probes.test_accuracy, together=1)
+    both = runs.train_together({"bn": runs.Job(SMALL, hparams(lr=0.2), (3,)),
+                                "plain": runs.Job(PLAIN, hparams(lr=0.2), (3,))}, 130, data)
+    np.testing.assert_array_equal(alone.loss[0], crowd.loss[1, :130])
+    np.testing.assert_array_equal(alone.loss[0], both["bn"].loss[0])
+    np.testing.assert_array_equal(alone.probes[0][0, :3], crowd.probes[0][1, :3])
+    for a, b in zip(jax.tree.leaves(alone.carry.params), jax.tree.leaves(both["bn"].carry.params)):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(both["bn"].loss, both["plain"].loss)
+    assert np.isfinite(alone.loss).all() and alone.loss.shape == (1, 130)
+
+
+def test_learns_and_probes_where_asked(data):
+    r = runs.train(SMALL, hparams(lr=0.1), (0, 1), 200, data, chunk=50,
+                   probe=(probes.test_accuracy, probes.weight_norms), probe_every=100)
+    (acc, loss), w_norm = r.probes
+    assert list(r.probe_steps) == [0, 100, 200]
+    assert acc.shape == (2, 3) and w_norm.shape == (2, 3, 2)
+    assert np.all(acc[:, 0] < 0.3) and np.all(acc[:, -1] > 0.85)  # trained from chance
+    assert np.all(r.loss[:, -20:].mean(1) < 0.5 * r.loss[:, :5].mean(1))
+    assert not r.divergence.any() and list(r.divergence.step) == [0, 0]
+
+
+def test_divergence_is_one_flagged_result(data):
+    r = runs.train(PLAIN._replace(spec=PLAIN.spec._replace(depth=4, width=100)),
+                   hparams(lr=np.array([3.0, 0.05])), (0, 0), 200, data,
+                   probe=probes.test_accuracy)
+    assert list(r.divergence.flag) == [True, False] and r.divergence.of(["a", "b"]) == ["a"]
+    first = int(np.argmax(~np.isfinite(r.loss[0])))
+    assert r.divergence.step[0] == first + 1 and r.divergence.step[1] == 0
+    assert np.isfinite(r.loss[0, :first]).all() and np.isnan(r.loss[0, first:]).all()
+    acc = r.probes[0]
+    after = r.probe_steps >= r.divergence.step[0]
+    assert np.isnan(acc[0, after]).all() and np.isfinite(acc[1]).all()
+    # the last finite parameters are kept
+    assert all(np.isfinite(w).all() for w in jax.tree.leaves(r.carry.params))
+
+
+def test_partial_results_arrive_chunk_by_chunk(data):
+    seen = []
+
+    def on_chunk(partials):
+        p = partials["bn"]
+        seen.append((p.steps_done.copy(), np.isfinite(p.loss).sum(1), p.probed().copy(),
+                     np.isfinite(partials["plain"].loss).sum(1)))
+    jobs = {"bn": runs.Job(SMALL, hparams(lr=0.1), (0, 1, 2)),
+            "plain": runs.Job(PLAIN, hparams(lr=0.1), (0, 1, 2))}
+    out = runs.train_together(jobs, 120, data, chunk=50, probe=probes.test_accuracy,
+                              on_chunk=on_chunk)
+    done = [int(s.min()) for s, *_ in seen]
+    assert done == [0, 50, 100, 120]  # the fresh nets first, then every chunk
+    for steps_done, finite, probed, plain in seen:
+        assert list(finite) == list(steps_done) and list(plain) == list(steps_done)
+        assert probed.sum() == 1 + int(np.ceil(steps_done.min() / 50))
+    assert out["bn"].done and np.isfinite(out["bn"].probes[0]).all()
+
+
+def test_grid_keeps_its_shape_and_order(data):
+    from bnjax.grid import train_grid
+    calls = []
+    g = train_grid(PLAIN, [0.1, 1e4], [1.0, 2.0], [0, 1], 40, data, every=10,
+                   progress=lambda f, m: calls.append((f, m)))
+    assert list(g.gain[:3]) == [1.0, 1.0, 2.0] and list(g.seed[:3]) == [0, 1, 0]
+    assert g.loss.shape == (8, 40) and g.test_acc.shape == (8, 4) and g.w_norm.shape == (8, 4, 2)
+    assert list(g.eval_steps) == [10, 20, 30, 40]
+    assert calls[-1] == (1.0, "8 of 8 networks trained")
+    assert not g.diverged[:4].any() and g.diverged[4:].any()  # a dead ReLU net stays finite
+    assert np.isnan(g.test_acc[g.diverged, -1]).all() and np.isfinite(g.test_acc[:4]).all()

@@ -57,7 +57,10 @@ def page_exists(page: Page) -> bool:
 
 def frame(title: str) -> None:
     """Call first on every page: page config, the sidebar's links, the lecture-mode switch."""
+    from bnjax.runtime import configure  # loads no JAX: a deep link may open any page first
     from ui.controls import lecture_mode, toggle  # here, not at import time
+
+    configure()  # CPU devices and compilation cache, before this process's first computation
 
     st.set_page_config(page_title=f"{title} · bnjax", page_icon=":material/insights:",
                        layout="wide", initial_sidebar_state="expanded")

@@ -43,7 +43,8 @@ def bench_landscape(cold: bool = False, lrs=LRS, gains=GAINS, steps: int = STEPS
 
     `cold=True` drops every compiled program first and bypasses the persistent compilation
     cache, so the time includes compiling (imports are already done)."""
-    import bnjax  # noqa: F401  (before jax: it asks XLA for 2 CPU devices)
+    from bnjax import runtime
+    runtime.configure()  # before jax computes: 2 CPU devices, the compilation cache
     import jax
 
     from bnjax import MLPSpec, TrainConfig, load_digits
@@ -76,7 +77,8 @@ def main():
     ap.add_argument("--chunks", default="", help="comma-separated steps per call")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    import bnjax  # noqa: F401  (before jax: it asks XLA for 2 CPU devices)
+    from bnjax import runtime
+    runtime.configure()  # before jax computes: 2 CPU devices, the compilation cache
     import jax
 
     from bnjax.grid import GROUP

@@ -96,6 +96,11 @@ TERMS: dict[str, str] = {
                    "mini-batch: the same image gets a slightly different value each step.",
     "ghost batch": "Batch norm computed over small groups (ghost batches) of the mini-batch, "
                    "each with its own statistics: more batch noise with the same training batch.",
+    "full-batch gradient descent": "Training where every step uses all the training examples "
+                                   "at once, so the step itself is not random (unlike SGD on "
+                                   "mini-batches).",
+    "paired seeds": "Both versions of an experiment run on the same seed (same data, initial "
+                    "weights and order), so their difference is not blurred by luck of the draw.",
     "train/test gap": "Training accuracy minus test accuracy: how much the network memorized "
                       "rather than learned. Regularization shrinks it.",
     "confidence interval": "A range that, over repeated experiments, contains the true average "

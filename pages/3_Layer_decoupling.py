@@ -1,27 +1,34 @@
-"""Page 3: "each layer learns more independently" (experiments 2a, 2b and 2c)."""
+"""Page 3: "each layer learns more independently": a concrete example of coupling (W1 × c),
+then Santurkar's gradient measure (2a), noisy BN (2b) and the synthesis (2c)."""
 import streamlit as st
 
 import ui
 from bnjax.charts import decoupling as charts
 from bnjax.experiments import decoupling as exp
+from bnjax.narration import decoupling as say
 
 ui.frame("Layer decoupling")
-st.title("Layer decoupling: does each layer learn more independently?")
-ui.lede("Does each layer really learn more independently?",
-        "Batch norm weakens the coupling between what the early layers' parameters have to do "
-        "and what the later layers' parameters have to do, so each layer can learn a little "
-        "more by itself.",
-        "\"Coupling\" can mean two things, and we measure both on BN and plain nets trained on "
-        "the same three seeds: does a later layer's *gradient* change when the layers below "
-        "take their step (Santurkar et al.'s definition of internal covariate shift), and does "
-        "learning survive when the *distribution* a layer sees never sits still (noisy BN)?")
+st.title("Layer decoupling")
+answer = ui.lede(
+    "Does each layer really learn more independently?",
+    "Batch norm weakens the coupling between what the early layers' parameters have to do and "
+    "what the later layers' parameters have to do, so each layer can learn a little more by "
+    "itself.",
+    "\"Coupling\" can mean two things, and we measure both on BN and plain nets trained on the "
+    "same three seeds: does a later layer notice when an earlier layer's weights are "
+    "*rescaled*, and does a later layer's *gradient* change when the layers below take a "
+    "training step (Santurkar et al.'s definition)? Then: does learning survive when the "
+    "distribution a layer sees never sits still (noisy BN)?")
 
+lecture = ui.lecture_mode()
+# In lecture mode the first chart follows the short answer directly, above the folded controls.
+first_chart = st.container() if lecture else None
 d = exp.DecouplingConfig()
 controls = ui.controls_area()
 c1, c2, c3, c4 = controls.columns(4)
 config = exp.DecouplingConfig(
     lr=ui.select_slider("Learning rate (SGD)", "lr", [0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
-                        d.lr, container=c1),
+                        d.lr, container=c1, help=ui.term("learning rate")),
     steps=ui.select("Training steps", "steps", [500, 1000, 2000], d.steps, container=c1),
     depth=ui.select("Hidden layers", "depth", [4, 6, 8, 10], d.depth, container=c2),
     width=ui.select("Units per layer", "width", [32, 64, 128], d.width, container=c2),
@@ -34,59 +41,61 @@ config = exp.DecouplingConfig(
 )
 c4.caption(f"Seeds {config.seeds[0]} to {config.seeds[-1]} train side by side.")
 ui.presets(exp.PRESETS, d, container=controls)
+if not lecture:
+    ui.glossary("coupling", "W1", "gradient", "Def. 2.1", "cos(G, G′)", "‖G − G′‖/‖G‖",
+                "noisy BN", "test accuracy", "training loss", "affine", "ε", "seed spread")
 
-# Two cached runs: the clean nets first (2a, 2c: the noise slider does not retrain them), then
-# the noisy ones (2b), so the first charts appear before the slower noisy training.
+# Two cached runs: the clean nets first (the example, 2a, 2c: the noise slider does not retrain
+# them), then the noisy ones (2b), so the first charts appear before the slower noisy training.
 result = ui.run(exp.run_gradients, config.clean())
 if result is None:
     st.stop()
-s = result.summary
+ui.short_answer(answer, say.short_answer(result, exp.EXAMPLE_FACTOR))
 ui.diverged_note([f"{v} net" for v, flag in result.diverged.items() if flag])
-mid = int(s["mid_layer"])
+mid = config.mid_layer
 
-
-def num(summary: dict, key: str, fmt: str) -> str:
-    """A summary number, or a dash where every seed of that net diverged."""
-    v = summary[key]
-    return "—" if v != v else format(v, fmt)
-
+# ---------------------------------------------------------------------------- the example
+if not lecture:
+    st.subheader(f"What coupling means: rescale layer 1, watch layer {mid}")
+ui.explain(f"Take the trained nets and multiply every weight of layer 1 (**W1**) by a factor. "
+           f"If layer {mid} were coupled to layer 1, what it sees and the gradient that tells it "
+           f"how to change would change too. (BN's ε, the 1e-5 added to the variance, is set "
+           f"to 0 here: it is the one part of BN that does not scale with W1.)")
+if first_chart is None:
+    first_chart = st.container()
+factor = ui.select_slider("Multiply W1 by", "scale", list(exp.FACTORS), exp.EXAMPLE_FACTOR,
+                          format_func=lambda v: f"{v:g}", help=ui.term("W1"),
+                          container=st.columns([1, 2])[0])
+labels = {v: say.panel_label(result, v, factor) for v in ("BN", "plain")}
+with first_chart:
+    ui.chart(charts.example_chart(result.weights, factor, config.seed,
+                                  say.example_title(result, factor), labels, layer=mid,
+                                  height=185 if lecture else 230,
+                                  width=330 if lecture else 300, font=16 if lecture else 13))
+ui.explain(say.example_caption(result, factor))
 
 # ---------------------------------------------------------------------------- 2a
-st.header("2a · Does a layer's gradient depend less on the layers below?")
-ui.explain("Santurkar et al. (2018, Def. 2.1): every 100 steps, take layer i's gradient G; let "
-           "layers 1 … i−1 take their SGD step; compute layer i's gradient G′ again **on the "
-           "same batch**. If the layers were decoupled, G′ = G: cosine 1 (dashed line), relative "
-           "change 0.")
+st.header("2a · During training: does a layer's gradient depend less on the layers below?")
+ui.explain(f"The same question during real training, as Santurkar et al. (2018) measure it "
+           f"(their **Def. 2.1**): every 100 steps, take layer i's gradient G; let layers "
+           f"1 … i−1 take their SGD step; compute layer i's gradient G′ again **on the same "
+           f"batch**. If layer i learned independently of the layers below, G′ = G: "
+           f"**cos(G, G′)** = 1 (the dashed line) and **‖G − G′‖/‖G‖** = 0.")
 p1, p2 = st.columns(2)
 layer = ui.slider("Layer", "layer", min_value=2, max_value=config.depth, default=mid,
                   container=p1)
 metric = charts.METRICS[ui.select("Measure", "metric", list(charts.METRICS), "cosine",
-                                  container=p2)]
+                                  container=p2, help=ui.term("cos(G, G′)") + " Relative change: "
+                                  + ui.term("‖G − G′‖/‖G‖"))]
 left, right = st.columns(2)
 with left:
-    ui.chart(charts.ics_time_chart(result.ics, layer, metric))
+    ui.chart(charts.ics_time_chart(result.ics, layer, metric,
+                                   say.ics_time_title(result, layer, metric)))
 with right:
-    ui.chart(charts.ics_layer_chart(result.ics, metric))
-
-lost = [v for v, tag in (("BN", "bn"), ("plain", "plain")) if s[f"diverged_{tag}"] == s["n_seeds"]]
-if lost:
-    coupling = (f"The {' and the '.join(lost)} net diverged on every seed at this learning rate: "
-                f"there is nothing to compare.")
-elif s["ics_cos_bn"] <= s["ics_cos_plain"] + 0.02:
-    coupling = ("So by this measure BN does **not** decouple the layers: their gradients are as "
-                "coupled, or more.")
-else:
-    coupling = "In this run BN's gradients moved **less** than plain's, unlike the paper's finding."
+    ui.chart(charts.ics_layer_chart(result.ics, metric, say.ics_layer_title(result, metric)))
 ui.verdict(
     "With batch norm, each layer's parameters depend less on what the earlier layers do.",
-    [f"At layer {mid}, the gradient after the layers below stepped keeps a cosine of "
-     f"**{num(s, 'ics_cos_plain', '.2f')}** with the old one without BN and "
-     f"**{num(s, 'ics_cos_bn', '.2f')}** with BN (mean over training and {int(s['n_seeds'])} "
-     f"seeds; medians {num(s, 'ics_cos_median_plain', '.2f')} and "
-     f"{num(s, 'ics_cos_median_bn', '.2f')}).",
-     f"Relative change ‖G − G′‖/‖G‖: {num(s, 'ics_rel_plain', '.2f')} plain vs "
-     f"{num(s, 'ics_rel_bn', '.2f')} BN.",
-     coupling],
+    say.coupling_lines(result),
     "Santurkar et al. (2018), *How does batch normalization help optimization?*, Fig. 3: by "
     "this gradient-based definition of internal covariate shift, networks with BN show "
     "\"similar, or even worse\" shift than networks without. Their explanation of BN's benefit "
@@ -97,46 +106,36 @@ st.header("2b · Noisy BN: learning with inputs that never sit still")
 ui.explain(f"After every BN layer we add noise whose mean and scale are redrawn every step "
            f"(a = {config.noise:g}), so the distribution each layer sees changes all the time: "
            f"the opposite of \"stable inputs\". The same noise on the plain net is the control. "
-           f"Test accuracy is measured without noise.")
+           f"Two different questions: **training loss** (how closely a net fits the batches it "
+           f"trains on) and **test accuracy** (how many unseen digits it gets right, measured "
+           f"without noise).")
 noisy = ui.run(exp.run_noisy, config, what="Training the noisy nets")
 if noisy is None:
     st.stop()
-n = noisy.summary
 ui.diverged_note([f"{v} net" for v, flag in noisy.diverged.items() if flag])
 left, right = st.columns([3, 2])
 with left:
-    ui.chart(charts.loss_chart(result.curves, noisy.curves))
+    ui.chart(charts.loss_chart(result.curves, noisy.curves, title=say.loss_title(result, noisy)))
 with right:
-    ui.chart(charts.accuracy_chart(result.runs, noisy.runs))
-accs = (n["acc_noisy_bn"], s["acc_bn"], s["acc_plain"])
-if any(a != a for a in accs):
-    survival = "Some nets diverged on every seed: compare the ones that trained."
-elif n["acc_noisy_bn"] >= s["acc_bn"] - 0.02 and n["acc_noisy_bn"] > s["acc_plain"]:
-    survival = ("Noisy BN learns as well as BN and better than plain: an unstable input "
-                "distribution did not stop it.")
-else:
-    survival = "At this noise size noisy BN falls behind: too much noise does hurt."
+    ui.chart(charts.accuracy_chart(result.runs, noisy.runs,
+                                   title=say.accuracy_title(result, noisy)))
 ui.verdict(
     "BN helps because it keeps each layer's input distribution stable.",
-    [f"Test accuracy: BN **{num(s, 'acc_bn', '.1%')}**, noisy BN "
-     f"**{num(n, 'acc_noisy_bn', '.1%')}**, plain **{num(s, 'acc_plain', '.1%')}**, noisy plain "
-     f"{num(n, 'acc_noisy_plain', '.1%')} (a = {num(n, 'noise', 'g')}).",
-     survival,
-     f"Late training batch loss: BN {num(s, 'late_loss_bn', '.3f')}, noisy BN "
-     f"{num(n, 'late_loss_noisy_bn', '.3f')}, plain {num(s, 'late_loss_plain', '.3f')}."],
+    say.noise_lines(result, noisy),
     "Santurkar et al. (2018), Sec. 2.1 and Fig. 2: BN with injected, time-varying noise "
     "(non-zero mean, non-unit variance) trains almost exactly as well as standard BN and better "
     "than no BN, for moderate noise. Noise that is large relative to the unit scale does hurt.")
 
 # ---------------------------------------------------------------------------- 2c
 st.header("2c · What batch norm decouples, and what it does not")
-ui.chart(charts.synthesis_chart(result.stats, result.ics))
-st.markdown(
-    f"**Statistics, exactly:** an affine change of layer 1 (each unit rescaled and shifted) "
-    f"moves the inputs of layers 2–{config.depth} by {num(s, 'stats_change_bn', '.1e')} with "
-    f"BN and by {num(s, 'stats_change_plain', '.2f')} without (relative change, mean over layers "
-    f"and seeds; page 2 has the full experiment). **Gradients, not:** at layer {mid}, 1 − cos is "
-    f"{num(s, 'ics_gap_bn', '.2f')} with BN and {num(s, 'ics_gap_plain', '.2f')} without. What "
-    f"batch norm does for optimization is on the "
-    f"[hyperparameter landscape page](/Hyperparameter_landscape).")
-ui.show_code(exp.ics_probe)
+left, right = st.columns(2)
+with left:
+    ui.chart(charts.stats_chart(result.stats, say.stats_title(result), say.zero_label(result)))
+with right:
+    ui.chart(charts.gradient_gap_chart(result.ics, say.gradients_title(result)))
+st.markdown(say.synthesis_text(result) + " What batch norm does for optimization is on the "
+            "[hyperparameter landscape page](/Hyperparameter_landscape).")
+if lecture:
+    ui.glossary("coupling", "W1", "gradient", "Def. 2.1", "cos(G, G′)", "‖G − G′‖/‖G‖",
+                "noisy BN", "test accuracy", "training loss", "affine", "ε", "seed spread")
+ui.show_code(exp.rescale_probe, exp.ics_probe)

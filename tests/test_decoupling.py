@@ -11,6 +11,7 @@ import pytest
 from bnjax.charts import decoupling as charts
 from bnjax.data import load_digits
 from bnjax.experiments import decoupling as exp
+from bnjax.narration import decoupling as say
 from bnjax.nn import MLPSpec, mlp_init
 from bnjax.train import loss_fn
 from tests.apphelp import charts as page_charts
@@ -99,6 +100,50 @@ def test_statistics_are_decoupled_exactly_gradients_not(default):
     assert s["stats_change_plain"] > 0.05, s
 
 
+# ---------------------------------------------------------------------------- the example
+
+
+def test_doubling_w1_leaves_bn_later_layers_unchanged_and_moves_plain(default):
+    """The concrete example, over seeds 0-2 and every later layer (2..8): W1 x 2 changes a BN
+    net's later inputs and gradients by nothing (BN divides the factor out; with eps scaled,
+    exactly), a plain net's by about their own size (measured 0.95-1.10)."""
+    e = default.example
+    assert set(e["seed"]) == {0, 1, 2} and sorted(e["layer"].unique()) == list(range(2, 9))
+    x2 = e[e["factor"] == 2.0]
+    bn, plain = x2[x2["variant"] == "BN"], x2[x2["variant"] == "plain"]
+    assert len(bn) == len(plain) == 3 * 7
+    assert bn["grad_change"].max() <= 1e-4, bn["grad_change"].max()
+    assert bn["input_change"].max() <= 1e-4, bn["input_change"].max()
+    assert plain["grad_change"].min() >= 0.1, plain["grad_change"].min()
+    assert plain["input_change"].min() >= 0.1, plain["input_change"].min()
+    # Any factor, BN still does not notice (10 is not a power of two: rounding, ~1e-6).
+    assert e[e["variant"] == "BN"]["grad_change"].max() <= 1e-4
+    s = default.summary
+    assert s["example_grad_bn"] <= 1e-4 and s["example_grad_plain"] >= 0.1, s
+
+
+def test_the_example_factor_is_traced_and_eps_is_what_breaks_exactness():
+    """One compiled program for every factor; with BN's usual eps = 1e-5 the invariance holds
+    only up to ~1e-3 (eps does not scale with W1), with eps = 0 a power of two is exact."""
+    spec = MLPSpec(depth=4, width=32, bn=True)
+    params, state = jax.vmap(lambda k: mlp_init(k, spec))(
+        jnp.stack([jax.random.key(s) for s in (3, 4)]))
+    data = load_digits()
+    x, y = jnp.asarray(data.x_train[:256]), jnp.asarray(data.y_train[:256])
+    exact = exp.example_spec(spec)
+    out = exp.rescale_runs(params, state, x, y, jnp.asarray([0.5, 2.0, 4.0]), exact)
+    size = exp.rescale_runs._cache_size()
+    again = exp.rescale_runs(params, state, x, y, jnp.asarray([3.0, 7.0, 10.0]), exact)
+    assert exp.rescale_runs._cache_size() == size  # new factors, no new program
+    rel_g = np.asarray(out[1])  # (runs, factors, depth)
+    assert np.all(rel_g[:, :, 1:] == 0.0)  # powers of two: not one bit moves downstream
+    # Layer 1's own gradient does change: G1 -> G1 / c, a relative change |1/c - 1|.
+    np.testing.assert_allclose(rel_g[:, :, 0], [[1.0, 0.5, 0.75]] * 2, rtol=1e-5)
+    assert np.asarray(again[1])[:, :, 1:].max() < 1e-4  # other factors: rounding only
+    loose = np.asarray(exp.rescale_runs(params, state, x, y, jnp.asarray([2.0]), spec)[1])
+    assert 0 < loose[:, :, 1:].max() < 1e-2  # eps = 1e-5: close, not exact
+
+
 def test_summary_has_the_design_keys(default):
     s = default.summary
     for k in ("ics_cos_plain", "ics_cos_bn", "acc_plain", "acc_bn", "acc_noisy_bn",
@@ -133,25 +178,48 @@ def test_same_config_same_numbers_and_the_parts_make_the_whole():
     assert exp.merge(clean, noisy).summary == {**whole.summary}
 
 
-def test_charts_are_small_and_typed(default):
+def test_charts_are_small_typed_and_titled_by_their_findings(default):
+    labels = {v: say.panel_label(default, v, 2.0) for v in ("BN", "plain")}
     specs = {
-        "time": charts.ics_time_chart(default.ics, 5).to_dict(),
+        "example": charts.example_chart(default.weights, 2.0, 0, say.example_title(default, 2.0),
+                                        labels).to_dict(),
+        "time": charts.ics_time_chart(default.ics, 5, "cos",
+                                      say.ics_time_title(default, 5)).to_dict(),
         "time_rel": charts.ics_time_chart(default.ics, 8, "rel").to_dict(),
-        "layers": charts.ics_layer_chart(default.ics).to_dict(),
-        "loss": charts.loss_chart(default.curves).to_dict(),
-        "acc": charts.accuracy_chart(default.runs).to_dict(),
-        "synthesis": charts.synthesis_chart(default.stats, default.ics).to_dict(),
+        "layers": charts.ics_layer_chart(default.ics, "cos",
+                                         say.ics_layer_title(default)).to_dict(),
+        "loss": charts.loss_chart(default.curves, title=say.loss_title(default, default)
+                                  ).to_dict(),
+        "acc": charts.accuracy_chart(default.runs,
+                                     title=say.accuracy_title(default, default)).to_dict(),
+        "stats": charts.stats_chart(default.stats, say.stats_title(default),
+                                    say.zero_label(default)).to_dict(),
+        "gap": charts.gradient_gap_chart(default.ics, say.gradients_title(default)).to_dict(),
     }
     for name, spec in specs.items():
         rows = sum(len(v) for v in spec.get("datasets", {}).values())
         assert 0 < rows <= 5000, (name, rows)
+    # The example: both nets side by side, the "unchanged" diagonal, each panel labelled.
+    example = specs["example"]
+    assert example["facet"]["column"]["field"] == "variant"
+    layers = example["spec"]["layer"]
+    assert layers[0]["encoding"]["x"]["field"] == layers[0]["encoding"]["y"]["field"] == "before"
+    assert "unchanged" in json.dumps(layers) and labels["BN"] in json.dumps(example)
+    assert example["title"]["text"][0].startswith("W1 × 2: layer 5's gradient is unchanged")
+    # 2a: the labelled guide at cos = 1, with room above it for the label.
     time = specs["time"]
     guide = time["layer"][2]
     assert guide["mark"]["type"] == "rule" and guide["encoding"]["y"]["field"] == "cos"
     assert [row["cos"] for row in time["datasets"][guide["data"]["name"]]] == [1.0]  # cos = 1
-    assert time["layer"][0]["encoding"]["y"]["scale"]["domain"][1] == 1.0
-    assert specs["synthesis"]["resolve"]["scale"]["y"] == "independent"
-    assert "rule" not in json.dumps(specs["time_rel"]["layer"])  # no cos line on the rel chart
+    assert time["layer"][0]["encoding"]["y"]["scale"]["domain"][1] > 1.0
+    assert time["title"]["text"][1].startswith("mean: BN ")
+    rel_guides = [layer for layer in specs["time_rel"]["layer"]
+                  if layer["mark"].get("type") == "rule"]
+    assert rel_guides and "1.0" not in json.dumps(rel_guides)  # the rel chart's guide is at 0
+    # 2c: BN's invisible bars are labelled with their size, and ticked.
+    stats = json.dumps(specs["stats"])
+    assert say.zero_label(default) is not None and say.zero_label(default) in stats
+    assert '"tick"' in stats
 
 
 # ---------------------------------------------------------------------------- the page
@@ -159,7 +227,11 @@ def test_charts_are_small_and_typed(default):
 
 def _measured(at) -> str:
     return "\n".join(m.value for m in at.markdown
-                     if m.value.startswith("- At layer") or m.value.startswith("- Test accuracy"))
+                     if m.value.startswith("- At layer") or m.value.startswith("- **Test accuracy"))
+
+
+def _answer(at) -> str:
+    return "\n".join(m.value for m in at.markdown if m.value.startswith("**Short answer.**"))
 
 
 @pytest.fixture(scope="module")
@@ -171,11 +243,23 @@ def page_seed0():
 
 def test_page_renders_with_its_charts_and_verdicts(page_seed0):
     at = page_seed0
-    assert len(page_charts(at)) == 5
+    specs = [json.loads(c.proto.spec) for c in page_charts(at)]
+    assert len(specs) == 7
+    # The concrete example comes first, before the gradient measure.
+    assert "before" in json.dumps(specs[0]) and "W1 × 2" in json.dumps(specs[0]["title"])
     text = texts(at)
     assert text.count("What this run measured") == 2 and "Santurkar" in text
     assert "Hyperparameter_landscape" in text  # 2c links to page 5
     assert _measured(at)
+    answer = _answer(at)
+    assert "layer 5's gradient" in answer and "on every seed" in answer
+
+
+def test_the_page_opens_with_the_short_answer_above_the_controls(page_seed0):
+    values = [m.value for m in page_seed0.main.markdown]
+    first = next(i for i, v in enumerate(values) if v.startswith("**Short answer.**"))
+    presets = next(i for i, v in enumerate(values) if v.startswith("**Presets:**"))
+    assert first < presets
 
 
 def test_another_seed_changes_the_verdicts_numbers(page_seed0):
@@ -184,14 +268,18 @@ def test_another_seed_changes_the_verdicts_numbers(page_seed0):
     assert "Seeds 1 to 3" in texts(at)
     a, b = _measured(page_seed0), _measured(at)
     assert a and b and a != b
+    a, b = _answer(page_seed0), _answer(at)  # the short answer's numbers follow the seed
+    assert a and b and a != b
 
 
 def test_the_url_sets_the_view():
-    at = render(PAGE, timeout=600, layer="8", metric="relative change", **FAST)
+    at = render(PAGE, timeout=600, layer="8", metric="relative change", scale="10", **FAST)
     assert not at.exception, at.exception
     assert not at.warning, [w.value for w in at.warning]
     assert at.selectbox(key="metric").value == "relative change"
-    assert "Layer 8" in json.dumps(json.loads(page_charts(at)[0].proto.spec))
+    assert at.select_slider(key="scale").value == 10.0
+    specs = [json.dumps(json.loads(c.proto.spec)) for c in page_charts(at)]
+    assert "W1 × 10" in specs[0] and "Layer 8" in specs[1]
 
 
 @pytest.mark.parametrize("params,expect", [
@@ -200,6 +288,7 @@ def test_the_url_sets_the_view():
     ({"metric": "<script>"}, "metric="),
     ({"metric": "cos"}, "metric=cos"),
     ({"seed": "1e400"}, "seed=1e400"),
+    ({"scale": "3"}, "scale=3"),
 ])
 def test_bad_url_values_give_a_note(params, expect):
     at = render(PAGE, timeout=600, **{**FAST, **params})

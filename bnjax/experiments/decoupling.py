@@ -1,6 +1,10 @@
 """Page 3, layer decoupling: "each layer learns more independently".
 
 Teaches, with BN and plain nets trained on the same seeds and batches:
+  the concrete example first: what "coupling" means. Multiply layer 1's weights W1 of the trained
+      nets by c (2 by default) and look at a later layer: with BN its inputs and the gradient of
+      its weights do not change at all (BN divides the factor out); without BN they change by as
+      much as their own size. Later layers are decoupled from the *scale* of earlier ones.
   2a  internal covariate shift as Santurkar et al. 2018 define it (Def. 2.1): for layer i, the
       gradient G of W_i, and G' after layers 1..i-1 took their SGD step, on the same batch;
       cos(G, G') and ||G - G'|| / ||G|| per layer over training. BN does *not* make this smaller
@@ -22,16 +26,20 @@ from dataclasses import dataclass, field, replace
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pandas as pd
 
 from bnjax.data import batch_indices, load_digits
 from bnjax.experiments.covariate_shift import CHUNK, REFERENCE_SIZE, SIZES, perturb_runs
-from bnjax.nn import MLPSpec
+from bnjax.nn import MLPSpec, mlp_apply
 from bnjax.train import TrainConfig, hparams, loss_fn, train_runs
 
 BN, PLAIN, NOISY_BN, NOISY_PLAIN = "BN", "plain", "noisy BN", "noisy plain"
 PROBE_EVERY = 100  # steps between Def. 2.1 probes (a multiple of CHUNK)
 LOSS_EVERY = 10  # the learning curves average the batch loss over windows of this many steps
+FACTORS = (0.5, 2.0, 10.0)  # the concrete example: W1 -> c * W1, each c (traced) in one program
+EXAMPLE_FACTOR = 2.0  # the factor the summary (and the page's default view) reports
+N_WEIGHTS = 300  # weights of the example layer drawn in the scatter (a fixed sample)
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,11 @@ class DecouplingConfig:
         return self.depth // 2 + 1
 
 
+EXAMPLE_COLUMNS = ["variant", "seed", "factor", "layer", "input_change", "grad_change",
+                   "grad_ratio"]
+WEIGHT_COLUMNS = ["variant", "seed", "factor", "weight", "g", "g_scaled"]
+
+
 @dataclass
 class DecouplingResult:
     config: DecouplingConfig
@@ -72,6 +85,11 @@ class DecouplingResult:
     stats: pd.DataFrame  # variant, seed, layer, rel_change (2c: affine change of layer 1)
     runs: pd.DataFrame  # variant, seed, diverged, test_acc
     diverged: dict[str, bool] = field(default_factory=dict)
+    # The concrete example (clean nets): W1 -> factor * W1. Per later layer: the relative change
+    # of its input and of its weights' gradient, ||G' - G|| / ||G|| and ||G'|| / ||G||.
+    example: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EXAMPLE_COLUMNS))
+    # A fixed sample of the example layer's weights: each one's gradient before and after.
+    weights: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=WEIGHT_COLUMNS))
 
 
 # ---------------------------------------------------------------------------- the probe (jitted)
@@ -109,6 +127,62 @@ def ics_probe(params, state, x, y, lr, spec: MLPSpec):
 
 # Module-level compiled probe, vmapped over runs (each run has its own batch).
 ics_runs = jax.jit(jax.vmap(ics_probe, in_axes=(0, 0, 0, 0, None, None)), static_argnames="spec")
+
+
+def rescale_probe(params, state, x, y, factors, spec: MLPSpec):
+    """The concrete example of coupling, on one trained net: W1 -> c * W1 for each c in `factors`.
+
+    Over the whole set (x, y) as one batch (train mode: BN on the set's statistics), for every
+    hidden layer i: its input to the nonlinearity h_i and the gradient G_i = dL/dW_i, before and
+    after the change. With BN (layer 1 has no bias) c * W1 x normalizes to the same values, so
+    for i >= 2 nothing changes, exactly, if BN's eps scales with c too: evaluate with a spec whose
+    eps is 0 (`example_spec`) and a power-of-two c changes no bit. Without BN every later value
+    moves. `factors` is traced: any c, one compiled program.
+
+    Returns, with a leading (F,) axis: ||h' - h|| / ||h|| and ||G' - G|| / ||G|| (F, depth), the
+    norm ratios ||G'|| / ||G|| (F, depth), and the gradient of layer `spec.depth // 2 + 1` (the
+    example layer) before (width, width) and after (F, width, width).
+    """
+    w1 = params.hidden[0].dense.w  # (n_in, width)
+
+    def measure(c):
+        first = params.hidden[0]._replace(dense=params.hidden[0].dense._replace(w=c * w1))
+        p = params._replace(hidden=(first,) + tuple(params.hidden[1:]))
+
+        def loss(q):
+            logits, _, trace = mlp_apply(q, state, x, spec=spec, train=True, with_trace=True)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), trace.h
+
+        g, h = jax.grad(loss, has_aux=True)(p)
+        return h, tuple(layer.dense.w for layer in g.hidden)
+
+    # c = 1 (the trained net) and every factor in one batched pass.
+    cs = jnp.concatenate([jnp.ones((1,), jnp.float32), jnp.asarray(factors, jnp.float32)])
+    h, g = jax.vmap(measure)(cs)  # leading axis F + 1
+
+    def norm(a):  # (F + 1, ...) -> (F + 1,)
+        return jnp.sqrt((a ** 2).sum(tuple(range(1, a.ndim))))
+
+    def rel(a):  # (F + 1, ...) -> (F,): ||a_c - a_1|| / ||a_1||
+        return norm(a[1:] - a[:1]) / (norm(a[:1]) + 1e-30)
+
+    rel_h = jnp.stack([rel(a) for a in h], 1)  # (F, depth)
+    rel_g = jnp.stack([rel(a) for a in g], 1)  # (F, depth)
+    ratio_g = jnp.stack([norm(a)[1:] / (norm(a)[:1] + 1e-30) for a in g], 1)  # (F, depth)
+    mid = g[spec.depth // 2]  # (F + 1, width, width): layer depth // 2 + 1
+    return rel_h, rel_g, ratio_g, mid[0], mid[1:]
+
+
+# Module-level compiled probe, vmapped over runs; the factors are traced (no recompile per c).
+rescale_runs = jax.jit(jax.vmap(rescale_probe, in_axes=(0, 0, None, None, None, None)),
+                       static_argnames="spec")
+
+
+def example_spec(spec: MLPSpec) -> MLPSpec:
+    """The spec the concrete example evaluates with: BN's eps = 0, the one part of BN that does
+    not scale with W1. (With eps = 1e-5 the changes are ~1e-6, and up to ~1e-3 where the
+    rounding flips a ReLU input sitting at 0.) Plain nets have no eps: the rest is the same."""
+    return spec._replace(eps=0.0)
 
 
 # ---------------------------------------------------------------------------- the experiment
@@ -156,6 +230,12 @@ def _run(config: DecouplingConfig, plan, progress) -> DecouplingResult:
     keys = jnp.stack([jax.random.fold_in(jax.random.key(s), 1) for s in seeds])
     ref = SIZES.index(REFERENCE_SIZE)
     ics, curves, accuracy, stats, runs_rows, diverged = [], [], [], [], [], {}
+    example, weights = [], []
+    mid = config.mid_layer
+    # The scatter's sample of the example layer's weights: the same for every net and seed.
+    pick = np.random.default_rng(0).choice(config.width * config.width,
+                                           min(N_WEIGHTS, config.width * config.width),
+                                           replace=False)
     for variant, bn, noisy, lo, hi in plan:
         spec, runs, probes = _train(config, bn, noisy, data, progress, lo, hi)
         div = np.asarray(runs.diverged)
@@ -186,11 +266,29 @@ def _run(config: DecouplingConfig, plan, progress) -> DecouplingResult:
                 stats.append({"variant": variant, "seed": seed, "layer": layer + 1,
                               "rel_change": float(rel_aff[r, layer])
                               + (np.nan if div[r] else 0.0)})
+        # The concrete example: W1 -> c * W1 on the trained nets, the whole training set.
+        rel_h, rel_g, ratio_g, g0, g1 = (np.asarray(a) for a in rescale_runs(
+            runs.carry.params, runs.carry.state, x, y, jnp.asarray(FACTORS, jnp.float32),
+            example_spec(spec)))
+        for r, seed in enumerate(seeds):
+            nan = np.nan if div[r] else 0.0
+            for f, factor in enumerate(FACTORS):
+                for layer in range(1, spec.depth):  # layers 2..depth: the later layers
+                    example.append({"variant": variant, "seed": seed, "factor": factor,
+                                    "layer": layer + 1,
+                                    "input_change": float(rel_h[r, f, layer]) + nan,
+                                    "grad_change": float(rel_g[r, f, layer]) + nan,
+                                    "grad_ratio": float(ratio_g[r, f, layer]) + nan})
+                weights.append(pd.DataFrame({
+                    "variant": variant, "seed": seed, "factor": factor, "weight": pick,
+                    "g": g0[r].ravel()[pick] + nan, "g_scaled": g1[r, f].ravel()[pick] + nan}))
     result = DecouplingResult(
         config, {}, pd.DataFrame(ics, columns=["step", "variant", "seed", "layer", "cos", "rel"]),
         pd.concat(curves, ignore_index=True), pd.concat(accuracy, ignore_index=True),
         pd.DataFrame(stats, columns=["variant", "seed", "layer", "rel_change"]),
-        pd.DataFrame(runs_rows), diverged)
+        pd.DataFrame(runs_rows), diverged, pd.DataFrame(example, columns=EXAMPLE_COLUMNS),
+        pd.concat(weights, ignore_index=True) if weights
+        else pd.DataFrame(columns=WEIGHT_COLUMNS))
     result.summary = _summary(result)
     if progress is not None:
         progress(1.0, "done")
@@ -221,11 +319,14 @@ def run_decoupling(config: DecouplingConfig, progress=None) -> DecouplingResult:
 def merge(*results: DecouplingResult) -> DecouplingResult:
     """One result from the parts (the tables concatenated, the summaries recomputed)."""
     def cat(name):
-        return pd.concat([getattr(r, name) for r in results], ignore_index=True)
+        parts = [getattr(r, name) for r in results if len(getattr(r, name))]
+        return (pd.concat(parts, ignore_index=True) if parts
+                else getattr(results[0], name).iloc[:0].copy())
 
     out = DecouplingResult(results[-1].config, {}, cat("ics"), cat("curves"), cat("accuracy"),
                            cat("stats"), cat("runs"),
-                           {k: v for r in results for k, v in r.diverged.items()})
+                           {k: v for r in results for k, v in r.diverged.items()},
+                           cat("example"), cat("weights"))
     out.summary = _summary(out)
     return out
 
@@ -248,6 +349,14 @@ def _summary(result: DecouplingResult) -> dict[str, float]:
         out[f"ics_cos_median_{tag}"] = float(v[v["layer"] == c.mid_layer]["cos"].median())
         s = result.stats[(result.stats["variant"] == variant) & (result.stats["layer"] > 1)]
         out[f"stats_change_{tag}"] = float(s["rel_change"].mean())  # layers 2..depth
+        e = result.example[(result.example["variant"] == variant)
+                           & (result.example["factor"] == EXAMPLE_FACTOR)]
+        at_mid = e[e["layer"] == c.mid_layer]
+        # W1 x 2 at the example layer (seed means), and the largest change over layers 2..depth.
+        out[f"example_grad_{tag}"] = float(at_mid["grad_change"].mean())
+        out[f"example_input_{tag}"] = float(at_mid["input_change"].mean())
+        out[f"example_ratio_{tag}"] = float(at_mid["grad_ratio"].mean())
+        out[f"example_grad_max_{tag}"] = float(e["grad_change"].max())
     for variant, tag in ((BN, "bn"), (PLAIN, "plain"), (NOISY_BN, "noisy_bn"),
                          (NOISY_PLAIN, "noisy_plain")):
         if variant not in present:

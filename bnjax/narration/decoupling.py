@@ -1,0 +1,571 @@
+"""What page 3 (layer decoupling) says, as pure functions of its results.
+
+Teaches: a sentence beside a chart is chosen by the numbers the chart draws. Every comparative
+("more", "less", "about as much", "higher", "lower", "ends lowest") comes from
+`bnjax.text.compare` over per-seed numbers (paired by seed); every number carries its seed
+spread; a value that is zero up to float rounding prints as "≈ 0 (7e-09)", an exact zero as "0".
+Test accuracy (unseen digits) and training loss (how closely a net fits its training batches)
+answer different questions, and the sentences say which one they use.
+The functions read a `DecouplingResult`'s tables (`example`, `ics`, `stats`, `runs`, `curves`),
+so a test can feed them numbers where a comparison flips and watch the sentence flip with it.
+Leaves out: Streamlit (markdown strings out), and the lecture's and the papers' claims, which are
+quotations, not measurements.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bnjax.text import TINY, compare, ratio, spread
+
+BN, PLAIN, NOISY_BN, NOISY_PLAIN = "BN", "plain", "noisy BN", "noisy plain"
+TEST_IMAGES = 540  # the digits test split: a difference under one image is "about the same"
+ONE_IMAGE = 1.0 / TEST_IMAGES
+LATE = 0.9  # "late training": the last 10% of the steps
+
+# ---------------------------------------------------------------------------- numbers
+
+
+def _finite(values) -> np.ndarray:
+    v = np.asarray(values, float).ravel()
+    return v[np.isfinite(v)]
+
+
+def is_zero(values) -> bool:
+    """Every finite seed value is zero up to float rounding (and there is at least one)."""
+    v = _finite(values)
+    return v.size > 0 and bool(np.all(np.abs(v) < TINY))
+
+
+def _spread(v: np.ndarray, spec: str) -> str:
+    """`spread`, with one or two more digits when the min–max would print as one number
+    ("0.96 (0.96–0.96)"): the spread is shown, never rounded away."""
+    text = first = spread(v, spec)
+    for _ in range(2):
+        if "(" not in text:
+            return text
+        ends = text.rsplit(" (", 1)[1][:-1].split("–")
+        if len(ends) != 2 or ends[0] != ends[1]:
+            return text
+        digits = int(spec[1:-1]) + 1
+        spec = f".{digits}{spec[-1]}"
+        text = spread(v, spec)
+    return first.split(" (", 1)[0] + " (every seed)" if "(" in text else text
+
+
+def num(values, spec: str = ".2f") -> str:
+    """The seed mean with its min–max spread, "0.42 (0.41–0.44)"; "0" when every seed is exactly
+    0; "≈ 0 (7e-09)" when every seed is zero up to rounding (the largest in brackets); "—" when
+    there is no finite value (every run diverged)."""
+    v = _finite(values)
+    if v.size == 0:
+        return "—"
+    if is_zero(v):
+        top = float(np.abs(v).max())
+        return "0" if top == 0 else f"≈ 0 ({top:.0e})"
+    return _spread(v, spec)
+
+
+def pct(values, spec: str = ".0f") -> str:
+    """`num` in percent: "96% (95–97%)"; zero up to rounding stays "0" or "≈ 0 (7e-09)"."""
+    v = _finite(values)
+    if v.size == 0 or is_zero(v):
+        return num(v)
+    text = _spread(100 * v, spec)
+    if text.endswith("(every seed)"):
+        return text.replace(" (", "% (")
+    if "(" in text:
+        head, rest = text.split(" (", 1)
+        return f"{head}% ({rest[:-1]}%)"
+    return text + "%"
+
+
+def times(values, spec: str = ".2g") -> str:
+    """A ratio with its seed spread: "0.16× (0.11–0.22×)"."""
+    v = _finite(values)
+    if v.size == 0 or is_zero(v):
+        return num(v) + ("×" if v.size else "")
+    text = _spread(v, spec)
+    if text.endswith("(every seed)"):
+        return text.replace(" (", "× (")
+    if "(" in text:
+        head, rest = text.split(" (", 1)
+        return f"{head}× ({rest[:-1]}×)"
+    return text + "×"
+
+
+def change(values, whose: str = "its") -> str:
+    """A relative change ‖new − old‖ / ‖old‖: "96% (95–97%) of its size", or "61× (31–91×) its
+    size" once it is 10 times the old size or more."""
+    v = _finite(values)
+    if v.size and float(v.mean()) >= 10:
+        return f"{times(v, '.0f')} {whose} size"
+    return f"{pct(v)} of {whose} size" if v.size and not is_zero(v) else pct(v)
+
+
+def points(diffs, *, signed: bool = True) -> str:
+    """Per-seed differences of accuracies in percentage points: "+1.2 (+0.9 to +1.4) points";
+    `signed=False` drops the signs (for a sentence whose verb already says up or down)."""
+    v = 100 * _finite(diffs)
+    if v.size == 0:
+        return "—"
+    f = "+.1f" if signed else ".1f"
+    if not signed:
+        v = np.abs(v)
+    if v.size == 1 or format(v.max(), f) == format(v.min(), f):
+        return f"{format(v.mean(), f)} points"
+    return f"{format(v.mean(), f)} ({format(v.min(), f)} to {format(v.max(), f)}) points"
+
+
+def _seeds(result) -> list[int]:
+    return list(result.config.seeds)
+
+
+def _by_seed(frame: pd.DataFrame, column: str, seeds) -> np.ndarray:
+    """Per-seed means of `column` (over whatever else is in `frame`), in `seeds` order, NaN where
+    a seed has no finite value."""
+    means = frame.groupby("seed")[column].mean() if len(frame) else pd.Series(dtype=float)
+    return np.array([float(means.get(s, np.nan)) for s in seeds])
+
+
+def example_per_seed(result, variant: str, column: str, factor: float,
+                     layer: int | None = None) -> np.ndarray:
+    """The concrete example (W1 -> factor * W1): `column` of one variant at `layer` (default:
+    the example layer), per seed."""
+    e = result.example
+    layer = result.config.mid_layer if layer is None else layer
+    rows = e[(e["variant"] == variant) & (e["factor"] == factor) & (e["layer"] == layer)]
+    return _by_seed(rows, column, _seeds(result))
+
+
+def example_extreme(result, variant: str, column: str, factor: float,
+                    how: str = "max") -> np.ndarray:
+    """Per seed, the largest (or smallest) `column` over every later layer (2..depth)."""
+    e = result.example
+    rows = e[(e["variant"] == variant) & (e["factor"] == factor)]
+    top = rows.groupby("seed")[column].agg(how) if len(rows) else pd.Series(dtype=float)
+    return np.array([float(top.get(s, np.nan)) for s in _seeds(result)])
+
+
+def ics_per_seed(result, variant: str, metric: str = "cos", layer: int | None = None,
+                 how: str = "mean") -> np.ndarray:
+    """Santurkar's Def. 2.1 at `layer` (default: the example layer), averaged over training
+    (`how`: "mean" or "median" over the probes), per seed."""
+    ics = result.ics
+    layer = result.config.mid_layer if layer is None else layer
+    rows = ics[(ics["variant"] == variant) & (ics["layer"] == layer)]
+    agg = rows.groupby("seed")[metric].agg(how) if len(rows) else pd.Series(dtype=float)
+    return np.array([float(agg.get(s, np.nan)) for s in _seeds(result)])
+
+
+def stats_per_seed(result, variant: str) -> np.ndarray:
+    """2c: the relative change of the inputs of layers 2..depth after the affine change of
+    layer 1, mean over those layers, per seed."""
+    s = result.stats
+    rows = s[(s["variant"] == variant) & (s["layer"] > 1)]
+    return _by_seed(rows, "rel_change", _seeds(result))
+
+
+def acc_per_seed(result, variant: str) -> np.ndarray:
+    """Final test accuracy per seed (NaN for a diverged run)."""
+    r = result.runs
+    rows = r[r["variant"] == variant]
+    rows = rows.assign(test_acc=rows["test_acc"].where(~rows["diverged"].astype(bool)))
+    return _by_seed(rows, "test_acc", _seeds(result))
+
+
+def late_loss_per_seed(result, variant: str) -> np.ndarray:
+    """The training batch loss over the last 10% of the steps, per seed."""
+    c = result.curves
+    rows = c[(c["variant"] == variant) & (c["step"] > LATE * result.config.steps)]
+    return _by_seed(rows, "loss", _seeds(result))
+
+
+def lost(result, variants=(BN, PLAIN)) -> list[str]:
+    """The variants present in `result` whose every seed diverged."""
+    r = result.runs
+    out = []
+    for v in variants:
+        d = r[r["variant"] == v]
+        if len(d) and bool(d["diverged"].astype(bool).all()):
+            out.append(v)
+    return out
+
+
+def _factor_words(factor: float) -> tuple[str, str]:
+    """("Double", "W1 × 2") for 2; ("Halve", "W1 × 0.5"); ("Multiply by 10", "W1 × 10")."""
+    short = f"W1 × {factor:g}"
+    verb = {2.0: "Double", 0.5: "Halve"}.get(float(factor), f"Multiply by {factor:g}")
+    return verb, short
+
+
+def _layers(result) -> str:
+    c = result.config
+    return f"layers 1–{c.mid_layer - 1}" if c.mid_layer > 2 else "layer 1"
+
+
+def _unchanged(values) -> bool:
+    """The example's change is zero up to float rounding on every finite seed."""
+    return is_zero(values)
+
+
+def _diverged_answer(gone: list[str]) -> str:
+    return (f"The {' and the '.join(gone)} net diverged on every seed at this setting, so this "
+            f"view cannot answer the question: try a smaller learning rate.")
+
+
+# ---------------------------------------------------------------------------- the short answer
+
+
+def short_answer(result, factor: float = 2.0) -> str:
+    """Two or three sentences that answer "does each layer learn more independently with BN?",
+    from the clean nets: the concrete example (W1 × factor) and Santurkar's Def. 2.1 cosine."""
+    gone = lost(result)
+    if gone:
+        return _diverged_answer(gone)
+    mid = result.config.mid_layer
+    verb, _ = _factor_words(factor)
+    g_bn = example_per_seed(result, BN, "grad_change", factor)
+    g_pl = example_per_seed(result, PLAIN, "grad_change", factor)
+    cos_bn, cos_pl = ics_per_seed(result, BN), ics_per_seed(result, PLAIN)
+    turn = compare(cos_bn, cos_pl, words=("less", "more", "about as much"))
+    cos_word = compare(cos_bn, cos_pl)
+    exact = _unchanged(g_bn) and not _unchanged(g_pl)
+
+    if exact:
+        first = (f"{verb} layer 1's weights: with BN, layer {mid}'s gradient stays exactly "
+                 f"the same (change {num(g_bn)} on every seed); without BN it changes by "
+                 f"{change(g_pl)}.")
+    else:
+        same = compare(g_bn, g_pl, words=("more", "less", "about as much"))
+        first = (f"{verb} layer 1's weights: layer {mid}'s gradient changes by {pct(g_bn)} "
+                 f"with BN and {pct(g_pl)} without, {same.word} with BN"
+                 f"{', ' + same.seeds if same.seeds else ''}.")
+    if turn.sign == 0 and turn.n == 0:
+        second = "The gradient measure during training has no finite values to compare."
+    else:
+        versus = "as" if turn.sign == 0 else "than"
+        which = f", {cos_word.word} with BN {cos_word.seeds}" if cos_word.sign else ""
+        second = (f"But when {_layers(result)} take a real training step, layer {mid}'s gradient "
+                  f"turns **{turn.word}** with BN {versus} without (cosine with its old direction "
+                  f"{num(cos_bn)} vs {num(cos_pl)}{which}).")
+    if exact and turn.sign <= 0:
+        lead = "**Only in one sense.**"
+        last = "BN decouples the *scale* a layer sees, not what it has to learn."
+    elif exact:
+        lead = "**Yes, in both senses here.**"
+        last = ("In this run BN decoupled the scale exactly and the gradients a little; "
+                "Santurkar et al. found the gradients as coupled or worse.")
+    elif turn.sign > 0:
+        lead = "**Partly.**"
+        last = "BN's later layers were not fully shielded from layer 1's scale here."
+    else:
+        lead = "**Not in this run.**"
+        last = "Here BN shielded neither the scale nor the gradients."
+    return f"{lead} {first} {second} {last}"
+
+
+# ---------------------------------------------------------------------------- the example
+
+
+def example_title(result, factor: float) -> list[str]:
+    """The scatter's title, two lines: what happened to the example layer's gradient."""
+    mid = result.config.mid_layer
+    _, short = _factor_words(factor)
+    g_bn = example_per_seed(result, BN, "grad_change", factor)
+    g_pl = example_per_seed(result, PLAIN, "grad_change", factor)
+    bn_part = ("unchanged with BN" if _unchanged(g_bn) else f"changes by {pct(g_bn)} with BN")
+    return [f"{short}: layer {mid}'s gradient is {bn_part} ({num(g_bn)}),",
+            f"changes by {pct(g_pl)} without BN"]
+
+
+def panel_label(result, variant: str, factor: float) -> str:
+    """The header over one panel of the scatter."""
+    seed = result.config.seed
+    g = example_per_seed(result, variant, "grad_change", factor)[:1]
+    name = "with BN" if variant == BN else "without BN"
+    if not np.isfinite(g).all():
+        return f"{name}: diverged"
+    what = "unchanged" if _unchanged(g) else f"changed by {pct(g)}"
+    return f"{name}, seed {seed}: {what}"
+
+
+def example_caption(result, factor: float) -> str:
+    """Under the scatter: how to read it, and the numbers for the inputs and every layer."""
+    c = result.config
+    mid = c.mid_layer
+    _, short = _factor_words(factor)
+    in_bn = example_per_seed(result, BN, "input_change", factor)
+    in_pl = example_per_seed(result, PLAIN, "input_change", factor)
+    g_pl = example_per_seed(result, PLAIN, "grad_change", factor)
+    ratio_pl = example_per_seed(result, PLAIN, "grad_ratio", factor)
+    top_bn = example_extreme(result, BN, "grad_change", factor, "max")
+    low_pl = example_extreme(result, PLAIN, "grad_change", factor, "min")
+    size = _finite(ratio_pl)
+    grew = size.size and float(np.mean(size)) > 1
+    how = f"{'grew' if grew else 'shrank'} to {times(ratio_pl)} its old size"
+    return (f"Each dot is one weight of layer {mid} ({c.width * c.width:,} weights, "
+            f"{min(300, c.width * c.width)} drawn, seed {c.seed}): the gradient the training "
+            f"loss gives it before (x) and after (y) {short}. On the dashed line, nothing "
+            f"changed. **With BN**, layer {mid}'s inputs changed by {num(in_bn)} and its gradient "
+            f"by {num(example_per_seed(result, BN, 'grad_change', factor))}; the largest gradient "
+            f"change over layers 2–{c.depth} is {num(top_bn)}. **Without BN**, layer {mid}'s "
+            f"inputs changed by {change(in_pl, 'their')} and its gradient by {change(g_pl)}: "
+            f"it {how}. At every later layer the gradient changed by at least "
+            f"{change(low_pl)}. "
+            f"Seed spread in brackets (min–max over {c.n_seeds} seeds).")
+
+
+# ---------------------------------------------------------------------------- 2a
+
+
+METRIC_NAMES = {"cos": "cos(G, G′)", "rel": "‖G − G′‖/‖G‖"}
+
+
+def _change_cmp(result, metric: str, layer: int | None = None):
+    """How BN's gradient change compares with plain's: "more", "less", "about as much"."""
+    bn = ics_per_seed(result, BN, metric, layer)
+    pl = ics_per_seed(result, PLAIN, metric, layer)
+    if metric == "cos":  # a lower cosine is a larger change
+        return compare(bn, pl, words=("less", "more", "about as much")), bn, pl
+    return compare(bn, pl, words=("more", "less", "about as much")), bn, pl
+
+
+def ics_time_title(result, layer: int, metric: str = "cos") -> list[str]:
+    """The over-training chart's title: the layer, the measure, BN vs plain with spreads."""
+    cmp_, bn, pl = _change_cmp(result, metric, layer)
+    return [f"Layer {layer}: {METRIC_NAMES[metric]} over training",
+            f"mean: BN {num(bn)}, plain {num(pl)}"]
+
+
+def ics_layer_title(result, metric: str = "cos") -> list[str]:
+    """The every-layer chart's title: at how many layers BN's gradient changes more or less."""
+    layers = sorted(result.ics["layer"].unique())
+    counts = {"more": 0, "less": 0, "about as much": 0}
+    for layer in layers:
+        cmp_, _, _ = _change_cmp(result, metric, layer)
+        if cmp_.word in counts:
+            counts[cmp_.word] += 1
+    n = sum(counts.values())
+    parts = [f"{word} at {k}" for word, k in counts.items() if k]
+    if not parts:
+        return ["Every layer, mean over training", "nothing to compare"]
+    return ["Every layer, mean over training:",
+            f"BN's gradient changes {parts[0]} of {n} layers" + ("," if parts[1:] else ""),
+            ] + ([", ".join(parts[1:])] if parts[1:] else [])
+
+
+def coupling_lines(result) -> list[str]:
+    """"What this run measured" for 2a."""
+    gone = lost(result)
+    if gone:
+        return [_diverged_answer(gone)]
+    mid = result.config.mid_layer
+    turn, cos_bn, cos_pl = _change_cmp(result, "cos")
+    rel, rel_bn, rel_pl = _change_cmp(result, "rel")
+    med_bn = ics_per_seed(result, BN, how="median")
+    med_pl = ics_per_seed(result, PLAIN, how="median")
+    med = compare(med_bn, med_pl, words=("less", "more", "about as much"))
+    agree = "agree" if med.sign == turn.sign else "do not agree"
+
+    def seeds(c):
+        return f", {c.seeds}" if c.seeds else ""
+
+    lines = [
+        f"At layer {mid}, after {_layers(result)} take their step, the gradient keeps a cosine of "
+        f"**{num(cos_bn)}** with its old direction with BN and **{num(cos_pl)}** without (mean "
+        f"over training; min–max over seeds in brackets): it turns {turn.word} with BN"
+        f"{seeds(turn)}.",
+        f"Relative change ‖G − G′‖/‖G‖: {num(rel_bn)} with BN vs {num(rel_pl)} without: "
+        f"{rel.word} with BN{seeds(rel)}.",
+        f"The medians over training, which ignore plain's rare loss spikes, {agree}: "
+        f"{num(med_bn)} with BN vs {num(med_pl)} without.",
+    ]
+    if turn.sign < 0:
+        lines.append("So by this measure BN does **not** decouple the layers: its gradients "
+                     "are more coupled, as Santurkar et al. found.")
+    elif turn.sign == 0:
+        lines.append("So by this measure BN does **not** decouple the layers: its gradients "
+                     "are about as coupled as plain's.")
+    else:
+        lines.append("In this run BN's gradients turned **less** than plain's: by this measure "
+                     "BN decoupled the layers, unlike the paper's finding.")
+    return lines
+
+
+# ---------------------------------------------------------------------------- 2b
+
+
+def _acc(result, variant):
+    return acc_per_seed(result, variant)
+
+
+def noise_lines(clean, noisy) -> list[str]:
+    """"What this run measured" for 2b. Test accuracy and training loss are separate lines:
+    they answer different questions, and here they can point opposite ways."""
+    a_bn, a_pl = _acc(clean, BN), _acc(clean, PLAIN)
+    a_nbn, a_npl = _acc(noisy, NOISY_BN), _acc(noisy, NOISY_PLAIN)
+    noise = noisy.config.noise
+    acc_words = ("higher", "lower", "about the same")
+    bn_noise = compare(a_nbn, a_bn, tol=ONE_IMAGE, words=acc_words)
+    pl_noise = compare(a_npl, a_pl, tol=ONE_IMAGE, words=acc_words)
+    npl_bn = compare(a_npl, a_bn, tol=ONE_IMAGE,
+                     words=("higher than", "lower than", "about the same as"))
+
+    def seeds(c):
+        return f" ({c.seeds})" if c.seeds else ""
+
+    acc_line = (
+        f"**Test accuracy** (unseen digits, noise a = {noise:g}): noisy BN "
+        f"**{pct_acc(a_nbn)}** vs BN **{pct_acc(a_bn)}**, {bn_noise.word} with the noise"
+        f"{seeds(bn_noise)}; noisy plain {pct_acc(a_npl)} vs plain {pct_acc(a_pl)}, "
+        f"{pl_noise.word}{seeds(pl_noise)}. Noisy plain is {npl_bn.word} clean BN"
+        f"{seeds(npl_bn)}.")
+
+    l_bn, l_pl = late_loss_per_seed(clean, BN), late_loss_per_seed(clean, PLAIN)
+    l_nbn, l_npl = late_loss_per_seed(noisy, NOISY_BN), late_loss_per_seed(noisy, NOISY_PLAIN)
+    losses = {PLAIN: l_pl, BN: l_bn, NOISY_PLAIN: l_npl, NOISY_BN: l_nbn}
+    low, second = _lowest(losses)
+    fit = compare(l_nbn, l_bn, words=("higher than", "lower than", "about the same as"))
+    if low is None:
+        loss_line = "**Training loss**: no finite values to compare."
+    else:
+        other = BN if low != BN else PLAIN
+        ends = (f"{low} ends lowest" if second is None else f"{low} and {second} end lowest")
+        loss_line = (
+            f"**Training loss** (how closely a net fits its training batches, last 10% of the "
+            f"steps): {ends}, {num(losses[low], '.2g')}; {other}'s "
+            f"{num(losses[other], '.2g')} is {ratio_words(losses[other], losses[low])}. "
+            f"Noisy BN's {num(l_nbn, '.2g')} is {fit.word} BN's{seeds(fit)}"
+            + (": the noise costs fit." if fit.sign > 0 else "."))
+
+    if bn_noise.sign == 0 and bn_noise.n == 0:
+        verdict = "Some nets diverged on every seed: compare the ones that trained."
+    elif bn_noise.sign >= 0:
+        verdict = (f"So inputs whose distribution never sits still did not stop BN from "
+                   f"learning: noisy BN's test accuracy is {bn_noise.word}"
+                   f"{' as' if bn_noise.sign == 0 else ' than'} clean BN's.")
+    else:
+        verdict = ("At this noise size noisy BN's test accuracy is lower than clean BN's: "
+                   "noise this large does hurt.")
+    if pl_noise.sign > 0:
+        verdict += (" The noise raised the plain net's test accuracy too: like dropout, it "
+                    "makes memorizing the training images harder (page 4).")
+    return [acc_line, loss_line, verdict]
+
+
+def _flip(word: str) -> str:
+    """The comparison read the other way round: "higher than" -> "lower than"."""
+    return {"higher than": "lower than", "lower than": "higher than"}.get(word, word)
+
+
+def pct_acc(values) -> str:
+    """An accuracy with its seed spread: "96.2% (95.6–96.9%)"."""
+    return pct(values, ".1f")
+
+
+def ratio_words(a, b) -> str:
+    """"27× (24–31×) as high" for per-seed a / b (paired)."""
+    a_, b_ = np.asarray(a, float), np.asarray(b, float)
+    ok = np.isfinite(a_) & np.isfinite(b_) & (b_ > 0)
+    if not ok.any():
+        return "no ratio"
+    r = a_[ok] / b_[ok]
+    text = _spread(r, ".2g")
+    if "(" in text:
+        head, rest = text.split(" (", 1)
+        return f"{head}× ({rest[:-1]}×) as high"
+    return f"{text}× as high"
+
+
+def _lowest(losses: dict) -> tuple[str | None, str | None]:
+    """The variant with the lowest seed-mean loss, and the runner-up when the two cannot be told
+    apart over the seeds (else None)."""
+    means = {v: float(np.nanmean(x)) for v, x in losses.items() if _finite(x).size}
+    if not means:
+        return None, None
+    order = sorted(means, key=means.get)
+    if len(order) < 2:
+        return order[0], None
+    first, second = order[0], order[1]
+    tie = compare(losses[first], losses[second]).sign == 0
+    return first, (second if tie else None)
+
+
+def loss_title(clean, noisy) -> list[str]:
+    """The learning curves' title: which net fits its training batches closest."""
+    losses = {PLAIN: late_loss_per_seed(clean, PLAIN), BN: late_loss_per_seed(clean, BN),
+              NOISY_PLAIN: late_loss_per_seed(noisy, NOISY_PLAIN),
+              NOISY_BN: late_loss_per_seed(noisy, NOISY_BN)}
+    low, second = _lowest(losses)
+    if low is None:
+        return ["Training batch loss (log scale)", "no finite values"]
+    other = BN if low != BN else PLAIN
+    head = f"{low} and {second} fit" if second else f"{low} fits"
+    return [f"Training batch loss (log scale): {head} closest",
+            f"last 10%: {low} {num(losses[low], '.2g')}, {other} {num(losses[other], '.2g')}"]
+
+
+def accuracy_title(clean, noisy) -> list[str]:
+    """The accuracy chart's title: what the noise did to each net's test accuracy."""
+    a_bn, a_pl = _acc(clean, BN), _acc(clean, PLAIN)
+    a_nbn, a_npl = _acc(noisy, NOISY_BN), _acc(noisy, NOISY_PLAIN)
+    words = ("raises", "lowers", "barely moves")
+    bn = compare(a_nbn, a_bn, tol=ONE_IMAGE, words=words)
+    pl = compare(a_npl, a_pl, tol=ONE_IMAGE, words=words)
+    def by(c, diffs):
+        return f"by {points(diffs, signed=False)}" if c.sign else f"({points(diffs)})"
+
+    return ["Test accuracy on unseen digits: the noise",
+            f"{bn.word} BN's {by(bn, a_nbn - a_bn)},",
+            f"{pl.word} plain's {by(pl, a_npl - a_pl)}"]
+
+
+# ---------------------------------------------------------------------------- 2c
+
+
+def stats_title(result) -> list[str]:
+    """2c, left: the statistics a later layer sees after an affine change of layer 1."""
+    bn, pl = stats_per_seed(result, BN), stats_per_seed(result, PLAIN)
+    word = "unchanged" if is_zero(bn) else "changed"
+    return ["Statistics: layer 1 rescaled and shifted",
+            f"later inputs {word} with BN ({pct(bn)}),",
+            f"{pct(pl)} without"]
+
+
+def gradients_title(result) -> list[str]:
+    """2c, right: Def. 2.1 as 1 − cos at every layer."""
+    mid = result.config.mid_layer
+    _, bn, pl = _change_cmp(result, "cos")
+    return ["Gradients: the layers below take a step",
+            f"1 − cos(G, G′) at layer {mid} (0 = unchanged):",
+            f"BN {num(1 - bn)}, plain {num(1 - pl)}"]
+
+
+def zero_label(result) -> str | None:
+    """The label over 2c's BN bars when they are too small to see ("BN ≈ 0 (3e-06) at every
+    layer"); None when they are visible."""
+    e = result.stats
+    rows = e[(e["variant"] == BN) & (e["layer"] > 1)]["rel_change"]
+    if not is_zero(rows):
+        return None
+    return f"BN: {num(rows)} at every layer (blue ticks)"
+
+
+def synthesis_text(result) -> str:
+    """2c's sentence under the two charts."""
+    gone = lost(result)
+    if gone:
+        return _diverged_answer(gone)
+    c = result.config
+    bn, pl = stats_per_seed(result, BN), stats_per_seed(result, PLAIN)
+    turn, cos_bn, cos_pl = _change_cmp(result, "cos")
+    stats_word = "exactly" if is_zero(bn) and not is_zero(pl) else "not exactly"
+    grads = ("not" if turn.sign <= 0 else "a little")
+    return (f"**Statistics, {stats_word}:** an affine change of layer 1 (each unit rescaled and "
+            f"shifted) moves the inputs of layers 2–{c.depth} by {pct(bn)} with BN and by "
+            f"{pct(pl)} without (relative change, mean over layers; page 2 has the full "
+            f"experiment). **Gradients, {grads}:** at layer {c.mid_layer}, 1 − cos is "
+            f"{num(1 - cos_bn)} with BN and {num(1 - cos_pl)} without: BN's gradient turns "
+            f"{turn.word}{' as' if turn.sign == 0 else ' than'} plain's"
+            f"{', ' + turn.seeds if turn.seeds else ''}.")

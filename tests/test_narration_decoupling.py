@@ -1,0 +1,256 @@
+"""Page 3's sentences are functions of the numbers: fed synthetic results where a comparison
+flips, the sentence flips with it; the numbers in them are the results' numbers, with spreads."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from bnjax.experiments import decoupling as exp
+from bnjax.narration import decoupling as say
+
+SEEDS = (0, 1, 2)
+LAYERS = range(2, 9)  # the default 8-layer net: layers 2..8 are "later"
+
+
+def fake(cos_bn=(0.80, 0.85, 0.79), cos_plain=(0.83, 0.97, 0.84), grad_bn=(0.0, 0.0, 0.0),
+         grad_plain=(0.95, 1.07, 1.0), stats_bn=(2e-6, 3e-6, 2.5e-6),
+         stats_plain=(0.46, 0.50, 0.42), acc=None, loss=None, diverged=(),
+         noise: float = 0.25):
+    """A clean and a noisy result with the given per-seed numbers (every layer and probe step
+    alike), shaped like `run_gradients` / `run_noisy` output."""
+    acc = {"BN": (0.968, 0.963, 0.956), "plain": (0.952, 0.933, 0.933),
+           "noisy BN": (0.978, 0.978, 0.967), "noisy plain": (0.970, 0.970, 0.963),
+           **(acc or {})}
+    loss = {"BN": (0.022, 0.024, 0.020), "plain": (0.0008, 0.0007, 0.0009),
+            "noisy BN": (0.047, 0.054, 0.056), "noisy plain": (0.0073, 0.0069, 0.0064),
+            **(loss or {})}
+    config = exp.DecouplingConfig(noise=noise)
+
+    def nan_if(variant, value):
+        return float("nan") if variant in diverged else value
+
+    def part(variants, clean):
+        ics, example, stats, runs, curves, weights = [], [], [], [], [], []
+        for v in variants:
+            for i, s in enumerate(SEEDS):
+                runs.append({"variant": v, "seed": s, "diverged": v in diverged,
+                             "test_acc": nan_if(v, acc[v][i])})
+                for step in (900, 950, 1000):
+                    curves.append({"step": step, "variant": v, "seed": s,
+                                   "loss": nan_if(v, loss[v][i])})
+                if not clean:
+                    continue
+                cos = (cos_bn if v == "BN" else cos_plain)[i]
+                g = (grad_bn if v == "BN" else grad_plain)[i]
+                st = (stats_bn if v == "BN" else stats_plain)[i]
+                for layer in LAYERS:
+                    for step in (0, 100):
+                        ics.append({"step": step, "variant": v, "seed": s, "layer": layer,
+                                    "cos": nan_if(v, cos), "rel": nan_if(v, 1.1 * (1 - cos))})
+                    for f in exp.FACTORS:
+                        example.append({"variant": v, "seed": s, "factor": f, "layer": layer,
+                                        "input_change": nan_if(v, g * 0.95),
+                                        "grad_change": nan_if(v, g),
+                                        "grad_ratio": nan_if(v, 1 - 0.8 * g)})
+                for layer in range(1, 9):
+                    stats.append({"variant": v, "seed": s, "layer": layer,
+                                  "rel_change": nan_if(v, st)})
+                for f in exp.FACTORS:
+                    weights.append({"variant": v, "seed": s, "factor": f, "weight": 0,
+                                    "g": 1.0, "g_scaled": 1.0 + g})
+        return exp.DecouplingResult(
+            config, {}, pd.DataFrame(ics, columns=["step", "variant", "seed", "layer", "cos",
+                                                   "rel"]),
+            pd.DataFrame(curves), pd.DataFrame(columns=["step", "variant", "seed", "test_acc"]),
+            pd.DataFrame(stats, columns=["variant", "seed", "layer", "rel_change"]),
+            pd.DataFrame(runs), {v: v in diverged for v in variants},
+            pd.DataFrame(example, columns=exp.EXAMPLE_COLUMNS),
+            pd.DataFrame(weights, columns=exp.WEIGHT_COLUMNS))
+
+    return part(("BN", "plain"), True), part(("noisy BN", "noisy plain"), False)
+
+
+# ---------------------------------------------------------------------------- the short answer
+
+
+def test_short_answer_states_the_runs_numbers_with_spreads():
+    clean, _ = fake()
+    text = say.short_answer(clean)
+    assert text.startswith("**Only in one sense.**")
+    assert "exactly the same (change 0 on every seed)" in text
+    assert "101% (95–107%)" in text  # plain's gradient change, seed mean (min–max)
+    assert "0.81 (0.79–0.85) vs 0.88 (0.83–0.97)" in text  # the cosines, BN vs plain
+    assert "turns **more** with BN than without" in text
+    assert "lower with BN on 3 of 3 seeds" in text
+    assert "layer 5" in text and "layers 1–4" in text
+
+
+def test_short_answer_numbers_follow_the_result():
+    a = say.short_answer(fake()[0])
+    b = say.short_answer(fake(cos_bn=(0.70, 0.72, 0.74), grad_plain=(0.5, 0.6, 0.7))[0])
+    assert "0.72 (0.70–0.74)" in b and "60% (50–70%)" in b
+    assert a != b
+
+
+def test_short_answer_flips_when_bn_gradients_turn_less():
+    clean, _ = fake(cos_bn=(0.95, 0.99, 0.97), cos_plain=(0.80, 0.85, 0.79))
+    text = say.short_answer(clean)
+    assert "turns **less** with BN than without" in text
+    assert "higher with BN on 3 of 3 seeds" in text
+    assert text.startswith("**Yes, in both senses here.**")
+    assert "turns **more**" not in text
+
+
+def test_short_answer_says_about_as_much_when_seeds_disagree():
+    clean, _ = fake(cos_bn=(0.90, 0.80, 0.85), cos_plain=(0.85, 0.85, 0.85))
+    text = say.short_answer(clean)
+    assert "turns **about as much** with BN as without" in text
+    assert "on 3 of 3 seeds" not in text
+
+
+def test_short_answer_flips_when_bn_is_not_invariant():
+    clean, _ = fake(grad_bn=(0.3, 0.4, 0.5))
+    text = say.short_answer(clean)
+    assert "exactly the same" not in text
+    assert "40% (30–50%) with BN" in text and "less with BN, on 3 of 3 seeds" in text
+    assert text.startswith("**Not in this run.**")
+
+
+def test_tiny_changes_print_as_approximately_zero():
+    clean, _ = fake(grad_bn=(3e-7, 1e-7, 2e-7), stats_bn=(3e-7, 1e-7, 2e-7))
+    assert "(change ≈ 0 (3e-07) on every seed)" in say.short_answer(clean)
+    assert say.zero_label(clean) == "BN: ≈ 0 (3e-07) at every layer (blue ticks)"
+    assert "≈ 0 (3e-07)" in say.example_title(clean, 2.0)[0]
+
+
+def test_a_net_that_diverged_everywhere_gives_no_answer():
+    clean, _ = fake(diverged=("BN",))
+    assert "diverged on every seed" in say.short_answer(clean)
+    assert "diverged on every seed" in say.coupling_lines(clean)[0]
+
+
+# ---------------------------------------------------------------------------- the example
+
+
+def test_example_title_and_caption_flip_with_the_invariance():
+    exact, _ = fake()
+    assert "is unchanged with BN (0)" in say.example_title(exact, 2.0)[0]
+    assert say.panel_label(exact, "BN", 2.0) == "with BN, seed 0: unchanged"
+    assert say.panel_label(exact, "plain", 2.0) == "without BN, seed 0: changed by 95%"
+    caption = say.example_caption(exact, 2.0)
+    assert "shrank to 0.19× (0.14–0.24×) its old size" in caption  # ||G'|| / ||G|| = 1 - 0.8 g
+    assert "at least 101% (95–107%) of its size" in caption  # the smallest over later layers
+    assert "**With BN**, layer 5's inputs changed by 0 and its gradient by 0" in caption
+    broken, _ = fake(grad_bn=(0.2, 0.3, 0.4))
+    assert "changes by 30% (20–40%) with BN" in say.example_title(broken, 2.0)[0]
+    grown, _ = fake(grad_plain=(30.0, 60.0, 90.0))
+    assert "60× (30–90×) its size" in say.example_caption(grown, 0.5)
+
+
+# ---------------------------------------------------------------------------- 2a
+
+
+def test_coupling_verdict_flips():
+    more, _ = fake()
+    lines = say.coupling_lines(more)
+    assert "it turns more with BN, on 3 of 3 seeds" in lines[0]
+    assert "**not** decouple" in lines[-1] and "more coupled" in lines[-1]
+    less, _ = fake(cos_bn=(0.95, 0.99, 0.97), cos_plain=(0.80, 0.85, 0.79))
+    lines = say.coupling_lines(less)
+    assert "it turns less with BN, on 3 of 3 seeds" in lines[0]
+    assert "unlike the paper's finding" in lines[-1]
+    same, _ = fake(cos_bn=(0.90, 0.80, 0.85), cos_plain=(0.85, 0.85, 0.85))
+    assert "about as coupled" in say.coupling_lines(same)[-1]
+
+
+def test_layer_title_counts_the_layers_each_way():
+    more, _ = fake()
+    assert say.ics_layer_title(more)[1] == "BN's gradient changes more at 7 of 7 layers"
+    less, _ = fake(cos_bn=(0.95, 0.99, 0.97), cos_plain=(0.80, 0.85, 0.79))
+    assert say.ics_layer_title(less)[1] == "BN's gradient changes less at 7 of 7 layers"
+    # The relative change reads the other way round: higher means more change.
+    assert say.ics_layer_title(more, "rel")[1] == "BN's gradient changes more at 7 of 7 layers"
+
+
+# ---------------------------------------------------------------------------- 2b
+
+
+def test_noise_lines_separate_test_accuracy_from_training_loss():
+    clean, noisy = fake()
+    acc, loss, verdict = say.noise_lines(clean, noisy)
+    assert acc.startswith("**Test accuracy** (unseen digits, noise a = 0.25)")
+    assert "noisy BN **97.4% (96.7–97.8%)** vs BN **96.2% (95.6–96.8%)**" in acc
+    assert "higher with the noise (on 3 of 3 seeds)" in acc
+    assert "noisy plain 96.8% (96.3–97.0%) vs plain 93.9% (93.3–95.2%), higher" in acc
+    # The case the old page left unmentioned: noisy plain beats clean BN.
+    assert "Noisy plain is higher than clean BN (on 3 of 3 seeds)" in acc
+    # The case the old page contradicted: plain fits its training batches far closer.
+    assert loss.startswith("**Training loss**")
+    assert "plain ends lowest, 0.0008 (0.0007–0.0009); BN's 0.022 (0.02–0.024)" in loss
+    assert "28× (22–34×) as high" in loss
+    assert "Noisy BN's 0.052 (0.047–0.056) is higher than BN's (on 3 of 3 seeds)" in loss
+    assert "did not stop BN from learning" in verdict
+    assert "noisy BN's test accuracy is higher than clean BN's" in verdict
+    assert "raised the plain net's test accuracy too" in verdict
+
+
+def test_noise_lines_flip_with_the_accuracies():
+    clean, noisy = fake(acc={"noisy BN": (0.90, 0.91, 0.92), "noisy plain": (0.92, 0.93, 0.90)})
+    acc, _, verdict = say.noise_lines(clean, noisy)
+    assert "lower with the noise (on 3 of 3 seeds)" in acc
+    assert "Noisy plain is lower than clean BN" in acc
+    assert "does hurt" in verdict and "did not stop" not in verdict
+    assert "raised the plain net's" not in verdict
+    # Within one test image (1/540) of each other: about the same.
+    clean, noisy = fake(acc={"noisy BN": (0.969, 0.962, 0.957)})
+    acc, _, verdict = say.noise_lines(clean, noisy)
+    assert "about the same with the noise" in acc
+    assert "about the same as clean BN's" in verdict
+
+
+def test_training_loss_line_flips_with_the_losses():
+    clean, noisy = fake(loss={"BN": (0.0005, 0.0004, 0.0006), "plain": (0.02, 0.03, 0.025),
+                              "noisy BN": (0.010, 0.012, 0.011)})
+    _, loss, _ = say.noise_lines(clean, noisy)
+    assert "BN ends lowest" in loss and "plain's 0.025" in loss
+    assert "Noisy BN's 0.011 (0.01–0.012) is higher than BN's" in loss
+    assert say.loss_title(clean, noisy)[0] == "Training batch loss (log scale): BN fits closest"
+    clean, noisy = fake(loss={"noisy BN": (0.020, 0.025, 0.019)})
+    _, loss, _ = say.noise_lines(clean, noisy)
+    assert "about the same as BN's" in loss and "costs fit" not in loss
+
+
+def test_accuracy_title_says_what_the_noise_did():
+    clean, noisy = fake()
+    title = say.accuracy_title(clean, noisy)
+    assert title[1] == "raises BN's by 1.2 (1.0 to 1.5) points,"
+    assert title[2] == "raises plain's by 2.8 (1.8 to 3.7) points"
+    clean, noisy = fake(acc={"noisy BN": (0.95, 0.95, 0.94)})
+    assert say.accuracy_title(clean, noisy)[1] == "lowers BN's by 1.6 (1.3 to 1.8) points,"
+
+
+# ---------------------------------------------------------------------------- 2c
+
+
+def test_synthesis_flips_with_the_statistics_and_the_gradients():
+    clean, _ = fake()
+    text = say.synthesis_text(clean)
+    assert "**Statistics, exactly:**" in text and "≈ 0 (3e-06) with BN" in text
+    assert "**Gradients, not:**" in text and "turns more than plain's" in text
+    assert say.zero_label(clean) is not None
+    visible, _ = fake(stats_bn=(0.1, 0.2, 0.15), cos_bn=(0.95, 0.99, 0.97))
+    text = say.synthesis_text(visible)
+    assert "**Statistics, not exactly:**" in text and "15% (10–20%)" in text
+    assert "**Gradients, a little:**" in text and "turns less than plain's" in text
+    assert say.zero_label(visible) is None
+    assert say.stats_title(visible)[1] == "later inputs changed with BN (15% (10–20%)),"
+
+
+@pytest.mark.parametrize("values,expect", [
+    ((0.0, 0.0, 0.0), "0"),
+    ((3e-9, 1e-9), "≈ 0 (3e-09)"),
+    ((0.42, 0.40, 0.45), "0.42 (0.40–0.45)"),
+    ((0.9591, 0.9593, 0.9596), "0.959 (0.959–0.960)"),  # a spread never rounds away
+    ((float("nan"),), "—"),
+])
+def test_numbers_carry_their_spread(values, expect):
+    assert say.num(np.array(values)) == expect

@@ -176,6 +176,11 @@ TERMS: dict[str, str] = {
     "effective rank": "How many independent directions a set of vectors really spans: 1 if "
                       "every example's representation points the same way, up to the width if "
                       "they are all different.",
+    "ln 10": "About 2.30: the loss of a network that gives each of the ten digits the same "
+             "probability, i.e. one that has learned nothing. A run stuck there has not "
+             "diverged; it has stopped learning.",
+    "invariant": "Unchanged, exactly (up to float rounding, below 1e-4 here), whatever the "
+                 "size of the change.",
 }
 
 

@@ -8,6 +8,7 @@ lengthens. Trained runs are shared by module-scoped fixtures.
 """
 import dataclasses
 import json
+import re
 
 
 import jax.numpy as jnp
@@ -19,6 +20,7 @@ from bnjax.charts import basics as charts
 from bnjax.data import load_digits
 from bnjax.experiments import basics
 from bnjax.experiments.basics import BasicsConfig, bn_steps, run_basics
+from bnjax.narration import basics as say
 from bnjax.nn import batchnorm_init, mlp_apply
 from tests.apphelp import charts as charts_of, render, texts
 
@@ -33,14 +35,23 @@ def data():
 
 @pytest.fixture(scope="module")
 def default_runs():
-    """The page's default view (300 steps) for seeds 0, 1, 2."""
-    return {s: run_basics(BasicsConfig(seed=s)) for s in SEEDS}
+    """The page's default view (300 steps), one seed per run: seeds 0, 1, 2 (each claim is
+    checked on every seed, not on their mean)."""
+    return {s: run_basics(BasicsConfig(seed=s, n_seeds=1)) for s in SEEDS}
 
 
 @pytest.fixture(scope="module")
 def long_runs():
     """The same nets trained for 1000 steps (the first 300 steps are the default runs')."""
-    return {s: run_basics(BasicsConfig(seed=s, steps=1000)) for s in SEEDS}
+    return {s: run_basics(BasicsConfig(seed=s, steps=1000, n_seeds=1)) for s in SEEDS}
+
+
+@pytest.fixture(scope="module")
+def default_view():
+    """What the page runs by default: seeds 0, 1, 2 in one result."""
+    config = BasicsConfig()
+    assert config.seeds == SEEDS
+    return run_basics(config)
 
 
 def _spec(result):
@@ -196,9 +207,11 @@ def test_bn_steps_match_batchnorm_apply(default_runs, data):
 
 
 def _check_result(r, config):
-    assert set(r.accuracy.columns) >= {"group", "setting", "accuracy", "order"}
-    assert len(r.accuracy) == len(basics.TEST_BATCH_SIZES) + 1 + len(basics.DECAYS) + 1
-    assert set(r.ema_gap.columns) == {"step", "stats", "gap", "test_acc"}
+    assert set(r.accuracy.columns) >= {"group", "setting", "accuracy", "order", "seed"}
+    assert len(r.accuracy) == (len(basics.TEST_BATCH_SIZES) + 1 + len(basics.DECAYS) + 1) * \
+        config.n_seeds
+    assert set(r.ema_gap.columns) == {"seed", "step", "stats", "gap", "test_acc"}
+    assert set(r.ema_gap.seed) == set(config.seeds) == set(r.per_seed.seed)
     assert r.ema_gap.step.max() == config.steps
     assert len(r.loss) == config.steps
     assert r.probe["z"].shape == (config.depth, config.batch_size, config.width)
@@ -228,6 +241,9 @@ def test_progress_is_reported_and_deterministic():
 def test_a_diverged_run_is_a_flagged_result():
     r = run_basics(dataclasses.replace(SMALL, lr=1e20))
     assert r.diverged and r.summary["diverged"] == 1.0
+    assert r.per_seed["diverged"].all() and r.summary["n_diverged"] == 3
+    assert "diverged on every seed" in say.short_answer(r.per_seed, r.summary["chance"])
+    assert not re.search(r"\bnan\b", " ".join(say.measured_lines(r.per_seed, 0.1, 40)))
     assert np.isnan(r.summary["acc_eval_population"])
     charts.accuracy_chart(r.accuracy, r.summary["chance"]).to_dict()  # still draws
 
@@ -245,9 +261,29 @@ def test_charts(default_runs):
     rule_values = [d["datasets"][p["layer"][1]["data"]["name"]][0]["value"] for p in d["hconcat"]]
     assert rule_values == pytest.approx([steps.mean, 0.0, steps.var, 0.0, 0.5], abs=1e-6)
     acc = charts.accuracy_chart(r.accuracy, r.summary["chance"]).to_dict()
-    assert acc["layer"][0]["encoding"]["x"]["field"] == "accuracy"
+    assert acc["layer"][0]["encoding"]["x"]["field"] == "mean"  # the seed mean as the bar
+    assert acc["layer"][1]["encoding"]["x"]["field"] == "accuracy"  # each seed as a point
     gap = charts.ema_gap_chart(r.ema_gap).to_dict()
     assert gap["hconcat"][0]["encoding"]["y"]["scale"]["type"] == "log"
+
+
+def test_charts_show_every_seed_and_say_what_they_show(default_view):
+    r, ps = default_view, default_view.per_seed
+    acc = charts.accuracy_chart(r.accuracy, r.summary["chance"],
+                                say.accuracy_title(ps, r.summary["chance"])).to_dict()
+    assert acc["layer"][1]["encoding"]["shape"]["field"] == "seed"  # seeds told apart
+    points = next(v for v in acc["datasets"].values() if "seed" in v[0])
+    assert {p["seed"] for p in points} == set(SEEDS)
+    assert acc["title"]["text"][0].startswith("Train mode, test batch of 1:")
+    bars = next(v for v in acc["datasets"].values() if "text" in v[0])
+    one = next(b for b in bars if b["label"] == "train mode: test batch of 1")
+    assert "x̂ = 0" in one["text"]  # the annotation at the bar to look at
+    gap = charts.ema_gap_chart(r.ema_gap, say.ema_title(ps, 300)).to_dict()
+    assert gap["hconcat"][0]["encoding"]["detail"]["field"] == "seed"
+    assert "0.999" in " ".join(gap["title"]["text"])
+    # No series in BN's blue but the BN dots, and the statistics' colours apart for CVD.
+    from tests.apphelp import palette_problems
+    assert not palette_problems(acc) and not palette_problems(gap)
 
 
 # ---------------------------------------------------------------------------- the page
@@ -259,16 +295,51 @@ def _spec_of(chart):
     return json.loads(chart.proto.spec)
 
 
-def test_page_default_view(default_runs, clear_streamlit_cache):
+def _answer(at) -> str:
+    return "\n".join(m.value for m in at.markdown if m.value.startswith("**Short answer.**"))
+
+
+def test_page_default_view(default_view, clear_streamlit_cache):
     at = render(PAGE)
     assert not at.exception, at.exception
     assert len(charts_of(at)) == 3
     assert len(at.get("latex")) >= 3  # the BN formulas and the decay convention
-    s, text = default_runs[0].summary, texts(at)
+    ps, text = default_view.per_seed, texts(at)
     for key in ("acc_train_batch1", "acc_train_batch8", "acc_eval_population",
                 "acc_eval_ema_0.999"):
-        assert f"{s[key]:.1%}" in text, key
+        assert say.acc(ps, key) in text, key
     assert "What this run measured" in text and "Wu & Johnson" in text
+    answer = _answer(at)
+    assert answer == "**Short answer.** " + say.short_answer(ps, default_view.summary["chance"])
+    assert "Words on this page" in [e.label for e in at.expander]
+
+
+def test_the_short_answer_changes_with_the_seed(default_view, clear_streamlit_cache):
+    """The answer's numbers are this run's: another seed, other numbers (on the page too)."""
+    other = run_basics(BasicsConfig(seed=5))
+    assert tuple(other.per_seed.seed) == (5, 6, 7)
+    chance = default_view.summary["chance"]
+    a, b = say.short_answer(default_view.per_seed, chance), say.short_answer(other.per_seed,
+                                                                             chance)
+    numbers = lambda t: re.findall(r"\d+\.\d+", t)  # noqa: E731
+    assert numbers(a) != numbers(b)
+    at = render(PAGE, seed="5")
+    assert not at.exception, at.exception
+    assert _answer(at) == "**Short answer.** " + b
+
+
+def test_per_seed_numbers_are_the_single_seed_runs(default_view, default_runs):
+    """Training three seeds one after the other gives each seed's own numbers (the same as a
+    run of that seed alone), and the summary is their mean."""
+    ps = default_view.per_seed.set_index("seed")
+    for seed, r in default_runs.items():
+        for key, value in r.summary.items():
+            if key in ps.columns and key != "diverged":
+                assert ps.loc[seed, key] == pytest.approx(value, rel=1e-6, abs=1e-7), (seed, key)
+    for key in ("acc_train_batch1", "acc_eval_population", "ema_gap_0.999", "logit_diff_train"):
+        assert default_view.summary[key] == pytest.approx(ps[key].mean(), rel=1e-9)
+    # The net shown step by step is the first seed's.
+    np.testing.assert_array_equal(default_view.probe["z"], default_runs[0].probe["z"])
 
 
 def _dataset(chart, name):

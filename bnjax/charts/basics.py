@@ -7,18 +7,40 @@ here computes a statistic the page states (the arithmetic is in the experiment m
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
-from bnjax.charts import COLORS, GUIDE_COLOR
+from bnjax.charts import (BLACK, GREEN, GUIDE_COLOR, ORANGE, PURPLE, SKY, STYLE,
+                          series_color)  # noqa: F401  (series_color: the rule for non-variants)
 
-BN_COLOR = COLORS[0]  # the shared BN colour: every net on this page is a BN net
-HIGHLIGHT = "#ff7f0e"
-GROUP_SCALE = alt.Scale(
-    domain=["batch statistics (train mode)", "running averages (eval mode)",
-            "population statistics (eval mode)"],
-    range=["#9ecae1", "#4292c6", "#08306b"])
-DECAY_SCALE = alt.Scale(domain=["EMA, decay 0.9", "EMA, decay 0.99", "EMA, decay 0.999"],
-                        range=["#08519c", "#6baed6", "#c6dbef"])
+BN_COLOR = STYLE["BN"][0]  # the shared BN colour: every net on this page is a BN net
+HIGHLIGHT = ORANGE
+# Where BN's statistics come from: one colour and one dash each, the same in both charts that
+# show them (never BN's blue or plain's vermillion; every pair apart under protan/deutan vision).
+STATS = ["batch statistics", "EMA, decay 0.9", "EMA, decay 0.99", "EMA, decay 0.999",
+         "population"]
+STATS_COLOR = dict(zip(STATS, [PURPLE, ORANGE, SKY, GREEN, BLACK]))
+STATS_DASH = dict(zip(STATS, [[1, 0], [1, 0], [6, 3], [2, 2], [9, 3, 2, 3]]))
+STATS_LABEL = {"population": "training set's statistics (population)"}
+# The accuracy bars, in plain words: what the statistics are and where they come from.
+SETTING_LABEL = {"test batch 1": "train mode: test batch of 1",
+                 "test batch 8": "train mode: test batch of 8",
+                 "test batch 64": "train mode: test batch of 64",
+                 "EMA, decay 0.9": "eval mode: running average, decay 0.9",
+                 "EMA, decay 0.99": "eval mode: running average, decay 0.99",
+                 "EMA, decay 0.999": "eval mode: running average, decay 0.999",
+                 "whole training set": "eval mode: training set's statistics"}
+SEED_SHAPES = ["circle", "square", "triangle-up", "diamond", "cross", "triangle-down"]
+
+
+def _title(lines) -> alt.TitleParams:
+    lines = [lines] if isinstance(lines, str) else list(lines)
+    return alt.TitleParams(lines if len(lines) > 1 else lines[0], anchor="start")
+
+
+def _stats_scale(names) -> alt.Scale:
+    names = [n for n in STATS if n in set(names)]
+    return names, alt.Scale(domain=names, range=[STATS_COLOR[n] for n in names])
 
 
 def _step_rules(steps) -> pd.DataFrame:
@@ -30,7 +52,8 @@ def _step_rules(steps) -> pd.DataFrame:
     return pd.DataFrame({"step": names, "value": values, "label": labels})
 
 
-def bn_steps_chart(steps, *, panel_width: int = 105, height: int = 240) -> alt.HConcatChart:
+def bn_steps_chart(steps, *, panel_width: int = 125, height: int = 240,
+                   title=None) -> alt.HConcatChart:
     """Five linked panels, one mini-batch through one BN unit: z; z − μ_B (centred);
     (z − μ_B)², whose mean is σ²_B; x̂ = (z − μ_B) / √(σ²_B + ε); γ·x̂ + β.
 
@@ -70,48 +93,88 @@ def bn_steps_chart(steps, *, panel_width: int = 105, height: int = 240) -> alt.H
             y="value:Q", x=alt.value(2), text="label:N")
         panels.append(alt.layer(dots, line, text).properties(
             title=name, width=panel_width, height=height))
-    return alt.hconcat(*panels, spacing=12).resolve_scale(y="independent")
+    chart = alt.hconcat(*panels, spacing=12).resolve_scale(y="independent")
+    return chart.properties(title=_title(title)) if title else chart
 
 
-def accuracy_chart(accuracy: pd.DataFrame, chance: float) -> alt.LayerChart:
-    """Test accuracy of one trained BN net under every test-time choice of statistics: horizontal
-    bars grouped by where the statistics come from, with the best constant guess as a rule."""
-    order = list(accuracy.sort_values("order").setting)
-    bars = alt.Chart(accuracy).mark_bar().encode(
-        y=alt.Y("setting:N", sort=order, title=None,
-                axis=alt.Axis(labelOverlap=False, labelLimit=260)),
-        x=alt.X("accuracy:Q", scale=alt.Scale(domain=[0, 1]), title="test accuracy"),
-        color=alt.Color("group:N", scale=GROUP_SCALE, title=None,
-                        legend=alt.Legend(orient="top", columns=1, labelLimit=0)),
-        tooltip=["group:N", "setting:N", alt.Tooltip("accuracy:Q", format=".3f")])
-    labels = bars.mark_text(align="left", dx=4, color=GUIDE_COLOR).encode(
-        text=alt.Text("accuracy:Q", format=".3f"), color=alt.value(GUIDE_COLOR))
-    guide = alt.Chart(pd.DataFrame({"v": [chance], "label": ["chance"]}))
+def accuracy_chart(accuracy: pd.DataFrame, chance: float, title=None) -> alt.LayerChart:
+    """Test accuracy of the trained BN nets under every test-time choice of statistics: one bar
+    per choice (the seed mean), each seed a point of its own shape, the mean and the seeds'
+    range written on the bar, and the best constant guess ("chance") as a rule. Bars are
+    coloured by where the statistics come from, as in `ema_gap_chart`."""
+    df = accuracy.copy()
+    df["label"] = [SETTING_LABEL.get(s, f"train mode: all {s.split()[2]} test images")
+                   for s in df["setting"]]
+    df["stats"] = [("batch statistics" if g.startswith("batch") else
+                    "population" if g.startswith("population") else s)
+                   for g, s in zip(df["group"], df["setting"])]
+    order = list(df.sort_values("order").drop_duplicates("label")["label"])
+    agg = df.groupby(["label", "stats", "order"], as_index=False)["accuracy"].agg(
+        ["mean", "min", "max"])
+    agg["text"] = [f"{m:.1%}" if lo == hi or not np.isfinite(lo) else
+                   f"{m:.1%} ({100 * lo:.1f}–{100 * hi:.1f})" for m, lo, hi in
+                   zip(agg["mean"], agg["min"], agg["max"])]
+    agg.loc[agg["label"] == "train mode: test batch of 1", "text"] += \
+        "  ← x̂ = 0: one answer for every image"
+    names, scale = _stats_scale(agg["stats"])
+    y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=400))
+    x = alt.X("mean:Q", scale=alt.Scale(domain=[0, 1]), title="test accuracy (540 test digits)",
+              axis=alt.Axis(format="%"))
+    bars = alt.Chart(agg).mark_bar(opacity=0.85).encode(
+        y=y, x=x, color=alt.Color("stats:N", scale=scale, legend=None),
+        tooltip=["label:N", alt.Tooltip("mean:Q", format=".1%", title="seed mean"),
+                 alt.Tooltip("min:Q", format=".1%"), alt.Tooltip("max:Q", format=".1%")])
+    seeds = sorted(int(v) for v in df["seed"].unique())
+    dots = alt.Chart(df.dropna()).mark_point(filled=True, size=50, color=GUIDE_COLOR).encode(
+        y=y, x=alt.X("accuracy:Q"),
+        shape=alt.Shape("seed:N", scale=alt.Scale(domain=seeds, range=SEED_SHAPES[:len(seeds)]),
+                        legend=alt.Legend(orient="top", title="seed") if len(seeds) > 1
+                        else None),
+        tooltip=["label:N", "seed:N", alt.Tooltip("accuracy:Q", format=".1%")])
+    inside = alt.Chart(agg[agg["mean"] >= 0.5]).mark_text(
+        align="right", dx=-6, color="white", fontWeight="bold").encode(y=y, x=x, text="text:N")
+    outside = alt.Chart(agg[~(agg["mean"] >= 0.5)]).mark_text(
+        align="left", dx=6, color=GUIDE_COLOR, fontWeight="bold").encode(
+        y=y, x=alt.X("max:Q"), text="text:N")
+    guide = alt.Chart(pd.DataFrame({"v": [chance], "label": [f"chance {chance:.1%}"]}))
     chance_rule = guide.mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(x="v:Q")
-    chance_text = guide.mark_text(align="left", dx=4, dy=-4, color=GUIDE_COLOR).encode(
-        x="v:Q", y=alt.value(0), text="label:N")
-    return alt.layer(bars, labels, chance_rule, chance_text).properties(
-        height=alt.Step(36))
+    chance_text = guide.mark_text(align="left", dx=4, dy=-6, color=GUIDE_COLOR,
+                                  baseline="bottom").encode(x="v:Q", y=alt.value(0),
+                                                            text="label:N")
+    chart = alt.layer(bars, dots, inside, outside, chance_rule, chance_text).properties(
+        height=alt.Step(34))
+    return chart.properties(title=_title(title)) if title else chart
 
 
-def ema_gap_chart(ema_gap: pd.DataFrame) -> alt.HConcatChart:
+def ema_gap_chart(ema_gap: pd.DataFrame, title=None, *, width: int = 330,
+                  height: int = 250) -> alt.HConcatChart:
     """Left: how far each running average is from the population statistics over the run (the
-    root-mean-square change of x̂ it causes, log scale). Right: the test accuracy with each.
-    One legend for both, so the pair fits the page."""
-    emas = ema_gap[ema_gap.stats != "population"]
-    stats_scale = alt.Scale(domain=DECAY_SCALE.domain + ["population"],
-                            range=DECAY_SCALE.range + [BN_COLOR])
-    gap = alt.Chart(emas).mark_line(point=False, strokeWidth=3).encode(
-        x=alt.X("step:Q", title="training step"),
-        y=alt.Y("gap:Q", scale=alt.Scale(type="log"), title="running vs population (rms Δx̂)"),
-        color=alt.Color("stats:N", scale=stats_scale, title=None, legend=alt.Legend(orient="top")),
-        tooltip=["stats:N", "step:Q", alt.Tooltip("gap:Q", format=".3f")])
-    acc = alt.Chart(ema_gap).mark_line(strokeWidth=3).encode(
-        x=alt.X("step:Q", title="training step"),
-        y=alt.Y("test_acc:Q", title="test accuracy (eval mode)", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("stats:N", scale=stats_scale, title=None, legend=alt.Legend(orient="top")),
-        strokeDash=alt.condition(alt.datum.stats == "population", alt.value([6, 3]),
-                                 alt.value([1, 0])),
-        tooltip=["stats:N", "step:Q", alt.Tooltip("test_acc:Q", format=".3f")])
-    return alt.hconcat(gap.properties(width=280, height=260),
-                       acc.properties(width=280, height=260)).resolve_scale(color="shared")
+    root-mean-square change of x̂ it causes, log scale). Right: the test accuracy in eval mode
+    with each, and with the population statistics. One line per seed; colours and dashes name
+    the statistics (one legend for both panels)."""
+    df = ema_gap.copy()
+    df["name"] = [STATS_LABEL.get(s, s) for s in df["stats"]]
+    names, _ = _stats_scale(df["stats"])
+    shown = [STATS_LABEL.get(n, n) for n in names]
+    color = alt.Color("name:N", title=None, sort=shown,
+                      scale=alt.Scale(domain=shown, range=[STATS_COLOR[n] for n in names]),
+                      legend=alt.Legend(orient="top", labelLimit=0, symbolStrokeWidth=3,
+                                        columns=2))
+    dash = alt.StrokeDash("name:N", sort=shown, legend=None,
+                          scale=alt.Scale(domain=shown, range=[STATS_DASH[n] for n in names]))
+    x = alt.X("step:Q", title="training step")
+    detail = alt.Detail("seed:N")
+    gap = alt.Chart(df[df["stats"] != "population"]).mark_line(strokeWidth=2.5).encode(
+        x=x, y=alt.Y("gap:Q", scale=alt.Scale(type="log"),
+                     title="off from the population (rms Δx̂)"),
+        color=color, strokeDash=dash, detail=detail,
+        tooltip=["name:N", "seed:N", "step:Q", alt.Tooltip("gap:Q", format=".3f")])
+    acc = alt.Chart(df).mark_line(strokeWidth=2.5).encode(
+        x=x, y=alt.Y("test_acc:Q", title="test accuracy in eval mode",
+                     scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        color=color, strokeDash=dash, detail=detail,
+        tooltip=["name:N", "seed:N", "step:Q", alt.Tooltip("test_acc:Q", format=".1%")])
+    chart = alt.hconcat(gap.properties(width=width, height=height),
+                        acc.properties(width=width, height=height)).resolve_scale(
+        color="shared", strokeDash="shared")
+    return chart.properties(title=_title(title)) if title else chart

@@ -49,22 +49,31 @@ class BasicsConfig:
     batch_size: int = 64  # training batch size, also the size of the mini-batch shown step by step
     steps: int = 300  # a short run: the slow running averages have not caught up yet
     seed: int = 0
+    n_seeds: int = 3  # seeds seed, seed + 1, ... trained one after the other (the seed spread);
+    # the first is the net shown step by step
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        return tuple(range(self.seed, self.seed + self.n_seeds))
 
 
 @dataclass
 class BasicsResult:
+    """Every measured number per seed (`per_seed`, `accuracy`, `ema_gap`) and as the seed mean
+    (`summary`); the net shown step by step (probe, bn, params, ...) is the first seed's."""
     config: BasicsConfig
-    summary: dict[str, float]
-    accuracy: pd.DataFrame  # group, setting, order, accuracy: the train-vs-eval bars
-    ema_gap: pd.DataFrame  # step, stats, gap, test_acc: running averages vs population over the run
-    loss: pd.DataFrame  # step, loss: the training batch loss (every step)
+    summary: dict[str, float]  # seed means (over the seeds that did not diverge)
+    accuracy: pd.DataFrame  # group, setting, order, seed, accuracy: the train-vs-eval bars
+    ema_gap: pd.DataFrame  # seed, step, stats, gap, test_acc: running vs population over the run
+    loss: pd.DataFrame  # step, loss: the first seed's training batch loss (every step)
     probe: dict  # the mini-batch shown step by step: z (depth, B, width), labels (B,), index (B,)
     bn: dict  # trained gamma, beta (depth, width); eps
     params: object  # trained MLPParams (numpy leaves), for tests and probes
     population: tuple  # population BN statistics of the training set (numpy)
     ema: tuple  # running statistics, leaves with a leading (len(DECAYS),) axis (numpy)
     state: tuple  # the network's own running statistics, kept by the training step (decay 0.9)
-    diverged: bool
+    diverged: bool  # some seed's net diverged (per seed: per_seed.diverged)
+    per_seed: pd.DataFrame = None  # one row per seed: seed, diverged, and every summary number
 
 
 # ---------------------------------------------------------------------------- compiled programs
@@ -204,25 +213,17 @@ _init_ema = jax.jit(lambda spec: jax.tree.map(
 # ---------------------------------------------------------------------------- the experiment
 
 
-def run_basics(config: BasicsConfig, progress: Callable | None = None,
-               data: Dataset | None = None) -> BasicsResult:
-    """Train one BN net for `config.steps` steps, tracking the running averages for every decay
-    in DECAYS, then evaluate it with batch, running and population statistics.
-
-    >>> r = run_basics(BasicsConfig(steps=40))
-    >>> r.summary["acc_train_batch1"] < 0.2 < r.summary["acc_eval_population"]
-    True
-    """
-    data = load_digits() if data is None else data
+def _train_seed(config: BasicsConfig, seed: int, data: Dataset, progress, lo: float, hi: float):
+    """Train the net of one seed for `config.steps` steps, tracking the running averages for
+    every decay in DECAYS. Returns (carry, ema, ema_gap rows, losses)."""
     spec, tconfig = _spec(config), _train_config(config)
     x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
     x_test, y_test = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
     hp = _train.hparams(lr=config.lr)
     decays = jnp.asarray(DECAYS, jnp.float32)
-    idx = batch_indices(config.seed, config.steps, config.batch_size, len(x))
-    carry = _init(jax.random.key(config.seed), hp, config=tconfig)
+    idx = batch_indices(seed, config.steps, config.batch_size, len(x))
+    carry = _init(jax.random.key(seed), hp, config=tconfig)
     ema = _init_ema(spec)
-
     rows, losses = [], []
 
     def record(step):
@@ -230,8 +231,9 @@ def run_basics(config: BasicsConfig, progress: Callable | None = None,
         if bool(carry.diverged):  # as in train_runs: no numbers for a diverged net
             gap, acc = np.full_like(gap, np.nan), np.full_like(acc, np.nan)
         for d, g, a in zip(DECAYS, gap, acc[:-1]):
-            rows.append((step, f"EMA, decay {d}", float(g), float(a)))
-        rows.append((step, "population", 0.0 if np.isfinite(acc[-1]) else np.nan, float(acc[-1])))
+            rows.append((seed, step, f"EMA, decay {d}", float(g), float(a)))
+        rows.append((seed, step, "population", 0.0 if np.isfinite(acc[-1]) else np.nan,
+                     float(acc[-1])))
 
     record(0)
     for start in range(0, config.steps, CHUNK):
@@ -241,61 +243,107 @@ def run_basics(config: BasicsConfig, progress: Callable | None = None,
         losses.append(np.asarray(loss))
         record(start + k)
         if progress is not None:
-            progress(0.9 * (start + k) / config.steps, f"training: step {start + k} of {config.steps}")
+            progress(lo + (hi - lo) * (start + k) / config.steps,
+                     f"seed {seed}: step {start + k} of {config.steps}")
         if bool(carry.diverged):  # stopped updating: nothing more to learn from this run
             break
+    return carry, ema, rows, np.concatenate(losses)
 
-    if progress is not None:
-        progress(0.95, "evaluating with batch, running and population statistics")
-    perm = np.random.default_rng(config.seed).permutation(len(x_test))
+
+def _seed_numbers(config, seed, carry, ema, gap_rows, loss, data) -> dict[str, float]:
+    """Every number the page states, for one seed's trained net."""
+    spec = _spec(config)
+    x, x_test, y_test = (jnp.asarray(a) for a in (data.x_train, data.x_test, data.y_test))
+    perm = np.random.default_rng(seed).permutation(len(x_test))
     ev = {k: float(v) for k, v in jax.device_get(
         evaluate_modes(carry.params, ema, x, x_test, y_test, jnp.asarray(perm), spec)).items()}
+    diverged = bool(carry.diverged)
+    if diverged:  # a diverged net has no meaningful test-time numbers: flagged, drawn as such
+        ev = {k: float("nan") for k in ev}
+    out = dict(ev)
+    last = max(r[1] for r in gap_rows)
+    for d in DECAYS:
+        out[f"ema_gap_{d}"] = next(r[3] for r in gap_rows
+                                   if r[1] == last and r[2] == f"EMA, decay {d}")
+    for d in DECAYS:  # test accuracy lost by using this running average instead of the population
+        out[f"ema_lag_{d}"] = out["acc_eval_population"] - out[f"acc_eval_ema_{d}"]
+    out["final_loss"] = float(np.nanmean(loss[-CHUNK:])) if not diverged else float("nan")
+    out["diverged"] = float(diverged)
+    return out
+
+
+def run_basics(config: BasicsConfig, progress: Callable | None = None,
+               data: Dataset | None = None) -> BasicsResult:
+    """Train one BN net per seed in `config.seeds` (one after the other: the same compiled
+    programs) for `config.steps` steps, tracking the running averages for every decay in DECAYS,
+    then evaluate each with batch, running and population statistics. The summary holds seed
+    means; `per_seed` each seed's numbers.
+
+    >>> r = run_basics(BasicsConfig(steps=40, n_seeds=1))
+    >>> r.summary["acc_train_batch1"] < 0.2 < r.summary["acc_eval_population"]
+    True
+    """
+    data = load_digits() if data is None else data
+    spec = _spec(config)
+    x = jnp.asarray(data.x_train)
+    n = len(config.seeds)
+    per_seed, gap_rows, main = [], [], None
+    for i, seed in enumerate(config.seeds):
+        carry, ema, rows, loss = _train_seed(config, seed, data, progress, 0.9 * i / n,
+                                             0.9 * (i + 1) / n)
+        gap_rows += rows
+        per_seed.append({"seed": seed, **_seed_numbers(config, seed, carry, ema, rows, loss,
+                                                       data)})
+        if main is None:
+            main = (carry, ema, loss)
+    if progress is not None:
+        progress(0.95, "evaluating with batch, running and population statistics")
+    carry, ema, loss = main
     probe_idx = np.random.default_rng(config.seed + 10_000).choice(
         len(x), config.batch_size, replace=False)
     z, _ = jax.device_get(probe_batch(carry.params, x[jnp.asarray(probe_idx)], spec))
     params, ema_np = jax.device_get(carry.params), jax.device_get(ema)
     pop = jax.device_get(population(carry.params, x, spec=spec))
-    diverged = bool(carry.diverged)
-    if diverged:  # a diverged net has no meaningful test-time numbers: flagged, drawn as such
-        ev = {k: float("nan") for k in ev}
 
-    ema_gap = pd.DataFrame(rows, columns=["step", "stats", "gap", "test_acc"])
-    loss = np.concatenate(losses)
-    summary = dict(ev)
+    table = pd.DataFrame(per_seed)
+    summary = {}
+    for k in table.columns.drop(["seed", "diverged"]):
+        v = table[k].to_numpy(float)
+        summary[k] = float(np.mean(v[np.isfinite(v)])) if np.isfinite(v).any() else float("nan")
     y_counts = np.bincount(data.y_test, minlength=10)
     summary["chance"] = float(y_counts.max() / y_counts.sum())  # best constant prediction
-    last = ema_gap[ema_gap.step == ema_gap.step.max()].set_index("stats")
-    for d in DECAYS:
-        summary[f"ema_gap_{d}"] = float(last.loc[f"EMA, decay {d}", "gap"])
-    for d in DECAYS:  # test accuracy lost by using this running average instead of the population
-        summary[f"ema_lag_{d}"] = summary["acc_eval_population"] - summary[f"acc_eval_ema_{d}"]
     summary["steps"] = float(config.steps)
-    summary["final_loss"] = float(np.nanmean(loss[-CHUNK:])) if not diverged else float("nan")
-    summary["diverged"] = float(diverged)
-    summary["n_test"] = float(len(x_test))
+    summary["diverged"] = float(table["diverged"].any())
+    summary["n_diverged"] = float(table["diverged"].sum())
+    summary["n_seeds"] = float(n)
+    summary["n_test"] = float(len(data.x_test))
+    table["diverged"] = table["diverged"].astype(bool)
+    ema_gap = pd.DataFrame(gap_rows, columns=["seed", "step", "stats", "gap", "test_acc"])
     return BasicsResult(
-        config=config, summary=summary, accuracy=_accuracy_table(summary, len(x_test)),
+        config=config, summary=summary, accuracy=_accuracy_table(table, len(data.x_test)),
         ema_gap=ema_gap, loss=pd.DataFrame({"step": np.arange(1, len(loss) + 1), "loss": loss}),
         probe={"z": np.asarray(z), "labels": np.asarray(data.y_train)[probe_idx],
                "index": probe_idx},
         bn={"gamma": np.stack([h.bn.gamma for h in params.hidden]),
             "beta": np.stack([h.bn.beta for h in params.hidden]), "eps": spec.eps},
         params=params, population=pop, ema=ema_np, state=jax.device_get(carry.state),
-        diverged=diverged)
+        diverged=bool(table["diverged"].any()), per_seed=table)
 
 
-def _accuracy_table(summary: dict, n_test: int) -> pd.DataFrame:
-    rows = [("batch statistics (train mode)", f"test batch {b}", summary[f"acc_train_batch{b}"])
-            for b in TEST_BATCH_SIZES]
-    rows.append(("batch statistics (train mode)", f"test batch {n_test} (all)",
-                 summary["acc_train_full"]))
-    rows += [("running averages (eval mode)", f"EMA, decay {d}", summary[f"acc_eval_ema_{d}"])
-             for d in DECAYS]
-    rows.append(("population statistics (eval mode)", "whole training set",
-                 summary["acc_eval_population"]))
-    df = pd.DataFrame(rows, columns=["group", "setting", "accuracy"])
-    df["order"] = np.arange(len(df))
-    return df
+def _accuracy_table(per_seed: pd.DataFrame, n_test: int) -> pd.DataFrame:
+    """group, setting, order, seed, accuracy: one row per test-time choice and seed."""
+    settings = [("batch statistics (train mode)", f"test batch {b}", f"acc_train_batch{b}")
+                for b in TEST_BATCH_SIZES]
+    settings.append(("batch statistics (train mode)", f"test batch {n_test} (all)",
+                     "acc_train_full"))
+    settings += [("running averages (eval mode)", f"EMA, decay {d}", f"acc_eval_ema_{d}")
+                 for d in DECAYS]
+    settings.append(("population statistics (eval mode)", "whole training set",
+                     "acc_eval_population"))
+    rows = [(group, setting, order, int(row["seed"]), float(row[key]))
+            for order, (group, setting, key) in enumerate(settings)
+            for _, row in per_seed.iterrows()]
+    return pd.DataFrame(rows, columns=["group", "setting", "order", "seed", "accuracy"])
 
 
 # ---------------------------------------------------------------------------- one batch, step by step

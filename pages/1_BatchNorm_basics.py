@@ -128,7 +128,8 @@ ui.explain(
     "Left: how much x̂ changes (root mean square over the training set) when a running average "
     "replaces the statistics of the whole training set; one line per seed. Right: test "
     f"accuracy in eval mode with each. After {int(s['steps'])} steps the decay-0.999 average "
-    f"{say.lag_clause(ps, 0.999)}. Try the 2000-step preset.")
+    f"{say.lag_clause(ps, 0.999)}."
+    + (" Try the 2000-step preset." if config.steps < 2000 else ""))
 
 ui.verdict(
     "At training time BN uses the batch's mean and variance; at test time it uses averages "

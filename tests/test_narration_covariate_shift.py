@@ -188,3 +188,11 @@ def test_perturb_and_bands_titles_carry_the_seed_spread():
                           "unit": [4] * 4, "drift": [0.2, 0.3, 3.0, 5.0]})
     assert say.bands_title(units, 4, explain=False) == [
         "Unit 4's median moved 0.25 (0.20–0.30) with BN, 4.00 (3.00–5.00) without"]
+
+
+def test_seeds_that_agree_are_said_to_agree():
+    assert say.num([0.091, 0.094]) == "0.09 on every seed"
+    assert say.num([1.61, 1.58], ".1f", "×") == "1.6× on every seed"
+    assert say.num([1.3, 1.5, 1.4], ".1f", "×") == "1.4× (1.3–1.5×)"
+    ps = frame(BN_spread_ratio=[1.61, 1.58, 1.6])
+    assert "changed 1.6× on every seed with BN" in say.spread_clause(ps)

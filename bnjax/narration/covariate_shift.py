@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from bnjax.text import TINY, compare, ratio, spread
+from bnjax.text import TINY, compare, ratio
 
 BN, PLAIN = "BN", "plain"
 
@@ -45,16 +45,25 @@ def is_zero(values) -> bool:
     return v.size > 0 and bool(np.all(np.abs(v) < TINY))
 
 
-def num(values, spec: str = ".2f") -> str:
-    """The seed mean with its min–max spread, "0.42 (0.41–0.44)"; "≈ 0 (7e-09)" when every seed
-    is zero up to rounding (the largest seed's value in brackets); "—" when every run diverged."""
+def num(values, spec: str = ".2f", suffix: str = "") -> str:
+    """The seed mean with its min–max spread, "0.42 (0.41–0.44)"; "0.09 on every seed" when the
+    seeds agree to the digits shown; "≈ 0 (7e-09)" when every seed is zero up to rounding (the
+    largest seed's value in brackets); "—" when every run diverged. `suffix` follows each
+    number ("1.4× (1.3–1.5×)")."""
     v = _finite(values)
     if v.size == 0:
         return "—"
     if is_zero(v):
         top = float(np.abs(v).max())
         return "0" if top == 0 else f"≈ 0 ({top:.0e})"
-    return spread(v, spec)
+    if v.size == 1:
+        return format(float(v[0]), spec) + suffix
+    lo, hi = format(float(v.min()), spec), format(float(v.max()), spec)
+    if lo == hi:
+        return f"{format(float(v.mean()), spec)}{suffix} on every seed"
+    if abs(float(v.mean())) < TINY:  # mixed signs around 0: the spread says it all
+        return f"{format(0.0, spec)}{suffix} ({lo}–{hi}{suffix})"
+    return f"{format(float(v.mean()), spec)}{suffix} ({lo}–{hi}{suffix})"
 
 
 def lost(per_seed_table: pd.DataFrame) -> list[str]:
@@ -95,7 +104,8 @@ def spread_clause(ps: pd.DataFrame) -> str:
     bn, plain = _pair(ps, "spread_ratio")
     c = compare(bn, plain, words=("more", "less", "about as much"))
     tail = {1: f": more with BN, {c.seeds}", -1: f": less with BN, {c.seeds}"}.get(c.sign, "")
-    return f"the 15–85 spread changed {num(bn, '.1f')}× with BN and {num(plain, '.1f')}× without{tail}"
+    return (f"the 15–85 spread changed {num(bn, '.1f', '×')} with BN and "
+            f"{num(plain, '.1f', '×')} without{tail}")
 
 
 def bands_title(units: pd.DataFrame, unit: int, *, explain: bool = True) -> list[str]:

@@ -1,12 +1,21 @@
 """Charts of page 5: the lr x gain heat maps (4a), the effective-lr identity (4b), the lr sweep
-(4c) and Santurkar's smoothness probes (4d)."""
+(4c) and Santurkar's smoothness probes (4d).
+
+Each key chart says one thing: its title (passed in by the page, built by
+`bnjax.narration.landscape` from the result) states the finding, and a mark points at what to
+look at: the matched-lr window (4c), each net's fastest learning rate (4c), the monotone edges
+of "learns" and "stays finite" (4c), the step where plain's smoothness curve crosses BN's (4d).
+"""
 from __future__ import annotations
+
+import textwrap
 
 import altair as alt
 import numpy as np
 import pandas as pd
 
-from bnjax.charts import DIVERGED_COLOR, GUIDE_COLOR, present, variant_color
+from bnjax.charts import (BLACK, GUIDE_COLOR, GREEN, ORANGE, SKY, YELLOW, present,
+                          variant_color, variant_dash)
 
 CELL = "cell"  # the name of the heat maps' click selection (the page reads event.selection[CELL])
 ACC_SCALE = alt.Scale(domain=[0.0, 1.0], scheme="viridis")
@@ -17,9 +26,36 @@ def _fmt(v: float) -> str:
     return f"{v:g}"
 
 
-def heatmap_chart(cells: pd.DataFrame, good: float = GOOD) -> alt.Chart:
+def _lines(text, wrap: int | None):
+    """`text` as one line, or as a list of lines of at most `wrap` characters (Vega-Lite clips a
+    title wider than its chart; a list is drawn as several lines)."""
+    if not wrap or not isinstance(text, str) or len(text) <= wrap:
+        return text
+    return textwrap.wrap(text, wrap)
+
+
+def _title(title, wrap: int | None = None) -> alt.TitleParams | str:
+    """A title given as a string, a list of lines, or dict(text=..., subtitle=...), its lines
+    wrapped at `wrap` characters (for charts in half-width columns)."""
+    if title is None:
+        return alt.Undefined
+    if isinstance(title, dict):  # the subtitle's font is smaller: it fits more characters
+        wraps = {"text": wrap, "subtitle": wrap and int(wrap * 1.6)}
+        return alt.TitleParams(anchor="start", **{k: _lines(v, wraps[k]) for k, v in
+                                                  title.items()})
+    return alt.TitleParams(_lines(title, wrap), anchor="start")
+
+
+# Streamlit's theme sizes a chart with autosize "fit": the height given is the whole chart, and
+# a two-line title, a subtitle and a legend squash the plot. These charts fit the width only:
+# their height is the plot's, and titles and legends add to it.
+FIT_X = alt.AutoSizeParams(type="fit-x", contains="padding")
+
+
+def heatmap_chart(cells: pd.DataFrame, good: float = GOOD, title=None,
+                  wrap: int | None = 80) -> alt.Chart:
     """Two heat maps (BN, plain) of seed-mean test accuracy on one colour scale: cells >= `good`
-    outlined, the count of good cells in each panel's title, diverged cells marked "✕"; a click
+    outlined, the count of good cells in each panel's header, diverged cells marked "✕"; a click
     selects a (lr, gain) cell."""
     df = cells.copy()
     df["lr_label"] = df["lr"].map(_fmt)
@@ -36,11 +72,14 @@ def heatmap_chart(cells: pd.DataFrame, good: float = GOOD) -> alt.Chart:
     lr_order = [_fmt(v) for v in sorted(df["lr"].unique())]
     gain_order = [_fmt(v) for v in sorted(df["gain"].unique(), reverse=True)]
     sel = alt.selection_point(name=CELL, fields=["lr", "gain"], on="click", clear="dblclick")
-    x = alt.X("lr_label:O", sort=lr_order, title="learning rate")
+    # upright labels at a fixed size (lecture mode's bigger axis labels would collide)
+    x = alt.X("lr_label:O", sort=lr_order, title="learning rate",
+              axis=alt.Axis(labelAngle=0, labelOverlap=False, labelFontSize=13))
     y = alt.Y("gain_label:O", sort=gain_order, title="init gain")
     rect = alt.Chart().mark_rect(strokeWidth=4).encode(
         x=x, y=y,
-        color=alt.Color("acc:Q", scale=ACC_SCALE, title="test accuracy"),
+        color=alt.Color("acc:Q", scale=ACC_SCALE, title=["test accuracy", "(seed mean)"],
+                        legend=alt.Legend(format=".0%")),
         stroke=alt.condition(f"datum.acc >= {good}", alt.value("white"), alt.value(None)),
         opacity=alt.condition(sel, alt.value(1.0), alt.value(0.45)),
         tooltip=["variant", alt.Tooltip("lr:Q", format="g"), alt.Tooltip("gain:Q", format="g"),
@@ -50,157 +89,281 @@ def heatmap_chart(cells: pd.DataFrame, good: float = GOOD) -> alt.Chart:
     text = alt.Chart().mark_text(fontSize=13).encode(
         x=x, y=y, text="label:N",
         color=alt.condition("datum.acc > 0.6", alt.value("black"), alt.value("white")))
-    return alt.layer(rect, text, data=df).properties(width=280, height=200).facet(
+    return alt.layer(rect, text, data=df).properties(width=320, height=120).facet(
         column=alt.Column("panel:N", title=None, sort=[p for v in present(df)
                                                        for p in df.loc[df.variant == v, "panel"]
-                                                       .unique()]))
+                                                       .unique()],
+                          header=alt.Header(labelFontWeight="bold"))
+    ).properties(title=_title(title, wrap))
 
 
 def cell_curves_chart(curves: pd.DataFrame, lr: float, gain: float) -> alt.Chart:
     """Training loss of the networks of one (lr, gain) cell: BN and plain, one line per seed."""
     df = curves[np.isclose(curves["lr"], lr) & np.isclose(curves["gain"], gain)]
     df = df[np.isfinite(df["loss"]) & (df["loss"] > 0)]
+    top = 100.0  # a loss blowing up leaves through the top edge (clamped) instead of squashing
+    low = float(min(df["loss"].min(), 1.0)) if len(df) else 1e-3
     return alt.Chart(df).mark_line(strokeWidth=2, opacity=0.8).encode(
         x=alt.X("step:Q", title="training step"),
-        y=alt.Y("loss:Q", title="training batch loss (log)", scale=alt.Scale(type="log"),
+        y=alt.Y("loss:Q", title="training batch loss (log)",
+                scale=alt.Scale(type="log", domain=[low, top], clamp=True),
                 axis=alt.Axis(format="~g")),  # no thousands commas to clip
-        color=variant_color(domain=present(df)), detail="seed:N",
+        color=variant_color(domain=present(df)), strokeDash=variant_dash(domain=present(df)),
+        detail="seed:N",
         tooltip=["variant", "seed", "step", alt.Tooltip("loss:Q", format=".4f")],
-    ).properties(height=300, title=f"lr {lr:g}, gain {gain:g}: training loss, every seed "
-                                   f"(a line that stops has diverged)")
+    ).properties(height=220, autosize=FIT_X, title=_title(
+        f"The cell lr {lr:g}, gain {gain:g}: training loss of every seed (a line that stops "
+        f"has diverged)"))
 
 
 # ---------------------------------------------------------------------------- 4b
 
-RUN_COLORS = alt.Scale(range=["#1f77b4", "#ff7f0e", "#7f7f7f"])
+# The three runs of 4b are all BN nets: series colours (never BN's blue), and dashes so that B
+# drawn over A shows both.
+RUN_STYLE = {"A": (BLACK, [1, 0]), "B, ε·c²": (ORANGE, [6, 4]), "B, fixed ε": (SKY, [2, 2])}
 
 
-def effective_loss_chart(curves: pd.DataFrame) -> alt.Chart:
-    """Loss of run A and the two B runs, overlaid (every 2nd step): B with ε·c² hides A exactly."""
-    df = curves[curves["step"] % 2 == 1]
-    df = df[np.isfinite(df["loss"]) & (df["loss"] > 0)]
-    dash = alt.condition("indexof(datum.run, 'ε·c²') >= 0", alt.value([6, 3]), alt.value([1, 0]))
+def _runs(df: pd.DataFrame) -> list:
+    return [r for r in RUN_STYLE if r in set(df["run"])]
+
+
+def _run_color(runs: list) -> alt.Color:
+    return alt.Color("run:N", scale=alt.Scale(domain=runs, range=[RUN_STYLE[r][0] for r in runs]),
+                     legend=alt.Legend(orient="top", title=None, symbolStrokeWidth=3,
+                                       symbolOpacity=1))
+
+
+def _run_dash(runs: list) -> alt.StrokeDash:
+    return alt.StrokeDash("run:N", scale=alt.Scale(domain=runs,
+                                                   range=[RUN_STYLE[r][1] for r in runs]),
+                          legend=None)
+
+
+def effective_loss_chart(curves: pd.DataFrame, title=None, wrap: int | None = 34) -> alt.Chart:
+    """Loss of run A and the two B runs, overlaid (means of 10 steps, readable): B with ε·c²
+    hides A exactly."""
+    df = curves[np.isfinite(curves["loss"]) & (curves["loss"] > 0)].copy()
+    df["step"] = (df["step"] - 1) // 10 * 10 + 5
+    df = df.groupby(["run", "step"], as_index=False)["loss"].mean()
+    runs = _runs(df)
     return alt.Chart(df).mark_line(strokeWidth=2).encode(
-        x=alt.X("step:Q", title="training step"),
-        y=alt.Y("loss:Q", title="training batch loss (log)", scale=alt.Scale(type="log")),
-        color=alt.Color("run:N", scale=RUN_COLORS, legend=alt.Legend(orient="top", title=None)),
-        strokeDash=dash,
+        x=alt.X("step:Q", title="training step (10-step means)"),
+        y=alt.Y("loss:Q", title="training batch loss (log)", scale=alt.Scale(type="log"),
+                axis=alt.Axis(format="~g")),
+        color=_run_color(runs), strokeDash=_run_dash(runs),
         tooltip=["run", "step", alt.Tooltip("loss:Q", format=".6f")],
-    ).properties(height=300, title="The same run? Training loss of A and B")
+    ).properties(height=220, autosize=FIT_X, title=_title(title or "Training loss of A and B",
+                                                           wrap))
 
 
-def rel_diff_chart(curves: pd.DataFrame, floor: float = 1e-9) -> alt.Chart:
+def rel_diff_chart(curves: pd.DataFrame, floor: float = 1e-9, title=None,
+                   wrap: int | None = 34) -> alt.Chart:
     """|L_B - L_A| / L_A per step, log scale; exact zeros drawn at `floor` (the dashed line)."""
-    df = curves[curves["run"] != curves["run"].iloc[0]].copy()
+    df = curves[curves["run"] != "A"].copy()
     df = df[df["step"] % 2 == 1]
     df["shown"] = np.maximum(df["rel_diff"].fillna(np.inf), floor).clip(upper=1e3)
+    runs = _runs(df)
     line = alt.Chart(df).mark_line(strokeWidth=2).encode(
         x=alt.X("step:Q", title="training step"),
-        y=alt.Y("shown:Q", title="relative difference to A (log)",
-                scale=alt.Scale(type="log", domain=[floor / 2, 1e3])),
-        color=alt.Color("run:N", scale=alt.Scale(range=["#ff7f0e", "#7f7f7f"]),
-                        legend=alt.Legend(orient="top", title=None)),
+        y=alt.Y("shown:Q", title="|L_B − L_A| / L_A (log)",
+                scale=alt.Scale(type="log", domain=[floor / 2, 1e3]),
+                axis=alt.Axis(labelExpr="datum.value >= 1 ? format(datum.value, '~g') : "
+                                        "format(datum.value, '.0e')")),
+        color=_run_color(runs), strokeDash=_run_dash(runs),
         tooltip=["run", "step", alt.Tooltip("rel_diff:Q", format=".2e")])
     guide = alt.Chart(pd.DataFrame({"v": [floor]})).mark_rule(
         strokeDash=[6, 4], color=GUIDE_COLOR).encode(y="v:Q")
     label = alt.Chart(pd.DataFrame({"v": [floor], "t": ["0 (identical) is drawn here"]})).mark_text(
         align="left", dx=4, dy=-8, color=GUIDE_COLOR).encode(y="v:Q", x=alt.value(4), text="t:N")
     return alt.layer(guide, label, line).properties(
-        height=300, title="How far apart? |L_B − L_A| / L_A")
+        height=220, autosize=FIT_X, title=_title(title or "How far apart? |L_B − L_A| / L_A",
+                                                 wrap))
 
 
-def norm_chart(norms: pd.DataFrame) -> alt.Chart:
+def norm_chart(norms: pd.DataFrame, title=None, wrap: int | None = 34) -> alt.Chart:
     """‖W‖ of the hidden layers over training (mean over layers), per run."""
     df = norms.groupby(["run", "step"], as_index=False)["w_norm"].mean()
+    runs = _runs(df)
     return alt.Chart(df).mark_line(strokeWidth=2).encode(
         x=alt.X("step:Q", title="training step"),
         y=alt.Y("w_norm:Q", title="‖W‖, mean over hidden layers", scale=alt.Scale(zero=True)),
-        color=alt.Color("run:N", scale=RUN_COLORS, legend=alt.Legend(orient="top", title=None)),
+        color=_run_color(runs), strokeDash=_run_dash(runs),
         tooltip=["run", "step", alt.Tooltip("w_norm:Q", format=".3f")],
-    ).properties(height=300, title="Weight norms: B's are c times A's")
+    ).properties(height=220, autosize=FIT_X, title=_title(title or "Weight norms of A and B",
+                                                           wrap))
 
 
 # ---------------------------------------------------------------------------- 4c
 
 
-def matched_chart(curves: pd.DataFrame, lr: float) -> alt.Chart:
-    """Training loss at one matched small lr: seed mean thick, each seed thin (log scale)."""
+def matched_chart(curves: pd.DataFrame, lr: float, window: tuple[float, float] | None = None,
+                  title=None, wrap: int | None = 48) -> alt.Chart:
+    """Training loss at one matched small lr: seed mean thick, each seed thin (log scale); the
+    window where the page compares the two nets shaded."""
     df = curves[np.isfinite(curves["loss"]) & (curves["loss"] > 0)].copy()
     df["window"] = (df["step"] - 1) // 10 * 10 + 5  # 10-step window means, readable and small
     df = df.groupby(["variant", "seed", "window"], as_index=False)["loss"].mean()
+    domain = present(df)
     base = alt.Chart(df).encode(x=alt.X("window:Q", title="training step"))
     seeds = base.mark_line(strokeWidth=1, opacity=0.35).encode(
-        y=alt.Y("loss:Q", scale=alt.Scale(type="log"), title="training batch loss (log)"),
-        detail="seed:N", color=variant_color(domain=present(df), legend=False))
+        y=alt.Y("loss:Q", scale=alt.Scale(type="log"), title="training batch loss (log)",
+                axis=alt.Axis(format="~g")),
+        detail="seed:N", color=variant_color(domain=domain),
+        strokeDash=variant_dash(domain=domain))
     mean = base.mark_line(strokeWidth=3).encode(
-        y="mean(loss):Q", color=variant_color(domain=present(df)),
-        tooltip=["variant", "window", alt.Tooltip("mean(loss):Q", format=".3f")])
-    return alt.layer(seeds, mean).properties(
-        height=300, title=f"Same small learning rate ({lr:.3g}): who is faster?")
+        y="mean(loss):Q", color=variant_color(domain=domain),
+        strokeDash=variant_dash(domain=domain),
+        tooltip=["variant", alt.Tooltip("window:Q", title="step"),
+                 alt.Tooltip("mean(loss):Q", format=".3f", title="loss (seed mean)")])
+    layers = [seeds, mean]
+    if window is not None:
+        lo, hi = window
+        shade = alt.Chart(pd.DataFrame({"a": [lo], "b": [hi], "t": ["compared here"]}))
+        layers = [shade.mark_rect(color=GUIDE_COLOR, opacity=0.10).encode(x="a:Q", x2="b:Q"),
+                  shade.mark_text(align="left", baseline="top", dx=4, dy=4,
+                                  color=GUIDE_COLOR).encode(x="a:Q", y=alt.value(0), text="t:N"),
+                  *layers]
+    return alt.layer(*layers).properties(
+        height=260, autosize=FIT_X,
+        title=_title(title or f"Same small learning rate ({lr:.3g})", wrap))
 
 
-def steps_chart(sweep: pd.DataFrame, steps: int) -> alt.Chart:
+def steps_chart(sweep: pd.DataFrame, steps: int, title=None,
+                wrap: int | None = 48) -> alt.Chart:
     """Steps to the target test accuracy against lr (log x), seed mean; runs that never reach it
-    sit on the top edge as hollow circles, diverged ones as ✕."""
+    sit on the top edge (triangles), diverged ones as crosses; each net's fastest lr labelled."""
     df = sweep.copy()
-    df["state"] = np.where(df["diverged"], "diverged", np.where(
-        df["learns"], "learns", "finite, does not learn"))
     agg = df.groupby(["variant", "lr"], as_index=False).agg(
         steps=("steps_to_target", "mean"), reached=("steps_to_target", "count"),
         diverged=("diverged", "sum"), learns=("learns", "sum"), n=("seed", "count"))
     agg["kind"] = np.where(agg["diverged"] == agg["n"], "diverged",
-                           np.where(agg["reached"] == agg["n"], "reached", "not reached"))
-    agg["y"] = np.where(agg["kind"] == "reached", agg["steps"], steps * 1.25)
-    x = alt.X("lr:Q", scale=alt.Scale(type="log"), title="learning rate (log)")
-    shape = alt.Shape("kind:N", scale=alt.Scale(domain=["reached", "not reached", "diverged"],
+                           np.where(agg["reached"] == agg["n"], "reached 90%", "never 90%"))
+    top = steps * 1.15
+    agg["y"] = np.where(agg["kind"] == "reached 90%", agg["steps"], top)
+    domain = present(agg)
+    lo, hi = float(agg["lr"].min()), float(agg["lr"].max())
+    x = alt.X("lr:Q", scale=alt.Scale(type="log", domain=[lo / 1.3, hi * 1.3], nice=False),
+              title="learning rate (log)", axis=alt.Axis(format="~g"))
+    color = variant_color(domain=domain)  # the same in every layer, so the legend shows
+    shape = alt.Shape("kind:N", scale=alt.Scale(domain=["reached 90%", "never 90%", "diverged"],
                                                 range=["circle", "triangle-up", "cross"]),
-                      legend=alt.Legend(orient="top", title=None))
-    reached = agg[agg["kind"] == "reached"]
+                      legend=None)  # the subtitle names the shapes (two legends clip)
+    reached = agg[agg["kind"] == "reached 90%"]
     line = alt.Chart(reached).mark_line(strokeWidth=2).encode(
-        x=x, y=alt.Y("y:Q", title="steps to 90% test accuracy (seed mean)"),
-        color=variant_color(domain=present(agg), legend=False))
-    pts = alt.Chart(agg).mark_point(size=90, filled=True, opacity=0.9).encode(
-        x=x, y="y:Q", color=variant_color(domain=present(agg)), shape=shape,
+        x=x, y=alt.Y("y:Q", title="steps to 90% test accuracy",
+                     scale=alt.Scale(domain=[0, top * 1.05], nice=False)),
+        color=color, strokeDash=variant_dash(domain=domain))
+    pts = alt.Chart(agg).mark_point(size=80, filled=True, opacity=0.9).encode(
+        x=x, y="y:Q", color=color, shape=shape,
         tooltip=["variant", alt.Tooltip("lr:Q", format=".3g"), "kind",
-                 alt.Tooltip("steps:Q", format=".0f"), "reached", "learns", "diverged", "n"])
-    top = alt.Chart(pd.DataFrame({"v": [steps * 1.25]})).mark_rule(
-        strokeDash=[2, 3], color=DIVERGED_COLOR).encode(y="v:Q")
-    return alt.layer(top, line, pts).properties(
-        height=320, title="Fewer steps is faster; the top row never got there")
+                 alt.Tooltip("steps:Q", format=".0f", title="steps (seed mean)"), "reached",
+                 "learns", "diverged", "n"])
+    # each net's fastest lr, ringed (the title states the numbers)
+    best = reached.loc[reached.groupby("variant")["steps"].idxmin()] if len(reached) else reached
+    ring = alt.Chart(best).mark_point(size=420, strokeWidth=2.5, filled=False).encode(
+        x=x, y="y:Q", color=color,
+        tooltip=["variant", alt.Tooltip("lr:Q", format=".3g", title="fastest lr"),
+                 alt.Tooltip("steps:Q", format=".0f", title="steps to 90%")])
+    edge = alt.Chart(pd.DataFrame({"v": [top]})).mark_rule(
+        strokeDash=[2, 3], color=GUIDE_COLOR).encode(y="v:Q")
+    return alt.layer(edge, line, pts, ring).properties(
+        height=260, autosize=FIT_X, title=_title(title or "Steps to 90% test accuracy", wrap))
 
 
-def status_chart(sweep: pd.DataFrame) -> alt.Chart:
-    """Per lr and seed: learns / finite but not learning / diverged, one row per net."""
+STATES = ("learns", "finite, does not learn", "diverged")
+STATE_COLORS = (GREEN, YELLOW, "#cccccc")  # every pair ≥ 15 ΔE under protan/deutan vision
+
+
+def status_chart(sweep: pd.DataFrame, seeds: pd.DataFrame | None = None, title=None,
+                 wrap: int | None = 80) -> alt.Chart:
+    """Per lr and seed: learns / finite but not learning / diverged, one row per net and seed, on
+    a log lr axis; with `seeds` (the result's per-seed edges), a black tick at the largest lr that
+    learns and a grey one at the largest that stays finite (both monotone)."""
     df = sweep.copy()
     df["state"] = np.where(df["diverged"], "diverged", np.where(
         df["learns"], "learns", "finite, does not learn"))
     df["row"] = df["variant"] + " · seed " + df["seed"].astype(str)
-    return alt.Chart(df).mark_rect(stroke="white").encode(
-        x=alt.X("lr:O", title="learning rate", axis=alt.Axis(format=".2g", labelAngle=-45)),
-        y=alt.Y("row:N", title=None),
-        color=alt.Color("state:N", title=None, legend=alt.Legend(orient="top"), scale=alt.Scale(
-            domain=["learns", "finite, does not learn", "diverged"],
-            range=["#2ca02c", "#ffbf00", DIVERGED_COLOR])),
+    lrs = np.sort(df["lr"].unique())
+    half = np.sqrt(lrs[1] / lrs[0]) if len(lrs) > 1 else 2.0
+    df["a"], df["b"] = df["lr"] / half, df["lr"] * half  # each lr's cell on the log axis
+    rows = [f"{v} · seed {s}" for v in present(df) for s in sorted(df.loc[df.variant == v,
+                                                                          "seed"].unique())]
+    x = alt.X("a:Q", scale=alt.Scale(type="log", domain=[lrs[0] / half, lrs[-1] * half],
+                                     nice=False),
+              title="learning rate (log)", axis=alt.Axis(format="~g"))
+    y = alt.Y("row:N", title=None, sort=rows)
+    cells = alt.Chart(df).mark_rect(stroke="white").encode(
+        x=x, x2="b:Q", y=y,
+        color=alt.Color("state:N", title=None, legend=alt.Legend(orient="top"),
+                        scale=alt.Scale(domain=list(STATES), range=list(STATE_COLORS))),
         tooltip=["variant", "seed", alt.Tooltip("lr:Q", format=".3g"), "state",
-                 alt.Tooltip("final_loss:Q", format=".3f"), alt.Tooltip("acc:Q", format=".3f")],
-    ).properties(height=alt.Step(22), title="Which learning rates learn, and which stay finite")
+                 alt.Tooltip("final_loss:Q", format=".3f"), alt.Tooltip("acc:Q", format=".3f")])
+    layers = [cells]
+    if seeds is not None and len(seeds):
+        ticks = []
+        for _, r in seeds.iterrows():
+            row = f"{r['variant']} · seed {r['seed']}"
+            # the finite edge first: where both edges coincide, the black one is drawn on top
+            for edge, name in (("finite_lr_hi", "largest lr that stays finite"),
+                               ("learn_lr_hi", "largest lr that learns")):
+                if np.isfinite(r[edge]):
+                    ticks.append(dict(row=row, a=r[edge] * half, edge=name, lr=r[edge]))
+        tk = pd.DataFrame(ticks)
+        if len(tk):
+            layers.append(alt.Chart(tk).mark_tick(thickness=5, orient="vertical").encode(
+                x="a:Q", y=y,
+                color=alt.Color("edge:N", title=None,
+                                legend=alt.Legend(orient="top", symbolType="square",
+                                                  symbolOpacity=1),
+                                scale=alt.Scale(domain=["largest lr that learns",
+                                                        "largest lr that stays finite"],
+                                                range=[BLACK, "#888888"])),
+                tooltip=["row", "edge", alt.Tooltip("lr:Q", format=".3g")]))
+    return alt.layer(*layers).resolve_scale(color="independent").properties(
+        height=alt.Step(26), autosize=FIT_X,
+        title=_title(title or "Which learning rates learn, and which stay finite", wrap))
 
 
 # ---------------------------------------------------------------------------- 4d
 
+MEASURE_ORDER = ("loss range", "gradient change", "gradient smoothness")
 
-def smoothness_chart(bands: pd.DataFrame) -> alt.Chart:
-    """Santurkar Fig. 4 as three small multiples: min-max band over step sizes and seeds, the
-    mean as a line, BN vs plain, log y."""
-    df = bands[(bands["lo"] > 0) & np.isfinite(bands["hi"])]
-    base = alt.Chart().encode(x=alt.X("step:Q", title="training step"),
-                              color=variant_color(domain=present(df)))
+
+def smoothness_chart(bands: pd.DataFrame, crossings: dict | None = None,
+                     panels: dict | None = None, title=None,
+                     wrap: int | None = 80) -> alt.Chart:
+    """Santurkar Fig. 4 as three small multiples: the seed mean as a line, the min-max over
+    seeds as a band, BN vs plain, log y; a dashed rule at each measure's crossing step (the step
+    from which plain's curve stays below BN's: `experiments.landscape.crossing`). `panels`
+    renames each measure's header (e.g. "loss range: cross at step 300")."""
+    df = bands[(bands["lo"] > 0) & np.isfinite(bands["hi"])].copy()
+    panels = panels or {}
+    df["panel"] = df["measure"].map(lambda m: panels.get(m, m))
+    order = [panels.get(m, m) for m in MEASURE_ORDER]
+    cross = pd.DataFrame([dict(panel=panels.get(m, m), step=float(s), label=f"step {s:.0f}")
+                          for m, s in (crossings or {}).items() if np.isfinite(s)])
+    domain = present(df)
+    df["kind"] = "band"
+    if len(cross):
+        cross["kind"] = "cross"
+        df = pd.concat([df, cross], ignore_index=True)
+    base = alt.Chart().encode(x=alt.X("step:Q", title="training step"))
+    is_band = alt.datum.kind == "band"
     band = base.mark_area(opacity=0.25).encode(
-        y=alt.Y("lo:Q", scale=alt.Scale(type="log"), title=None), y2="hi:Q")
+        y=alt.Y("lo:Q", scale=alt.Scale(type="log"), title=None, axis=alt.Axis(format="~g")),
+        y2="hi:Q", color=variant_color(domain=domain)).transform_filter(is_band)
     line = base.mark_line(strokeWidth=2, point=True).encode(
-        y="mid:Q", tooltip=["variant", "measure", "step", alt.Tooltip("mid:Q", format=".3g"),
-                            alt.Tooltip("lo:Q", format=".3g"), alt.Tooltip("hi:Q", format=".3g")])
-    return alt.layer(band, line, data=df).properties(width=190, height=240).facet(
-        column=alt.Column("measure:N", title=None,
-                          sort=["loss range", "gradient change", "effective β"])
-    ).resolve_scale(y="independent")
+        y="mid:Q", color=variant_color(domain=domain), strokeDash=variant_dash(domain=domain),
+        tooltip=["variant", "measure", "step", alt.Tooltip("mid:Q", format=".3g"),
+                 alt.Tooltip("lo:Q", format=".3g"), alt.Tooltip("hi:Q", format=".3g")]
+    ).transform_filter(is_band)
+    rule = base.mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR, strokeWidth=2).transform_filter(
+        alt.datum.kind == "cross")
+    text = base.mark_text(align="left", dx=4, baseline="top", color=GUIDE_COLOR,
+                          fontWeight="bold").encode(y=alt.value(2), text="label:N"
+                                                    ).transform_filter(alt.datum.kind == "cross")
+    return alt.layer(band, line, rule, text, data=df).properties(width=220, height=230).facet(
+        column=alt.Column("panel:N", title=None, sort=order,  # "measure: finding", two lines
+                          header=alt.Header(labelFontWeight="bold",
+                                            labelExpr="split(datum.value, ': ')"))
+    ).resolve_scale(y="independent").properties(title=_title(title, wrap))

@@ -36,6 +36,49 @@ LR_LADDER = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 GAIN_LADDER = (0.25, 0.5, 1.0, 2.0, 4.0)
 GOOD = 0.90  # a "good" cell: mean test accuracy at least this
 VARIANTS = (("BN", True), ("plain", False))
+MATCH_LR = 0.05  # "the same small learning rate" of the speed comparison (the pilot's)
+
+
+def match_window(steps: int) -> tuple[int, int]:
+    """The steps over which "who is faster" is measured: 100 to 350 (the pilot's window), or the
+    last three quarters of a shorter run. Losses at indices lo:hi are steps lo + 1 to hi."""
+    return (100, 350) if steps >= 350 else (steps // 4, steps)
+
+
+def monotone_edge(lrs, ok) -> tuple[float, float]:
+    """(lo, hi): lo is the smallest lr with `ok`, hi the largest lr such that *every* lr from lo
+    up to hi has `ok` too; (nan, nan) when none has. So "the largest lr that learns" never skips
+    a failure: on `ok` = [T, T, F, T] over lrs [1, 2, 3, 4] it is 2, not 4.
+
+    >>> monotone_edge([0.1, 1.0, 10.0, 100.0], [True, True, False, True])
+    (0.1, 1.0)
+    """
+    lrs, ok = np.asarray(lrs, float), np.asarray(ok, bool)
+    order = np.argsort(lrs)
+    lrs, ok = lrs[order], ok[order]
+    if not ok.any():
+        return float("nan"), float("nan")
+    i = j = int(np.argmax(ok))
+    while j + 1 < len(ok) and ok[j + 1]:
+        j += 1
+    return float(lrs[i]), float(lrs[j])
+
+
+def _geomean(values) -> float:
+    """The geometric mean over seeds of positive lrs; nan if any seed has none."""
+    v = np.asarray(values, float)
+    return float(np.exp(np.mean(np.log(v)))) if v.size and np.all(v > 0) else float("nan")
+
+
+def _gmean(values) -> float:
+    """The geometric mean of positive finite values; nan if there are none."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v) & (v > 0)]
+    return float(np.exp(np.mean(np.log(v)))) if v.size else float("nan")
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if np.isfinite(a) and np.isfinite(b) and b > 0 else float("nan")
 
 
 def _config(depth: int, width: int, bn: bool, optimizer: str, eps: float = 1e-5) -> TrainConfig:
@@ -78,6 +121,9 @@ class LandscapeResult:
     cells: pd.DataFrame  # variant, lr, gain, acc (seed mean, diverged = 0), acc_std, diverged, good
     curves: pd.DataFrame  # variant, lr, gain, seed, step, loss (every 5th step)
     summary: dict[str, float]
+    # variant, seed, good_cells, best_acc, match_loss, good_lr_lo, good_lr_hi, acc_ref, diverged_ref
+    # (one row per net and seed: what the short answer compares, seed by seed)
+    seeds: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 def _ladder(ladder, lo, hi):
@@ -129,8 +175,12 @@ def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) ->
     data = load_digits()
     n = len(lrs) * len(gains) * len(seeds)
     part = _stepper(progress, 2 * n)
-    cells, curves, summary = [], [], {}
+    cells, curves, per_seed, summary = [], [], [], {}
     every = min(50, config.steps)
+    # the speed comparison: the grid lr nearest MATCH_LR, at the reference gain (1 if in the grid)
+    ref_lr, ref_gain = default_cell(config)
+    match = min(lrs, key=lambda v: abs(np.log(v / MATCH_LR)))
+    lo, hi = match_window(config.steps)
     for name, bn in VARIANTS:
         g = train_grid(_config(config.depth, config.width, bn, config.optimizer), lrs, gains,
                        seeds, config.steps, data, every=every, chunk=100, progress=part(n))
@@ -150,15 +200,35 @@ def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) ->
                 step=np.arange(1, config.steps + 1)[::k], loss=g.loss[r, :config.steps:k])))
         mean = acc.mean(-1)
         key = "bn" if bn else "plain"
+        loss = g.loss.reshape(*shape, -1)
+        i, j = lrs.index(match), gains.index(ref_gain)
+        for k, seed in enumerate(seeds):
+            good_lo, good_hi = monotone_edge(lrs, acc[:, j, k] >= GOOD)
+            per_seed.append(dict(
+                variant=name, seed=seed, good_cells=int((acc[..., k] >= GOOD).sum()),
+                best_acc=float(acc[..., k].max()),
+                match_loss=float(loss[i, j, k, lo:hi].mean()),  # NaN if it diverged
+                good_lr_lo=good_lo, good_lr_hi=good_hi,
+                acc_ref=float(acc[lrs.index(ref_lr), j, k]),
+                diverged_ref=bool(div[lrs.index(ref_lr), j, k])))
+        summary[f"match_loss_{key}"] = float(np.mean([r["match_loss"] for r in per_seed
+                                                      if r["variant"] == name]))
+        summary[f"good_lr_max_{key}"] = _geomean([r["good_lr_hi"] for r in per_seed
+                                                  if r["variant"] == name])
         summary[f"good_cells_{key}"] = float((mean >= GOOD).sum())
         summary[f"best_acc_{key}"] = float(mean.max())
         summary[f"diverged_cells_{key}"] = float(div.any(-1).sum())
         if 1.0 in lrs and 1.0 in gains:
             summary[f"acc_lr1_gain1_{key}"] = float(mean[lrs.index(1.0), gains.index(1.0)])
     summary["n_cells"] = float(len(lrs) * len(gains))
+    summary.update(match_lr=float(match), ref_lr=float(ref_lr), ref_gain=float(ref_gain),
+                   match_window_start=float(lo), match_window_end=float(hi),
+                   lr_grid_min=float(lrs[0]), lr_grid_max=float(lrs[-1]),
+                   n_seeds=float(len(seeds)))
     cells = pd.DataFrame(cells)
     cells["good"] = cells["acc"] >= GOOD
-    return LandscapeResult(cells, pd.concat(curves, ignore_index=True), summary)
+    return LandscapeResult(cells, pd.concat(curves, ignore_index=True), summary,
+                           pd.DataFrame(per_seed))
 
 
 # ---------------------------------------------------------------------------- 4b effective lr
@@ -183,7 +253,8 @@ class EffectiveLrResult:
     summary: dict[str, float]
 
 
-EFFECTIVE_RUNS = ("A: W, lr", "B: c·W, c²·lr, ε·c²", "B: c·W, c²·lr, fixed ε")
+# A: hidden W, lr; B: c·W with lr c²·η for the hidden W, ε scaled by c² or fixed
+EFFECTIVE_RUNS = ("A", "B, ε·c²", "B, fixed ε")
 
 
 def run_effective_lr(config: EffectiveLrConfig = EffectiveLrConfig(),
@@ -234,6 +305,7 @@ def run_effective_lr(config: EffectiveLrConfig = EffectiveLrConfig(),
         final_loss_scaled=float(np.nanmean(losses[1][last])),
         final_loss_fixed_eps=float(np.nanmean(losses[2][last])),
         c=c, w_norm_ratio_start=float(norms[1][0].sum() / norms[0][0].sum()),
+        w_norm_ratio_end=float(norms[1][-1].sum() / norms[0][-1].sum()),
     )
     return EffectiveLrResult(curves, pd.concat(tables, ignore_index=True), summary)
 
@@ -262,6 +334,9 @@ class FasterResult:
     sweep: pd.DataFrame  # variant, lr, seed, learns, finite, steps_to_target, final_loss, acc
     curves: pd.DataFrame  # variant, seed, step, loss (at the matched lr)
     summary: dict[str, float]
+    # variant, seed, learn_lr_lo, learn_lr_hi, finite_lr_hi (monotone edges), finite_lr_any (the
+    # largest finite lr, gaps allowed), first_diverged_lr, fewest_steps, fastest_lr, match_loss
+    seeds: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 def sweep_lrs(config: FasterConfig) -> list[float]:
@@ -271,17 +346,19 @@ def sweep_lrs(config: FasterConfig) -> list[float]:
 
 def run_faster(config: FasterConfig = FasterConfig(), progress=None) -> FasterResult:
     """4c: a fine log-lr sweep for both nets. A run *learns* when it stays finite and its final
-    training loss (mean of the last 10% of steps) is below half its first-step loss. The summary's
-    largest lrs (`max_stable_lr_*`, `max_finite_lr_*`) are per seed, then a geometric mean over
-    seeds; `fewest_steps_*` is the fewest steps to the target over the sweep, per seed, then the
-    mean (test accuracy is measured every 10 steps)."""
+    training loss (mean of the last 10% of steps) is below half its first-step loss. The largest
+    lrs (`max_stable_lr_*`, `max_finite_lr_*`) are monotone (`monotone_edge`: every smaller lr of
+    the sweep, from the smallest that learns, qualifies too; a net that diverges at 56 and is
+    finite again at 100 stays finite "up to 31.6"), per seed, then a geometric mean over seeds;
+    `fewest_steps_*` is the fewest steps to the target over the sweep, per seed, then the mean
+    (test accuracy is measured every 10 steps)."""
     lrs = sweep_lrs(config)
     seeds = tuple(range(config.seed, config.seed + config.n_seeds))
     data = load_digits()
     n = len(lrs) * len(seeds)
     part = _stepper(progress, 2 * n)
     match = min(lrs, key=lambda v: abs(np.log(v / config.match_lr)))
-    rows, curves, summary = [], [], {}
+    rows, curves, per_seed, summary = [], [], [], {}
     for name, bn in VARIANTS:
         g = train_grid(_config(config.depth, config.width, bn, config.optimizer), lrs,
                        [config.gain], seeds, config.steps, data, every=10, chunk=100,
@@ -304,32 +381,45 @@ def run_faster(config: FasterConfig = FasterConfig(), progress=None) -> FasterRe
                                                 step=np.arange(1, config.steps + 1),
                                                 loss=g.loss[r, :config.steps])))
         key = "bn" if bn else "plain"
-        lr = g.lr.reshape(len(lrs), len(seeds))
-
-        def per_seed(mask):  # the largest lr with `mask` true, one per seed (0 if none)
-            m = mask.reshape(lr.shape)
-            return np.array([lr[m[:, s], s].max(initial=0.0) for s in range(len(seeds))])
-
-        summary[f"max_stable_lr_{key}"] = float(np.exp(np.mean(np.log(np.maximum(
-            per_seed(learns), 1e-12)))))
-        summary[f"max_finite_lr_{key}"] = float(np.exp(np.mean(np.log(np.maximum(
-            per_seed(finite), 1e-12)))))
-        fewest = np.nanmin(np.where(np.isnan(to_target), np.inf, to_target).reshape(
-            len(lrs), len(seeds)), axis=0)
-        summary[f"fewest_steps_{key}"] = float(np.mean(fewest))
-        best = np.argmin(np.where(np.isnan(to_target), np.inf, to_target).reshape(
-            len(lrs), len(seeds)), axis=0)
-        summary[f"fastest_lr_{key}"] = float(np.exp(np.mean(np.log(np.array(lrs)[best]))))
+        shape = (len(lrs), len(seeds))
+        learns_, finite_, div_ = (a.reshape(shape) for a in (learns, finite, g.diverged))
+        steps_ = to_target.reshape(shape)
+        lo, hi = match_window(config.steps)
+        window = g.loss.reshape(*shape, -1)[lrs.index(match), :, lo:hi]
+        for k, seed in enumerate(seeds):
+            learn_lo, learn_hi = monotone_edge(lrs, learns_[:, k])
+            _, finite_hi = monotone_edge(lrs, finite_[:, k])
+            reached = np.isfinite(steps_[:, k])
+            fastest = int(np.argmin(np.where(reached, steps_[:, k], np.inf)))
+            per_seed.append(dict(
+                variant=name, seed=seed, learn_lr_lo=learn_lo, learn_lr_hi=learn_hi,
+                finite_lr_hi=finite_hi,
+                finite_lr_any=max([v for v, f in zip(lrs, finite_[:, k]) if f], default=np.nan),
+                first_diverged_lr=min([v for v, d in zip(lrs, div_[:, k]) if d],
+                                      default=np.nan),
+                fewest_steps=float(steps_[fastest, k]) if reached.any() else np.nan,
+                fastest_lr=float(lrs[fastest]) if reached.any() else np.nan,
+                match_loss=float(window[k].mean())))  # NaN if it diverged
+        mine = [r for r in per_seed if r["variant"] == name]
+        # the largest lr that learns / stays finite: monotone (every smaller lr of the sweep,
+        # from the smallest that learns, qualifies too), per seed, then a geometric mean
+        summary[f"max_stable_lr_{key}"] = _geomean([r["learn_lr_hi"] for r in mine])
+        summary[f"min_stable_lr_{key}"] = _geomean([r["learn_lr_lo"] for r in mine])
+        summary[f"max_finite_lr_{key}"] = _geomean([r["finite_lr_hi"] for r in mine])
+        diverged_at = [r["first_diverged_lr"] for r in mine if np.isfinite(r["first_diverged_lr"])]
+        summary[f"first_diverged_lr_{key}"] = float(min(diverged_at, default=np.nan))
+        summary[f"fewest_steps_{key}"] = float(np.mean([r["fewest_steps"] for r in mine]))
+        summary[f"fastest_lr_{key}"] = _geomean([r["fastest_lr"] for r in mine])
         # the matched small lr: mean training loss over steps 100 to 350 (the pilot's window)
-        i = lrs.index(match)
-        lo, hi = (100, 350) if config.steps >= 350 else (config.steps // 4, config.steps)
-        window = g.loss.reshape(len(lrs), len(seeds), -1)[i, :, lo:hi]
         summary[f"match_loss_{key}"] = float(window.mean())  # NaN if a run diverged
     summary["match_lr"] = float(match)
     summary["match_window_start"], summary["match_window_end"] = float(lo), float(hi)
-    summary["stable_lr_ratio"] = summary["max_stable_lr_bn"] / summary["max_stable_lr_plain"]
-    summary["finite_lr_ratio"] = summary["max_finite_lr_bn"] / summary["max_finite_lr_plain"]
-    return FasterResult(pd.DataFrame(rows), pd.concat(curves, ignore_index=True), summary)
+    summary["stable_lr_ratio"] = _ratio(summary["max_stable_lr_bn"], summary["max_stable_lr_plain"])
+    summary["finite_lr_ratio"] = _ratio(summary["max_finite_lr_bn"], summary["max_finite_lr_plain"])
+    summary["n_seeds"] = float(len(seeds))
+    summary["lr_sweep_min"], summary["lr_sweep_max"] = float(lrs[0]), float(lrs[-1])
+    return FasterResult(pd.DataFrame(rows), pd.concat(curves, ignore_index=True), summary,
+                        pd.DataFrame(per_seed))
 
 
 # ---------------------------------------------------------------------------- 4d smoothness
@@ -391,18 +481,46 @@ smoothness_runs = jax.jit(
 @dataclass
 class SmoothnessResult:
     probes: pd.DataFrame  # variant, seed, step, s, loss, grad_change, beta
-    bands: pd.DataFrame  # variant, step, measure, lo, hi, mid (min / max / mean over s and seeds)
+    bands: pd.DataFrame  # variant, step, measure, lo, hi, mid (min / max / mean over seeds)
     summary: dict[str, float]
+    # measure, seed, cross_step, early_bn, early_plain, late_bn, late_plain (geometric means over
+    # the probes before and from the seed's crossing step), train_late_bn, train_late_plain
+    # (training loss from that step on)
+    seeds: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
-MEASURES = ("loss range", "gradient change", "effective β")
+# On screen, and the summary keys' stems. "Gradient smoothness" is what Santurkar et al. call
+# effective β-smoothness (a Lipschitz constant of the gradient), not BN's β.
+MEASURES = ("loss range", "gradient change", "gradient smoothness")
+MEASURE_KEYS = {"loss range": "loss_range", "gradient change": "grad_change",
+                "gradient smoothness": "beta"}
+
+
+def crossing(steps, rougher) -> float:
+    """The step where "plain is rougher than BN" turns into "plain is not": of every split of
+    the probes into before and after, the one that agrees with the most of them (rougher before,
+    not rougher from it on; the earliest of ties). NaN when the best split is at either end:
+    one side throughout, no crossing.
+
+    >>> crossing([0, 50, 100, 150, 200], [True, True, False, True, False])
+    100.0
+    """
+    r = np.asarray(rougher, bool)
+    scores = [int(r[:k].sum() + (~r[k:]).sum()) for k in range(len(r) + 1)]
+    k = int(np.argmax(scores))
+    return float(steps[k]) if 0 < k < len(r) else float("nan")
 
 
 def run_smoothness(config: SmoothnessConfig = SmoothnessConfig(),
                    progress=None) -> SmoothnessResult:
     """4d: every `every` steps, step sizes s along the current gradient g: the loss range
     max_s L(θ - s·g) - min_s L(θ - s·g), the gradient change max_s ‖g - ∇L(θ - s·g)‖ and the
-    effective β-smoothness max_s ‖g - ∇L(θ - s·g)‖ / ‖s·g‖ (Santurkar et al. 2018, Fig. 4)."""
+    gradient smoothness (Santurkar's effective β-smoothness) max_s ‖g - ∇L(θ - s·g)‖ / ‖s·g‖
+    (Santurkar et al. 2018, Fig. 4). Plain is rougher early and often smoother late, once it has
+    fit its batches: per measure and seed, `crossing` finds the step where that changes
+    (`*_cross_step`: the seeds' median), and the summary gives the plain/BN ratio of the seeds'
+    geometric means before it (`*_ratio_early`) and from it on (`*_ratio_late`), as well as of
+    the plain means over the whole run (`*_ratio`, as in the pilot)."""
     data = load_digits()
     seeds = tuple(range(config.seed, config.seed + config.n_seeds))
     steps = -(-config.steps // config.every) * config.every
@@ -411,13 +529,14 @@ def run_smoothness(config: SmoothnessConfig = SmoothnessConfig(),
     idx = jnp.asarray(np.stack([batch_indices(s, steps, 64, len(data.x_train)) for s in seeds]))
     hp = _broadcast(hparams(lr=config.lr), len(seeds))
     keys = jnp.stack([jax.random.key(s) for s in seeds])
-    rows, bands, summary = [], [], {}
+    rows, bands, summary, per, train = [], [], {}, {}, {}
     for k, (name, bn) in enumerate(VARIANTS):
         tc = _config(config.depth, config.width, bn, config.optimizer)
         carry = init_runs(keys, hp, tc)
-        _, (loss, change, gnorm), _ = smoothness_runs(carry, idx, hp, x, y, sizes, tc,
-                                                      config.every)
+        _, (loss, change, gnorm), train_loss = smoothness_runs(carry, idx, hp, x, y, sizes, tc,
+                                                               config.every)
         loss, change, gnorm = (np.asarray(a, np.float64) for a in (loss, change, gnorm))
+        train[name] = np.asarray(train_loss, np.float64)  # (seeds, steps)
         s = np.asarray(sizes, np.float64)
         beta = change / (s[None, None, :] * gnorm[..., None])  # (seeds, probes, S)
         at = np.arange(loss.shape[1]) * config.every
@@ -427,24 +546,52 @@ def run_smoothness(config: SmoothnessConfig = SmoothnessConfig(),
                     rows.append(dict(variant=name, seed=seed, step=int(step), s=float(sv),
                                      loss=loss[i, j, m], grad_change=change[i, j, m],
                                      beta=beta[i, j, m]))
-        per = {"loss range": loss.max(-1) - loss.min(-1), "gradient change": change.max(-1),
-               "effective β": beta.max(-1)}  # each (seeds, probes)
+        per[name] = {"loss range": loss.max(-1) - loss.min(-1),
+                     "gradient change": change.max(-1),
+                     "gradient smoothness": beta.max(-1)}  # each (seeds, probes)
         for measure in MEASURES:
-            v = per[measure]
+            v = per[name][measure]
             for j, step in enumerate(at):
                 bands.append(dict(variant=name, step=int(step), measure=measure,
                                   lo=float(np.nanmin(v[:, j])), hi=float(np.nanmax(v[:, j])),
                                   mid=float(np.nanmean(v[:, j]))))
         key = "bn" if bn else "plain"
-        summary[f"loss_range_{key}"] = float(np.nanmean(per["loss range"]))
-        summary[f"grad_change_{key}"] = float(np.nanmean(per["gradient change"]))
-        summary[f"beta_{key}"] = float(np.nanmean(per["effective β"]))
+        for measure in MEASURES:
+            summary[f"{MEASURE_KEYS[measure]}_{key}"] = float(np.nanmean(per[name][measure]))
         if progress is not None:
             progress((k + 1) / 2, f"{(k + 1) * len(seeds)} of {2 * len(seeds)} networks trained")
-    summary["loss_range_ratio"] = summary["loss_range_plain"] / summary["loss_range_bn"]
-    summary["grad_change_ratio"] = summary["grad_change_plain"] / summary["grad_change_bn"]
-    summary["beta_ratio"] = summary["beta_plain"] / summary["beta_bn"]
-    return SmoothnessResult(pd.DataFrame(rows), pd.DataFrame(bands), summary)
+    table = []
+    for measure in MEASURES:
+        stem, bn, plain = MEASURE_KEYS[measure], per["BN"][measure], per["plain"][measure]
+        summary[f"{stem}_ratio"] = _ratio(summary[f"{stem}_plain"], summary[f"{stem}_bn"])
+        cross = np.array([crossing(at, plain[i] > bn[i]) for i in range(len(seeds))])
+        # the seeds' crossing step: their median, if at least half of them cross
+        step = float(np.median(cross[np.isfinite(cross)])) if np.isfinite(cross).sum() * 2 >= \
+            len(seeds) else float("nan")
+        step = float(at[np.argmin(np.abs(at - step))]) if np.isfinite(step) else step  # a probe
+        trained = np.arange(train["BN"].shape[1])
+        for i, seed in enumerate(seeds):
+            # each seed split at its own crossing (the seeds' step if it has none); geometric
+            # means over the probes of a window (these measures span decades)
+            split = cross[i] if np.isfinite(cross[i]) else step
+            early = at < split if np.isfinite(split) else np.ones(len(at), bool)
+            late = ~early
+            late_steps = trained >= split if np.isfinite(split) else trained >= trained.size // 2
+            table.append(dict(
+                measure=measure, seed=seed, cross_step=cross[i],
+                early_bn=_gmean(bn[i, early]), early_plain=_gmean(plain[i, early]),
+                late_bn=_gmean(bn[i, late]), late_plain=_gmean(plain[i, late]),
+                train_late_bn=float(np.nanmean(train["BN"][i, late_steps])),
+                train_late_plain=float(np.nanmean(train["plain"][i, late_steps]))))
+        mine = table[-len(seeds):]
+        summary[f"{stem}_cross_step"] = step
+        for part in ("early", "late"):
+            summary[f"{stem}_ratio_{part}"] = _ratio(
+                float(np.mean([r[f"{part}_plain"] for r in mine])),
+                float(np.mean([r[f"{part}_bn"] for r in mine])))
+    summary["n_seeds"] = float(len(seeds))
+    summary["last_probe_step"] = float(at[-1])
+    return SmoothnessResult(pd.DataFrame(rows), pd.DataFrame(bands), summary, pd.DataFrame(table))
 
 
 # ---------------------------------------------------------------------------- presets

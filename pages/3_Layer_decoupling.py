@@ -75,7 +75,7 @@ with first_chart:
 ui.explain(say.example_caption(result, factor))
 
 # ---------------------------------------------------------------------------- 2a
-st.header("2a · During training: does a layer's gradient depend less on the layers below?")
+st.header("2a · During training: Santurkar's gradient measure")
 ui.explain(f"The same question during real training, as Santurkar et al. (2018) measure it "
            f"(their **Def. 2.1**): every 100 steps, take layer i's gradient G; let layers "
            f"1 … i−1 take their SGD step; compute layer i's gradient G′ again **on the same "
@@ -113,7 +113,7 @@ noisy = ui.run(exp.run_noisy, config, what="Training the noisy nets")
 if noisy is None:
     st.stop()
 ui.diverged_note([f"{v} net" for v, flag in noisy.diverged.items() if flag])
-left, right = st.columns([3, 2])
+left, right = st.columns(2)
 with left:
     ui.chart(charts.loss_chart(result.curves, noisy.curves, title=say.loss_title(result, noisy)))
 with right:

@@ -213,7 +213,7 @@ def test_training_loss_line_flips_with_the_losses():
     _, loss, _ = say.noise_lines(clean, noisy)
     assert "BN ends lowest" in loss and "plain's 0.025" in loss
     assert "Noisy BN's 0.011 (0.01–0.012) is higher than BN's" in loss
-    assert say.loss_title(clean, noisy)[0] == "Training batch loss (log scale): BN fits closest"
+    assert say.loss_title(clean, noisy)[1] == "BN fits its training batches closest;"
     clean, noisy = fake(loss={"noisy BN": (0.020, 0.025, 0.019)})
     _, loss, _ = say.noise_lines(clean, noisy)
     assert "about the same as BN's" in loss and "costs fit" not in loss
@@ -242,7 +242,7 @@ def test_synthesis_flips_with_the_statistics_and_the_gradients():
     assert "**Statistics, not exactly:**" in text and "15% (10–20%)" in text
     assert "**Gradients, a little:**" in text and "turns less than plain's" in text
     assert say.zero_label(visible) is None
-    assert say.stats_title(visible)[1] == "later inputs changed with BN (15% (10–20%)),"
+    assert say.stats_title(visible)[1] == "later inputs changed with BN: 15% (10–20%),"
 
 
 @pytest.mark.parametrize("values,expect", [

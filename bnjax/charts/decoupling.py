@@ -78,6 +78,24 @@ def example_chart(weights: pd.DataFrame, factor: float, seed: int, title=None,
 # ---------------------------------------------------------------------------- 2a
 
 
+def _line_legend(order: list) -> dict:
+    """Colour and dash encodings whose legends merge into one: a dashed, coloured stroke per
+    variant (a circle with a dashed outline reads as a blob)."""
+    legend = dict(orient="top", title=None, symbolType="stroke", symbolStrokeWidth=3,
+                  symbolSize=300)
+    color = variant_color(domain=order, legend=False).legend(**legend)
+    dash = variant_dash(domain=order).legend(**legend)
+    return {"color": color, "strokeDash": dash}
+
+
+def _point_legend(order: list) -> dict:
+    """Colour and shape encodings whose legends merge into one: a filled coloured shape per
+    variant, the shape its dots have."""
+    legend = dict(orient="top", title=None, symbolStrokeWidth=0, symbolOpacity=1)
+    return {"color": variant_color(domain=order, legend=False).legend(**legend),
+            "shape": variant_shape(domain=order).legend(**legend)}
+
+
 def _guide(metric: str, scale=alt.Undefined) -> list:
     """The dashed line where layer i's gradient ignores the layers below (cos 1, change 0),
     labelled."""
@@ -87,7 +105,7 @@ def _guide(metric: str, scale=alt.Undefined) -> list:
     rule = alt.Chart(data).mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(
         y=alt.Y(f"{metric}:Q", scale=scale))
     label = alt.Chart(data).mark_text(align="left", baseline="bottom", dx=4, dy=-4,
-                                      color=GUIDE_COLOR, fontSize=12).encode(
+                                      color=GUIDE_COLOR).encode(
         y=alt.Y(f"{metric}:Q", scale=scale), x=alt.value(0), text="label:N")
     return [rule, label]
 
@@ -107,8 +125,8 @@ def ics_time_chart(ics: pd.DataFrame, layer: int, metric: str = "cos", title=Non
         color=variant_color(domain=order, legend=False), strokeDash=variant_dash(domain=order),
         tooltip=["variant", "seed", "step", alt.Tooltip(f"{metric}:Q", format=".3f")])
     mean = base.mark_line(strokeWidth=3, point=alt.OverlayMarkDef(size=50, filled=True)).encode(
-        y=alt.Y(f"mean({metric}):Q", scale=scale), color=variant_color(domain=order),
-        strokeDash=variant_dash(domain=order), shape=variant_shape(domain=order))
+        y=alt.Y(f"mean({metric}):Q", scale=scale), strokeDash=variant_dash(domain=order),
+        **_point_legend(order))
     return alt.layer(mean, seeds, *_guide(metric, scale)).properties(
         height=_height(240, title),
         title=_title(title, f"Layer {layer}: {METRIC_TITLE[metric]} over training"))
@@ -122,14 +140,14 @@ def ics_layer_chart(ics: pd.DataFrame, metric: str = "cos", title=None) -> alt.C
     if metric == "cos" and len(df):  # room above cos = 1 for the guide's label
         lo = math.floor(float(df[metric].min()) * 20) / 20
         scale = alt.Scale(domain=[lo, 1.0 + 0.15 * (1.0 - lo)], nice=False)
-    base = alt.Chart(df).encode(x=alt.X("layer:O", title="layer", axis=alt.Axis(labelAngle=0)),
-                                color=variant_color(domain=order))
+    base = alt.Chart(df).encode(x=alt.X("layer:O", title="layer", axis=alt.Axis(labelAngle=0)))
     dots = base.mark_point(size=60, opacity=0.7, filled=True).encode(
         y=alt.Y(f"{metric}:Q", title=f"{METRIC_TITLE[metric]}, mean over training",
                 scale=scale),
-        shape=variant_shape(domain=order),
-        tooltip=["variant", "seed", "layer", alt.Tooltip(f"{metric}:Q", format=".3f")])
-    line = base.mark_line(strokeWidth=3).encode(y=f"mean({metric}):Q",
+        tooltip=["variant", "seed", "layer", alt.Tooltip(f"{metric}:Q", format=".3f")],
+        **_point_legend(order))
+    line = base.mark_line(strokeWidth=3).encode(y=alt.Y(f"mean({metric}):Q", scale=scale),
+                                                color=variant_color(domain=order, legend=False),
                                                 strokeDash=variant_dash(domain=order))
     return alt.layer(line, dots, *_guide(metric, scale)).properties(
         height=_height(240, title), title=_title(title, "Every layer, averaged over training"))
@@ -151,8 +169,7 @@ def loss_chart(*curves: pd.DataFrame, title=None) -> alt.Chart:
                 scale=alt.Scale(type="log")),
         y2="max(loss):Q")
     line = base.mark_line(strokeWidth=2.5).encode(
-        y="mean(loss):Q", color=variant_color(domain=order),
-        strokeDash=variant_dash(domain=order),
+        y="mean(loss):Q", **_line_legend(order),
         tooltip=["variant", "step", alt.Tooltip("mean(loss):Q", format=".4f")])
     return alt.layer(line, band).properties(height=_height(260, title),
                                             title=_title(title, "Learning curves"))

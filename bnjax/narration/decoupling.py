@@ -193,7 +193,7 @@ def lost(result, variants=(BN, PLAIN)) -> list[str]:
 
 
 def _factor_words(factor: float) -> tuple[str, str]:
-    """("Double", "W1 × 2") for 2; ("Halve", "W1 × 0.5"); ("Multiply by 10", "W1 × 10")."""
+    """("Double", "W1 × 2") for 2; ("Halve", "W1 × 0.5"); ("Multiply by 8", "W1 × 8")."""
     short = f"W1 × {factor:g}"
     verb = {2.0: "Double", 0.5: "Halve"}.get(float(factor), f"Multiply by {factor:g}")
     return verb, short
@@ -334,8 +334,8 @@ def _change_cmp(result, metric: str, layer: int | None = None):
 def ics_time_title(result, layer: int, metric: str = "cos") -> list[str]:
     """The over-training chart's title: the layer, the measure, BN vs plain with spreads."""
     cmp_, bn, pl = _change_cmp(result, metric, layer)
-    return [f"Layer {layer}: {METRIC_NAMES[metric]} over training",
-            f"mean: BN {num(bn)}, plain {num(pl)}"]
+    return [f"Layer {layer}: {METRIC_NAMES[metric]} over training,",
+            f"mean BN {num(bn)},", f"plain {num(pl)}"]
 
 
 def ics_layer_title(result, metric: str = "cos") -> list[str]:
@@ -502,8 +502,9 @@ def loss_title(clean, noisy) -> list[str]:
         return ["Training batch loss (log scale)", "no finite values"]
     other = BN if low != BN else PLAIN
     head = f"{low} and {second} fit" if second else f"{low} fits"
-    return [f"Training batch loss (log scale): {head} closest",
-            f"last 10%: {low} {num(losses[low], '.2g')}, {other} {num(losses[other], '.2g')}"]
+    return ["Training batch loss (log scale):", f"{head} its training batches closest;",
+            f"last 10%: {low} {num(losses[low], '.2g')},",
+            f"{other} {num(losses[other], '.2g')}"]
 
 
 def accuracy_title(clean, noisy) -> list[str]:
@@ -516,7 +517,7 @@ def accuracy_title(clean, noisy) -> list[str]:
     def by(c, diffs):
         return f"by {points(diffs, signed=False)}" if c.sign else f"({points(diffs)})"
 
-    return ["Test accuracy on unseen digits: the noise",
+    return ["Test accuracy (unseen digits): the noise",
             f"{bn.word} BN's {by(bn, a_nbn - a_bn)},",
             f"{pl.word} plain's {by(pl, a_npl - a_pl)}"]
 
@@ -528,9 +529,9 @@ def stats_title(result) -> list[str]:
     """2c, left: the statistics a later layer sees after an affine change of layer 1."""
     bn, pl = stats_per_seed(result, BN), stats_per_seed(result, PLAIN)
     word = "unchanged" if is_zero(bn) else "changed"
-    return ["Statistics: layer 1 rescaled and shifted",
-            f"later inputs {word} with BN ({pct(bn)}),",
-            f"{pct(pl)} without"]
+    return ["Statistics: layer 1 rescaled and shifted;",
+            f"later inputs {word} with BN: {pct(bn)},",
+            f"without BN: {pct(pl)}"]
 
 
 def gradients_title(result) -> list[str]:

@@ -1,104 +1,239 @@
-"""Charts of page 4, regularization noise: the batch-noise meter, ablation curves, ghost batches."""
+"""Charts of page 4, regularization noise: batch noise on vs off, the batch-noise meter,
+ablation curves, ghost batches.
+
+Titles come from `bnjax.narration.regularization` (each states its finding with the run's
+numbers); these builders only draw. Every series differs by colour and by dash or shape, and
+every chart shows the seeds (one line or point per seed, or a min-max band).
+"""
 from __future__ import annotations
+
+import math
 
 import altair as alt
 import numpy as np
 import pandas as pd
 
-from bnjax.charts import GUIDE_COLOR, variant_color
+from bnjax.charts import (BLACK, BLUE, GUIDE_COLOR, ORANGE, variant_color, variant_dash,
+                          variant_shape)
 
 _BATCH_AXIS = alt.Axis(values=[4, 8, 16, 32, 64, 128, 256], format="d")
+# The two arms of the first experiment: both are BN nets, so neither takes BN's own blue.
+ARM_STYLE = {"noise off": (BLACK, "square", [6, 3]), "noise on": (ORANGE, "circle", [1, 0])}
 
 
-def _color(variants) -> alt.Color:
+def _title(text, anchor: str = "start") -> alt.TitleParams:
+    """A title of one or more lines (a list of strings), anchored left."""
+    lines = [text] if isinstance(text, str) else list(text)
+    return alt.TitleParams(lines if len(lines) > 1 else lines[0], anchor=anchor)
+
+
+def _legend(**kw) -> alt.Legend:
+    """A legend above the plot whose labels are never cut (two columns when long)."""
+    return alt.Legend(orient="top", title=None, labelLimit=0, symbolOpacity=1,
+                      symbolStrokeWidth=3, **kw)
+
+
+def _color(variants, columns: int | None = None) -> alt.Color:
     """The shared variant colours, with only the variants drawn in the legend."""
-    return variant_color(domain=list(variants))
+    c = variant_color(domain=list(variants))
+    return c.legend(_legend(**({"columns": columns} if columns else {})))
 
 
-def noise_chart(std: pd.DataFrame, c: float) -> alt.Chart:
+def regularization_chart(per_seed: pd.DataFrame, low: float, high: float, title, *,
+                         subset: int, group: int, height: int = 240, width: int = 340,
+                         diff_width: int = 260, panel_titles: bool = True
+                         ) -> alt.HConcatChart:
+    """Batch noise on vs off, paired by seed. Left: each seed's test accuracy in both arms, a
+    grey line joining its pair, the arms' means as ticks. Right: each seed's difference (on -
+    off, percentage points), the mean and its 95% confidence interval [low, high] (fractions),
+    and the line at 0 = no effect. The accuracy axis is zoomed to the data and says so."""
+    df = per_seed.dropna(subset=["test_acc"]).assign(
+        acc=lambda d: 100 * d.test_acc,
+        label=lambda d: d.arm.map({"noise off": f"off: all {subset}",
+                                   "noise on": f"on: groups of {group}"}))
+    order = [f"off: all {subset}", f"on: groups of {group}"]
+    lo = math.floor(df.acc.min() - 0.5) if len(df) else 0.0
+    hi = math.ceil(df.acc.max() + 0.5) if len(df) else 100.0
+    arms = list(ARM_STYLE)
+    color = alt.Color("arm:N", scale=alt.Scale(domain=arms, range=[ARM_STYLE[a][0] for a in arms]),
+                      legend=None)
+    shape = alt.Shape("arm:N", scale=alt.Scale(domain=arms, range=[ARM_STYLE[a][1] for a in arms]),
+                      legend=None)
+    x = alt.X("label:N", sort=order, title="batch noise: BN statistics from",
+              axis=alt.Axis(labelAngle=0, labelLimit=0))
+    # The axis is zoomed to the data (its lowest label says where it starts): at 0-100% the
+    # 1-2 point differences between the arms would be invisible.
+    y = alt.Y("acc:Q", title="test accuracy (%)", scale=alt.Scale(domain=[lo, hi], zero=False))
+    base = alt.Chart(df)
+    pairs = base.mark_line(color="#b0b0b0", strokeWidth=1.2).encode(x=x, y=y, detail="seed:N")
+    dots = base.mark_point(filled=True, size=70, opacity=0.9).encode(
+        x=x, y=y, color=color, shape=shape,
+        tooltip=["seed", "arm", alt.Tooltip("acc:Q", title="test accuracy (%)", format=".1f"),
+                 alt.Tooltip("gap:Q", title="train - test accuracy", format=".1%")])
+    means = base.mark_tick(thickness=3, size=44).encode(x=x, y="mean(acc):Q", color=color)
+    mean_text = base.mark_text(align="left", dx=26, fontSize=13, fontWeight="bold").encode(
+        x=x, y="mean(acc):Q", color=color, text=alt.Text("mean(acc):Q", format=".1f"))
+    left = alt.layer(pairs, dots, means, mean_text).properties(width=width, height=height)
+    if panel_titles:
+        left = left.properties(title=_title("Test accuracy, each seed (a line joins a pair)"))
+
+    wide = df.pivot(index="seed", columns="arm", values="acc").dropna()
+    diffs = pd.DataFrame({"seed": wide.index, "diff": (wide["noise on"] - wide["noise off"]).values
+                          if {"noise on", "noise off"} <= set(wide.columns) else []})
+    diffs["what"] = "on − off"
+    mean = float(diffs["diff"].mean()) if len(diffs) else float("nan")
+    ci = pd.DataFrame({"what": ["on − off"], "mean": [mean], "low": [100 * low],
+                       "high": [100 * high]})
+    dx = alt.X("what:N", title=None, axis=alt.Axis(labelAngle=0, labelLimit=0))
+    dy = alt.Y("diff:Q", title="on − off (points)")
+    zero = alt.Chart(pd.DataFrame({"v": [0.0], "note": ["0 = no effect"]}))
+    zero_rule = zero.mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR, strokeWidth=1.5).encode(
+        y="v:Q")
+    zero_note = zero.mark_text(align="left", baseline="bottom", x=4, dy=-3, color=GUIDE_COLOR,
+                               fontSize=12).encode(y="v:Q", text="note:N")
+    seeds = alt.Chart(diffs).mark_circle(size=55, opacity=0.55, color=ORANGE).encode(
+        x=dx, y=dy, xOffset=alt.XOffset("seed:N"),
+        tooltip=["seed", alt.Tooltip("diff:Q", title="on − off (points)", format="+.2f")])
+    bar = alt.Chart(ci).mark_rule(strokeWidth=4, color=BLACK).encode(
+        x=dx, y="low:Q", y2="high:Q",
+        tooltip=[alt.Tooltip("mean:Q", title="mean (points)", format="+.2f"),
+                 alt.Tooltip("low:Q", title="95% CI low", format="+.2f"),
+                 alt.Tooltip("high:Q", title="95% CI high", format="+.2f")])
+    dot = alt.Chart(ci).mark_point(shape="diamond", filled=True, size=160, color=BLACK).encode(
+        x=dx, y="mean:Q")
+    label = alt.Chart(ci).mark_text(align="left", dx=14, fontSize=13, fontWeight="bold",
+                                    color=BLACK).encode(
+        x=dx, y="mean:Q", text=alt.Text("mean:Q", format="+.1f"))
+    right = alt.layer(zero_rule, zero_note, seeds, bar, dot, label).properties(
+        width=diff_width, height=height)
+    if panel_titles:
+        right = right.properties(title=_title("Difference per seed; ◆ mean, bar: 95% CI"))
+    return alt.hconcat(left, right, spacing=30).properties(
+        title=_title(title), padding={"top": 6, "left": 5, "right": 5, "bottom": 5})
+
+
+def noise_chart(std: pd.DataFrame, c: float, title=None, *, height: int = 360) -> alt.Chart:
     """Log-log: std across batches of x0's x_hat against the batch size B (seed mean, min-max
     band over seeds), with the dashed line c / sqrt(B)."""
     b = np.sort(std.batch_size.unique()).astype(float)
-    guide = pd.DataFrame({"batch_size": b, "std": c / np.sqrt(b),
-                          "line": f"{c:.2f} / √B"})
-    x = alt.X("batch_size:Q", title="batch size B (log)", scale=alt.Scale(type="log"),
-              axis=_BATCH_AXIS)
+    guide = pd.DataFrame({"batch_size": b, "std": c / np.sqrt(b), "line": f"{c:.2f} / √B"})
+    x = alt.X("batch_size:Q", title="batch size B (log)", axis=_BATCH_AXIS,
+              scale=alt.Scale(type="log", domain=[b.min() * 0.8, b.max() * 1.25], nice=False))
     y_scale = alt.Scale(type="log")
     base = alt.Chart(std).encode(x=x)
-    band = base.mark_area(opacity=0.2, color="#1f77b4").encode(
-        y=alt.Y("min(std):Q", title="std of x̂ across batches (log)", scale=y_scale),
+    band = base.mark_area(opacity=0.2, color=BLUE).encode(
+        y=alt.Y("min(std):Q", title="std of x̂ between batches (log)", scale=y_scale),
         y2="max(std):Q")
-    line = base.mark_line(point=alt.OverlayMarkDef(size=90), strokeWidth=3, color="#1f77b4").encode(
+    line = base.mark_line(point=alt.OverlayMarkDef(size=90, color=BLUE), strokeWidth=3,
+                          color=BLUE).encode(
         y=alt.Y("mean(std):Q", scale=y_scale),
         tooltip=[alt.Tooltip("batch_size:Q", title="B"),
-                 alt.Tooltip("mean(std):Q", title="std (seed mean)", format=".3f")])
+                 alt.Tooltip("mean(std):Q", title="std (seed mean)", format=".3f"),
+                 alt.Tooltip("min(std):Q", title="lowest seed", format=".3f"),
+                 alt.Tooltip("max(std):Q", title="highest seed", format=".3f")])
     ref = alt.Chart(guide).mark_line(strokeDash=[6, 4], color=GUIDE_COLOR, strokeWidth=2).encode(
         x=x, y=alt.Y("std:Q", scale=y_scale),
         tooltip=[alt.Tooltip("line:N", title="guide"), alt.Tooltip("std:Q", format=".3f")])
-    label = alt.Chart(guide.head(1)).mark_text(align="left", dx=10, dy=-14, color=GUIDE_COLOR,
-                                               fontSize=14).encode(
+    label = alt.Chart(guide.tail(1)).mark_text(align="right", dx=-4, dy=16, color=GUIDE_COLOR,
+                                               fontSize=13).encode(
         x=x, y=alt.Y("std:Q", scale=y_scale), text="line:N")
-    return alt.layer(band, line, ref, label).properties(
-        title="Batch noise of one example falls like 1/√B", height=340)
+    b16 = std[std.batch_size == 16]
+    notes = []
+    if len(b16):  # what to look at: the noise at B = 16, the number the page quotes
+        at = pd.DataFrame({"batch_size": [16.0], "std": [float(b16["std"].mean())],
+                           "note": [f"B = 16: {b16['std'].mean():.2f}"]})
+        notes.append(alt.Chart(at).mark_text(align="left", dx=10, dy=-12, fontSize=13,
+                                             fontWeight="bold", color=BLUE).encode(
+            x=x, y=alt.Y("std:Q", scale=y_scale), text="note:N"))
+    return alt.layer(band, line, ref, label, *notes).properties(
+        title=_title(title or "Batch noise of one example falls like 1/√B"), height=height,
+        padding={"top": 6, "left": 5, "right": 5, "bottom": 5})
 
 
-def strip_chart(strip: pd.DataFrame, field: str = "x_hat") -> alt.Chart:
+def strip_chart(strip: pd.DataFrame, field: str = "x_hat", *, height: int = 210) -> alt.Chart:
     """One point per batch: x0's value (`x_hat` of one unit, or `p_true`) for B = 8 and B = 128,
     first seed only. The same example, a different hidden value in every batch."""
     df = strip[strip.seed == strip.seed.min()].assign(B=lambda d: "B = " + d.batch_size.astype(str))
-    title = {"x_hat": "x̂ of one unit", "p_true": "predicted probability of its class"}[field]
-    return alt.Chart(df).mark_circle(size=70, opacity=0.7, color="#1f77b4").encode(
-        x=alt.X(f"{field}:Q", title=title,
-                scale=alt.Scale(domain=[0, 1]) if field == "p_true" else alt.Scale(zero=False)),
-        y=alt.Y("B:N", title=None, sort=["B = 8", "B = 128"]),
+    axis = {"x_hat": "x̂ of one unit", "p_true": "probability of its own class"}[field]
+    title = {"x_hat": f"Its x̂ in {df.batch.nunique()} batches",
+             "p_true": f"Its class probability, {df.batch.nunique()} batches"}[field]
+    sizes = sorted(df.batch_size.unique())
+    shape = alt.Shape("B:N", scale=alt.Scale(domain=[f"B = {b}" for b in sizes],
+                                             range=["circle", "square", "triangle-up"][:len(sizes)]),
+                      legend=None)
+    return alt.Chart(df).mark_point(size=55, opacity=0.7, filled=True, color=BLUE).encode(
+        x=alt.X(f"{field}:Q", title=axis,
+                scale=alt.Scale(domain=[-0.02, 1.02], nice=False) if field == "p_true"
+                else alt.Scale(zero=False),
+                axis=alt.Axis(values=[0, 0.25, 0.5, 0.75, 1], format=".0%")
+                if field == "p_true" else alt.Axis(tickCount=6)),
+        y=alt.Y("B:N", title=None, sort=[f"B = {b}" for b in sizes]),
         yOffset=alt.YOffset("batch:Q", scale=alt.Scale(domain=[-10, 60])),
+        shape=shape,
         tooltip=["B", "batch", alt.Tooltip(f"{field}:Q", format=".3f")],
-    ).properties(height=200, title=f"{title}, in {df.batch.nunique()} batches")
+    ).properties(height=height, title=_title(title))
 
 
-def ablation_chart(curves: pd.DataFrame, variants) -> alt.Chart:
-    """Test accuracy against the fraction of hidden units ablated: seed mean line, min-max band."""
-    df = curves[curves.variant.isin(list(variants))].dropna()
+def ablation_chart(curves: pd.DataFrame, variants, title=None, *, height: int = 440) -> alt.Chart:
+    """Test accuracy against the fraction of hidden units ablated: seed mean line (dash and
+    point shape per variant), min-max band over seeds, chance dashed."""
+    variants = list(variants)
+    df = curves[curves.variant.isin(variants)].dropna()
     base = alt.Chart(df).encode(
-        x=alt.X("fraction:Q", title="fraction of hidden units ablated (every layer)",
+        x=alt.X("fraction:Q", title="share of hidden units switched off (every layer)",
                 axis=alt.Axis(format="%")),
-        color=_color(variants))
-    band = base.mark_area(opacity=0.15).encode(
-        y=alt.Y("min(acc):Q", title="test accuracy", scale=alt.Scale(domain=[0, 1])),
+        color=_color(variants, columns=4))
+    band = base.mark_area(opacity=0.13).encode(
+        y=alt.Y("min(acc):Q", title="test accuracy", scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%")),
         y2="max(acc):Q")
-    line = base.mark_line(point=True, strokeWidth=3).encode(
-        y="mean(acc):Q",
+    line = base.mark_line(strokeWidth=3).encode(
+        y="mean(acc):Q", strokeDash=variant_dash(domain=variants))
+    points = base.mark_point(filled=True, size=60).encode(
+        y="mean(acc):Q", shape=variant_shape(domain=variants),
         tooltip=["variant", alt.Tooltip("fraction:Q", format=".0%"),
-                 alt.Tooltip("mean(acc):Q", title="accuracy (seed mean)", format=".3f")])
-    chance = alt.Chart(pd.DataFrame({"v": [0.1]})).mark_rule(
-        strokeDash=[6, 4], color=GUIDE_COLOR).encode(y="v:Q")
-    return alt.layer(band, line, chance).properties(
-        title="Cumulative random ablation (dashed: chance)", height=360)
+                 alt.Tooltip("mean(acc):Q", title="accuracy (seed mean)", format=".3f"),
+                 alt.Tooltip("min(acc):Q", title="lowest seed", format=".3f"),
+                 alt.Tooltip("max(acc):Q", title="highest seed", format=".3f")])
+    chance = pd.DataFrame({"v": [0.1], "note": ["chance (10%)"]})
+    rule = alt.Chart(chance).mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(y="v:Q")
+    note = alt.Chart(chance).mark_text(align="left", baseline="bottom", x=4, dy=-3,
+                                       color=GUIDE_COLOR, fontSize=12).encode(y="v:Q", text="note:N")
+    return alt.layer(band, line, points, rule, note).properties(
+        title=_title(title or "Cumulative random ablation"), height=height)
 
 
-def single_unit_chart(single: pd.DataFrame, variants, top: int = 16) -> alt.Chart:
-    """The `top` largest accuracy drops from removing one unit, sorted, seed mean."""
-    df = (single[single.variant.isin(list(variants)) & (single["rank"] <= top)]
+def single_unit_chart(single: pd.DataFrame, variants, title=None, top: int = 16, *,
+                      height: int = 400) -> alt.Chart:
+    """The `top` largest accuracy drops from removing one unit, largest first, seed mean: one
+    line of points per variant (dash and shape differ)."""
+    variants = list(variants)
+    df = (single[single.variant.isin(variants) & (single["rank"] <= top)]
           .groupby(["variant", "rank"], as_index=False)["drop"].mean())
-    return alt.Chart(df).mark_bar().encode(
-        x=alt.X("rank:O", title="units, sorted by the accuracy their removal costs",
-                axis=alt.Axis(labelAngle=0)),
-        xOffset=alt.XOffset("variant:N"),
-        y=alt.Y("drop:Q", title="accuracy drop", axis=alt.Axis(format=".1%")),
-        color=_color(variants),
-        tooltip=["variant", "rank", alt.Tooltip("drop:Q", format=".2%")],
-    ).properties(title="Removing one unit at a time (layer 2)", height=320)
+    base = alt.Chart(df).encode(
+        x=alt.X("rank:O", title="units, largest drop first", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("drop:Q", title="test accuracy lost", axis=alt.Axis(format=".1%"),
+                scale=alt.Scale(zero=True)),
+        color=_color(variants, columns=4))
+    line = base.mark_line(strokeWidth=2).encode(strokeDash=variant_dash(domain=variants))
+    points = base.mark_point(filled=True, size=55).encode(
+        shape=variant_shape(domain=variants),
+        tooltip=["variant", "rank", alt.Tooltip("drop:Q", title="accuracy lost (seed mean)",
+                                                format=".2%")])
+    return alt.layer(line, points).properties(
+        title=_title(title or "Removing one unit at a time"), height=height)
 
 
-def ghost_chart(acc: pd.DataFrame) -> alt.Chart:
-    """Final test accuracy per ghost-group size: one point per seed, mean ± std."""
+def ghost_chart(acc: pd.DataFrame, title=None, *, height: int = 380) -> alt.Chart:
+    """Final test accuracy per ghost-group size: one point per seed, mean and ± std."""
     order = list(dict.fromkeys(acc.sort_values("ghost", ascending=False).variant))
     order = [v for v in order if v != "plain"] + (["plain"] if "plain" in order else [])
     x = alt.X("variant:N", title="BN statistics over groups of G examples (SGD batch fixed)",
-              sort=order, axis=alt.Axis(labelAngle=0))
+              sort=order, axis=alt.Axis(labelAngle=0, labelLimit=0))
     base = alt.Chart(acc.dropna())
-    points = base.mark_circle(size=80, opacity=0.5, color="#1f77b4").encode(
-        x=x, y=alt.Y("acc:Q", title="test accuracy", scale=alt.Scale(zero=False)),
+    points = base.mark_circle(size=70, opacity=0.55, color=BLUE).encode(
+        x=x, y=alt.Y("acc:Q", title="test accuracy", scale=alt.Scale(zero=False),
+                     axis=alt.Axis(format=".0%")),
         tooltip=["variant", "seed", alt.Tooltip("acc:Q", format=".3f")])
     err = base.mark_errorbar(extent="stdev", thickness=2, color=GUIDE_COLOR).encode(
         x=x, y=alt.Y("acc:Q"))
@@ -106,7 +241,7 @@ def ghost_chart(acc: pd.DataFrame) -> alt.Chart:
         x=x, y="mean(acc):Q",
         tooltip=["variant", alt.Tooltip("mean(acc):Q", title="mean", format=".3f")])
     return alt.layer(points, err, mean).properties(
-        title="Ghost batch norm: more BN noise, same SGD batch", height=340)
+        title=_title(title or "Ghost batch norm: more BN noise, same SGD batch"), height=height)
 
 
 def digit_pixels(image: np.ndarray, size: int = 20) -> np.ndarray:

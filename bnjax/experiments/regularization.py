@@ -1,5 +1,10 @@
 """Page 4, regularization noise: "batch norm adds noise to the hidden units, a slight regularizer,
-like dropout". Three experiments, each a config, a result and a `run_*` function.
+like dropout". Four experiments, each a config, a result and a `run_*` function.
+
+- 3d, the regularization itself (`run_regularization`): full-batch gradient descent on a small
+  training subset, so BN's batch statistics are the only noise in training; BN over random groups
+  (noise on) vs over the whole subset (noise off), paired over >= 10 seeds: test accuracy, the
+  train/test gap, and a 95% confidence interval of the paired difference.
 
 - 3a, the batch-noise meter (`run_noise_meter`): one fixed training example, many random batches
   that contain it; the spread across batches of its normalized value x_hat at a hidden layer, for
@@ -29,6 +34,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pandas as pd
 
 from bnjax.data import Dataset, batch_indices, load_digits
@@ -55,20 +61,25 @@ def _stage(progress: Callable | None, lo: float, hi: float, what: str) -> Callab
     return lambda f, m: progress(lo + (hi - lo) * f, f"{what}: {m}")
 
 
-def _train(jobs: list[_Job], steps: int, *, chunk: int = 500, progress=None):
+def _train(jobs: list[_Job], steps: int, *, chunk: int = 500, indices=None, progress=None):
     """Train every job for `steps` steps, chunk by chunk, each job on its device; the devices run
     at the same time because JAX dispatches asynchronously. Returns one Carry per job (leaves
-    with a leading seed axis; `carry.diverged` flags a run whose loss went non-finite)."""
+    with a leading seed axis; `carry.diverged` flags a run whose loss went non-finite).
+    `indices` (R, steps, B), when given, are every job's batches (rows into the training set);
+    by default each seed's shuffled epochs (`batch_indices`)."""
     devices = jax.devices()
     live = []
     for job in jobs:
         n = len(job.seeds)
         hp = Hparams(*(jnp.broadcast_to(v, (n,)) for v in job.hp))
         keys = jnp.stack([jax.random.key(int(s)) for s in job.seeds])
-        # Initialization does not depend on `stochastic`: share one init program per spec.
-        carry = init_runs(keys, hp, job.config._replace(stochastic=False))
-        idx = np.stack([batch_indices(int(s), steps, job.config.batch_size,
-                                      len(job.data.x_train)) for s in job.seeds])  # (R, steps, B)
+        # Initialization depends on neither `stochastic` nor the ghost groups: one init
+        # program per architecture.
+        carry = init_runs(keys, hp, job.config._replace(
+            stochastic=False, spec=job.config.spec._replace(ghost=0)))
+        idx = indices if indices is not None else np.stack([
+            batch_indices(int(s), steps, job.config.batch_size, len(job.data.x_train))
+            for s in job.seeds])  # (R, steps, B)
         dev = devices[job.device % len(devices)]
         live.append([job, *jax.device_put((carry, hp, idx, job.data.x_train, job.data.y_train),
                                           dev)])
@@ -532,11 +543,148 @@ def run_ghost(config: GhostConfig, progress=None) -> GhostResult:
                        diverged, summary)
 
 
+# ---------------------------------------------------------------------------- 3d: noise on vs off
+
+
+@dataclass(frozen=True)
+class RegularizationConfig:
+    """The regularization itself. Every training step uses the whole small training subset
+    (full-batch gradient descent: SGD adds no noise), so the only randomness left in training
+    is BN's. Noise on: the subset is split at random, every step, into groups of `group`
+    examples, each normalized with its own mean and variance, as mini-batches would be. Noise
+    off: every example is normalized with the statistics of the whole subset. The same initial
+    weights, data and steps in both arms (paired by seed). Defaults: the page's first chart."""
+    subset: int = 192  # training examples, a random subset per seed: small, so nets overfit
+    group: int = 32  # BN's group (mini-batch) size in the noise-on arm; divides `subset`
+    lr: float = 0.3  # gradient descent with momentum 0.9
+    steps: int = 200
+    depth: int = 3
+    width: int = 64
+    seeds: int = 16  # paired seeds: seed, seed + 1, ...
+    seed: int = 0
+
+
+ARMS = ("noise off", "noise on")  # statistics of the whole subset; of random groups
+
+
+@dataclass
+class RegularizationResult:
+    config: RegularizationConfig
+    # seed, arm, train_acc, test_acc, gap (train_acc - test_acc), train_loss, test_loss: one
+    # row per seed and arm, both arms evaluated with the subset's population statistics
+    per_seed: pd.DataFrame
+    diverged: dict = field(default_factory=dict)  # arm -> seeds that diverged
+    summary: dict = field(default_factory=dict)
+    seconds: float = float("nan")  # wall-clock compute of training and evaluation (not a result)
+
+
+def _eval_subset(params, idx, x_train, y_train, x_test, y_test, *, spec: MLPSpec):
+    """Train (on the subset `x_train[idx]`) and test accuracy and loss, in eval mode with the
+    subset's population statistics."""
+    xs, ys = x_train[idx], y_train[idx]  # (N, 64), (N,)
+    pop = population_state(params, xs, spec=spec)
+    out = []
+    for x, y in ((xs, ys), (x_test, y_test)):
+        logits, _ = mlp_apply(params, pop, x, spec=spec, train=False)
+        out += [(logits.argmax(-1) == y).mean(),
+                optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()]
+    return jnp.stack(out)  # train acc, train loss, test acc, test loss
+
+
+@functools.partial(jax.jit, static_argnames="spec")
+def eval_subset_runs(params, idx, x_train, y_train, x_test, y_test, *, spec: MLPSpec):
+    """`_eval_subset` for R runs (params and idx with a leading R axis): (R, 4)."""
+    f = functools.partial(_eval_subset, spec=spec._replace(ghost=0))
+    return jax.vmap(f, in_axes=(0, 0, None, None, None, None))(params, idx, x_train, y_train,
+                                                                x_test, y_test)
+
+
+def subset_of(seed: int, n_train: int, size: int) -> np.ndarray:
+    """The training examples of one seed: `size` indices into the training split, at random."""
+    return np.random.default_rng([int(seed), 3]).permutation(n_train)[:size].astype(np.int32)
+
+
+def subset_batches(seed: int, steps: int, subset: np.ndarray) -> np.ndarray:
+    """(steps, N): every step the whole subset, in a new random order (so the groups of the
+    noise-on arm are new every step; the noise-off arm does not care about the order)."""
+    rng = np.random.default_rng([int(seed), 4])
+    return np.stack([subset[rng.permutation(len(subset))] for _ in range(steps)])
+
+
+def run_regularization(config: RegularizationConfig, progress=None) -> RegularizationResult:
+    """Noise on vs off, paired by seed; both arms train through `bnjax.train`'s compiled chunk,
+    one arm per CPU device, the seeds vmapped on each."""
+    import time
+
+    t0 = time.perf_counter()
+    data = load_digits()
+    n_train = len(data.x_train)
+    group = int(np.clip(config.group, 2, n_train))
+    size = int(np.clip(config.subset, group, n_train)) // group * group  # whole groups
+    seeds = _seeds(config.seed, max(2, int(config.seeds)))
+    base = MLPSpec(depth=config.depth, width=config.width, bn=True)
+    jobs = [_Job(arm, TrainConfig(base._replace(ghost=group if arm == "noise on" else 0),
+                                  "momentum", size), hparams(lr=config.lr), seeds, data, j)
+            for j, arm in enumerate(ARMS)]
+    subsets = np.stack([subset_of(s, n_train, size) for s in seeds])  # (R, N)
+    idx = np.stack([subset_batches(s, config.steps, sub) for s, sub in zip(seeds, subsets)])
+    carries = _train(jobs, config.steps, chunk=min(config.steps, 100), indices=idx,
+                     progress=_stage(progress, 0.0, 0.95, f"training {len(seeds)} x 2 nets"))
+    arrays = tuple(jnp.asarray(a) for a in data)  # x_train, y_train, x_test, y_test
+    table, diverged = [], {}
+    for arm in ARMS:
+        c = carries[arm]
+        m = np.asarray(eval_subset_runs(c.params, jnp.asarray(subsets), *arrays, spec=base),
+                       np.float64)
+        dead = np.asarray(c.diverged)
+        m[dead] = np.nan  # a diverged run has no accuracy
+        diverged[arm] = [s for s, x in zip(seeds, dead) if x]
+        table += [(s, arm, m[r, 0], m[r, 2], m[r, 0] - m[r, 2], m[r, 1], m[r, 3])
+                  for r, s in enumerate(seeds)]
+    per_seed = pd.DataFrame(table, columns=["seed", "arm", "train_acc", "test_acc", "gap",
+                                            "train_loss", "test_loss"])
+    summary = summarize_regularization(per_seed)
+    summary.update(subset=float(size), group=float(group), steps=float(config.steps),
+                   lr=float(config.lr))
+    if progress is not None:
+        progress(1.0, "done")
+    return RegularizationResult(config, per_seed, diverged, summary, time.perf_counter() - t0)
+
+
+def summarize_regularization(per_seed: pd.DataFrame) -> dict:
+    """The numbers the page states, from the per-seed table: means and min-max per arm, and the
+    paired difference on - off with its 95% confidence interval (Student t)."""
+    from bnjax.text import ci95
+
+    wide = per_seed.pivot(index="seed", columns="arm")
+    out = {}
+    for col in ("test_acc", "train_acc", "gap", "test_loss", "train_loss"):
+        for arm, key in (("noise on", "on"), ("noise off", "off")):
+            v = wide[col][arm].to_numpy(float)
+            ok = v[np.isfinite(v)]
+            out[f"{col}_{key}"] = float(ok.mean()) if ok.size else float("nan")
+            out[f"{col}_{key}_min"] = float(ok.min()) if ok.size else float("nan")
+            out[f"{col}_{key}_max"] = float(ok.max()) if ok.size else float("nan")
+        mean, low, high = ci95(wide[col]["noise on"] - wide[col]["noise off"])
+        out[f"{col}_diff"], out[f"{col}_diff_low"], out[f"{col}_diff_high"] = mean, low, high
+    both = np.isfinite(wide["test_acc"]["noise on"]) & np.isfinite(wide["test_acc"]["noise off"])
+    out["n_seeds"] = float(len(wide))
+    out["n_paired"] = float(both.sum())
+    out["seeds_on_ahead"] = float((wide["test_acc"]["noise on"]
+                                   > wide["test_acc"]["noise off"])[both].sum())
+    return out
+
+
 # ---------------------------------------------------------------------------- presets
 
 # The comparisons the page offers, one table for its three experiments (the config's type says
 # which experiment a preset belongs to; `RUNNERS` maps it to its run function).
-PRESETS: dict[str, NoiseConfig | AblationConfig | GhostConfig] = {
+PRESETS: dict[str, RegularizationConfig | NoiseConfig | AblationConfig | GhostConfig] = {
+    "noise on vs off: groups of 32, 16 seeds": RegularizationConfig(),
+    "more noise: groups of 8": RegularizationConfig(group=8),
+    "less noise: groups of 96": RegularizationConfig(group=96),
+    "twice the data: 384 digits": RegularizationConfig(subset=384),
+    "32 seeds: a narrower interval": RegularizationConfig(seeds=32),
     "noise meter: example 0, momentum (the pilot)": NoiseConfig(),
     "an atypical example (1): a flatter slope": NoiseConfig(example=1),
     "plain SGD, no momentum": NoiseConfig(optimizer="sgd"),
@@ -547,7 +695,8 @@ PRESETS: dict[str, NoiseConfig | AblationConfig | GhostConfig] = {
     "ghost batches: 6 seeds": GhostConfig(seeds=6),
 }
 
-RUNNERS = {NoiseConfig: run_noise_meter, AblationConfig: run_ablation, GhostConfig: run_ghost}
+RUNNERS = {RegularizationConfig: run_regularization, NoiseConfig: run_noise_meter,
+           AblationConfig: run_ablation, GhostConfig: run_ghost}
 
 
 def presets_of(kind: type) -> dict:
@@ -556,7 +705,10 @@ def presets_of(kind: type) -> dict:
 
 
 def shrink(config):
-    """A small version of any of the three configs, for smoke tests."""
+    """A small version of any of the four configs, for smoke tests."""
+    if isinstance(config, RegularizationConfig):
+        return replace(config, steps=20, width=16, seeds=4, subset=min(config.subset, 64),
+                       group=min(config.group, 16))
     if isinstance(config, NoiseConfig):
         return replace(config, steps=20, batches=60, width=16, seeds=2, batch_sizes=(8, 16, 128))
     if isinstance(config, AblationConfig):

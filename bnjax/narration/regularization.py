@@ -1,0 +1,331 @@
+"""Page 4's sentences, as pure functions of its results: "mini-batch statistics add noise to the
+hidden units, a slight regularizer, like dropout".
+
+Teaches: how big a claimed effect is, and whether it can be told from luck, is part of the
+answer. Every comparative here is chosen by `bnjax.text.compare` from per-seed numbers (paired by
+seed), every size word from a stated threshold, every number printed with its seed spread or
+its confidence interval. Tests feed results where a comparison flips and check the sentence flips.
+Leaves out: Streamlit (markdown strings out) and the experiments themselves.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bnjax.text import Comparison, compare, fmt, spread, tiny
+
+# Noise closes a share of the noise-off net's train/test gap; below this share it is "slight".
+SLIGHT = 0.25
+ON, OFF = "noise on", "noise off"
+
+
+def _pts(x: float, signed: bool = True) -> str:
+    """A difference of accuracies in percentage points: "+1.7"."""
+    return "—" if not math.isfinite(x) else format(100 * x, "+.1f" if signed else ".1f")
+
+
+def _pct(values) -> str:
+    """A seed mean of accuracies with its min-max: "91.9% (90.0–93.7)"."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return "—"
+    if v.size == 1 or v.max() == v.min():
+        return f"{100 * v.mean():.1f}%"
+    return f"{100 * v.mean():.1f}% ({100 * v.min():.1f}–{100 * v.max():.1f})"
+
+
+# ---------------------------------------------------------------------------- noise on vs off
+
+
+@dataclass(frozen=True)
+class Effect:
+    """Batch noise on vs off, paired by seed."""
+    acc: Comparison  # test accuracy, on vs off
+    on: np.ndarray  # (seeds,) test accuracy, noise on
+    off: np.ndarray  # (seeds,) noise off
+    gap_on: np.ndarray  # (seeds,) train accuracy minus test accuracy
+    gap_off: np.ndarray
+    train_on: np.ndarray  # (seeds,) train accuracy
+    train_off: np.ndarray
+
+    @property
+    def share(self) -> float:
+        """The share of the noise-off train/test gap that the noise closed (may be < 0)."""
+        g = float(np.nanmean(self.gap_off))
+        return self.acc.diff / g if g > 0 and math.isfinite(self.acc.diff) else float("nan")
+
+    @property
+    def size(self) -> str:
+        """"slight", "clear" or "" (no direction), chosen from `share`."""
+        if self.acc.sign <= 0:
+            return ""
+        return "slight" if not self.share >= SLIGHT else "clear"
+
+
+def effect(per_seed: pd.DataFrame) -> Effect:
+    """From the per-seed table (seed, arm, train_acc, test_acc, gap) of `run_regularization`."""
+    wide = per_seed.pivot(index="seed", columns="arm")
+    col = lambda c, arm: wide[c][arm].to_numpy(float)  # noqa: E731
+    return Effect(compare(col("test_acc", ON), col("test_acc", OFF)), col("test_acc", ON),
+                  col("test_acc", OFF), col("gap", ON), col("gap", OFF), col("train_acc", ON),
+                  col("train_acc", OFF))
+
+
+def ci_text(c: Comparison) -> str:
+    """"95% CI +1.2 to +2.4" in percentage points."""
+    return f"95% CI {_pts(c.low)} to {_pts(c.high)}"
+
+
+def effect_title(per_seed: pd.DataFrame) -> str:
+    """The first chart's title: its finding, with the interval."""
+    e = effect(per_seed)
+    c = e.acc
+    if c.sign > 0:
+        return (f"Batch noise on: test accuracy {_pts(c.diff)} points ({ci_text(c)}), "
+                f"higher {c.seeds}")
+    if c.sign < 0:
+        return (f"Batch noise on: test accuracy {_pts(c.diff)} points ({ci_text(c)}), "
+                f"lower {c.seeds}")
+    return (f"Batch noise on vs off: {_pts(c.diff)} points, {ci_text(c)} includes 0 "
+            f"({c.n} seeds)")
+
+
+def effect_sentence(per_seed: pd.DataFrame, subset: int, group: int) -> str:
+    """The short answer's first sentences: the effect, its interval, the gap it closed."""
+    e = effect(per_seed)
+    c = e.acc
+    setup = (f"Trained on {subset} digits, BN nets normalizing over random groups of {group} "
+             f"(batch noise on) score {_pct(e.on)} on the test set, the same nets normalizing "
+             f"over all {subset} at once (off) {_pct(e.off)}")
+    gap_off = f"{100 * float(np.nanmean(e.gap_off)):.1f}-point train/test gap"
+    if c.sign > 0:
+        lead, kind = (("**Yes, slightly.** ", "a slight regularizer") if e.size == "slight"
+                      else ("**Yes.** ", "more than a slight regularizer"))
+        return (f"{lead}{setup}: {_pts(c.diff)} points ({ci_text(c)}, higher {c.seeds}), "
+                f"closing {e.share:.0%} of the {gap_off}: {kind}.")
+    if c.sign < 0:
+        return (f"**Not here: it hurt.** {setup}: {_pts(c.diff)} points ({ci_text(c)}, lower "
+                f"{c.seeds}); the {gap_off} widened to {_pct(e.gap_on)}.")
+    return (f"**Not measurably, here.** {setup}: {_pts(c.diff)} points, but the {ci_text(c)} "
+            f"includes 0, so over {c.n} paired seeds the difference cannot be told from luck.")
+
+
+def gap_sentence(per_seed: pd.DataFrame) -> str:
+    """The train/test gap, for the section's text."""
+    e = effect(per_seed)
+    g = compare(e.gap_on, e.gap_off, words=("wider", "narrower", "about the same"))
+    both_full = np.nanmin(np.r_[e.train_on, e.train_off]) >= 1.0
+    train = ("Both arms fit their training digits perfectly (train accuracy 100% on every seed), "
+             "so the gap is simply 100% minus test accuracy. " if both_full else
+             f"Train accuracy: {_pct(e.train_on)} on, {_pct(e.train_off)} off. ")
+    return (f"{train}With batch noise the train/test gap is {g.word} ({_pct(e.gap_on)} vs "
+            f"{_pct(e.gap_off)}" + (f", {g.seeds}" if g.seeds else "") + ").")
+
+
+# ---------------------------------------------------------------------------- the noise meter
+
+
+def _falls(summary: dict) -> str:
+    """"like 1/√B" when every seed's log-log slope is within 0.1 of -0.5, else the slope."""
+    if summary["noise_slope_max"] <= -0.4 and summary["noise_slope_min"] >= -0.6:
+        return "like 1/√B"
+    return f"like B^{summary['noise_slope']:.2f} (1/√B would be B^-0.50)"
+
+
+def noise_sentence(std: pd.DataFrame, summary: dict) -> str:
+    """The mechanism in one sentence: x̂'s spread at B = 16 and how it falls, seed spreads."""
+    at16 = std[std.batch_size == 16]["std"]
+    return (f"The noise: one image's normalized value x̂ varies by {spread(at16)} (std) between "
+            f"batches of 16, shrinking {_falls(summary)} in larger batches.")
+
+
+def slope_clause(summary: dict) -> str:
+    return (f"the slope on log-log axes is {summary['noise_slope']:.2f} (seeds "
+            f"{summary['noise_slope_min']:.2f} to {summary['noise_slope_max']:.2f}; a pure 1/√B "
+            f"law has slope −0.5)")
+
+
+def noise_title(std: pd.DataFrame, summary: dict) -> list[str]:
+    """Two lines: the noise at B = 16, and how it falls."""
+    at16 = std[std.batch_size == 16]["std"]
+    return [f"One image's x̂ varies by {spread(at16)} between batches of 16,",
+            f"falling {_falls(summary)}: slope {summary['noise_slope']:.2f} "
+            f"({summary['noise_slope_min']:.2f} to {summary['noise_slope_max']:.2f})"]
+
+
+def full_batch_clause(summary: dict) -> str:
+    """The limit: the whole training set as the batch leaves no noise ("≈ 0 (3e-07)")."""
+    return (f"{tiny(summary['noise_std_full'], '.3f')} when the batch is the whole training set "
+            f"of {int(summary['n_train'])}")
+
+
+# ---------------------------------------------------------------------------- ablation
+
+
+def aucs(curves: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per variant, the per-seed AUC (mean test accuracy over the ablated fractions), by seed."""
+    wide = curves.groupby(["variant", "seed"])["acc"].mean().unstack("variant").sort_index()
+    return {v: wide[v].to_numpy(float) for v in wide.columns}
+
+
+ROBUST = ("more robust", "less robust", "about as robust")
+
+
+def ablation_sentences(curves: pd.DataFrame) -> dict[str, str]:
+    """The ablation's findings: 'frozen' (BN at test time vs plain), 'recomputed' (BN that
+    re-normalizes vs plain), 'dropout' (dropout vs plain); each with numbers and seed counts."""
+    a = aucs(curves)
+    out = {}
+    for key, v in (("frozen", "BN (frozen stats)"), ("recomputed", "BN (recomputed stats)"),
+                   ("dropout", "dropout")):
+        if v not in a or "plain" not in a:
+            continue
+        c = compare(a[v], a["plain"], words=ROBUST)
+        out[key] = (f"{c.word} than plain (AUC {spread(a[v], '.3f')} vs "
+                    f"{spread(a['plain'], '.3f')}" + (f", {c.seeds}" if c.seeds else "") + ")")
+    return out
+
+
+_SHORT = {"plain": "plain", "BN (frozen stats)": "BN frozen",
+          "BN (recomputed stats)": "BN recomputed", "dropout": "dropout"}
+
+
+def _per_line(parts: list[str], per_line: int = 2) -> list[str]:
+    return [" · ".join(parts[i:i + per_line]) for i in range(0, len(parts), per_line)]
+
+
+def ablation_title(curves: pd.DataFrame, shown) -> list[str]:
+    """Title lines: what is plotted, then each variant's AUC, mean ± sd over seeds."""
+    a = aucs(curves)
+    n = len(next(iter(a.values()))) if a else 0
+    parts = [f"{_SHORT.get(v, v)} {spread(a[v], '.2f', style='pm')}" for v in shown if v in a]
+    return [f"Average test accuracy as units are switched off (AUC, mean ± sd, {n} seeds)",
+            *_per_line(parts)]
+
+
+def single_unit_title(single: pd.DataFrame, shown, layer: int) -> list[str]:
+    """Title lines: the largest single-unit drop per variant, mean ± sd over seeds."""
+    top = single[single["rank"] == 1].pivot(index="seed", columns="variant", values="drop")
+    parts = [f"{_SHORT.get(v, v)} {spread(100 * top[v], '.2f', style='pm')} points"
+             for v in shown if v in top]
+    return [f"Accuracy lost by switching off the worst single unit of layer {layer} "
+            f"({len(top)} seeds)", *_per_line(parts)]
+
+
+def single_unit_sentence(single: pd.DataFrame) -> str:
+    """BN vs plain on the largest single-unit drop, per seed."""
+    top = single[single["rank"] == 1].pivot(index="seed", columns="variant", values="drop")
+    if "plain" not in top or "BN (frozen stats)" not in top:
+        return ""
+    c = compare(top["BN (frozen stats)"], top["plain"], words=("larger", "smaller",
+                                                               "about the same"))
+    return (f"the largest drop from removing one unit is {c.word} with BN "
+            f"({spread(top['BN (frozen stats)'], '.2%')}) than plain "
+            f"({spread(top['plain'], '.2%')})" + (f", {c.seeds}" if c.seeds else ""))
+
+
+def dropout_sentence(curves: pd.DataFrame) -> str:
+    """How BN's noise compares with dropout when units are switched off, for the short answer:
+    "Like dropout" only if both the BN net (test-time statistics) and the dropout net cope
+    better than plain; the cost words come from per-seed AUCs."""
+    a = aucs(curves)
+    if not {"plain", "dropout", "BN (frozen stats)"} <= set(a):
+        return ""
+    hurt = ("less", "more", "about as much")  # higher AUC: switching units off costs less
+    d = compare(a["dropout"], a["plain"], words=hurt)
+    b = compare(a["BN (frozen stats)"], a["plain"], words=hurt)
+    like = ("Like dropout" if b.sign > 0 and d.sign > 0 else
+            "Unlike dropout" if d.sign > 0 else "Compared with dropout")
+    seeds = f", {b.seeds}" if b.seeds else ""
+    return (f"{like}, switching units off costs the BN net {b.word} than a plain net (average "
+            f"accuracy {spread(a['BN (frozen stats)'], '.2f')} vs {spread(a['plain'], '.2f')}"
+            f"{seeds}) and a dropout net {d.word} ({spread(a['dropout'], '.2f')}).")
+
+
+# ---------------------------------------------------------------------------- ghost batches
+
+
+def _ghost_compare(acc: pd.DataFrame, small: int, large: int):
+    wide = acc.pivot(index="seed", columns="ghost", values="acc")
+    if small not in wide or large not in wide:
+        return None
+    return compare(wide[small], wide[large])
+
+
+def ghost_sentence(acc: pd.DataFrame, small: int = 8, large: int = 128) -> str:
+    c = _ghost_compare(acc, small, large)
+    if c is None:
+        return ""
+    verdict = ("" if c.sign else ": too few seeds to tell from luck (section 1 uses 16)")
+    interval = ci_text(c) if math.isfinite(c.low) else "one seed"
+    return (f"Groups of {small} vs {large} on the same seeds: test accuracy {c.word}, "
+            f"{_pts(c.diff)} points ({interval}" + (f"; {c.seeds}" if c.seeds else "")
+            + f"){verdict}.")
+
+
+def ghost_title(acc: pd.DataFrame, small: int = 8, large: int = 128) -> list[str]:
+    c = _ghost_compare(acc, small, large)
+    head = "Ghost batch norm: more BN noise, the same SGD batch"
+    if c is None:
+        return [head]
+    return [head, f"G = {small} vs {large}: {c.word}, {_pts(c.diff)} points"
+                  + (f" ({ci_text(c)})" if math.isfinite(c.low) else "")]
+
+
+# ---------------------------------------------------------------------------- the page's answer
+
+
+def short_answer(per_seed: pd.DataFrame, subset: int, group: int, *, noise_std=None,
+                 noise_summary=None, curves=None) -> str:
+    """Two or three sentences answering "is BN a slight regularizer, like dropout?", from
+    whichever results are in (the page fills its answer as they land)."""
+    parts = [effect_sentence(per_seed, subset, group)]
+    if noise_std is not None and noise_summary is not None:
+        parts.append(noise_sentence(noise_std, noise_summary))
+    if curves is not None:
+        d = dropout_sentence(curves)
+        if d:
+            parts.append(d)
+    return " ".join(parts)
+
+
+def verdict_lines(per_seed: pd.DataFrame, subset: int, group: int, *, noise_std=None,
+                  noise_summary=None, curves=None, single=None) -> list[str]:
+    """"What this run measured", one line per experiment."""
+    e = effect(per_seed)
+    c = e.acc
+    lines = [f"Batch noise on vs off ({subset} digits, groups of {group}, {c.n} paired seeds): "
+             f"test accuracy {_pct(e.on)} vs {_pct(e.off)}, {_pts(c.diff)} points ({ci_text(c)})"
+             + (f": {e.size}, {e.share:.0%} of the train/test gap closed." if c.sign > 0 else
+                "; not distinguishable from luck." if c.sign == 0 else ": lower with noise.")]
+    if noise_std is not None and noise_summary is not None:
+        at16 = noise_std[noise_std.batch_size == 16]["std"]
+        lines.append(f"x̂ of one image varies by {spread(at16)} across batches of 16, slope "
+                     f"{noise_summary['noise_slope']:.2f} on log-log axes; "
+                     f"{full_batch_clause(noise_summary)}.")
+    if curves is not None:
+        s = ablation_sentences(curves)
+        if s:
+            lines.append(f"Removing units: BN with frozen statistics is {s.get('frozen', '—')}; "
+                         f"recomputed, {s.get('recomputed', '—')}; dropout is "
+                         f"{s.get('dropout', '—')}.")
+    if single is not None:
+        u = single_unit_sentence(single)
+        if u:
+            lines.append(u[0].upper() + u[1:] + ".")
+    return lines
+
+
+def fmt_points(x: float) -> str:
+    """Public helper for the page: a difference in percentage points."""
+    return _pts(x)
+
+
+__all__ = ["Effect", "ablation_sentences", "ablation_title", "aucs", "ci_text", "dropout_sentence",
+           "effect", "effect_sentence", "effect_title", "fmt", "fmt_points", "full_batch_clause",
+           "gap_sentence", "ghost_sentence", "noise_sentence", "noise_title", "short_answer",
+           "single_unit_sentence", "single_unit_title", "verdict_lines"]

@@ -1,0 +1,222 @@
+"""Page 4's sentences (bnjax.narration.regularization) on synthetic results: every comparison
+flips with the data, numbers come from the table, the size word from the stated threshold."""
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bnjax.narration import regularization as say
+
+SEEDS = 16
+
+
+def table(on, off, train_on=None, train_off=None) -> pd.DataFrame:
+    """A per-seed table as `run_regularization` returns it."""
+    on, off = np.asarray(on, float), np.asarray(off, float)
+    train_on = np.ones_like(on) if train_on is None else np.asarray(train_on, float)
+    train_off = np.ones_like(off) if train_off is None else np.asarray(train_off, float)
+    rows = []
+    for s in range(len(on)):
+        for arm, test, train in (("noise on", on[s], train_on[s]),
+                                 ("noise off", off[s], train_off[s])):
+            rows.append((s, arm, train, test, train - test, 0.01, 0.4))
+    return pd.DataFrame(rows, columns=["seed", "arm", "train_acc", "test_acc", "gap",
+                                       "train_loss", "test_loss"])
+
+
+def wobble(seed=0, scale=0.002):
+    return np.random.default_rng(seed).normal(0, scale, SEEDS)
+
+
+BASE = 0.90 + wobble(1, 0.01)  # noise-off test accuracy per seed, gap ~ 10 points
+
+
+def test_effect_up_flips_to_down_and_to_no_difference():
+    up = table(BASE + 0.015 + wobble(2), BASE)
+    down = table(BASE - 0.015 + wobble(2), BASE)
+    none = table(BASE + np.r_[0.01, -0.01] .repeat(SEEDS // 2) + wobble(2), BASE)
+
+    s_up = say.effect_sentence(up, 192, 32)
+    assert s_up.startswith("**Yes, slightly.**") and "higher on 16 of 16 seeds" in s_up
+    assert "a slight regularizer" in s_up and "includes 0" not in s_up
+    assert "higher" in say.effect_title(up) and "lower" not in say.effect_title(up)
+
+    s_down = say.effect_sentence(down, 192, 32)
+    assert s_down.startswith("**Not here: it hurt.**") and "lower on 16 of 16 seeds" in s_down
+    assert "regularizer" not in s_down
+    assert "lower" in say.effect_title(down) and "higher" not in say.effect_title(down)
+
+    s_none = say.effect_sentence(none, 192, 32)
+    assert s_none.startswith("**Not measurably, here.**") and "includes 0" in s_none
+    assert "cannot be told from luck" in s_none and "higher" not in s_none
+    assert "includes 0" in say.effect_title(none)
+
+
+def test_the_size_word_follows_the_share_of_the_gap_closed():
+    """Slight below SLIGHT (25%) of the noise-off train/test gap (10 points here), more above."""
+    slight = table(BASE + 0.015 + wobble(3), BASE)  # 1.5 of ~10 points: 15%
+    large = table(BASE + 0.05 + wobble(3), BASE)  # 5 of ~10: 50%
+    assert say.effect(slight).size == "slight" and say.effect(large).size == "clear"
+    assert "**Yes, slightly.**" in say.effect_sentence(slight, 192, 32)
+    text = say.effect_sentence(large, 192, 32)
+    assert text.startswith("**Yes.**") and "more than a slight regularizer" in text
+    share = say.effect(large).share
+    assert f"closing {share:.0%} of the" in text and 0.4 < share < 0.6
+
+
+def test_the_numbers_are_the_tables_numbers():
+    on, off = BASE + 0.02 + wobble(4), BASE
+    text = say.effect_sentence(table(on, off), 192, 32)
+    assert f"+{100 * np.mean(on - off):.1f} points" in text
+    assert f"{np.mean(on):.1%} ({100 * on.min():.1f}–{100 * on.max():.1f})" in text
+    assert f"{np.mean(off):.1%}" in text and "192 digits" in text
+    assert "groups of 32" in text
+    low, high = say.effect(table(on, off)).acc.low, say.effect(table(on, off)).acc.high
+    assert f"95% CI {100 * low:+.1f} to {100 * high:+.1f}" in text
+    # Another result, other numbers: nothing is typed in.
+    other = say.effect_sentence(table(on + 0.01, off), 384, 8)
+    assert other != text and "384 digits" in other and "groups of 8" in other
+
+
+def test_gap_sentence_flips():
+    on, off = BASE + 0.02 + wobble(5), BASE
+    assert "narrower" in say.gap_sentence(table(on, off))
+    assert "wider" in say.gap_sentence(table(off - 0.02, off))
+    assert "100% on every seed" in say.gap_sentence(table(on, off))
+    partial = say.gap_sentence(table(on, off, train_on=np.full(SEEDS, 0.98)))
+    assert "100% on every seed" not in partial and "Train accuracy: 98.0% on" in partial
+
+
+def curves(aucs: dict) -> pd.DataFrame:
+    """Ablation curves whose per-seed AUC (mean over fractions) is the given value."""
+    rows = []
+    for v, per_seed in aucs.items():
+        for s, a in enumerate(per_seed):
+            rows += [(v, s, f, a + d) for f, d in zip((0.0, 0.5, 0.9), (0.1, 0.0, -0.1))]
+    return pd.DataFrame(rows, columns=["variant", "seed", "fraction", "acc"])
+
+
+def test_dropout_sentence_follows_the_aucs():
+    plain = [0.59, 0.60, 0.58]
+    unlike = curves({"plain": plain, "dropout": [0.70, 0.69, 0.71],
+                     "BN (frozen stats)": [0.55, 0.54, 0.56]})
+    text = say.dropout_sentence(unlike)
+    assert text.startswith("Unlike dropout") and "a dropout net less" in text
+    assert "the BN net more" in text and "on 3 of 3 seeds" in text
+    like = curves({"plain": plain, "dropout": [0.70, 0.69, 0.71],
+                   "BN (frozen stats)": [0.65, 0.66, 0.64]})
+    assert say.dropout_sentence(like).startswith("Like dropout")
+    assert "the BN net less" in say.dropout_sentence(like)
+    neither = curves({"plain": plain, "dropout": [0.60, 0.58, 0.59],
+                      "BN (frozen stats)": [0.55, 0.54, 0.56]})
+    assert say.dropout_sentence(neither).startswith("Compared with dropout")
+    assert "about as much" in say.dropout_sentence(neither)
+
+
+def test_ablation_sentences_flip():
+    plain = [0.59, 0.60, 0.58]
+    less = say.ablation_sentences(curves({"plain": plain, "BN (frozen stats)": [0.5] * 3,
+                                          "BN (recomputed stats)": [0.7] * 3}))
+    assert less["frozen"].startswith("less robust") and less["recomputed"].startswith("more")
+    more = say.ablation_sentences(curves({"plain": plain, "BN (frozen stats)": [0.7] * 3,
+                                          "BN (recomputed stats)": [0.5] * 3}))
+    assert more["frozen"].startswith("more robust") and more["recomputed"].startswith("less")
+    mixed = say.ablation_sentences(curves({"plain": plain,
+                                           "BN (frozen stats)": [0.62, 0.57, 0.59]}))
+    assert mixed["frozen"].startswith("about as robust")
+
+
+def single(drops: dict) -> pd.DataFrame:
+    return pd.DataFrame([(v, s, 1, d) for v, per_seed in drops.items()
+                         for s, d in enumerate(per_seed)],
+                        columns=["variant", "seed", "rank", "drop"])
+
+
+def test_single_unit_sentence_flips():
+    smaller = say.single_unit_sentence(single({"plain": [0.007, 0.008, 0.006],
+                                               "BN (frozen stats)": [0.003, 0.004, 0.004]}))
+    assert "smaller with BN" in smaller and "on 3 of 3 seeds" in smaller
+    larger = say.single_unit_sentence(single({"plain": [0.003, 0.004, 0.004],
+                                              "BN (frozen stats)": [0.007, 0.008, 0.006]}))
+    assert "larger with BN" in larger
+
+
+def noise_std(slope: float) -> pd.DataFrame:
+    sizes = [4, 8, 16, 32, 64, 128, 256]
+    return pd.DataFrame([(b, s, 1.45 * (1 + 0.02 * s) * b ** slope) for s in range(3)
+                         for b in sizes], columns=["batch_size", "seed", "std"])
+
+
+def noise_summary(slopes) -> dict:
+    return {"noise_slope": float(np.mean(slopes)), "noise_slope_min": float(min(slopes)),
+            "noise_slope_max": float(max(slopes)), "noise_std_full": 3e-7, "n_train": 1257.0}
+
+
+def test_noise_sentence_says_one_over_root_b_only_when_the_slopes_do():
+    text = say.noise_sentence(noise_std(-0.5), noise_summary([-0.52, -0.49, -0.47]))
+    assert "like 1/√B" in text
+    std16 = noise_std(-0.5)
+    assert f"{std16[std16.batch_size == 16]['std'].mean():.2f} (" in text
+    flat = say.noise_sentence(noise_std(-0.3), noise_summary([-0.32, -0.30, -0.28]))
+    assert "like 1/√B" not in flat and "B^-0.30" in flat
+
+
+def test_tiny_full_batch_noise_prints_as_about_zero():
+    assert "≈ 0 (3e-07)" in say.full_batch_clause(noise_summary([-0.5] * 3))
+    assert say.full_batch_clause({**noise_summary([-0.5] * 3), "noise_std_full": 0.0}
+                                 ).startswith("0 when")
+
+
+def ghost_acc(g8, g128) -> pd.DataFrame:
+    return pd.DataFrame([(f"G = {g}", g, s, a) for g, per_seed in ((8, g8), (128, g128))
+                         for s, a in enumerate(per_seed)],
+                        columns=["variant", "ghost", "seed", "acc"])
+
+
+def test_ghost_sentence_flips():
+    assert "higher" in say.ghost_sentence(ghost_acc([0.95, 0.94, 0.96, 0.95],
+                                                    [0.93, 0.92, 0.94, 0.93]))
+    assert "lower" in say.ghost_sentence(ghost_acc([0.93, 0.92, 0.94, 0.93],
+                                                   [0.95, 0.94, 0.96, 0.95]))
+    mixed = say.ghost_sentence(ghost_acc([0.95, 0.92, 0.96, 0.93], [0.93, 0.94, 0.94, 0.95]))
+    assert "about the same" in mixed and "too few seeds" in mixed
+    up = say.ghost_title(ghost_acc([0.95, 0.94, 0.96, 0.95], [0.93, 0.92, 0.94, 0.93]))
+    assert up[1].startswith("G = 8 vs 128: higher")
+
+
+def test_short_answer_and_verdict_agree_and_grow_as_results_land():
+    up = table(BASE + 0.015 + wobble(6), BASE)
+    first = say.short_answer(up, 192, 32)
+    n = noise_summary([-0.5, -0.49, -0.47])
+    second = say.short_answer(up, 192, 32, noise_std=noise_std(-0.5), noise_summary=n)
+    c = curves({"plain": [0.59, 0.60, 0.58], "dropout": [0.70, 0.69, 0.71],
+                "BN (frozen stats)": [0.55, 0.54, 0.56]})
+    third = say.short_answer(up, 192, 32, noise_std=noise_std(-0.5), noise_summary=n, curves=c)
+    assert second.startswith(first) and third.startswith(second) and "Unlike dropout" in third
+    assert len(re.findall(r"(?<=[.!])\s+[A-Z*]", third)) + 1 <= 5  # a few sentences, not a page
+    lines = say.verdict_lines(up, 192, 32, noise_std=noise_std(-0.5), noise_summary=n, curves=c)
+    assert "slight" in lines[0] and "luck" not in lines[0]
+    flat = say.verdict_lines(table(BASE + np.r_[0.01, -0.01].repeat(SEEDS // 2) + wobble(2),
+                                   BASE), 192, 32)
+    assert "not distinguishable from luck" in flat[0] and "slight" not in flat[0]
+
+
+@pytest.mark.parametrize("bad", [np.nan])
+def test_a_diverged_seed_is_left_out_not_a_crash(bad):
+    on = BASE + 0.02 + wobble(7)
+    on[0] = bad
+    e = say.effect(table(on, BASE))
+    assert e.acc.n == SEEDS - 1
+    assert "on 15 of 15 seeds" in say.effect_sentence(table(on, BASE), 192, 32)
+
+
+def test_ablation_and_single_unit_titles_carry_the_seed_spread():
+    c = curves({"plain": [0.59, 0.60, 0.58], "dropout": [0.70, 0.69, 0.71],
+                "BN (frozen stats)": [0.55, 0.54, 0.56]})
+    lines = say.ablation_title(c, ["plain", "dropout", "BN (frozen stats)"])
+    assert "3 seeds" in lines[0] and "plain 0.59 ± 0.01" in lines[1]
+    assert "BN frozen 0.55 ± 0.01" in " ".join(lines)
+    drops = single({"plain": [0.007, 0.008, 0.006], "BN (frozen stats)": [0.003, 0.004, 0.005]})
+    lines = say.single_unit_title(drops, ["plain", "BN (frozen stats)"], 2)
+    assert "layer 2" in lines[0] and "plain 0.70 ± 0.10 points" in lines[1]

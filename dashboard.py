@@ -1,8 +1,12 @@
-"""The Overview: the four student questions, one card each, with the headline numbers of each
-page's default view measured live, and how to use the lab in a lecture."""
+"""The Overview: the four student questions, one card each, with each page's short answer and
+headline numbers at its default view, measured live, and how to use the lab in a lecture."""
+import logging
+
 import streamlit as st
 
 import ui
+
+_log = logging.getLogger("bnjax.overview")
 
 ui.frame("Overview")
 st.title("Why does batch norm work? Four claims, tested live")
@@ -10,7 +14,8 @@ ui.explain("After the lecture *Why does batch norm work?* students ask for a con
            "each claim. Every page trains real networks in JAX while you wait, batch norm and no "
            "batch norm side by side on the same seeds and the same batches, and puts what the "
            "lecture claims next to what the run measured and what the research papers found. "
-           "The numbers on these cards are measured live, at each page's default view.")
+           "Each card below gives its page's short answer, measured live at the page's default "
+           "view: every number is a mean over seeds, with the range over the seeds beside it.")
 
 # The card table; the experiment modules behind it are imported only when their numbers are
 # measured, below, after every card is on screen.
@@ -26,41 +31,44 @@ def _page(card):
 
 
 def _card(card, container):
-    """Draw the card's text and link now; return where its numbers go and its runs."""
+    """Draw the card's question and link now; return where its answer goes."""
     page = _page(card)
     with container.container(border=True):
         st.markdown(f"##### {page.label}")
         st.markdown(f"**“{page.question}”**")
-        st.markdown(card.answer)
-        numbers = st.empty()  # the measured numbers, once the runs are in
+        answer = st.empty()  # the page's short answer and numbers, once the runs are in
         ready = overview.exists(card)
-        numbers.caption("Measuring live at the page's default view…" if ready
-                        else "The experiment behind this page is coming.")
+        answer.caption("Measuring live at the page's default view…" if ready
+                       else "The experiment behind this page is coming.")
         if ui.page_exists(page):
             st.page_link(page.path, label="Open the experiment", icon=page.icon)
         else:
             st.caption("This page is coming.")
-    return numbers, ready
+    return answer, ready
 
 
-def _fill(card, numbers, ready):
-    """Compute (or fetch from the cache) the card's runs and write its measured numbers."""
+def _fill(card, answer, ready):
+    """Compute (or fetch from the cache) the card's runs; write the page's answer and numbers."""
     runs = overview.available(card) if ready else None
     if runs is None:
         return
-    with numbers.container():
+    with answer.container():
         results = [ui.run(fn, config, what=f"{_page(card).label}, default view")
                    for fn, config in runs]
         if any(r is None for r in results):
             return
-        summaries = [r.summary for r in results]
-        metrics = card.metrics(summaries)
-        for col, (label, value) in zip(st.columns(len(metrics)), metrics):
-            col.metric(label, value)
-        st.markdown(f"**Measured:** {card.headline(summaries)}")
-        if not card.holds(summaries):
-            st.warning("This run does not support the sentence above; the page shows why.",
-                       icon=":material/balance:")
+        try:
+            text = card.text(results)
+        except Exception:  # noqa: BLE001  one page's broken narration must not hide the others
+            _log.exception("card of %s", card.page)
+            st.error("This page's answer could not be built; open the page.",
+                     icon=":material/error:")
+            return
+        st.markdown(text.answer)
+        for col, m in zip(st.columns(len(text.metrics)), text.metrics):
+            col.metric(m.label, m.value, delta=m.spread or None, delta_color="off",
+                       delta_arrow="off", delta_description="range over seeds" if m.spread
+                       else None, help=m.help or None)
 
 
 st.markdown("#### Start here")
@@ -68,6 +76,7 @@ basics = _card(overview.BASICS, st)
 st.markdown("#### The four questions")
 cols = st.columns(2)
 cards = [(c, *_card(c, cols[i % 2])) for i, c in enumerate(overview.CARDS)]
+# The Playground has no single answer: a link.
 playground = next(p for p in ui.PAGES if p.path.endswith("6_Playground.py"))
 if ui.page_exists(playground):
     st.page_link(playground.path, label=f"{playground.label}: {playground.question}",
@@ -89,12 +98,12 @@ if not ui.lecture_mode():  # for the instructor, not for the projector
         "- **The first view of a setting trains live** (a progress bar shows it), on this "
         "server's CPUs; after that it is cached for everyone. Opening this Overview warms every "
         "page's default view in the background.\n"
-        "- **A suggested path:** 1 (what BN computes; batch size 1 collapses), 2 (the Ioffe & "
-        "Szegedy figure, live), 3 (the counterpoint: BN does not decouple gradients), 5 (where "
-        "BN really helps: the learning-rate × init landscape), 4 (noise, and how it differs "
-        "from dropout), then the playground for questions from the floor.")
+        "- **A suggested path:** 1 (what BN computes, and what a test batch of one image does "
+        "to it), 2 (the Ioffe & Szegedy figure, live), 3 (a concrete example of coupling, then "
+        "Santurkar's gradient measure), 5 (the learning-rate × init landscape), 4 (batch noise "
+        "on and off, and BN beside dropout), then the playground for questions from the floor.")
 
 # The numbers last: everything above is already on screen while they are measured.
 _fill(overview.BASICS, *basics)
-for card, numbers, ready in cards:
-    _fill(card, numbers, ready)
+for card, answer, ready in cards:
+    _fill(card, answer, ready)

@@ -1,37 +1,25 @@
-"""The Overview (dashboard.py): its cards show the summaries of the pages' default-view runs.
+"""The Overview (dashboard.py): each card says what its page says, with the page's numbers.
 
-The claim "the Overview's numbers equal the pages' summary values for the same default configs"
-is tested in two cheap halves and one slow whole:
+The claim "a card never states the opposite of its page, and its numbers are the page's" is
+tested on real (small) runs of every card's experiments, computed once:
   * each question page's default view asks `ui.run` for exactly the (function, config) the
     Overview's card uses, so both read one cached run (recorded at `ui.panels._cached`, the
     cache every page shares; nothing is trained);
-  * the Overview writes exactly the numbers of the summaries it gets (stub runs with known
-    summaries);
+  * fed the same results, a page and the Overview show the same short answer, word for word;
+  * the card's big numbers are the seed means of the page's summary, with their seed range;
   * slow: the real default runs, through the Overview, against direct calls.
 """
 import dataclasses
 import threading
-import types
 
+import numpy as np
 import pytest
 
 import ui.panels
 from bnjax.experiments import overview
+from bnjax.narration import overview as cards_say
 from tests.apphelp import render, texts
 from ui.frame import PAGES, page_exists
-
-SUMMARIES = {  # distinctive values, one dict per run function
-    "run_basics": {"acc_train_batch1": 0.0963, "acc_eval_population": 0.9778},
-    "run_covariate_shift": {"drift_plain": 3.847, "drift_bn": 0.2104,
-                            "affine_dloss_plain": 0.4183, "affine_dloss_bn": 0.0},
-    "run_gradients": {"ics_cos_plain": 0.8791, "ics_cos_bn": 0.8213, "acc_bn": 0.9623,
-                      "acc_plain": 0.94},
-    "run_noisy": {"acc_noisy_bn": 0.9711, "acc_noisy_plain": 0.9611},
-    "run_noise_meter": {"noise_slope": -0.4843, "noise_std_b16": 0.3694},
-    "run_ablation": {"auc_plain": 0.5902, "auc_bn_frozen": 0.5481, "auc_bn_recomputed": 0.6733,
-                     "auc_dropout": 0.6804},
-    "run_landscape": {"good_cells_bn": 18.0, "good_cells_plain": 6.0, "n_cells": 21.0},
-}
 
 
 def _cards():
@@ -43,6 +31,28 @@ def _written():
     return [c for c in _cards() if overview.exists(c)]
 
 
+def _small(config):
+    """A small version of a page's default config (the same programs where the module has a
+    `shrink`), so every card's experiments run in seconds."""
+    module = __import__(type(config).__module__, fromlist=["shrink"])
+    if hasattr(module, "shrink"):
+        return module.shrink(config)
+    if type(config).__name__ == "LandscapeConfig":
+        return dataclasses.replace(config, steps=100, depth=2, width=32, n_seeds=2)
+    return config
+
+
+@pytest.fixture(scope="module")
+def small_results():
+    """{function name: result} of every card's runs at the small default views, trained once."""
+    out = {}
+    for card in _written():
+        for fn, config in overview.available(card):
+            if fn.__name__ not in out:
+                out[fn.__name__] = fn(_small(config))
+    return out
+
+
 @pytest.fixture
 def no_warm_up(monkeypatch):
     """The background warm-up would train every default view in this test process."""
@@ -52,18 +62,18 @@ def no_warm_up(monkeypatch):
 
 
 @pytest.fixture
-def stub_runs(monkeypatch):
-    """Every card's run function returns a result with a known summary, instantly."""
+def served(small_results, monkeypatch, clear_streamlit_cache):
+    """`ui.run` serves the small results by function name (nothing trains); a run without one
+    fails as a page's bad configuration would, and the page stops there. Records the names."""
     asked = []
-    for card in _written():
-        for run in card.runs:
-            module = __import__(f"bnjax.experiments.{run.module}", fromlist=[run.function])
 
-            def stub(config, progress=None, _name=run.function):
-                asked.append((_name, config))
-                return types.SimpleNamespace(summary=dict(SUMMARIES[_name]), config=config)
-            stub.__qualname__ = f"stub_{run.function}"  # its own cache key
-            monkeypatch.setattr(module, run.function, stub)
+    def cached(name, *args, **kwargs):
+        asked.append(name)
+        short = name.rsplit(".", 1)[-1]
+        if short not in small_results:
+            raise RuntimeError(f"not served in this test: {name}")
+        return small_results[short]
+    monkeypatch.setattr(ui.panels, "_cached", cached)
     return asked
 
 
@@ -79,58 +89,103 @@ def test_cards_are_the_question_pages():
             assert fn.__name__ == run.function
 
 
-def test_overview_shows_exactly_the_summaries(stub_runs, no_warm_up, clear_streamlit_cache):
+def _card_text(card, small_results):
+    return card.text([small_results[r.function] for r in card.runs])
+
+
+def test_overview_shows_each_pages_answer_and_numbers(served, small_results, no_warm_up):
     at = render("dashboard.py")
     assert not at.exception, at.exception
     assert no_warm_up == [ui.run]  # the warm-up goes through the pages' cache
-    # Every card asked for its page's default config, once per run.
-    assert sorted(n for n, _ in stub_runs) == sorted(r.function for c in _written()
-                                                     for r in c.runs)
-    expected = {r.function: overview.resolve(r)[1] for c in _written() for r in c.runs}
-    assert all(config == expected[name] for name, config in stub_runs)
-    shown = [(m.label, m.value) for m in at.metric]
+    assert not at.error, [e.value for e in at.error]
+    shown = {m.label: m for m in at.metric}
     text = texts(at)
     for card in _written():
-        summaries = [SUMMARIES[r.function] for r in card.runs]
-        for label, value in card.metrics(summaries):
-            assert (label, value) in shown
-        assert card.headline(summaries) in text
-    # The numbers as a viewer reads them.
-    assert ("train mode, test batch of 1", "9.6%") in shown
-    if overview.exists(overview.CARDS[3]):
-        assert ("good cells, BN", "18 / 21") in shown and ("good cells, plain", "6 / 21") in shown
-    if overview.exists(overview.CARDS[0]):
-        assert ("median drift, plain", "3.85") in shown and ("median drift, BN", "0.21") in shown
+        said = _card_text(card, small_results)
+        assert said.answer in text, card.page
+        assert 2 <= len(said.metrics) <= 3
+        for m in said.metrics:
+            assert len(m.label) <= cards_say.LABEL_MAX  # labels that fit, not "ablation AUC, d…"
+            assert shown[m.label].value == m.value, (card.page, m.label)
     assert "How to use this in a lecture" in text
-    assert not at.warning  # every stub summary supports its card's answer
+    assert "Measuring live" not in text  # every card got its numbers
 
 
-def test_a_run_that_disagrees_is_said_plainly(stub_runs, no_warm_up, monkeypatch,
-                                              clear_streamlit_cache):
-    monkeypatch.setitem(SUMMARIES, "run_landscape",
-                        {"good_cells_bn": 5.0, "good_cells_plain": 9.0, "n_cells": 21.0})
-    at = render("dashboard.py")
+# The card numbers that a page's summary states too: (card, metric label, summary key, scale).
+SUMMARY_OF = [
+    ("pages/1_BatchNorm_basics.py", "train mode, batch of 1", "run_basics", "acc_train_batch1",
+     100),
+    ("pages/1_BatchNorm_basics.py", "eval mode", "run_basics", "acc_eval_population", 100),
+    ("pages/2_Covariate_shift.py", "input drift, BN", "run_covariate_shift", "drift_bn", 1),
+    ("pages/2_Covariate_shift.py", "input drift, plain", "run_covariate_shift", "drift_plain",
+     1),
+    ("pages/3_Layer_decoupling.py", "gradient cosine, BN", "run_gradients", "ics_cos_bn", 1),
+    ("pages/3_Layer_decoupling.py", "gradient cosine, plain", "run_gradients", "ics_cos_plain",
+     1),
+    ("pages/4_Regularization_noise.py", "batch-noise slope", "run_noise_meter", "noise_slope",
+     1),
+    ("pages/5_Hyperparameter_landscape.py", "good cells, BN", "run_landscape", "good_cells_bn",
+     1),
+    ("pages/5_Hyperparameter_landscape.py", "good cells, plain", "run_landscape",
+     "good_cells_plain", 1),
+]
+
+
+@pytest.mark.parametrize("page,label,function,key,scale", SUMMARY_OF,
+                         ids=[f"{p.split('/')[-1][:2]}{label}" for p, label, *_ in SUMMARY_OF])
+def test_card_numbers_are_the_pages_summary(small_results, page, label, function, key, scale):
+    card = next(c for c in _written() if c.page == page)
+    m = next(m for m in _card_text(card, small_results).metrics if m.label == label)
+    mean = small_results[function].summary[key] * scale
+    value = float(m.value.split("/")[0].rstrip("% ").replace("−", "-"))
+    decimals = len(m.value.split("/")[0].strip().rstrip("%").partition(".")[2])
+    assert value == pytest.approx(mean, abs=0.51 * 10 ** -decimals), (label, m.value, mean)
+
+
+@pytest.mark.parametrize("card", [c for c in _written()
+                                  if page_exists(next(p for p in PAGES if p.path == c.page))],
+                         ids=lambda c: c.page)
+def test_a_card_says_what_its_page_says(card, served, small_results):
+    """Fed the same results, the page's short answer and the card's answer are the same words:
+    the card cannot state the opposite of its page."""
+    at = render(card.page)
     assert not at.exception, at.exception
-    assert len(at.warning) == 1 and "does not support" in at.warning[0].value
+    answers = [m.value for m in at.markdown if m.value.startswith("**Short answer.**")]
+    assert len(answers) == 1, answers
+    assert answers[0] == f"**Short answer.** {_card_text(card, small_results).answer}"
 
 
-def test_a_missing_experiment_says_coming(stub_runs, no_warm_up, monkeypatch,
-                                          clear_streamlit_cache):
+def test_metric_spread_and_zero():
+    m = cards_say.metric("input drift, BN", [0.2, 0.25, 0.18])
+    assert (m.value, m.spread) == ("0.21", "0.18 to 0.25")
+    assert cards_say.metric("x", [3e-9, 1e-9]).value == "≈ 0"  # never 0.0e+00 or 3e-09 raw
+    assert cards_say.metric("x", [0.5, 0.5]).spread == ""  # the seeds agree: no range
+    assert cards_say.metric("x", [np.nan]).value == "—"  # every run diverged
+    assert cards_say.count("good cells, BN", 18, [18, 17], 21) == ("good cells, BN", "18 / 21",
+                                                                   "by seed 17 to 18", "")
+    with pytest.raises(ValueError):
+        cards_say.metric("ablation AUC, dropout recomputed", [0.5])  # would be clipped
+
+
+def test_a_missing_experiment_says_coming(served, no_warm_up, monkeypatch):
     missing = dataclasses.replace(overview.CARDS[3],
                                   runs=(overview.Run("not_written_yet", "run_x", "XConfig"),))
     monkeypatch.setattr(overview, "CARDS", overview.CARDS[:3] + (missing,))
     at = render("dashboard.py")
     assert not at.exception, at.exception
     assert "The experiment behind this page is coming." in texts(at)
-    assert len(at.metric) == sum(len(c.metrics([SUMMARIES[r.function] for r in c.runs]))
-                                 for c in _written() if c is not missing)
+    assert not any(m.label.startswith("good cells") for m in at.metric)
 
 
-def test_a_diverged_summary_reads_not_available():
-    nan = float("nan")
-    s = [{"good_cells_bn": nan, "good_cells_plain": 6.0, "n_cells": 21.0}]
-    card = overview.CARDS[3]
-    assert "n/a" in card.headline(s) and not card.holds(s)
+def test_a_broken_page_narration_is_said_not_raised(served, no_warm_up, monkeypatch):
+    def broken(results):
+        raise KeyError("a summary key the page renamed")
+    monkeypatch.setattr(overview, "CARDS", (dataclasses.replace(overview.CARDS[0], text=broken),)
+                        + overview.CARDS[1:])
+    at = render("dashboard.py")
+    assert not at.exception, at.exception
+    assert len(at.error) == 1 and "could not be built" in at.error[0].value
+    assert any(m.label.startswith("good cells") for m in at.metric)  # the others still fill
 
 
 # ---------------------------------------------------------------------------- same cached run
@@ -142,12 +197,11 @@ def _record_page(page, card, monkeypatch):
     keys = []
     last = card.runs[-1].function
 
-    def recorder(name, config_json, _fn, _config, _progress):
+    def recorder(name, config_json, _fn, _config, *args, **kwargs):
         keys.append((name, config_json))
         if name.endswith("." + last):
             raise RuntimeError("recorded")
-        module = __import__(_fn.__module__, fromlist=["shrink"])
-        return _fn(module.shrink(_config))
+        return _fn(_small(_config))
     monkeypatch.setattr(ui.panels, "_cached", recorder)
     at = render(page)
     assert not at.exception, at.exception
@@ -191,11 +245,10 @@ def test_overview_numbers_equal_the_default_runs(no_warm_up, clear_streamlit_cac
     """Minutes: every default view trained through the Overview, then directly."""
     at = render("dashboard.py", timeout=1800)
     assert not at.exception, at.exception
-    shown = [(m.label, m.value) for m in at.metric]
+    shown = {m.label: m.value for m in at.metric}
     text = texts(at)
     for card in _written():
-        summaries = [fn(config).summary for fn, config in overview.available(card)]
-        assert card.holds(summaries), card.page
-        for label, value in card.metrics(summaries):
-            assert (label, value) in shown, (card.page, label)
-        assert card.headline(summaries) in text
+        said = card.text([fn(config) for fn, config in overview.available(card)])
+        assert said.answer in text, card.page
+        for m in said.metrics:
+            assert shown[m.label] == m.value, (card.page, m.label)

@@ -1,0 +1,165 @@
+"""What the Overview's cards say: each page's own short answer, and its headline numbers with
+their seed spread, from the same results the page draws (the shared cache).
+
+Teaches nothing new: a card repeats its page. Its answer is the page's short answer, built by the
+page's own narration module from the same results, so a card can never state the opposite of its
+page; its big numbers are seed means with the min–max over seeds, read from the page's per-seed
+tables.
+Leaves out: Streamlit; which runs a card needs (the card table in `bnjax.experiments.overview`).
+
+Each page's adapter (`basics`, `covariate_shift`, ...) takes the card's results, in the order of
+the card's runs, and returns a `CardText`. Page narration modules are imported when a card is
+filled, not when this module is imported.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import pandas as pd
+
+from bnjax.text import TINY
+
+BN, PLAIN = "BN", "plain"
+LABEL_MAX = 24  # characters: a metric label that fits a third of a card at 1280 px, unclipped
+
+
+class Metric(NamedTuple):
+    """One big number on a card: its label, the seed mean, the min–max over seeds ("" when the
+    seeds agree or there is one), and a plain explanation for the label's (?) help."""
+    label: str
+    value: str
+    spread: str = ""
+    help: str = ""
+
+
+class CardText(NamedTuple):
+    answer: str  # markdown: the page's short answer, as the page shows it
+    metrics: list  # [Metric]
+
+
+def _say(page: str):
+    return importlib.import_module(f"bnjax.narration.{page}")
+
+
+def _finite(values) -> np.ndarray:
+    v = np.asarray(values, float).ravel()
+    return v[np.isfinite(v)]
+
+
+def column(table: pd.DataFrame, column_name: str, variant: str | None = None,
+           where: dict | None = None) -> np.ndarray:
+    """One column of a per-seed table, in seed order; rows of `variant` (and `where`) only."""
+    rows = table if variant is None else table[table["variant"] == variant]
+    for k, v in (where or {}).items():
+        rows = rows[rows[k] == v]
+    if "seed" in rows:
+        rows = rows.sort_values("seed")
+    return rows[column_name].to_numpy(float)
+
+
+def metric(label: str, values, spec: str = ".2f", *, help: str = "", scale: float = 1.0,
+           unit: str = "") -> Metric:
+    """A Metric from per-seed values: mean and min–max as `spec` prints them (times `scale`, with
+    `unit`); "≈ 0" when every seed is zero up to float rounding; "—" when none is finite."""
+    if len(label) > LABEL_MAX:
+        raise ValueError(f"metric label {label!r} is longer than {LABEL_MAX} characters")
+    v = _finite(values) * scale
+    if v.size == 0:
+        return Metric(label, "—", "", help)
+    if np.all(np.abs(v) < TINY * scale):
+        top = float(np.abs(v).max())
+        return Metric(label, "0" if top == 0 else "≈ 0", "" if top == 0 else f"max {top:.0e}",
+                      help)
+    show = lambda x: f"{format(float(x), spec)}{unit}"  # noqa: E731
+    lo, hi = show(v.min()), show(v.max())
+    return Metric(label, show(v.mean()), "" if lo == hi else f"{lo} to {hi}", help)
+
+
+def count(label: str, value: float, per_seed, of: float, *, help: str = "") -> Metric:
+    """A count out of `of` ("18 / 21"), with the range of the count seed by seed ("by seed
+    17 to 19") where the seeds differ."""
+    if not math.isfinite(value):
+        return Metric(label, "—", "", help)
+    v = _finite(per_seed)
+    n = f"{int(of)}" if math.isfinite(of) else "?"
+    lo, hi = (f"{v.min():.0f}", f"{v.max():.0f}") if v.size else ("", "")
+    return Metric(label, f"{value:.0f} / {n}", "" if lo == hi else f"by seed {lo} to {hi}", help)
+
+
+def _term(name: str) -> str:
+    """A glossary definition when ui's glossary is importable (it is pure data), else ""."""
+    try:
+        from ui.glossary import TERMS
+    except ImportError:  # pragma: no cover  bnjax without the app
+        return ""
+    return TERMS.get(name, "")
+
+
+# ---------------------------------------------------------------------------- the pages
+
+
+def basics(results: Sequence) -> CardText:
+    """Page 1: train mode on test batches of one image vs eval mode."""
+    (r,) = results
+    say = _say("basics")
+    ps = r.per_seed
+    return CardText(say.short_answer(ps, r.summary["chance"]), [
+        metric("train mode, batch of 1", column(ps, "acc_train_batch1"), ".1f", scale=100,
+               unit="%", help=_term("train mode")),
+        metric("eval mode", column(ps, "acc_eval_population"), ".1f", scale=100, unit="%",
+               help=_term("eval mode"))])
+
+
+def covariate_shift(results: Sequence) -> CardText:
+    """Page 2: how far a deep unit's input drifts, and what a change of layer 1 does later."""
+    (r,) = results
+    ps = r.per_seed
+    return CardText(_say("covariate_shift").short_answer(ps), [
+        metric("input drift, BN", column(ps, "drift", BN), help=_term("drift")),
+        metric("input drift, plain", column(ps, "drift", PLAIN), help=_term("drift"))])
+
+
+def decoupling(results: Sequence) -> CardText:
+    """Page 3: the concrete example (W1 x 2) and Santurkar's gradient cosine."""
+    clean = results[0]
+    say = _say("decoupling")
+    factor = importlib.import_module("bnjax.experiments.decoupling").EXAMPLE_FACTOR
+    return CardText(say.short_answer(clean, factor), [
+        metric("gradient cosine, BN", say.ics_per_seed(clean, BN),
+               help=_term("cosine similarity")),
+        metric("gradient cosine, plain", say.ics_per_seed(clean, PLAIN),
+               help=_term("cosine similarity"))])
+
+
+def regularization(results: Sequence) -> CardText:
+    """Page 4: noise on vs off (test accuracy, paired seeds), the noise meter, the ablation."""
+    reg, noise, ablation = results
+    say = _say("regularization")
+    subset, group = int(reg.summary["subset"]), int(reg.summary["group"])
+    answer = say.short_answer(reg.per_seed, subset, group, noise_std=noise.std,
+                              noise_summary=noise.summary, curves=ablation.curves)
+    e = say.effect(reg.per_seed)
+    return CardText(answer, [
+        metric("noise on − off, test", e.on - e.off, "+.1f", scale=100, unit=" pts",
+               help="Test accuracy with BN's batch noise on minus off, paired seed by seed. "
+                    + _term("regularization")),
+        metric("batch-noise slope", [noise.summary["noise_slope"]],
+               help=_term("batch noise"))])
+
+
+def landscape(results: Sequence) -> CardText:
+    """Page 5: the learning-rate x init-gain grid."""
+    (grid,) = results
+    s, seeds, n = grid.summary, grid.seeds, grid.summary["n_cells"]
+    return CardText(_say("landscape").short_answer(grid), [
+        count("good cells, BN", s["good_cells_bn"], column(seeds, "good_cells", BN), n,
+              help=_term("good cell")),
+        count("good cells, plain", s["good_cells_plain"], column(seeds, "good_cells", PLAIN), n,
+              help=_term("good cell"))])
+
+
+__all__ = ["CardText", "LABEL_MAX", "Metric", "basics", "column", "count", "covariate_shift",
+           "decoupling", "landscape", "metric", "regularization"]

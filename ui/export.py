@@ -226,7 +226,7 @@ def with_frames(spec: dict, frames: dict[str, pd.DataFrame]) -> dict:
     for name, value in (spec.get("datasets") or {}).items():
         if name in frames:
             data[name] = json.loads(frames[name].to_json(orient="records", date_format="iso"))
-        elif not isinstance(value, bytes):
+        elif value is not None and not isinstance(value, bytes):
             data[name] = value
     out["datasets"] = data
     return out
@@ -444,36 +444,55 @@ def describe(spec: dict) -> str:
 
 # ---------------------------------------------------------------------------- dark and narrow
 
-# Dark theme: the guide grey and black marks would vanish on Streamlit's dark background
-# (#171614). Mapped to light greys there; colours inside a condition are left alone (black or
-# white text chosen against the colour of the cell under it).
-DARK_COLORS = {"#444444": "#bdbdbd", "#444": "#bdbdbd", "black": "#ecebe8",
-               "#000000": "#ecebe8", "#000": "#ecebe8"}
+# Dark theme: a chart's dark greys and blacks (guide lines, per-seed dots, subtitles, a black
+# series) would vanish on Streamlit's dark background (#171614). There they are mirrored to
+# light greys. Colours, and colours inside a condition (black or white text picked against the
+# cell under it), are left alone.
+def dark_grey(value):
+    """'#444444' -> '#aaaaaa', 'black' -> '#eeeeee'; anything else unchanged."""
+    if not isinstance(value, str):
+        return value
+    v = value.strip().lower()
+    v = {"black": "#000000"}.get(v, v)
+    if re.fullmatch(r"#[0-9a-f]{3}", v):
+        v = "#" + "".join(ch * 2 for ch in v[1:])
+    if not re.fullmatch(r"#[0-9a-f]{6}", v):
+        return value
+    rgb = [int(v[i:i + 2], 16) for i in (1, 3, 5)]
+    if max(rgb) - min(rgb) > 24 or sum(rgb) / 3 >= 110:  # a colour, or already light
+        return value
+    return "#" + f"{238 - round(sum(rgb) / 3):02x}" * 3
+
+
+DARK_BACKGROUND = "#171614"  # Streamlit's dark theme
 
 
 def for_dark(spec: dict) -> dict:
     """A copy of `spec` readable on a dark background (datasets shared, not copied)."""
     out = _copy_without_data(spec)
 
-    def swap(v):
-        return DARK_COLORS.get(v.lower(), v) if isinstance(v, str) else v
-
     def visit(node, path):
         if "condition" in node:
             return
-        for key in ("color", "fill", "stroke"):
-            if isinstance(node.get(key), str):
-                node[key] = swap(node[key])
-        if path[-1:] in (("color",), ("fill",), ("stroke",)) and isinstance(node.get("value"), str):
-            node["value"] = swap(node["value"])
-        if isinstance(node.get("range"), list):
-            node["range"] = [swap(v) for v in node["range"]]
+        mark = node.get("mark")
+        if isinstance(mark, dict) and mark.get("type") == "text":
+            # White text sits on a mark (a black bar turns light here): make it dark instead.
+            for key in ("color", "fill"):
+                if str(mark.get(key, "")).lower() in ("white", "#fff", "#ffffff"):
+                    mark[key] = DARK_BACKGROUND
+        for key, value in list(node.items()):
+            if key in ("color", "fill", "stroke") or key.endswith("Color"):
+                node[key] = dark_grey(value)
+        if path[-1:] in (("color",), ("fill",), ("stroke",)) and "value" in node:
+            node["value"] = dark_grey(node["value"])
+        if path[-1:] == ("scale",) and isinstance(node.get("range"), list):
+            node["range"] = [dark_grey(v) for v in node["range"]]
 
     _walk(out, visit)
     return out
 
 
-PHONE_PANEL = 270  # px: the widest panel that fits a 390 px phone with its axis labels
+PHONE_PANEL = 250  # px: the widest panel that fits a 390 px phone with its axis labels
 
 
 def for_phone(spec: dict) -> dict:
@@ -487,14 +506,50 @@ def for_phone(spec: dict) -> dict:
     if "hconcat" in out:
         out["vconcat"] = out.pop("hconcat")
 
+    size = ((out.get("config") or {}).get("title") or {}).get("fontSize", 16)
+
     def narrow(node, path):
         if isinstance(node.get("width"), (int, float)) and node["width"] > PHONE_PANEL:
             node["width"] = PHONE_PANEL
         if isinstance(node.get("columns"), int) and node.get("columns", 1) > 1:
             node["columns"] = 1
+        if "title" in node and path[-1:] in ((), ("spec",)):  # a chart's title, not an axis's
+            node["title"] = _wrap_title(node["title"], size)
+        if path[-1:] == ("x",) and isinstance(node.get("title"), str):  # an x-axis title
+            node["title"] = _lines(node["title"], 14, PHONE_PANEL)
+        legend, domain = node.get("legend"), (node.get("scale") or {}).get("domain")
+        if isinstance(legend, dict) and legend.get("orient") in ("top", "bottom") \
+                and isinstance(domain, list) and len(domain) > 3:
+            legend["columns"] = 2  # four entries or more in a row are wider than a phone
 
     _walk(out, narrow)
     return out
+
+
+PHONE_TEXT = 330  # px of title line on a 390 px phone
+
+
+def _lines(text, px: float, room: float = PHONE_TEXT):
+    """Text in lines that fit `room` pixels at font size `px` (about 0.6 em a character)."""
+    import textwrap
+    chars = max(16, int(room / (0.6 * px)))
+    parts = text if isinstance(text, list) else [text]
+    out = [w for part in parts if isinstance(part, str) for w in (textwrap.wrap(part, chars) or [""])]
+    return out[0] if len(out) == 1 else out
+
+
+def _wrap_title(title, size: float):
+    """Vega-Lite draws a title on one line however long: wrap it (lines as a list)."""
+    if isinstance(title, (str, list)):
+        return _lines(title, size)
+    if isinstance(title, dict):
+        out = dict(title)
+        if out.get("text"):
+            out["text"] = _lines(out["text"], out.get("fontSize", size))
+        if out.get("subtitle"):
+            out["subtitle"] = _lines(out["subtitle"], out.get("subtitleFontSize", 12))
+        return out
+    return title
 
 
 def _copy_without_data(spec: dict) -> dict:
@@ -625,8 +680,10 @@ def record_chart(spec: dict, frames: dict) -> ChartRecord | None:
     view = current()
     if view is None:
         return None
-    record = ChartRecord(len(view.charts) + 1, spec, frames, spec.get("description", ""),
-                         view.config, view.page)
+    # The Arrow bytes were for the browser; the record keeps the names and the DataFrames.
+    data = {k: (None if isinstance(v, bytes) else v) for k, v in spec.get("datasets", {}).items()}
+    record = ChartRecord(len(view.charts) + 1, {**spec, "datasets": data}, frames,
+                         spec.get("description", ""), view.config, view.page)
     view.charts.append(record)
     view.url = _url(_current_page())
     return record

@@ -31,6 +31,8 @@ PAGES = (
          "Does batch norm make hyperparameter search easier, or only faster?"),
     Page("pages/6_Playground.py", "6 · Playground", ":material/science:",
          "What happens with my own network?"),
+    Page("pages/7_Batch_or_normalization.py", "7 · Batch or normalization?", ":material/compare:",
+         "Why not LayerNorm? Which of batch norm's effects need the batch?"),
 )
 
 
@@ -40,6 +42,14 @@ _CSS = """<style>
 [data-testid="stMainBlockContainer"] { padding-top: 4rem; }
 [data-testid="stMain"] h1 { font-size: 2.1rem; padding-top: 0.25rem; }
 [data-testid="stMain"] h2 { font-size: 1.6rem; }
+@media (max-width: 640px) {  /* a phone: nothing wider than the screen, nothing scrolls sideways */
+  [data-testid="stMainBlockContainer"] { padding: 3.5rem 0.75rem 2rem; }
+  [data-testid="stMain"] h1 { font-size: 1.5rem; }
+  [data-testid="stMain"] h2 { font-size: 1.3rem; }
+  [data-testid="stVegaLiteChart"] { max-width: 100%; overflow-x: auto; }
+  [data-testid="stMarkdownContainer"] { overflow-wrap: anywhere; }
+  .katex-display { overflow-x: auto; overflow-y: hidden; }
+}
 </style>"""
 # Lecture mode: charts with bigger fonts need room. Narrow side margins, and charts side by side
 # stack (full width) where a column would be too narrow for the lecture fonts.
@@ -63,7 +73,7 @@ def frame(title: str) -> None:
     configure()  # CPU devices and compilation cache, before this process's first computation
 
     st.set_page_config(page_title=f"{title} · bnjax", page_icon=":material/insights:",
-                       layout="wide", initial_sidebar_state="expanded")
+                       layout="wide", initial_sidebar_state="auto")  # folded on a phone
     with st.sidebar:
         st.markdown("### bnjax · why batch norm works")
         for page in PAGES:

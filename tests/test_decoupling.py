@@ -211,7 +211,8 @@ def test_charts_are_small_typed_and_titled_by_their_findings(default):
     assert example["facet"]["column"]["field"] == "variant"
     layers = example["spec"]["layer"]
     assert layers[0]["encoding"]["x"]["field"] == layers[0]["encoding"]["y"]["field"] == "before"
-    assert "unchanged" in json.dumps(layers) and labels["BN"] in json.dumps(example)
+    assert "unchanged" in json.dumps(layers) and labels["BN"] in json.dumps(example,
+                                                                           ensure_ascii=False)
     assert example["title"]["text"][0].startswith("W1 × 2: layer 5's gradient is unchanged")
     # 2a: the labelled guide at cos = 1, with room above it for the label.
     time = specs["time"]
@@ -219,7 +220,8 @@ def test_charts_are_small_typed_and_titled_by_their_findings(default):
     assert guide["mark"]["type"] == "rule" and guide["encoding"]["y"]["field"] == "cos"
     assert [row["cos"] for row in time["datasets"][guide["data"]["name"]]] == [1.0]  # cos = 1
     assert time["layer"][0]["encoding"]["y"]["scale"]["domain"][1] > 1.0
-    assert time["title"]["text"][1].startswith("mean BN ")
+    assert time["title"]["text"][0] == "Layer 5: BN's gradient turns more"
+    assert time["title"]["text"][1].startswith("mean cos(G, G′) BN ")
     rel_guides = [layer for layer in specs["time_rel"]["layer"]
                   if layer["mark"].get("type") == "rule"]
     assert rel_guides and "1.0" not in json.dumps(rel_guides)  # the rel chart's guide is at 0
@@ -253,7 +255,8 @@ def test_page_renders_with_its_charts_and_verdicts(page_seed0):
     specs = [json.loads(c.proto.spec) for c in page_charts(at)]
     assert len(specs) == 7
     # The concrete example comes first, before the gradient measure.
-    assert "before" in json.dumps(specs[0]) and "W1 × 2" in json.dumps(specs[0]["title"])
+    assert "before" in json.dumps(specs[0])
+    assert "W1 × 2" in json.dumps(specs[0]["title"], ensure_ascii=False)
     text = texts(at)
     assert text.count("What this run measured") == 2 and "Santurkar" in text
     assert "Hyperparameter_landscape" in text  # 2c links to page 5
@@ -285,7 +288,7 @@ def test_the_url_sets_the_view():
     assert not at.warning, [w.value for w in at.warning]
     assert at.selectbox(key="metric").value == "relative change"
     assert at.select_slider(key="scale").value == 8.0
-    specs = [json.dumps(json.loads(c.proto.spec)) for c in page_charts(at)]
+    specs = [json.dumps(json.loads(c.proto.spec), ensure_ascii=False) for c in page_charts(at)]
     assert "W1 × 8" in specs[0] and "Layer 8" in specs[1]
 
 

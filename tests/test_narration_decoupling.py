@@ -141,7 +141,9 @@ def test_example_title_and_caption_flip_with_the_invariance():
     assert "at least 101% (95–107%) of its size" in caption  # the smallest over later layers
     assert "**With BN**, layer 5's inputs changed by 0 and its gradient by 0" in caption
     broken, _ = fake(grad_bn=(0.2, 0.3, 0.4))
-    assert "changes by 30% (20–40%) with BN" in say.example_title(broken, 2.0)[0]
+    assert say.example_title(broken, 2.0) == ["W1 × 2: layer 5's gradient changes by 30% "
+                                              "(20–40%) with BN,",
+                                              "changes by 101% (95–107%) without BN"]
     grown, _ = fake(grad_plain=(30.0, 60.0, 90.0))
     assert "60× (30–90×) its size" in say.example_caption(grown, 0.5)
 
@@ -160,6 +162,16 @@ def test_coupling_verdict_flips():
     assert "unlike the paper's finding" in lines[-1]
     same, _ = fake(cos_bn=(0.90, 0.80, 0.85), cos_plain=(0.85, 0.85, 0.85))
     assert "about as coupled" in say.coupling_lines(same)[-1]
+
+
+def test_time_title_flips():
+    more, _ = fake()
+    assert say.ics_time_title(more, 5) == ["Layer 5: BN's gradient turns more",
+                                           "mean cos(G, G′) BN 0.81 (0.79–0.85),",
+                                           "plain 0.88 (0.83–0.97)"]
+    less, _ = fake(cos_bn=(0.95, 0.99, 0.97), cos_plain=(0.80, 0.85, 0.79))
+    assert say.ics_time_title(less, 5)[0] == "Layer 5: BN's gradient turns less"
+    assert say.ics_time_title(less, 5, "rel")[0] == "Layer 5: BN's gradient changes less"
 
 
 def test_layer_title_counts_the_layers_each_way():

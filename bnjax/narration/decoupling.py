@@ -274,9 +274,11 @@ def example_title(result, factor: float) -> list[str]:
     _, short = _factor_words(factor)
     g_bn = example_per_seed(result, BN, "grad_change", factor)
     g_pl = example_per_seed(result, PLAIN, "grad_change", factor)
-    bn_part = ("unchanged with BN" if _unchanged(g_bn) else f"changes by {pct(g_bn)} with BN")
-    return [f"{short}: layer {mid}'s gradient is {bn_part} ({num(g_bn)}),",
-            f"changes by {pct(g_pl)} without BN"]
+    if _unchanged(g_bn):
+        bn_part = f"is unchanged with BN ({num(g_bn)})"
+    else:
+        bn_part = f"changes by {pct(g_bn)} with BN"
+    return [f"{short}: layer {mid}'s gradient {bn_part},", f"changes by {pct(g_pl)} without BN"]
 
 
 def panel_label(result, variant: str, factor: float) -> str:
@@ -304,8 +306,10 @@ def example_caption(result, factor: float) -> str:
     size = _finite(ratio_pl)
     grew = size.size and float(np.mean(size)) > 1
     how = f"{'grew' if grew else 'shrank'} to {times(ratio_pl)} its old size"
+    w = result.weights
+    drawn = int(((w["variant"] == BN) & (w["seed"] == c.seed) & (w["factor"] == factor)).sum())
     return (f"Each dot is one weight of layer {mid} ({c.width * c.width:,} weights, "
-            f"{min(300, c.width * c.width)} drawn, seed {c.seed}): the gradient the training "
+            f"{drawn} drawn, seed {c.seed}): the gradient the training "
             f"loss gives it before (x) and after (y) {short}. On the dashed line, nothing "
             f"changed. **With BN**, layer {mid}'s inputs changed by {num(in_bn)} and its gradient "
             f"by {num(example_per_seed(result, BN, 'grad_change', factor))}; the largest gradient "
@@ -334,8 +338,9 @@ def _change_cmp(result, metric: str, layer: int | None = None):
 def ics_time_title(result, layer: int, metric: str = "cos") -> list[str]:
     """The over-training chart's title: the layer, the measure, BN vs plain with spreads."""
     cmp_, bn, pl = _change_cmp(result, metric, layer)
-    return [f"Layer {layer}: {METRIC_NAMES[metric]} over training,",
-            f"mean BN {num(bn)},", f"plain {num(pl)}"]
+    verb = "turns" if metric == "cos" else "changes"
+    return [f"Layer {layer}: BN's gradient {verb} {cmp_.word}",
+            f"mean {METRIC_NAMES[metric]} BN {num(bn)},", f"plain {num(pl)}"]
 
 
 def ics_layer_title(result, metric: str = "cos") -> list[str]:

@@ -157,7 +157,8 @@ if smooth is not None:
                f"we step along the current gradient g with sizes {sconfig.s_min:g} to "
                f"{sconfig.s_max:g} and measure how much the loss varies (loss range), how much "
                f"the gradient changes (gradient change), and that change per unit of distance "
-               f"(gradient smoothness, Santurkar's effective β-smoothness). Smaller is smoother. "
+               f"(gradient smoothness, Santurkar et al.'s smoothness constant). Smaller is "
+               f"smoother. "
                f"Plain's curves cross BN's during training, so the ratios are given before and "
                f"after the crossing (typical values: geometric means over the probes).")
     ui.chart(charts.smoothness_chart(

@@ -57,6 +57,13 @@ def test_short_answer_speed_flips_with_the_losses():
     assert "about the same" in mixed and "on 2 of 2 seeds" not in mixed.split(".")[1]
 
 
+def test_a_diverged_matched_run_is_said_not_compared():
+    text = say.short_answer(grid(pl_loss=(NAN, NAN)))
+    assert "a run diverged, so there is no speed to compare" in text and "faster:" not in text
+    assert "a run diverged, nothing to compare" in say.grid_lines(grid(bn_loss=(NAN, NAN)))[2]
+    assert say.faster_titles(sweep(bn_match=NAN))["matched"]["text"].endswith("a run diverged")
+
+
 def test_short_answer_width_flips_with_the_good_cells():
     fewer = say.short_answer(grid(bn_good=(5, 4), pl_good=(9, 10)))
     assert fewer.startswith("**Not easier here.**") and "fewer with BN" in fewer

@@ -89,12 +89,13 @@ def heatmap_chart(cells: pd.DataFrame, good: float = GOOD, title=None,
     text = alt.Chart().mark_text(fontSize=13).encode(
         x=x, y=y, text="label:N",
         color=alt.condition("datum.acc > 0.6", alt.value("black"), alt.value("white")))
-    return alt.layer(rect, text, data=df).properties(width=320, height=120).facet(
+    chart = alt.layer(rect, text, data=df).properties(width=320, height=120).facet(
         column=alt.Column("panel:N", title=None, sort=[p for v in present(df)
                                                        for p in df.loc[df.variant == v, "panel"]
                                                        .unique()],
                           header=alt.Header(labelFontWeight="bold"))
-    ).properties(title=_title(title, wrap))
+    )
+    return chart if title is None else chart.properties(title=_title(title, wrap))
 
 
 def cell_curves_chart(curves: pd.DataFrame, lr: float, gain: float) -> alt.Chart:
@@ -362,8 +363,9 @@ def smoothness_chart(bands: pd.DataFrame, crossings: dict | None = None,
     text = base.mark_text(align="left", dx=4, baseline="top", color=GUIDE_COLOR,
                           fontWeight="bold").encode(y=alt.value(2), text="label:N"
                                                     ).transform_filter(alt.datum.kind == "cross")
-    return alt.layer(band, line, rule, text, data=df).properties(width=220, height=230).facet(
+    chart = alt.layer(band, line, rule, text, data=df).properties(width=220, height=230).facet(
         column=alt.Column("panel:N", title=None, sort=order,  # "measure: finding", two lines
                           header=alt.Header(labelFontWeight="bold",
                                             labelExpr="split(datum.value, ': ')"))
-    ).resolve_scale(y="independent").properties(title=_title(title, wrap))
+    ).resolve_scale(y="independent")
+    return chart if title is None else chart.properties(title=_title(title, wrap))

@@ -172,7 +172,8 @@ def short_answer(grid) -> str:
         1: f"not faster: its training loss is higher, {losses}, {fast.seeds}.",
         0: f"no faster: the training losses are about the same, {losses}.",
         -1: f"faster: its training loss is lower, {losses}, {fast.seeds}."
-    }[fast.sign]
+    }[fast.sign] if fast.n else (f"At the same small learning rate ({lr}) a run diverged, so "
+                                 f"there is no speed to compare.")
     bn_cells, pl_cells, every = cells_text(grid)
     n = int(s["n_cells"])
     room = {1: "Its gain is room", 0: "Room", -1: "Room"}[wide.sign]
@@ -231,9 +232,10 @@ def grid_lines(grid) -> list[str]:
         f"{int(s['match_window_start'])}–{int(s['match_window_end'])}: BN "
         f"{num(per_seed(t, BN, 'match_loss'), '.3f')}, plain "
         f"{num(per_seed(t, PLAIN, 'match_loss'), '.3f')}: "
-        + {1: f"higher with BN ({fast.seeds}), so BN is not faster.",
-           0: "about the same.",
-           -1: f"lower with BN ({fast.seeds}): BN is faster here."}[fast.sign])
+        + ({1: f"higher with BN ({fast.seeds}), so BN is not faster.",
+            0: "about the same.",
+            -1: f"lower with BN ({fast.seeds}): BN is faster here."}[fast.sign] if fast.n else
+           "a run diverged, nothing to compare."))
     ref = f"learning rate {lr_text(s['ref_lr'])}, gain {lr_text(s['ref_gain'])}"
     parts = []
     for v in (BN, PLAIN):
@@ -310,7 +312,7 @@ def faster_titles(fast) -> dict:
     lr = lr_text(s["match_lr"])
     c = _fast_speed(fast)
     who = {1: "plain's loss falls faster", -1: "BN's loss falls faster",
-           0: "neither is faster"}[c.sign]
+           0: "neither is faster"}[c.sign] if c.n else "a run diverged"
     window = f"steps {int(s['match_window_start'])}–{int(s['match_window_end'])}"
     matched = dict(text=f"Same small learning rate ({lr}): {who}",
                    subtitle=f"Mean training loss over {window} (shaded): plain "
@@ -353,7 +355,8 @@ def faster_lines(fast, seed: int) -> list[str]:
     n = int(s.get("n_seeds", t["seed"].nunique()))
     note = f" (seed {seed}, one seed)" if n == 1 else f" ({n} seeds)"
     c = _fast_speed(fast)
-    verdict = {1: "plain is faster", -1: "BN is faster", 0: "about the same"}[c.sign]
+    verdict = {1: "plain is faster", -1: "BN is faster", 0: "about the same"}[c.sign] if c.n \
+        else "a run diverged, nothing to compare"
     lines = [f"At the same small learning rate ({lr_text(s['match_lr'])}) the mean training loss "
              f"over steps {int(s['match_window_start'])}–{int(s['match_window_end'])} is "
              f"{num(per_seed(t, PLAIN, 'match_loss'), '.3f')} plain vs "

@@ -53,6 +53,7 @@ if result is None:
 ui.short_answer(answer, say.short_answer(result, exp.EXAMPLE_FACTOR))
 ui.diverged_note([f"{v} net" for v, flag in result.diverged.items() if flag])
 mid = config.mid_layer
+font = 16 if lecture else 12  # labels on the charts: a back row can read them in lecture mode
 
 # ---------------------------------------------------------------------------- the example
 if not lecture:
@@ -71,7 +72,7 @@ with first_chart:
     ui.chart(charts.example_chart(result.weights, factor, config.seed,
                                   say.example_title(result, factor), labels, layer=mid,
                                   height=185 if lecture else 230,
-                                  width=330 if lecture else 300, font=16 if lecture else 13))
+                                  width=330 if lecture else 300, font=font + 1))
 ui.explain(say.example_caption(result, factor))
 
 # ---------------------------------------------------------------------------- 2a
@@ -90,9 +91,10 @@ metric = charts.METRICS[ui.select("Measure", "metric", list(charts.METRICS), "co
 left, right = st.columns(2)
 with left:
     ui.chart(charts.ics_time_chart(result.ics, layer, metric,
-                                   say.ics_time_title(result, layer, metric)))
+                                   say.ics_time_title(result, layer, metric), font=font))
 with right:
-    ui.chart(charts.ics_layer_chart(result.ics, metric, say.ics_layer_title(result, metric)))
+    ui.chart(charts.ics_layer_chart(result.ics, metric, say.ics_layer_title(result, metric),
+                                    font=font))
 ui.verdict(
     "With batch norm, each layer's parameters depend less on what the earlier layers do.",
     say.coupling_lines(result),
@@ -118,7 +120,7 @@ with left:
     ui.chart(charts.loss_chart(result.curves, noisy.curves, title=say.loss_title(result, noisy)))
 with right:
     ui.chart(charts.accuracy_chart(result.runs, noisy.runs,
-                                   title=say.accuracy_title(result, noisy)))
+                                   title=say.accuracy_title(result, noisy), font=font))
 ui.verdict(
     "BN helps because it keeps each layer's input distribution stable.",
     say.noise_lines(result, noisy),
@@ -130,7 +132,8 @@ ui.verdict(
 st.header("2c · What batch norm decouples, and what it does not")
 left, right = st.columns(2)
 with left:
-    ui.chart(charts.stats_chart(result.stats, say.stats_title(result), say.zero_label(result)))
+    ui.chart(charts.stats_chart(result.stats, say.stats_title(result), say.zero_label(result),
+                                font=font + 1))
 with right:
     ui.chart(charts.gradient_gap_chart(result.ics, say.gradients_title(result)))
 st.markdown(say.synthesis_text(result) + " What batch norm does for optimization is on the "

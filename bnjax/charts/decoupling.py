@@ -96,7 +96,7 @@ def _point_legend(order: list) -> dict:
             "shape": variant_shape(domain=order).legend(**legend)}
 
 
-def _guide(metric: str, scale=alt.Undefined) -> list:
+def _guide(metric: str, scale=alt.Undefined, font: int = 12) -> list:
     """The dashed line where layer i's gradient ignores the layers below (cos 1, change 0),
     labelled."""
     at = 1.0 if metric == "cos" else 0.0
@@ -105,12 +105,13 @@ def _guide(metric: str, scale=alt.Undefined) -> list:
     rule = alt.Chart(data).mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(
         y=alt.Y(f"{metric}:Q", scale=scale))
     label = alt.Chart(data).mark_text(align="left", baseline="bottom", dx=4, dy=-4,
-                                      color=GUIDE_COLOR).encode(
+                                      color=GUIDE_COLOR, fontSize=font).encode(
         y=alt.Y(f"{metric}:Q", scale=scale), x=alt.value(0), text="label:N")
     return [rule, label]
 
 
-def ics_time_chart(ics: pd.DataFrame, layer: int, metric: str = "cos", title=None) -> alt.Chart:
+def ics_time_chart(ics: pd.DataFrame, layer: int, metric: str = "cos", title=None,
+                   font: int = 12) -> alt.Chart:
     """Def. 2.1 at one layer over training: one thin line per seed, the seed mean thick; a
     labelled reference line where the layers below would have changed nothing."""
     df = ics[ics["layer"] == layer].dropna()
@@ -127,12 +128,13 @@ def ics_time_chart(ics: pd.DataFrame, layer: int, metric: str = "cos", title=Non
     mean = base.mark_line(strokeWidth=3, point=alt.OverlayMarkDef(size=50, filled=True)).encode(
         y=alt.Y(f"mean({metric}):Q", scale=scale), strokeDash=variant_dash(domain=order),
         **_point_legend(order))
-    return alt.layer(mean, seeds, *_guide(metric, scale)).properties(
+    return alt.layer(mean, seeds, *_guide(metric, scale, font)).properties(
         height=_height(240, title),
         title=_title(title, f"Layer {layer}: {METRIC_TITLE[metric]} over training"))
 
 
-def ics_layer_chart(ics: pd.DataFrame, metric: str = "cos", title=None) -> alt.Chart:
+def ics_layer_chart(ics: pd.DataFrame, metric: str = "cos", title=None,
+                    font: int = 12) -> alt.Chart:
     """Def. 2.1 per layer, averaged over training: the seed mean as a line, each seed a dot."""
     df = (ics.dropna().groupby(["variant", "seed", "layer"], as_index=False)[metric].mean())
     order = present(df)
@@ -149,7 +151,7 @@ def ics_layer_chart(ics: pd.DataFrame, metric: str = "cos", title=None) -> alt.C
     line = base.mark_line(strokeWidth=3).encode(y=alt.Y(f"mean({metric}):Q", scale=scale),
                                                 color=variant_color(domain=order, legend=False),
                                                 strokeDash=variant_dash(domain=order))
-    return alt.layer(line, dots, *_guide(metric, scale)).properties(
+    return alt.layer(line, dots, *_guide(metric, scale, font)).properties(
         height=_height(240, title), title=_title(title, "Every layer, averaged over training"))
 
 
@@ -175,7 +177,7 @@ def loss_chart(*curves: pd.DataFrame, title=None) -> alt.Chart:
                                             title=_title(title, "Learning curves"))
 
 
-def accuracy_chart(*runs: pd.DataFrame, title=None) -> alt.Chart:
+def accuracy_chart(*runs: pd.DataFrame, title=None, font: int = 12) -> alt.Chart:
     """Final test accuracy per variant: each seed a dot, the seed mean a bold tick with its
     value. Dots on an axis that starts near the data, not bars cut off at a false zero."""
     df = pd.concat(runs, ignore_index=True)
@@ -192,7 +194,7 @@ def accuracy_chart(*runs: pd.DataFrame, title=None) -> alt.Chart:
         tooltip=["variant", "seed", alt.Tooltip("test_acc:Q", format=".1%")])
     mean = base.mark_tick(thickness=3, size=26).encode(
         x=alt.X("mean(test_acc):Q", scale=x_scale), color=color)
-    text = base.mark_text(align="left", dx=10, fontSize=12, color="black").encode(
+    text = base.mark_text(align="left", dx=10, fontSize=font, color="black").encode(
         x=alt.X("max(test_acc):Q", scale=x_scale),
         text=alt.Text("mean(test_acc):Q", format=".1%"))
     return alt.layer(mean, dots, text).properties(
@@ -213,7 +215,8 @@ def _bars(df: pd.DataFrame, y_title: str, title, scale=alt.Undefined) -> alt.Cha
     ).properties(height=_height(230, title.text if title is not None else None), title=title)
 
 
-def stats_chart(stats: pd.DataFrame, title=None, zero_label: str | None = None) -> alt.Chart:
+def stats_chart(stats: pd.DataFrame, title=None, zero_label: str | None = None,
+                font: int = 13) -> alt.Chart:
     """2c, statistics: per later layer, the relative change of its input after an affine change
     of layer 1 (seed means). BN's bars are ≈ 0, too small to see: a tick marks each, and
     `zero_label` says their size."""
@@ -236,7 +239,7 @@ def stats_chart(stats: pd.DataFrame, title=None, zero_label: str | None = None) 
         if zero_label:
             note = alt.Chart(pd.DataFrame({"layer": [int(bn["layer"].min())],
                                            "value": [top * 1.22], "label": [zero_label]})
-                             ).mark_text(align="left", baseline="middle", dx=-20, fontSize=13,
+                             ).mark_text(align="left", baseline="middle", dx=-20, fontSize=font,
                                          fontWeight="bold", color=STYLE[BN][0]).encode(
                 x="layer:O", y="value:Q", text="label:N")
             layers.append(note)

@@ -117,11 +117,12 @@ ui.explain(
     f"{n['p_true_min_b8']:.2f} to {n['p_true_max_b8']:.2f} over 50 batches, at B = 128 from "
     f"{n['p_true_min_b128']:.2f} to {n['p_true_max_b128']:.2f} (first seed, the strips on the "
     "right).\n\n"
-    f"The slope depends on the example. This one sits at mean |x̂| = {n['example_offset']:.2f} "
-    "from the batch mean under the population statistics; an example far from the mean has a "
-    "flatter slope (1/√B only holds for it at large B: at small B, |x̂| ≤ √(B-1) caps the "
-    "spread). Try example 1. Without momentum the units' distributions have heavier tails and "
-    "the slope is a little flatter too.")
+    "The slope depends on the example. This one sits at mean |x̂| = "
+    f"{n['example_offset']:.2f} ({n['example_offset_min']:.2f}–{n['example_offset_max']:.2f}) "
+    "from the mean under the population statistics. For an example far from the mean, 1/√B "
+    "can only hold at large B, because at small B, |x̂| ≤ √(B-1) caps the spread: try example "
+    "1, and compare the slope. The optimizer matters too (momentum shapes the units' "
+    "distributions): try plain SGD.")
 
 # ---------------------------------------------------------------------------- 3b
 st.header("3 · Like dropout? Switching units off")
@@ -169,11 +170,11 @@ ui.explain(
     "mean and scale of every later layer's input away from the statistics BN was calibrated on: "
     f"the BN net is {found.get('frozen', '—')}. When the later BN layers **re-normalize** "
     "(statistics recomputed on the training set with the units removed), it is "
-    f"{found.get('recomputed', '—')}: Morcos et al.'s finding appears in that mode. "
+    f"{found.get('recomputed', '—')}. {say.recomputed_clause(ablation.curves)} "
     + (f"The dropout net did not train at this learning rate (test accuracy "
        f"{a['acc_dropout']:.1%}): lower its learning rate. " if not a["acc_dropout"] >= 0.5 else
-       f"Dropout trained for exactly this: it is {found.get('dropout', '—')}, flat up to about "
-       f"its own rate (worst accuracy up to 30% switched off: {a['dropout_min_acc_to_f3']:.1%}). ")
+       f"Dropout trains for exactly this: the dropout net is {found.get('dropout', '—')}, "
+       f"{say.dropout_flat_clause(a)}. ")
     + "\n\nSingle units (second chart, layer "
     f"{layer}, the 16 largest drops, seed means): "
     f"{say.single_unit_sentence(ablation.single) or '—'}. One test image is worth "
@@ -197,8 +198,8 @@ ui.explain(
     f"Section 1 removed SGD's noise to isolate BN's. This is the everyday setting: SGD batches of "
     f"{d.batch_size} examples, and only the group over which BN computes its mean and variance "
     "shrinks (Hoffer et al.'s ghost batches), so BN's noise grows while SGD's stays the same. A "
-    f"{d.subset}-example training subset, {d.seeds} seeds by default: too few to tell an effect "
-    "of a point from luck, which is why section 1 uses 16.")
+    f"{d.subset}-example training subset and {d.seeds} seeds by default: an effect of about a "
+    f"point needs many more paired seeds to tell from luck (section 1 uses {reg_config.seeds}).")
 g = None
 if run_ghost:
     ghost = ui.run(exp.run_ghost, ghost_config, what="Ghost batches")
@@ -227,10 +228,8 @@ ui.verdict(
     measured,
     "The noise is real and shrinks like 1/√B (Luo et al. 2019 derive BN's batch-size-dependent "
     "regularizer; Hoffer et al. 2017 use ghost batches to keep it at large batch sizes). Ioffe "
-    "& Szegedy 2015 found BN can reduce the need for dropout. Morcos et al. 2018 found BN nets "
-    "rely less on single units; here that holds only when BN re-normalizes after the "
-    "ablation. The effect on accuracy is slight, which is why it takes many paired seeds to "
-    "measure.")
+    "& Szegedy 2015 found BN can reduce the need for dropout. Morcos et al. 2018 found that "
+    "nets which generalize better rely less on single units, and BN nets less than others.")
 if lecture:
     ui.glossary(*WORDS)
 ui.show_code(exp.run_regularization, exp.subset_batches, exp.run_noise_meter, exp._x0_in_batch,

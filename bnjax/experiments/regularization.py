@@ -269,6 +269,7 @@ def run_noise_meter(config: NoiseConfig, progress=None) -> NoiseResult:
         "p_true_min_b8": float(p8.min()), "p_true_max_b8": float(p8.max()),
         "p_true_min_b128": float(p128.min()), "p_true_max_b128": float(p128.max()),
         "example_offset": float(offset.mean()),  # mean |x_hat| of x0, population statistics
+        "example_offset_min": float(offset.min()), "example_offset_max": float(offset.max()),
         "n_train": float(n), "n_seeds": float(len(seeds)),
         "seed_first": float(seeds[0]), "seed_last": float(seeds[-1]),
     }
@@ -631,11 +632,16 @@ def run_regularization(config: RegularizationConfig, progress=None) -> Regulariz
     carries = _train(jobs, config.steps, chunk=min(config.steps, 100), indices=idx,
                      progress=_stage(progress, 0.0, 0.95, f"training {len(seeds)} x 2 nets"))
     arrays = tuple(jnp.asarray(a) for a in data)  # x_train, y_train, x_test, y_test
+    # Both arms in one evaluation call on one device: one program, not one per device (the
+    # parameters are joined on the host: no program for that either).
+    params = jax.tree.map(lambda *a: np.concatenate([np.asarray(x) for x in a]),
+                          *(carries[arm].params for arm in ARMS))
+    both = np.asarray(eval_subset_runs(params, jnp.asarray(np.concatenate([subsets] * len(ARMS))),
+                                       *arrays, spec=base), np.float64)  # (arms * R, 4)
     table, diverged = [], {}
-    for arm in ARMS:
+    for j, arm in enumerate(ARMS):
         c = carries[arm]
-        m = np.asarray(eval_subset_runs(c.params, jnp.asarray(subsets), *arrays, spec=base),
-                       np.float64)
+        m = both[j * len(seeds):(j + 1) * len(seeds)]
         dead = np.asarray(c.diverged)
         m[dead] = np.nan  # a diverged run has no accuracy
         diverged[arm] = [s for s, x in zip(seeds, dead) if x]

@@ -139,8 +139,8 @@ def _falls(summary: dict) -> str:
 def noise_sentence(std: pd.DataFrame, summary: dict) -> str:
     """The mechanism in one sentence: x̂'s spread at B = 16 and how it falls, seed spreads."""
     at16 = std[std.batch_size == 16]["std"]
-    return (f"The noise: one image's normalized value x̂ varies by {spread(at16)} (std) between "
-            f"batches of 16, shrinking {_falls(summary)} in larger batches.")
+    return (f"The noise: between batches of 16, one image's normalized value x̂ has a standard "
+            f"deviation of {spread(at16)}, shrinking {_falls(summary)} in larger batches.")
 
 
 def slope_clause(summary: dict) -> str:
@@ -150,11 +150,12 @@ def slope_clause(summary: dict) -> str:
 
 
 def noise_title(std: pd.DataFrame, summary: dict) -> list[str]:
-    """Two lines: the noise at B = 16, and how it falls."""
+    """Three short lines (the chart sits in a column): the noise at B = 16, how it falls."""
     at16 = std[std.batch_size == 16]["std"]
-    return [f"One image's x̂ varies by {spread(at16)} between batches of 16,",
-            f"falling {_falls(summary)}: slope {summary['noise_slope']:.2f} "
-            f"({summary['noise_slope_min']:.2f} to {summary['noise_slope_max']:.2f})"]
+    return [f"One image's x̂ varies by {spread(at16)}",
+            f"between batches of 16, falling {_falls(summary)}:",
+            f"slope {summary['noise_slope']:.2f} (seeds {summary['noise_slope_min']:.2f} to "
+            f"{summary['noise_slope_max']:.2f})"]
 
 
 def full_batch_clause(summary: dict) -> str:
@@ -228,6 +229,33 @@ def single_unit_sentence(single: pd.DataFrame) -> str:
             f"({spread(top['plain'], '.2%')})" + (f", {c.seeds}" if c.seeds else ""))
 
 
+def recomputed_clause(curves: pd.DataFrame) -> str:
+    """Whether Morcos et al.'s finding (BN nets rely less on single units) shows, and in which
+    statistics mode, from the per-seed AUCs."""
+    s = ablation_sentences(curves)
+    if "recomputed" not in s:
+        return ""
+    frozen_more = s.get("frozen", "").startswith("more robust")
+    rec_more = s["recomputed"].startswith("more robust")
+    if rec_more and not frozen_more:
+        return "Morcos et al.'s finding (BN nets rely less on single units) appears only in that mode."
+    if rec_more and frozen_more:
+        return "Morcos et al.'s finding (BN nets rely less on single units) appears in both modes."
+    if frozen_more:
+        return "Morcos et al.'s finding appears with frozen statistics only."
+    return "Morcos et al.'s finding (BN nets rely less on single units) does not appear here."
+
+
+def dropout_flat_clause(summary: dict) -> str:
+    """How the dropout curve behaves up to 30% switched off, from the worst seed and fraction."""
+    worst, start = summary["dropout_min_acc_to_f3"], summary["acc_dropout"]
+    if not (math.isfinite(worst) and math.isfinite(start)):
+        return ""
+    shape = "nearly flat" if start - worst <= 0.05 else "already falling"
+    return (f"{shape} up to 30% switched off (worst seed and share: {worst:.1%}, from "
+            f"{start:.1%} intact)")
+
+
 def dropout_sentence(curves: pd.DataFrame) -> str:
     """How BN's noise compares with dropout when units are switched off, for the short answer:
     "Like dropout" only if both the BN net (test-time statistics) and the dropout net cope
@@ -240,10 +268,10 @@ def dropout_sentence(curves: pd.DataFrame) -> str:
     b = compare(a["BN (frozen stats)"], a["plain"], words=hurt)
     like = ("Like dropout" if b.sign > 0 and d.sign > 0 else
             "Unlike dropout" if d.sign > 0 else "Compared with dropout")
-    seeds = f", {b.seeds}" if b.seeds else ""
+    seeds = f", {b.seeds.removeprefix('on ')}" if b.seeds else ""
     return (f"{like}, switching units off costs the BN net {b.word} than a plain net (average "
             f"accuracy {spread(a['BN (frozen stats)'], '.2f')} vs {spread(a['plain'], '.2f')}"
-            f"{seeds}) and a dropout net {d.word} ({spread(a['dropout'], '.2f')}).")
+            f"{seeds}), a dropout net {d.word} ({spread(a['dropout'], '.2f')}).")
 
 
 # ---------------------------------------------------------------------------- ghost batches
@@ -260,7 +288,7 @@ def ghost_sentence(acc: pd.DataFrame, small: int = 8, large: int = 128) -> str:
     c = _ghost_compare(acc, small, large)
     if c is None:
         return ""
-    verdict = ("" if c.sign else ": too few seeds to tell from luck (section 1 uses 16)")
+    verdict = ("" if c.sign else f": not distinguishable from luck over {c.n} seeds")
     interval = ci_text(c) if math.isfinite(c.low) else "one seed"
     return (f"Groups of {small} vs {large} on the same seeds: test accuracy {c.word}, "
             f"{_pts(c.diff)} points ({interval}" + (f"; {c.seeds}" if c.seeds else "")

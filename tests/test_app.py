@@ -83,7 +83,8 @@ def test_the_palette_check_catches_bad_colours():
 
 
 def test_all_six_pages_are_in_the_table():
-    assert [p.path.split("/")[-1][:2] for p in PAGES[1:]] == ["1_", "2_", "3_", "4_", "5_", "6_"]
+    assert [p.path.split("/")[-1][:2] for p in PAGES[1:]] == ["1_", "2_", "3_", "4_", "5_", "6_",
+                                                              "7_"]
 
 
 def test_playground_default_view():

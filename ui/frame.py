@@ -31,6 +31,8 @@ PAGES = (
          "Does batch norm make hyperparameter search easier, or only faster?"),
     Page("pages/6_Playground.py", "6 · Playground", ":material/science:",
          "What happens with my own network?"),
+    Page("pages/7_Batch_or_normalization.py", "7 · Batch or normalization?", ":material/compare:",
+         "Why not LayerNorm? Which of batch norm's effects need the batch?"),
 )
 
 

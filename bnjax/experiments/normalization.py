@@ -1,0 +1,735 @@
+"""Page 7, "Batch or normalization?": batch norm beside layer norm and the plain net.
+
+LayerNorm (Ba et al. 2016) normalizes each example over its own units: it keeps normalization
+and drops the batch. So BN, LN and plain, trained on the same seeds and batches, sort the
+lecture's claims into those that come from normalizing (LN keeps them) and those that come from
+the batch (LN loses them). One experiment per claim, each a frozen config, a result with a
+`summary` (means over seeds) and a `run_*` function:
+
+- Q1 `run_invariances`: trained 8x64 nets; the relative change of the logits on the training set
+  when (a) every unit of W1 is rescaled by its own factor in [0.5, 2] and shifted, (b) the whole
+  W1 is multiplied by 3, (c) W1 moves in a random direction of norm 0.5 ||W1||. BN is invariant
+  to (a) and (b), LN to (b) only, plain to neither.
+- Q3 `run_noise_meter`: page 4's batch-noise meter for both norms: one training example in many
+  random batches, the spread of its normalized value x_hat (BN's falls like 1/sqrt(B); LN's is 0).
+- Q3 `run_small_batches`: test accuracy over training batch sizes 2 to 128 (same epochs), BN
+  evaluated on running (EMA) and on population statistics.
+- Q4 `run_landscape`: page 5's learning-rate x init-gain grid for the three nets, and the
+  largest learning rate that learns (monotone: it and every smaller one in the sweep learn).
+- `run_depth`: depth-50 nets at initialization (no training): the effective rank of the last
+  hidden layer's activations over a batch, and ||dL/dW1|| / ||dL/dW_depth|| (Daneshmand et al.
+  2020; Yang et al. 2019). The depth is a traced value: one compiled program serves every depth.
+
+Every training run goes through the runner (`bnjax.runs.train_together`; the landscape through
+`bnjax.grid.train_grid`, which uses it). Leaves out: GroupNorm and RMSNorm (`bnjax.nn.NORMS`
+has room for them), convolutions.
+
+    result = run_invariances(InvarianceConfig(seed=0))
+    result.summary["invariance_layer_scale_ln"]   # ~1e-7: LN ignores the scale of a layer
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pandas as pd
+
+from bnjax import probes, runs
+from bnjax.data import load_digits
+from bnjax.grid import train_grid
+from bnjax.nn import (DenseParams, MLPSpec, batchnorm_apply, batchnorm_init, dense_init,
+                      layernorm_apply, layernorm_init, mlp_apply)
+from bnjax.train import TrainConfig, evaluate_runs, hparams
+
+# The three nets, as (name on screen, MLPSpec.norm, summary tag). The names are the palette's
+# variant names (bnjax.charts.STYLE).
+BN, LN, PLAIN = "BN", "LayerNorm", "plain"
+NETS = ((BN, "batch", "bn"), (LN, "layer", "ln"), (PLAIN, "none", "plain"))
+TAG = {name: tag for name, _, tag in NETS}
+GOOD = 0.90  # a good landscape cell: test accuracy at least this (page 5's threshold)
+
+
+def _seeds(seed: int, n: int) -> tuple[int, ...]:
+    return tuple(range(int(seed), int(seed) + max(1, int(n))))
+
+
+def _train_nets(nets, optimizer: str, batch_size: int, lr: float, seeds, steps: int, data,
+                depth: int, width: int, progress=None) -> dict[str, runs.Result]:
+    """The nets (name, norm, tag) trained side by side by the runner (`bnjax.runs`), on the same
+    seeds, hence the same initial weights and batches; test accuracy (population statistics)
+    measured once, at the end. Returns name -> runs.Result (final state in `.carry`)."""
+    jobs = {name: runs.Job(TrainConfig(MLPSpec(depth=depth, width=width, norm=norm), optimizer,
+                                       batch_size), hparams(lr=lr), tuple(seeds))
+            for name, norm, _ in nets}
+    return runs.train_together(jobs, steps, data, chunk=max(1, math.ceil(steps / 10)),
+                               probe=probes.test_accuracy, probe_every=steps,
+                               probe_at_start=False, progress=progress)
+
+
+def _stage(progress: Callable | None, lo: float, hi: float, what: str) -> Callable | None:
+    """A progress callback mapping [0, 1] of one part onto [lo, hi] of the whole run."""
+    if progress is None:
+        return None
+    return lambda f, m: progress(lo + (hi - lo) * min(max(f, 0.0), 1.0), f"{what}: {m}")
+
+
+# ---------------------------------------------------------------------------- Q1 invariances
+
+CHANGES = ("unit_affine", "layer_scale", "random")  # the summary's names of (a), (b), (c)
+CHANGE_LABELS = {"unit_affine": "(a) each unit of W1 rescaled and shifted",
+                 "layer_scale": "(b) the whole W1 times 3",
+                 "random": "(c) W1 moved in a random direction"}
+
+
+@dataclass(frozen=True)
+class InvarianceConfig:
+    """Q1: 8x64 ReLU nets, plain SGD, then three changes of their first layer."""
+    seed: int = 0
+    n_seeds: int = 3
+    depth: int = 8
+    width: int = 64
+    lr: float = 0.05
+    steps: int = 1000
+    batch_size: int = 64
+    scale: float = 3.0  # (b): W1 times this
+    random_size: float = 0.5  # (c): ||R|| = random_size * ||W1||
+
+
+@dataclass
+class InvarianceResult:
+    config: InvarianceConfig
+    changes: pd.DataFrame  # variant, seed, change, rel_change (relative change of the logits)
+    runs: pd.DataFrame  # variant, seed, test_acc, diverged
+    summary: dict[str, float] = field(default_factory=dict)
+
+
+def _full_logits(params, x, spec: MLPSpec):
+    """Logits of the whole set `x` as one batch: BN on the set's own statistics (what population
+    statistics recomputed after the change give); LN and plain do not care about the batch."""
+    state = tuple(batchnorm_init(spec.width)[1] if spec.norm == "batch" else None
+                  for _ in params.hidden)
+    logits, _ = mlp_apply(params, state, x, spec=spec, train=True)
+    return logits  # (n, 10)
+
+
+def _changes(params, key, x, spec: MLPSpec, scale: float, random_size: float):
+    """The relative change ||logits' - logits|| / ||logits|| for (a), (b), (c): (3,)."""
+    dense = params.hidden[0].dense
+    w1 = dense.w  # (n_in, width)
+    b0 = jnp.zeros((w1.shape[1],), w1.dtype) if dense.b is None else dense.b  # + 0 is exact
+    k_s, k_sign, k_r = jax.random.split(key, 3)
+    s = 2.0 ** jax.random.uniform(k_s, (w1.shape[1],), minval=-1.0, maxval=1.0)  # [0.5, 2]
+    sign = jnp.where(jax.random.bernoulli(k_sign, 0.5, (w1.shape[1],)), 1.0, -1.0)
+    shift = 0.5 * (x @ w1).std(0) * sign  # half of each unit's spread, up or down
+    r = jax.random.normal(k_r, w1.shape)
+    r = r * (random_size * jnp.linalg.norm(w1) / jnp.linalg.norm(r))
+    ws = jnp.stack([w1, w1 * s[None, :], scale * w1, w1 + r])  # original, (a), (b), (c)
+    bs = jnp.stack([b0, b0 + shift, b0, b0])
+
+    def logits(w, b):
+        first = params.hidden[0]._replace(dense=DenseParams(w, b))
+        return _full_logits(params._replace(hidden=(first,) + tuple(params.hidden[1:])), x, spec)
+
+    out = jax.vmap(logits)(ws, bs)  # (4, n, 10)
+    diff = jnp.sqrt(((out[1:] - out[:1]) ** 2).sum((1, 2)))
+    return diff / jnp.sqrt((out[0] ** 2).sum())
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "scale", "random_size"))
+def invariance_probe(params, keys, x, *, spec: MLPSpec, scale: float, random_size: float):
+    """`_changes` for R trained nets (leading axis R on params and keys): (R, 3)."""
+    f = functools.partial(_changes, spec=spec, scale=scale, random_size=random_size)
+    return jax.vmap(f, in_axes=(0, 0, None))(params, keys, x)
+
+
+def run_invariances(config: InvarianceConfig = InvarianceConfig(),
+                    progress=None) -> InvarianceResult:
+    """Train BN, LN and plain on the same seeds and batches, then change W1 three ways."""
+    data = load_digits()
+    seeds = _seeds(config.seed, config.n_seeds)
+    x = jnp.asarray(data.x_train)
+    keys = jnp.stack([jax.random.fold_in(jax.random.key(s), 7) for s in seeds])
+    trained = _train_nets(NETS, "sgd", config.batch_size, config.lr, seeds, config.steps, data,
+                          config.depth, config.width, _stage(progress, 0.0, 0.95, "training"))
+    rows, table, summary = [], [], {}
+    for name, norm, tag in NETS:
+        r = trained[name]
+        spec = r.config.spec
+        rel = np.asarray(invariance_probe(r.carry.params, keys, x, spec=spec,
+                                          scale=float(config.scale),
+                                          random_size=float(config.random_size)),
+                         np.float64)  # (R, 3)
+        div = np.asarray(r.diverged)
+        rel[div] = np.nan  # a diverged net has nothing to perturb
+        acc = np.asarray(r.probes[0][:, -1], np.float64)
+        for j, seed in enumerate(seeds):
+            table.append(dict(variant=name, seed=seed, diverged=bool(div[j]),
+                              test_acc=float(acc[j])))
+            for k, change in enumerate(CHANGES):
+                rows.append(dict(variant=name, seed=seed, change=change,
+                                 rel_change=float(rel[j, k])))
+        for k, change in enumerate(CHANGES):
+            summary[f"invariance_{change}_{tag}"] = float(np.nanmean(rel[:, k])) \
+                if np.isfinite(rel[:, k]).any() else float("nan")
+        summary[f"acc_{tag}"] = float(np.nanmean(acc)) if np.isfinite(acc).any() \
+            else float("nan")
+        summary[f"diverged_{tag}"] = float(div.sum())
+    summary["n_seeds"] = float(len(seeds))
+    if progress is not None:
+        progress(1.0, "measured")
+    return InvarianceResult(config, pd.DataFrame(rows), pd.DataFrame(table), summary)
+
+
+# ---------------------------------------------------------------------------- Q3 batch noise
+
+NOISE_BATCH_SIZES = (4, 8, 16, 32, 64, 128, 256)
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """Q3: page 4's meter (4x64, SGD momentum 0.9, 500 steps, example 0, layer 2) for BN and LN."""
+    seed: int = 0
+    n_seeds: int = 3
+    depth: int = 4
+    width: int = 64
+    lr: float = 0.05
+    steps: int = 500
+    example: int = 0  # the training example x0
+    layer: int = 2  # hidden layer whose x_hat is measured, from 1
+    batches: int = 300  # random batches per batch size, each holding x0
+    batch_sizes: tuple = NOISE_BATCH_SIZES
+
+
+@dataclass
+class NoiseResult:
+    config: NoiseConfig
+    std: pd.DataFrame  # variant, seed, batch_size, std (over batches of x0's x_hat, unit mean)
+    summary: dict[str, float] = field(default_factory=dict)
+
+
+def _x0_hat(params, state, x_train, idx, *, spec: MLPSpec, layer: int):
+    """x0's normalized value at hidden layer `layer` (0-based) in the batch x_train[idx] (x0 in
+    row 0), as the net's own normalization computes it: over the batch (BN) or over x0's units
+    (LN). (width,)."""
+    _, _, trace = mlp_apply(params, state, x_train[idx], spec=spec, train=True, with_trace=True)
+    z = trace.z[layer]  # (B, width), the linear output the norm normalizes
+    if spec.norm == "batch":
+        mean, var = z.mean(0), z.var(0)  # over the batch, per unit
+        return (z[0] - mean) / jnp.sqrt(var + spec.eps)
+    z0 = z[0]
+    return (z0 - z0.mean()) / jnp.sqrt(z0.var() + spec.eps)  # over x0's own units
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "layer"))
+def noise_probe(params, state, x_train, idx, *, spec: MLPSpec, layer: int):
+    """std over batches of x0's x_hat, mean over units, per run: idx is (R, N, B). (R,)."""
+    f = functools.partial(_x0_hat, spec=spec, layer=layer)
+    x_hat = jax.vmap(jax.vmap(f, in_axes=(None, None, None, 0)),
+                     in_axes=(0, 0, None, 0))(params, state, x_train, idx)  # (R, N, width)
+    return x_hat.std(axis=1).mean(axis=1)
+
+
+def noise_batches(rng: np.random.Generator, i0: int, n: int, batch_size: int,
+                  batches: int) -> np.ndarray:
+    """(batches, batch_size) indices: x0 first, the other B - 1 drawn without replacement."""
+    others = np.delete(np.arange(n), i0)
+    pick = np.argsort(rng.random((batches, n - 1)), axis=1)[:, :batch_size - 1]
+    return np.concatenate([np.full((batches, 1), i0), others[pick]], axis=1).astype(np.int32)
+
+
+def loglog_slope(batch_sizes, std) -> float:
+    """Least-squares slope of log std on log B (-0.5 for a pure 1/sqrt(B) law)."""
+    return float(np.polyfit(np.log(np.asarray(batch_sizes, float)), np.log(std), 1)[0])
+
+
+def run_noise_meter(config: NoiseConfig = NoiseConfig(), progress=None) -> NoiseResult:
+    """Train a BN and an LN net (same seeds and batches), then put x0 in `batches` random
+    batches of each size and measure how much its x_hat moves."""
+    data = load_digits()
+    n = len(data.x_train)
+    i0 = int(np.clip(config.example, 0, n - 1))
+    layer = int(np.clip(config.layer, 1, config.depth)) - 1
+    sizes = tuple(int(b) for b in config.batch_sizes if 2 <= int(b) <= n)
+    seeds = _seeds(config.seed, config.n_seeds)
+    x = jnp.asarray(data.x_train)
+    rows, summary = [], {}
+    nets = NETS[:2]  # the plain net normalizes nothing
+    trained = _train_nets(nets, "momentum", 64, config.lr, seeds, config.steps, data,
+                          config.depth, config.width, _stage(progress, 0.0, 0.6, "training"))
+    for i, (name, norm, tag) in enumerate(nets):
+        r = trained[name]
+        spec = r.config.spec
+        rng = np.random.default_rng([config.seed, i0])  # the same batches for both nets
+        std = np.zeros((len(seeds), len(sizes)))
+        for j, b in enumerate(sizes):
+            idx = np.stack([noise_batches(rng, i0, n, b, config.batches) for _ in seeds])
+            std[:, j] = np.asarray(noise_probe(r.carry.params, r.carry.state, x,
+                                               jnp.asarray(idx), spec=spec, layer=layer))
+            if progress is not None:
+                progress(0.6 + 0.2 * i + 0.2 * (j + 1) / len(sizes),
+                         f"{name}: {config.batches} batches of {b}")
+        div = np.asarray(r.diverged)
+        std[div] = np.nan
+        for k, seed in enumerate(seeds):
+            for j, b in enumerate(sizes):
+                rows.append(dict(variant=name, seed=seed, batch_size=b, std=float(std[k, j])))
+        ok = ~div
+        summary[f"noise_std_b{sizes[0]}_{tag}"] = float(np.nanmean(std[:, 0]))
+        summary[f"noise_std_max_{tag}"] = float(np.nanmax(std)) if ok.any() else float("nan")
+        if norm == "batch" and ok.any():
+            slopes = np.array([loglog_slope(sizes, std[k]) for k in np.flatnonzero(ok)])
+            summary["noise_slope_bn"] = float(slopes.mean())
+            summary["noise_slope_bn_min"] = float(slopes.min())
+            summary["noise_slope_bn_max"] = float(slopes.max())
+            summary["noise_c_bn"] = float(np.exp(np.nanmean(np.log(std[ok] * np.sqrt(sizes)))))
+        summary[f"diverged_{tag}"] = float(div.sum())
+    summary.setdefault("noise_slope_bn", float("nan"))
+    # LN's spread is exactly 0 by construction: the largest measured over every batch size and
+    # seed, so that "0" on screen is a measurement, not an assumption.
+    summary["noise_std_ln"] = summary["noise_std_max_ln"]
+    summary["b_min"], summary["b_max"] = float(sizes[0]), float(sizes[-1])
+    summary["n_seeds"] = float(len(seeds))
+    return NoiseResult(config, pd.DataFrame(rows), summary)
+
+
+# ---------------------------------------------------------------------------- Q3 small batches
+
+SMALL_BATCH_SIZES = (2, 4, 8, 32, 128)
+BN_RUNNING, BN_POPULATION = "BN (running stats)", BN  # BN's two evaluations
+GAP_BATCH = 4  # small_batch_gap: LN minus BN (running statistics) at this batch size
+
+
+@dataclass(frozen=True)
+class SmallBatchConfig:
+    """Q3: 8x64 ReLU nets, plain SGD, the same number of epochs at every batch size."""
+    seed: int = 0
+    n_seeds: int = 3
+    depth: int = 8
+    width: int = 64
+    lr: float = 0.05
+    optimizer: str = "sgd"
+    epochs: int = 20
+    batch_sizes: tuple = SMALL_BATCH_SIZES
+
+
+@dataclass
+class SmallBatchResult:
+    config: SmallBatchConfig
+    # variant (BN (running stats) | BN | LayerNorm | plain), batch_size, seed, acc, diverged
+    acc: pd.DataFrame
+    summary: dict[str, float] = field(default_factory=dict)
+
+
+def small_batch_steps(epochs: int, batch_size: int, n: int) -> tuple[int, int]:
+    """(steps, chunk): `epochs` passes over n examples in batches of `batch_size` (rounded up),
+    reported in 10 chunks."""
+    steps = max(1, math.ceil(epochs * n / batch_size))
+    return steps, max(1, math.ceil(steps / 10))
+
+
+def run_small_batches(config: SmallBatchConfig = SmallBatchConfig(),
+                      progress=None) -> SmallBatchResult:
+    """Train each net at each batch size for the same epochs; evaluate BN with its running
+    (EMA) statistics and with population statistics of the training set."""
+    data = load_digits()
+    n = len(data.x_train)
+    seeds = _seeds(config.seed, config.n_seeds)
+    sizes = tuple(sorted({int(b) for b in config.batch_sizes if 2 <= int(b) <= n}))
+    x_train, x_test, y_test = (jnp.asarray(a) for a in (data.x_train, data.x_test, data.y_test))
+    work = [small_batch_steps(config.epochs, b, n)[0] for b in sizes]
+    rows, done = [], 0
+    for b, steps in zip(sizes, work):  # the three nets of one batch size train side by side
+        trained = _train_nets(NETS, config.optimizer, b, config.lr, seeds, steps, data,
+                              config.depth, config.width,
+                              _stage(progress, done / sum(work), (done + steps) / sum(work),
+                                     f"batch size {b}"))
+        done += steps
+        for name, norm, _ in NETS:
+            r = trained[name]
+            div = np.asarray(r.diverged)
+            accs = {name: np.asarray(r.probes[0][:, -1], np.float64)}  # population statistics
+            if norm == "batch":
+                acc, _ = evaluate_runs(r.carry.params, r.carry.state, x_train, x_test, y_test,
+                                       r.config.spec, "running")
+                accs[BN_RUNNING] = np.where(div, np.nan, np.asarray(acc, np.float64))
+            for variant, acc in accs.items():
+                for k, seed in enumerate(seeds):
+                    rows.append(dict(variant=variant, batch_size=b, seed=seed,
+                                     acc=float(np.nan_to_num(acc[k], nan=0.0)),
+                                     diverged=bool(div[k])))
+    df = pd.DataFrame(rows)
+    summary: dict[str, float] = {}
+    tags = {BN_RUNNING: "bn_running", BN_POPULATION: "bn_population", LN: "ln", PLAIN: "plain"}
+    for variant, tag in tags.items():
+        for b in sizes:
+            v = df[(df.variant == variant) & (df.batch_size == b)]
+            summary[f"acc_b{b}_{tag}"] = float(v.acc.mean())
+        summary[f"diverged_{tag}"] = float(df[df.variant == variant].diverged.sum())
+    if GAP_BATCH in sizes:
+        ln = _per_seed(df, LN, GAP_BATCH)
+        summary["small_batch_gap"] = float(np.mean(ln - _per_seed(df, BN_RUNNING, GAP_BATCH)))
+        summary["population_rescue"] = float(np.mean(_per_seed(df, BN_POPULATION, GAP_BATCH)
+                                                     - _per_seed(df, BN_RUNNING, GAP_BATCH)))
+    summary["b_min"], summary["b_max"] = float(sizes[0]), float(sizes[-1])
+    summary["n_seeds"] = float(len(seeds))
+    return SmallBatchResult(config, df, summary)
+
+
+def _per_seed(df: pd.DataFrame, variant: str, batch_size: int) -> np.ndarray:
+    v = df[(df.variant == variant) & (df.batch_size == batch_size)].sort_values("seed")
+    return v.acc.to_numpy()
+
+
+def crossover(result: SmallBatchResult, a: str = LN, b: str = BN_RUNNING) -> float:
+    """The largest batch size at which net `a` beats `b` by more than 0.01 on every seed
+    (NaN if none): below it, BN falls behind."""
+    df = result.acc
+    best = float("nan")
+    for size in sorted(df.batch_size.unique()):
+        if np.all(_per_seed(df, a, size) - _per_seed(df, b, size) > 0.01):
+            best = float(size)
+    return best
+
+
+# ---------------------------------------------------------------------------- Q4 landscape
+
+LR_LADDER = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # page 5's grid
+GAINS = (0.5, 1.0, 2.0)
+SWEEP_EXTRA = (10.0,)  # the sweep continues the grid's gain-1 column upwards
+
+
+@dataclass(frozen=True)
+class LandscapeConfig:
+    """Q4: page 5's grid (8x64, plain SGD, lr 0.003-3 x gain 0.5-2) for the three nets, and the
+    sweep of the largest lr that learns: the grid's gain-1 column from `sweep_min` up, and
+    beyond. 500 steps by default (half of page 5's: three nets and three seeds train here; the
+    orderings are the same at 1000, tests/test_normalization.py)."""
+    seed: int = 0
+    n_seeds: int = 3
+    depth: int = 8
+    width: int = 64
+    steps: int = 500
+    lrs: tuple = LR_LADDER
+    gains: tuple = GAINS
+    sweep_extra: tuple = SWEEP_EXTRA
+    sweep_gain: float = 1.0
+    sweep_min: float = 0.01  # page 5's sweep starts here: below it 500 steps are too few to learn
+
+
+@dataclass
+class LandscapeResult:
+    config: LandscapeConfig
+    cells: pd.DataFrame  # variant, lr, gain, acc (seed mean, diverged = 0), acc_std, good, ...
+    per_seed: pd.DataFrame  # variant, lr, gain, seed, acc, final_loss, start_loss, diverged
+    sweep: pd.DataFrame  # variant, lr, seed, learns, finite, diverged, final_loss
+    curves: pd.DataFrame  # variant, lr, seed, step, loss (sweep gain, every 10th step)
+    summary: dict[str, float] = field(default_factory=dict)
+
+
+def learns(final_loss, start_loss, diverged) -> np.ndarray:
+    """Page 5's definition: finite, and the final training loss (mean of the last 10% of the
+    steps) below half the first step's."""
+    final, start = np.asarray(final_loss, float), np.asarray(start_loss, float)
+    return ~np.asarray(diverged, bool) & np.isfinite(final) & (final < 0.5 * start)
+
+
+def largest_learning_lr(lrs, ok) -> float:
+    """The largest lr such that it and every smaller lr of the sweep learn (monotone); 0 when
+    the smallest does not learn."""
+    best = 0.0
+    for lr, good in sorted(zip(lrs, ok)):
+        if not good:
+            break
+        best = float(lr)
+    return best
+
+
+def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) -> LandscapeResult:
+    """Every (lr, gain, seed) of the grid, and the sweep's extra lrs at the sweep gain, for BN,
+    LN and plain, through `bnjax.grid.train_grid` (one compiled program per net)."""
+    data = load_digits()
+    seeds = _seeds(config.seed, config.n_seeds)
+    lrs, gains = tuple(float(v) for v in config.lrs), tuple(float(v) for v in config.gains)
+    extra = tuple(float(v) for v in config.sweep_extra if v > max(lrs))
+    g0 = float(config.sweep_gain)
+    tail = max(1, config.steps // 10)
+    k = 10 if config.steps >= 200 else 1
+    n_grid, n_extra = len(lrs) * len(gains) * len(seeds), len(extra) * len(seeds)
+    total = 3 * (n_grid + n_extra)
+    per_seed, sweep, curves, cells, summary = [], [], [], [], {}
+    done = 0
+    for name, norm, tag in NETS:
+        tc = TrainConfig(MLPSpec(depth=config.depth, width=config.width, norm=norm), "sgd")
+        parts = [(lrs, gains, n_grid)] + ([(extra, (g0,), n_extra)] if extra else [])
+        for part_lrs, part_gains, count in parts:
+            first = done
+            prog = None if progress is None else (
+                lambda f, m, first=first, count=count: progress(
+                    (first + f * count) / total,
+                    f"{name}: {int(first + f * count)} of {total} networks trained"))
+            # test accuracy once, at the end (the runner's programs do not depend on it)
+            g = train_grid(tc, part_lrs, part_gains, seeds, config.steps, data,
+                           every=config.steps, progress=prog)
+            done += count
+            with warnings.catch_warnings():  # a diverged run's tail is all NaN: its mean too
+                warnings.simplefilter("ignore", RuntimeWarning)
+                final = np.nanmean(g.loss[:, config.steps - tail:config.steps], axis=1)
+            for r in range(len(g.lr)):
+                per_seed.append(dict(
+                    variant=name, lr=float(g.lr[r]), gain=float(g.gain[r]), seed=int(g.seed[r]),
+                    acc=float(np.nan_to_num(g.test_acc[r, -1], nan=0.0)),
+                    final_loss=float(final[r]) if not g.diverged[r] else float("nan"),
+                    start_loss=float(g.loss[r, 0]), diverged=bool(g.diverged[r]),
+                    grid=part_lrs is lrs))
+                if abs(g.gain[r] - g0) < 1e-6:
+                    curves.append(pd.DataFrame(dict(
+                        variant=name, lr=float(g.lr[r]), seed=int(g.seed[r]),
+                        step=np.arange(1, config.steps + 1)[::k],
+                        loss=g.loss[r, :config.steps:k])))
+    per_seed = pd.DataFrame(per_seed)
+    with np.errstate(invalid="ignore"):
+        per_seed["learns"] = learns(per_seed.final_loss, per_seed.start_loss, per_seed.diverged)
+    grid = per_seed[per_seed.grid]
+    for (name, lr, gain), v in grid.groupby(["variant", "lr", "gain"], sort=False):
+        cells.append(dict(variant=name, lr=lr, gain=gain, acc=float(v.acc.mean()),
+                          acc_std=float(v.acc.std(ddof=0)), diverged=int(v.diverged.sum()),
+                          n_seeds=len(v)))
+    cells = pd.DataFrame(cells)
+    cells["good"] = cells["acc"] >= GOOD
+    on_sweep = ((per_seed.gain - g0).abs() < 1e-6) & (per_seed.lr >= config.sweep_min - 1e-12)
+    sw = per_seed[on_sweep]
+    sweep = sw[["variant", "lr", "seed", "learns", "diverged", "final_loss", "start_loss",
+                "acc"]].copy()
+    sweep["finite"] = ~sweep.diverged
+    sweep["stuck"] = stuck(sweep)
+    result = LandscapeResult(config, cells, per_seed, sweep.reset_index(drop=True),
+                             pd.DataFrame(), summary)
+    for name, _, tag in NETS:
+        per = good_cells_per_seed(result, name)
+        summary[f"good_cells_{tag}"] = float(per.mean())
+        summary[f"good_cells_{tag}_min"], summary[f"good_cells_{tag}_max"] = (
+            float(per.min()), float(per.max()))
+        largest = max_learn_lr_per_seed(result, name)
+        # a geometric mean over seeds, as page 5 (the lrs are a log ladder)
+        summary[f"max_learn_lr_{tag}"] = float(np.exp(np.mean(np.log(np.maximum(largest,
+                                                                                1e-12)))))
+        summary[f"max_learn_lr_{tag}_min"] = float(largest.min())
+        summary[f"max_learn_lr_{tag}_max"] = float(largest.max())
+        s = sweep[sweep.variant == name]
+        beyond = s[s.lr > largest.min()]  # the runs past where learning stops
+        summary[f"stuck_runs_{tag}"] = float(stuck(beyond).sum())
+        summary[f"diverged_runs_{tag}"] = float(beyond.diverged.sum())
+        summary[f"failed_runs_{tag}"] = float((~beyond.learns).sum())
+        summary[f"beyond_runs_{tag}"] = float(len(beyond))
+        summary[f"best_acc_{tag}"] = float(cells[cells.variant == name].acc.max())
+    summary["n_cells"] = float(len(lrs) * len(gains))
+    summary["n_seeds"] = float(len(seeds))
+    summary["ln10"] = LN10
+    result.curves = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(
+        columns=["variant", "lr", "seed", "step", "loss"])
+    return result
+
+
+# The loss of a net that gives all ten digits the same probability: it has learned nothing.
+LN10 = math.log(10.0)
+
+
+def stuck(sweep: pd.DataFrame) -> pd.Series:
+    """Runs that stayed finite and ended within 10% of ln 10: stuck, not diverged."""
+    return ~sweep.diverged & ((sweep.final_loss / LN10 - 1.0).abs() < 0.1)
+
+
+def good_cells_per_seed(result: LandscapeResult, variant: str) -> np.ndarray:
+    """How many grid cells reach GOOD test accuracy, seed by seed (in seed order)."""
+    v = result.per_seed[result.per_seed.grid & (result.per_seed.variant == variant)]
+    return np.array([float((d.acc >= GOOD).sum()) for _, d in v.groupby("seed")])
+
+
+def max_learn_lr_per_seed(result: LandscapeResult, variant: str) -> np.ndarray:
+    """The largest lr that learns (monotone), seed by seed (in seed order)."""
+    s = result.sweep[result.sweep.variant == variant]
+    return np.array([largest_learning_lr(d.lr, d.learns) for _, d in s.groupby("seed")])
+
+
+def showcase_lr(result: LandscapeResult) -> float:
+    """The sweep lr whose curves show the three failures best: the largest lr at which BN
+    still learns on every seed (where LN and plain fail, if they do)."""
+    s = result.sweep
+    ok = s[s.variant == BN].groupby("lr").learns.all()
+    good = [lr for lr, v in ok.items() if v]
+    return float(max(good)) if good else float(s.lr.median())
+
+
+# ---------------------------------------------------------------------------- deep nets at init
+
+MAX_DEPTH = 100  # one compiled program serves every depth up to this
+
+
+@dataclass(frozen=True)
+class DepthConfig:
+    """Deep ReLU nets at initialization (He-normal, gain 1), no training: one batch forward and
+    backward."""
+    seed: int = 0
+    n_seeds: int = 3
+    depth: int = 50
+    width: int = 64
+    batch_size: int = 256
+    gain: float = 1.0
+
+
+@dataclass
+class DepthResult:
+    config: DepthConfig
+    layers: pd.DataFrame  # variant, seed, layer, rank, grad_norm (layers 1..depth)
+    summary: dict[str, float] = field(default_factory=dict)
+
+
+def _deep_net(key, gain, *, norm: str, width: int, n_in: int, max_depth: int):
+    """MAX_DEPTH hidden layers from `bnjax.nn`'s pieces, layer l's weights from key l alone, so
+    that the net of depth d is the first d layers of this one plus the output layer: the first
+    layer (n_in, width), the rest stacked (max_depth - 1, width, width)."""
+    keys = jax.random.split(key, max_depth + 1)
+    bias = norm == "none"
+    first = dense_init(keys[0], n_in, width, gain=gain, bias=bias)
+    rest = jax.vmap(lambda k: dense_init(k, width, width, gain=gain, bias=bias))(
+        keys[1:max_depth])
+    out = dense_init(keys[max_depth], width, 10, c=1.0)
+    return first, rest, out
+
+
+def _normalize(z, norm: str, width: int):
+    if norm == "batch":
+        return batchnorm_apply(*batchnorm_init(width), z, train=True)[0]
+    if norm == "layer":
+        return layernorm_apply(*layernorm_init(width), z)[0]
+    return z
+
+
+def _effective_rank(a):
+    """exp of the entropy of the normalized singular values of a (batch, width) (Roy & Vetterli
+    2007): 1 when every row points the same way, up to the width when all directions are used."""
+    s = jnp.sqrt(jnp.maximum(jnp.linalg.eigvalsh(a.T @ a), 0.0))  # singular values
+    p = s / jnp.maximum(s.sum(), 1e-30)
+    return jnp.exp(-jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0)))
+
+
+def _depth_probe(key, x, y, depth, gain, *, norm: str, width: int, max_depth: int):
+    """Per layer l = 1..max_depth (layers past `depth`, a traced value, pass through): the
+    effective rank of its activations over the batch and ||dL/dW_l||. Returns (rank, grad)."""
+    first, rest, out = _deep_net(key, gain, norm=norm, width=width, n_in=x.shape[1],
+                                 max_depth=max_depth)
+
+    def hidden(a, dense):  # one hidden layer: dense (bias only when plain), norm, ReLU
+        z = a @ dense.w + (0.0 if dense.b is None else dense.b[None, :])  # (batch, width)
+        return jax.nn.relu(_normalize(z, norm, width))
+
+    def loss(first, rest):
+        a1 = hidden(x, first)
+
+        def layer(a, inp):
+            i, dense = inp
+            a = jnp.where(i < depth, hidden(a, dense), a)  # past the chosen depth: identity
+            return a, a
+
+        a, acts = jax.lax.scan(layer, a1, (jnp.arange(1, max_depth), rest))
+        logits = a @ out.w + out.b[None, :]
+        ce = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        return ce, jnp.concatenate([a1[None], acts])  # (max_depth, batch, width)
+
+    (_, acts), (g_first, g_rest) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(
+        first, rest)
+    grads = jnp.concatenate([jnp.linalg.norm(g_first.w)[None],
+                             jnp.sqrt((g_rest.w ** 2).sum((1, 2)))])  # (max_depth,)
+    ranks = jax.vmap(_effective_rank)(acts)  # (max_depth,)
+    return ranks, grads
+
+
+@functools.partial(jax.jit, static_argnames=("norm", "width", "max_depth"))
+def depth_probe(keys, x, y, depth, gain, *, norm: str, width: int, max_depth: int):
+    """`_depth_probe` for R seeds (leading axis R on keys, x, y): ranks and grads (R, max_depth).
+    `depth` and `gain` are traced: a new depth compiles nothing."""
+    f = functools.partial(_depth_probe, norm=norm, width=width, max_depth=max_depth)
+    return jax.vmap(f, in_axes=(0, 0, 0, None, None))(keys, x, y, depth, gain)
+
+
+def run_depth(config: DepthConfig = DepthConfig(), progress=None) -> DepthResult:
+    """Each net at `config.depth` layers, at initialization: one batch of `batch_size` training
+    examples (drawn per seed) forward and backward, BN on the batch's statistics."""
+    data = load_digits()
+    seeds = _seeds(config.seed, config.n_seeds)
+    depth = int(np.clip(config.depth, 1, MAX_DEPTH))
+    rng = [np.random.default_rng([s, 50]) for s in seeds]
+    b = int(min(config.batch_size, len(data.x_train)))
+    idx = np.stack([r.choice(len(data.x_train), b, replace=False) for r in rng])
+    x, y = jnp.asarray(data.x_train[idx]), jnp.asarray(data.y_train[idx])
+    keys = jnp.stack([jax.random.key(s) for s in seeds])
+    rows, summary = [], {}
+    for i, (name, norm, tag) in enumerate(NETS):
+        ranks, grads = (np.asarray(a, np.float64) for a in depth_probe(
+            keys, x, y, jnp.int32(depth), jnp.float32(config.gain), norm=norm,
+            width=config.width, max_depth=MAX_DEPTH))
+        ranks, grads = ranks[:, :depth], grads[:, :depth]  # (R, depth)
+        for k, seed in enumerate(seeds):
+            rows.append(pd.DataFrame(dict(variant=name, seed=seed, layer=np.arange(1, depth + 1),
+                                          rank=ranks[k], grad_norm=grads[k])))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = grads[:, 0] / grads[:, -1]
+        summary[f"depth_rank_{tag}"] = float(np.mean(ranks[:, -1]))
+        summary[f"depth_grad_ratio_{tag}"] = float(np.mean(ratio))
+        summary[f"depth_rank_{tag}_min"] = float(ranks[:, -1].min())
+        summary[f"depth_rank_{tag}_max"] = float(ranks[:, -1].max())
+        summary[f"depth_grad_ratio_{tag}_min"] = float(ratio.min())
+        summary[f"depth_grad_ratio_{tag}_max"] = float(ratio.max())
+        if progress is not None:
+            progress((i + 1) / 3, f"{name} at depth {depth}")
+    summary["depth"], summary["width"] = float(depth), float(config.width)
+    summary["n_seeds"] = float(len(seeds))
+    return DepthResult(config, pd.concat(rows, ignore_index=True), summary)
+
+
+# ---------------------------------------------------------------------------- the page's view
+
+
+@dataclass(frozen=True)
+class PageConfig:
+    """What the page's URL sets: the seeds, and one knob per section."""
+    seed: int = 0
+    n_seeds: int = 3
+    lr: float = 0.05  # Q1: the nets' training lr (plain SGD)
+    sb_lr: float = 0.05  # Q3: the small-batch training lr (plain SGD)
+    steps: int = 500  # Q4: training steps of every net of the landscape
+    depth: int = 50  # deep nets at initialization
+
+
+def configs(page: PageConfig):
+    """The five experiments' configs for a page view: (invariances, noise, small batches,
+    landscape, depth)."""
+    common = dict(seed=page.seed, n_seeds=page.n_seeds)
+    return (InvarianceConfig(lr=page.lr, **common),
+            NoiseConfig(**common),
+            SmallBatchConfig(lr=page.sb_lr, **common),
+            LandscapeConfig(steps=page.steps, **common),
+            DepthConfig(depth=page.depth, **common))
+
+
+PRESETS: dict[str, PageConfig] = {
+    "the default: 3 seeds": PageConfig(),
+    "other seeds (3 to 5)": PageConfig(seed=3),
+    "tiny batches at a small lr (0.005)": PageConfig(sb_lr=0.005),
+    "page 5's 1000 steps": PageConfig(steps=1000),
+    "depth 100 at initialization": PageConfig(depth=100),
+    "one seed (quick)": PageConfig(n_seeds=1),
+}
+
+
+def replace(config, **changes):
+    """`dataclasses.replace`, for tests and pages that shrink a config."""
+    return dataclasses.replace(config, **changes)

@@ -1,0 +1,440 @@
+"""What page 7 says: the short answer, each section's chart title and verdict lines, built from
+the results of `bnjax.experiments.normalization`.
+
+Every comparative ("higher", "more", "about the same") is chosen by `bnjax.text.compare` from
+per-seed numbers; whether LayerNorm keeps a claim or loses it is decided from the measurements
+(an invariance is "exact" when every seed's change is below `TINY`), never typed in. Each
+function takes the results it needs and tolerates a missing one (None: not computed yet), so the
+short answer can grow as the page's sections finish.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from bnjax.experiments import normalization as exp
+from bnjax.text import TINY, compare, fmt, spread, tiny
+
+BN, LN, PLAIN = exp.BN, exp.LN, exp.PLAIN
+CHANGE = {"unit_affine": "each unit's own rescale and shift of layer 1",
+          "layer_scale": "a rescale of the whole of layer 1",
+          "random": "a random change of layer 1"}
+
+
+# ---------------------------------------------------------------------------- small helpers
+
+
+def _finite(v) -> np.ndarray:
+    v = np.asarray(v, float)
+    return v[np.isfinite(v)]
+
+
+def change_text(values) -> str:
+    """A relative change with its seed spread; changes at float rounding as "≈ 0 (max 3e-06)"."""
+    v = _finite(values)
+    if v.size == 0:
+        return "—"
+    if v.max() < TINY:
+        return "0" if v.max() == 0 else f"≈ 0 (at most {v.max():.0e})"
+    return spread(v, ".2f")
+
+
+def is_exact(values) -> bool:
+    """Invariant up to float rounding on every seed (and at least one seed measured)."""
+    v = _finite(values)
+    return v.size > 0 and bool(v.max() < TINY)
+
+
+def _pct(values) -> str:
+    """Accuracies as percentages with their seed spread: "97.3% (96.5–97.8%)"."""
+    v = _finite(np.asarray(values, float) * 100)
+    if v.size == 0:
+        return "—"
+    if v.size == 1 or v.min() == v.max():
+        return f"{v.mean():.1f}%"
+    return f"{v.mean():.1f}% ({v.min():.1f}–{v.max():.1f}%)"
+
+
+def _signed(values, spec: str = ".2f") -> str:
+    """Signed numbers with a true minus sign and their spread: "−0.48 (−0.50 to −0.47)"."""
+    v = _finite(values)
+    if v.size == 0:
+        return "—"
+    f = lambda x: format(x, spec).replace("-", "−")  # noqa: E731
+    if v.size == 1 or v.min() == v.max():
+        return f(v.mean())
+    return f"{f(v.mean())} ({f(v.min())} to {f(v.max())})"
+
+
+def _than(c) -> str:
+    """The comparative and its preposition: "more than", "about as many as", "the same as"."""
+    return f"{c.word} {'than' if c.sign else 'as'}"
+
+
+def _cmp(c, noun: str = "") -> str:
+    """"more good cells than", "about as many good cells as": the word, a noun, the preposition."""
+    return " ".join(w for w in (c.word, noun, "than" if c.sign else "as") if w)
+
+
+def _lr(v: float) -> str:
+    return "none" if not v or not math.isfinite(v) else f"{v:g}"
+
+
+def _join(items: list[str]) -> str:
+    items = [i for i in items if i]
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+# ---------------------------------------------------------------------------- Q1 invariances
+
+
+def invariance_values(result, variant: str, change: str) -> np.ndarray:
+    c = result.changes
+    return c[(c.variant == variant) & (c.change == change)].sort_values("seed").rel_change \
+        .to_numpy(float)
+
+
+def invariance_table(result) -> str:
+    """A markdown table: the change of the logits for (a), (b), (c) and each net, with its seed
+    spread, and a word chosen from the numbers (exact invariance, or a real change)."""
+    head = "| change of layer 1 | " + " | ".join(v for v, _, _ in exp.NETS) + " |"
+    rows = [head, "|---|" + "---|" * len(exp.NETS)]
+    for change in exp.CHANGES:
+        cells = []
+        for variant, _, _ in exp.NETS:
+            v = invariance_values(result, variant, change)
+            word = "**invariant**" if is_exact(v) else "changes"
+            cells.append(f"{change_text(v)}: {word}")
+        rows.append(f"| {exp.CHANGE_LABELS[change]} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _invariant_to(result, variant: str) -> list[str]:
+    return [c for c in exp.CHANGES if is_exact(invariance_values(result, variant, c))]
+
+
+def invariance_title(result) -> list[str]:
+    names = {"unit_affine": "(a)", "layer_scale": "(b)", "random": "(c)"}
+    parts = []
+    for variant, _, _ in exp.NETS:
+        inv = _invariant_to(result, variant)
+        parts.append(f"{variant} to {_join([names[c] for c in inv])}" if inv
+                     else f"{variant} to none")
+    return ["Which changes of layer 1 leave the logits exactly unchanged? " + "; ".join(parts),
+            "each point: one seed; left of the dashed line = zero up to float rounding"]
+
+
+def invariance_lines(result) -> list[str]:
+    lines = []
+    for variant, _, _ in exp.NETS:
+        inv, other = _invariant_to(result, variant), [
+            c for c in exp.CHANGES if not is_exact(invariance_values(result, variant, c))]
+        said = []
+        if inv:
+            said.append("unchanged (up to float rounding) by " + _join([CHANGE[c] for c in inv]))
+        if other:
+            said.append("changed by " + _join(
+                [f"{CHANGE[c]} ({change_text(invariance_values(result, variant, c))})"
+                 for c in other]))
+        lines.append(f"**{variant}**: the logits are " + "; ".join(said) + ".")
+    ln = invariance_values(result, LN, "random")
+    bn = invariance_values(result, BN, "random")
+    c = compare(bn, ln, tol=0.01, words=("more", "less", "about as much"))
+    lines.append(f"A random change of the same size moves BN's logits {_than(c)} "
+                 f"LayerNorm's ({change_text(bn)} vs {change_text(ln)}"
+                 + (f", {c.seeds}" if c.seeds else "") + "): no norm makes a net immune to a "
+                 "change that is not a rescale.")
+    return lines
+
+
+# ---------------------------------------------------------------------------- Q3 noise
+
+
+def noise_values(result, variant: str, batch_size: int) -> np.ndarray:
+    s = result.std
+    return s[(s.variant == variant) & (s.batch_size == batch_size)].sort_values("seed")["std"] \
+        .to_numpy(float)
+
+
+def _slopes(result) -> np.ndarray:
+    s = result.std[result.std.variant == BN]
+    out = []
+    for _, d in s.groupby("seed"):
+        d = d.dropna(subset=["std"]).sort_values("batch_size")
+        if len(d) >= 2 and (d["std"] > 0).all():
+            out.append(exp.loglog_slope(d.batch_size, d["std"]))
+    return np.array(out)
+
+
+def noise_title(result) -> list[str]:
+    b = int(result.summary["b_min"])
+    bn, ln = noise_values(result, BN, b), noise_values(result, LN, b)
+    ln_all = result.std[result.std.variant == LN]["std"]
+    zero = is_exact(ln_all)
+    return [f"One image's x̂ moves with its batch under BN ({spread(bn)} at B = {b}, "
+            f"like 1/√B); under LayerNorm " + ("it does not move at all" if zero else
+                                               f"it moves by {change_text(ln)}"),
+            f"the spread of x̂ across {result.config.batches} random batches holding the image; "
+            "a point per seed"]
+
+
+def noise_lines(result) -> list[str]:
+    s = result.summary
+    b = int(s["b_min"])
+    ln_all = result.std[result.std.variant == LN]["std"].to_numpy(float)
+    slopes = _slopes(result)
+    lines = [f"BN: the same training image's x̂ varies by {spread(noise_values(result, BN, b))} "
+             f"across batches of {b} and by {spread(noise_values(result, BN, int(s['b_max'])))} "
+             f"across batches of {int(s['b_max'])}; the slope of log spread on log B is "
+             f"{_signed(slopes)} (−0.5 is 1/√B)."]
+    lines.append("LayerNorm: " + (f"{change_text(ln_all)} at every batch size: its x̂ depends on "
+                                  "the image alone, so there is no batch noise to regularize with."
+                                  if is_exact(ln_all) else
+                                  f"the spread is {change_text(ln_all)}, not zero."))
+    return lines
+
+
+# ---------------------------------------------------------------------------- Q3 small batches
+
+
+def small_values(result, variant: str, batch_size: int) -> np.ndarray:
+    return exp._per_seed(result.acc, variant, batch_size)
+
+
+def small_title(result) -> list[str]:
+    b = exp.GAP_BATCH
+    ln, bn = small_values(result, LN, b), small_values(result, exp.BN_RUNNING, b)
+    c = compare(ln, bn, tol=0.01, words=("ahead of", "behind", "level with"))
+    return [f"At batch {b}, LayerNorm is {c.word} BN ({_pct(ln)} vs {_pct(bn)} test accuracy, "
+            f"BN on running statistics)",
+            f"the same {result.config.epochs} epochs at every batch size, SGD lr "
+            f"{result.config.lr:g}; lines: seed means, bands: lowest to highest seed"]
+
+
+def small_lines(result) -> list[str]:
+    b = exp.GAP_BATCH
+    sizes = sorted(result.acc.batch_size.unique())
+    ln, run = small_values(result, LN, b), small_values(result, exp.BN_RUNNING, b)
+    pop = small_values(result, exp.BN_POPULATION, b)
+    c = compare(ln, run, tol=0.01)
+    lines = [f"Test accuracy at batch {b}: LayerNorm {_pct(ln)}, BN {_pct(run)} with running "
+             f"statistics: LayerNorm is {c.word}" + (f" ({c.seeds})." if c.seeds else ".")]
+    p = compare(pop, run, tol=0.01, words=("higher", "lower", "about the same"))
+    lines.append(f"Population statistics at test time give BN {_pct(pop)}, {_than(p)} the "
+                 f"running statistics" + (f" ({p.seeds})" if p.seeds else "") + ": "
+                 + ("they do not rescue BN; the damage is done in training, where every step "
+                    "normalized with the statistics of a handful of examples."
+                    if p.sign <= 0 else "they recover part of the loss."))
+    big = sizes[-1]
+    cb = compare(small_values(result, exp.BN_POPULATION, big), small_values(result, LN, big),
+                 tol=0.01)
+    lines.append(f"At batch {big}: BN {_pct(small_values(result, exp.BN_POPULATION, big))}, "
+                 f"LayerNorm {_pct(small_values(result, LN, big))}: BN is {cb.word}"
+                 + (f" ({cb.seeds})." if cb.seeds else "."))
+    where = exp.crossover(result)
+    if math.isfinite(where):
+        lines.append(f"LayerNorm is ahead on every seed up to batch {int(where)}.")
+    return lines
+
+
+# ---------------------------------------------------------------------------- Q4 landscape
+
+
+def landscape_title(result) -> list[str]:
+    g = {v: exp.good_cells_per_seed(result, v) for v, _, _ in exp.NETS}
+    n = int(result.summary["n_cells"])
+    c1 = compare(g[BN], g[LN], words=("more", "fewer", "about as many"))
+    c2 = compare(g[LN], g[PLAIN], words=("more", "fewer", "about as many"))
+    return [f"BN has {_cmp(c1, 'good cells')} LayerNorm, and LayerNorm {_cmp(c2)} plain "
+            f"({spread(g[BN], '.0f')}, {spread(g[LN], '.0f')} and {spread(g[PLAIN], '.0f')} of "
+            f"{n} per seed)",
+            f"test accuracy after {result.config.steps} steps, mean of "
+            f"{int(result.summary['n_seeds'])} seed(s); outlined: ≥ 90%; ✕: every seed diverged"]
+
+
+def _past(result, variant: str):
+    """The sweep's runs of `variant` above its largest learning lr (the smallest over seeds)."""
+    m = exp.max_learn_lr_per_seed(result, variant)
+    s = result.sweep
+    return s[(s.variant == variant) & (s.lr > float(np.min(m)))]
+
+
+def sweep_title(result) -> list[str]:
+    ln, plain = _past(result, LN), _past(result, PLAIN)
+    first = (f"Past its largest learning lr, LayerNorm is stuck near ln 10 on "
+             f"{int(exp.stuck(ln).sum())} of {len(ln)} runs and diverges on "
+             f"{int(ln.diverged.sum())}" if len(ln) else
+             "LayerNorm learns at every lr of the sweep")
+    second = (f"; plain diverges on {int(plain.diverged.sum())} of {len(plain)}" if len(plain)
+              else "; plain learns at every lr")
+    return [first + second,
+            "final training loss per seed (gain 1); ✕ diverged; ticks: largest lr that learns"]
+
+
+def landscape_lines(result) -> list[str]:
+    s = result.summary
+    g = {v: exp.good_cells_per_seed(result, v) for v, _, _ in exp.NETS}
+    m = {v: exp.max_learn_lr_per_seed(result, v) for v, _, _ in exp.NETS}
+    n = int(s["n_cells"])
+    lines = [f"Cells reaching 90% test accuracy, per seed: BN {spread(g[BN], '.0f')}, "
+             f"LayerNorm {spread(g[LN], '.0f')}, plain {spread(g[PLAIN], '.0f')} of {n}."]
+    c1 = compare(m[BN], m[LN], words=("larger", "smaller", "the same"))
+    c2 = compare(m[LN], m[PLAIN], words=("larger", "smaller", "the same"))
+    lines.append("Largest learning rate that learns (it and every smaller one in the sweep): "
+                 + ", ".join(f"{v} {_lr_spread(m[v])}" for v, _, _ in exp.NETS)
+                 + f"; BN's is {_than(c1)} LayerNorm's, LayerNorm's {_than(c2)} plain's.")
+    for v, _, _ in exp.NETS:
+        beyond = _past(result, v)
+        if len(beyond) == 0:
+            continue
+        finite = beyond[~beyond.diverged]
+        lines.append(f"{v} past that lr: {int(beyond.diverged.sum())} of {len(beyond)} runs "
+                     f"diverged, {int(exp.stuck(beyond).sum())} stuck near ln 10 = "
+                     f"{exp.LN10:.2f}"
+                     + (f" (final losses {spread(finite.final_loss, '.2f')})" if len(finite)
+                        else "") + ".")
+    return lines
+
+
+def _lr_spread(values) -> str:
+    """One lr per seed: "3" when they agree, else "1 (0.3–3)" (geometric mean), or the seeds'
+    values listed when one has none."""
+    v = np.asarray(values, float)
+    if v.size and v.min() == v.max():
+        return _lr(float(v[0]))
+    if v.size and v.min() > 0:
+        return f"{float(np.exp(np.mean(np.log(v)))):.2g} ({_lr(float(v.min()))}–" \
+               f"{_lr(float(v.max()))})"
+    return "by seed " + ", ".join(_lr(float(x)) for x in v)
+
+
+# ---------------------------------------------------------------------------- depth
+
+
+def depth_values(result, variant: str, what: str) -> np.ndarray:
+    """Per seed: "rank" of the last hidden layer, or "ratio" ||dL/dW1|| / ||dL/dW_depth||."""
+    d = result.layers[result.layers.variant == variant]
+    last = int(d.layer.max())
+    out = []
+    for _, s in d.groupby("seed"):
+        s = s.set_index("layer")
+        out.append(s.loc[last, "rank"] if what == "rank"
+                   else s.loc[1, "grad_norm"] / s.loc[last, "grad_norm"])
+    return np.asarray(out, float)
+
+
+def _ratio_text(values) -> str:
+    v = _finite(values)
+    if v.size == 0:
+        return "—"
+    g = lambda x: f"{x:.2g}" if x < 100 else f"{x:.1e}"  # noqa: E731
+    m = float(np.mean(v))
+    return g(m) if v.size == 1 else f"{g(m)} ({g(float(v.min()))}–{g(float(v.max()))})"
+
+
+def depth_titles(result) -> tuple[list[str], list[str]]:
+    d = int(result.summary["depth"])
+    w = int(result.summary["width"])
+    r = {v: depth_values(result, v, "rank") for v, _, _ in exp.NETS}
+    q = {v: depth_values(result, v, "ratio") for v, _, _ in exp.NETS}
+    c = compare(r[BN], np.maximum(r[LN], r[PLAIN]), tol=1.0)
+    lead = ("only BN's activations stay diverse" if c.sign > 0 else
+            "BN's activations are no more diverse than the others'")
+    return ([f"At layer {d}, {lead}: effective rank BN {spread(r[BN], '.1f')} of {w}, "
+             f"LayerNorm {spread(r[LN], '.1f')}, plain {spread(r[PLAIN], '.1f')}",
+            "effective rank of each layer's activations over one batch of 256, at initialization"],
+            [f"‖∂L/∂W1‖ / ‖∂L/∂W{d}‖: BN {_ratio_text(q[BN])}, LayerNorm "
+             f"{_ratio_text(q[LN])}, plain {_ratio_text(q[PLAIN])}",
+             "each layer's weight gradient, same batch; lines: seed means, bands: min–max"])
+
+
+def depth_lines(result) -> list[str]:
+    d = int(result.summary["depth"])
+    r = {v: depth_values(result, v, "rank") for v, _, _ in exp.NETS}
+    q = {v: depth_values(result, v, "ratio") for v, _, _ in exp.NETS}
+    c = compare(r[LN], r[PLAIN], tol=1.0, words=("higher", "lower", "about the same"))
+    ln_vs_plain = _than(c)
+    grow = compare(np.log(np.maximum(q[BN], 1e-30)), np.zeros(len(q[BN])), tol=math.log(10),
+                   words=("grow", "shrink", "stay level"))
+    return [f"Effective rank of layer {d}'s activations: BN {spread(r[BN], '.1f')}, LayerNorm "
+            f"{spread(r[LN], '.1f')}, plain {spread(r[PLAIN], '.1f')} (LayerNorm's is {ln_vs_plain} "
+            f"plain's)" + (": only normalizing over the batch keeps the examples apart."
+                           if compare(r[BN], r[LN], tol=1.0).sign > 0 else "."),
+            f"Gradient of layer 1 over layer {d}: BN {_ratio_text(q[BN])}, LayerNorm "
+            f"{_ratio_text(q[LN])}, plain {_ratio_text(q[PLAIN])}: BN's gradients {grow.word} "
+            f"toward the input" + (f" ({grow.seeds})." if grow.seeds else ".")]
+
+
+# ---------------------------------------------------------------------------- the short answer
+
+
+def short_answer(inv=None, noise=None, small=None, land=None, depth=None) -> str:
+    """Which claims need the batch and which only need normalizing, from whatever results are in
+    (a section still training is named as such)."""
+    batch, norm, pending = [], [], []
+    if inv is not None:
+        a = {v: invariance_values(inv, v, "unit_affine") for v, _, _ in exp.NETS}
+        b = {v: invariance_values(inv, v, "layer_scale") for v, _, _ in exp.NETS}
+        item_a = (f"invariance to each unit's own scale and shift (change of the logits: BN "
+                  f"{change_text(a[BN])}, LayerNorm {change_text(a[LN])})")
+        item_b = (f"invariance to the scale of a whole layer (BN {change_text(b[BN])}, "
+                  f"LayerNorm {change_text(b[LN])}, plain {change_text(b[PLAIN])})")
+        if is_exact(a[BN]):
+            (norm if is_exact(a[LN]) else batch).append(item_a)
+        if is_exact(b[BN]):
+            (norm if is_exact(b[LN]) else batch).append(item_b)
+    else:
+        pending.append("the invariances")
+    if noise is not None:
+        bmin = int(noise.summary["b_min"])
+        bn = noise_values(noise, BN, bmin)
+        ln_all = noise.std[noise.std.variant == LN]["std"]
+        item = (f"the batch noise that regularizes (spread of one image's x̂ at B = {bmin}: "
+                f"BN {spread(bn)}, LayerNorm {change_text(ln_all)})")
+        (batch if is_exact(ln_all) else norm).append(item)
+    else:
+        pending.append("the batch noise")
+    if land is not None:
+        g = {v: exp.good_cells_per_seed(land, v) for v, _, _ in exp.NETS}
+        c_ln = compare(g[LN], g[PLAIN], words=("more", "fewer", "about as many"))
+        c_bn = compare(g[BN], g[LN], words=("more", "fewer", "about as many"))
+        counts = (f"learning rate x init gain cells reaching 90%: BN {spread(g[BN], '.0f')}, "
+                  f"LayerNorm {spread(g[LN], '.0f')}, plain {spread(g[PLAIN], '.0f')} of "
+                  f"{int(land.summary['n_cells'])}")
+        if c_ln.sign > 0 and c_bn.sign > 0:
+            norm.append(f"part of the wider landscape ({counts})")
+            batch.append("the rest of that landscape")
+        elif c_ln.sign > 0:
+            norm.append(f"the wider landscape ({counts})")
+        elif c_bn.sign > 0:
+            batch.append(f"the wider landscape ({counts})")
+    else:
+        pending.append("the landscape")
+    if depth is not None:
+        d = int(depth.summary["depth"])
+        r = {v: depth_values(depth, v, "rank") for v, _, _ in exp.NETS}
+        c = compare(r[BN], r[LN], tol=1.0)
+        item = (f"diverse representations in a {d}-layer net at initialization (effective rank "
+                f"BN {spread(r[BN], '.1f')}, LayerNorm {spread(r[LN], '.1f')})")
+        (batch if c.sign > 0 else norm).append(item)
+    else:
+        pending.append("the deep nets")
+    out = []
+    if batch:
+        out.append("**Needs the batch** (BN has it, LayerNorm does not): " + _join(batch) + ".")
+    if norm:
+        out.append("**Normalizing is enough** (LayerNorm has it too): " + _join(norm) + ".")
+    if small is not None:
+        b = exp.GAP_BATCH
+        ln, run = small_values(small, LN, b), small_values(small, exp.BN_RUNNING, b)
+        c = compare(ln, run, tol=0.01, words=("beats", "trails", "matches"))
+        out.append(f"**The batch's price**: trained with batches of {b}, LayerNorm {c.word} BN "
+                   f"({_pct(ln)} vs {_pct(run)} test accuracy).")
+    else:
+        pending.append("the small batches")
+    if pending:
+        out.append(f"*Still training: {_join(pending)}.*")
+    return " ".join(out)

@@ -1,0 +1,261 @@
+"""Page 7, "Batch or normalization?": the issue's claims over seeds 0, 1, 2 (means), the
+definitions behind them, smoke runs of every preset, the charts, the page under AppTest.
+
+Each experiment runs once per module at its default view (seeds 0-2). Two are shrunk without
+changing what is asserted: the small-batch claim is about batch 4, so the default suite trains
+batch 4 only (the same runs as the page's batch-4 runs; every (net, batch size) trains on its
+own), and the whole batch-size ladder is a `slow` test.
+"""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from bnjax.charts import normalization as charts
+from bnjax.experiments import normalization as exp
+from bnjax.narration import normalization as say
+from bnjax.nn import MLPSpec, mlp_init
+from tests.apphelp import charts as page_charts
+from tests.apphelp import palette_problems, render, texts
+
+PAGE = "pages/7_Batch_or_normalization.py"
+ISSUE_KEYS = [f"{k}_{t}" for k in ("good_cells", "max_learn_lr") for t in ("bn", "ln", "plain")] \
+    + ["noise_std_ln", "noise_slope_bn", "small_batch_gap"] \
+    + [f"invariance_{c}_{t}" for c in ("unit_affine", "layer_scale", "random")
+       for t in ("bn", "ln", "plain")] \
+    + [f"depth_{k}_{t}" for k in ("rank", "grad_ratio") for t in ("bn", "ln", "plain")]
+
+
+# ---------------------------------------------------------------------------- shared runs
+
+
+@pytest.fixture(scope="module")
+def inv():
+    return exp.run_invariances(exp.InvarianceConfig())
+
+
+@pytest.fixture(scope="module")
+def noise():
+    return exp.run_noise_meter(exp.NoiseConfig())
+
+
+@pytest.fixture(scope="module")
+def small4():
+    return exp.run_small_batches(exp.SmallBatchConfig(batch_sizes=(exp.GAP_BATCH,)))
+
+
+@pytest.fixture(scope="module")
+def land():
+    return exp.run_landscape(exp.LandscapeConfig())
+
+
+@pytest.fixture(scope="module")
+def deep():
+    return exp.run_depth(exp.DepthConfig())
+
+
+def test_every_default_view_is_three_seeds_from_0():
+    for config in exp.configs(exp.PageConfig()):
+        assert (config.seed, config.n_seeds) == (0, 3), config
+
+
+def test_the_summaries_have_the_issues_keys(inv, noise, small4, land, deep):
+    summary = {**inv.summary, **noise.summary, **small4.summary, **land.summary,
+               **deep.summary}
+    missing = [k for k in ISSUE_KEYS if k not in summary]
+    assert not missing, missing
+    assert all(isinstance(summary[k], float) and math.isfinite(summary[k]) for k in ISSUE_KEYS)
+
+
+# ---------------------------------------------------------------------------- Q1
+
+
+def test_bn_is_invariant_to_a_per_unit_affine_change_and_a_layer_scale(inv):
+    s = inv.summary
+    assert s["invariance_unit_affine_bn"] <= 1e-4, s
+    assert s["invariance_layer_scale_bn"] <= 1e-4, s
+    assert s["invariance_random_bn"] >= 0.1, s
+
+
+def test_ln_is_invariant_to_the_layer_scale_only(inv):
+    s = inv.summary
+    assert s["invariance_layer_scale_ln"] <= 1e-4, s
+    assert s["invariance_unit_affine_ln"] >= 0.1, s
+    assert s["invariance_random_ln"] >= 0.1, s
+
+
+def test_plain_is_invariant_to_nothing(inv):
+    s = inv.summary
+    assert s["invariance_unit_affine_plain"] >= 0.1, s
+    assert s["invariance_layer_scale_plain"] >= 0.5, s
+    assert s["invariance_random_plain"] >= 0.1, s
+    assert s["diverged_bn"] == s["diverged_ln"] == s["diverged_plain"] == 0
+
+
+# ---------------------------------------------------------------------------- Q3
+
+
+def test_ln_has_no_batch_noise_and_bn_falls_like_one_over_sqrt_b(noise):
+    s = noise.summary
+    assert s["noise_std_ln"] <= 1e-6, s  # the largest over every batch size and seed
+    assert -0.58 <= s["noise_slope_bn"] <= -0.42, s
+    assert s["noise_std_b4_bn"] > 0.3, s  # BN's noise is real, not a rounding error
+
+
+def test_ln_beats_bn_at_batch_4_and_population_statistics_do_not_rescue_bn(small4):
+    s = small4.summary
+    assert s["small_batch_gap"] >= 0.03, s
+    # The honest finding: the damage is done in training; other test-time statistics do not
+    # undo it (measured: population 0.85 vs running 0.89).
+    assert s["population_rescue"] < 0.03, s
+    assert s["acc_b4_ln"] - s["acc_b4_bn_population"] >= 0.03, s
+
+
+@pytest.mark.slow
+def test_the_whole_batch_size_ladder():
+    """All of 2..128 (15 compiled programs): LN ahead of BN at the smallest batches; by batch
+    32 BN has caught up."""
+    r = exp.run_small_batches(exp.SmallBatchConfig())
+    s = r.summary
+    assert s["small_batch_gap"] >= 0.03, s
+    assert s["acc_b2_ln"] - s["acc_b2_bn_running"] >= 0.3, s
+    assert s["acc_b32_bn_population"] >= s["acc_b32_ln"] - 0.01, s
+
+
+# ---------------------------------------------------------------------------- Q4
+
+
+def test_good_cells_bn_then_ln_then_plain(land):
+    s = land.summary
+    assert s["n_cells"] == 21
+    assert s["good_cells_bn"] >= s["good_cells_ln"] + 2, s
+    assert s["good_cells_ln"] + 2 >= s["good_cells_plain"] + 4, s
+
+
+def test_largest_lr_that_learns_bn_then_ln_then_plain(land):
+    s = land.summary
+    assert s["max_learn_lr_bn"] > s["max_learn_lr_ln"] > s["max_learn_lr_plain"], s
+
+
+def test_ln_gets_stuck_near_ln_10_instead_of_diverging(land):
+    s = land.summary
+    assert s["beyond_runs_ln"] >= 3, s  # LN stops learning inside the sweep
+    assert s["diverged_runs_ln"] == 0, s
+    assert s["stuck_runs_ln"] >= s["beyond_runs_ln"] / 2, s
+    assert s["diverged_runs_plain"] >= 1, s  # plain does diverge
+
+
+def test_largest_learning_lr_is_monotone():
+    lrs = [0.01, 0.1, 1.0, 10.0]
+    assert exp.largest_learning_lr(lrs, [True, True, False, True]) == 0.1  # not 10
+    assert exp.largest_learning_lr(lrs[::-1], [True, False, True, True]) == 0.1  # any order
+    assert exp.largest_learning_lr(lrs, [False, True, True, True]) == 0.0
+    learns = exp.learns([1.0, 1.3, np.nan, 0.1], [2.4, 2.4, 2.4, 2.4], [False, False, True, False])
+    assert learns.tolist() == [True, False, False, True]
+
+
+# ---------------------------------------------------------------------------- depth
+
+
+def test_only_bn_keeps_rank_and_its_gradients_grow_toward_the_input(deep):
+    s = deep.summary
+    assert s["depth"] == 50
+    assert s["depth_rank_bn"] >= 30, s
+    assert s["depth_rank_ln"] <= 10 and s["depth_rank_plain"] <= 10, s
+    assert s["depth_grad_ratio_bn"] >= 1e3, s
+    assert s["depth_grad_ratio_ln"] <= 3 and s["depth_grad_ratio_plain"] <= 3, s
+
+
+def test_the_depth_is_traced_and_the_first_layers_do_not_depend_on_it(deep):
+    size = exp.depth_probe._cache_size()
+    shallow = exp.run_depth(exp.DepthConfig(depth=20))
+    assert exp.depth_probe._cache_size() == size  # a new depth compiled nothing
+    a = shallow.layers.set_index(["variant", "seed", "layer"]).grad_norm
+    b = deep.layers.set_index(["variant", "seed", "layer"]).grad_norm
+    # layer 1's activations are the same net's at any depth: its rank matches exactly
+    ra = shallow.layers.set_index(["variant", "seed", "layer"])["rank"]
+    rb = deep.layers.set_index(["variant", "seed", "layer"])["rank"]
+    np.testing.assert_allclose(ra.xs(1, level="layer"), rb.xs(1, level="layer"), rtol=1e-6)
+    assert not np.allclose(a.xs(1, level="layer"), b.xs(1, level="layer"))  # the loss differs
+
+
+def test_the_three_nets_share_their_initial_weights(key):
+    params = {n: mlp_init(key, MLPSpec(depth=3, width=16, norm=n))[0]
+              for n in ("batch", "layer", "none")}
+    for layer in range(3):
+        w = [np.asarray(params[n].hidden[layer].dense.w) for n in params]
+        np.testing.assert_array_equal(w[0], w[1])
+        np.testing.assert_array_equal(w[0], w[2])
+
+
+# ---------------------------------------------------------------------------- presets, charts
+
+
+def _tiny(config):
+    """A preset's configs at smoke-test size: the same code paths, few steps."""
+    inv, noise, small, land, deep = exp.configs(config)
+    return (exp.replace(inv, steps=20, depth=2, width=16),
+            exp.replace(noise, steps=20, batches=8, batch_sizes=(4, 16), depth=2, width=16),
+            exp.replace(small, epochs=1, batch_sizes=(4, 32), depth=2, width=16),
+            exp.replace(land, steps=20, lrs=(0.1, 3.0), gains=(1.0,), depth=2, width=16),
+            exp.replace(deep, batch_size=32))
+
+
+@pytest.mark.parametrize("name", list(exp.PRESETS))
+def test_every_preset_runs_small(name):
+    inv, noise, small, land, deep = (f(c) for f, c in zip(
+        (exp.run_invariances, exp.run_noise_meter, exp.run_small_batches, exp.run_landscape,
+         exp.run_depth), _tiny(exp.PRESETS[name])))
+    n = exp.PRESETS[name].n_seeds
+    assert len(inv.changes) == 3 * 3 * n and set(inv.changes.variant) == {"BN", "LayerNorm",
+                                                                          "plain"}
+    assert np.isfinite(noise.std["std"]).all() and set(noise.std.variant) == {"BN", "LayerNorm"}
+    assert set(small.acc.variant) == {"BN", exp.BN_RUNNING, "LayerNorm", "plain"}
+    assert len(land.cells) == 3 * 2 and "diverged" in land.sweep
+    assert deep.summary["depth"] == exp.PRESETS[name].depth
+    assert np.isfinite(deep.layers[["rank", "grad_norm"]].to_numpy()).all()
+    assert say.short_answer(inv, noise, small, land, deep)
+
+
+def test_the_charts_follow_the_palette(inv, noise, small4, land, deep):
+    largest = {v: float(exp.max_learn_lr_per_seed(land, v).min()) for v, _, _ in exp.NETS}
+    built = [charts.invariance_chart(inv.changes, exp.CHANGE_LABELS, say.invariance_title(inv)),
+             charts.noise_chart(noise.std, noise.summary["noise_c_bn"], say.noise_title(noise)),
+             charts.small_batch_chart(small4.acc, say.small_title(small4)),
+             charts.heatmaps_chart(land.cells, exp.GOOD, say.landscape_title(land)),
+             charts.sweep_chart(land.sweep, largest, title=say.sweep_title(land)),
+             charts.curves_chart(land.curves, exp.showcase_lr(land)),
+             charts.depth_chart(deep.layers, say.depth_titles(deep))]
+    for chart in built:
+        spec = chart.to_dict()
+        assert not palette_problems(spec), palette_problems(spec)
+        assert len(json.dumps(spec)) < 2_000_000
+    heat = built[3].to_dict()
+    assert [p["title"]["text"].split(":")[0] for p in heat["hconcat"]] == ["BN", "LayerNorm",
+                                                                           "plain"]
+    assert exp.showcase_lr(land) == 3.0  # BN learns at 3 on every seed; LN and plain do not
+
+
+# ---------------------------------------------------------------------------- the page
+
+
+def test_the_page_default_view_answers_first_and_the_depth_slider_reruns_only_its_section():
+    """The default view (its programs are the fixtures', compiled already): the short answer is
+    whole once every section is in; a new depth changes the depth section and nothing else."""
+    at = render(PAGE)
+    assert not at.exception, at.exception
+    text = texts(at)
+    assert "Short answer." in text and "Needs the batch" in text
+    assert "Still training" not in text  # every section finished: the answer is whole
+    drawn = page_charts(at)
+    assert len(drawn) >= 7
+    for c in drawn:
+        assert not palette_problems(json.loads(c.proto.spec))
+    before = [c.proto.spec for c in drawn]
+    at.slider(key="depth").set_value(12).run()
+    assert not at.exception, at.exception
+    after = [c.proto.spec for c in page_charts(at)]
+    changed = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
+    assert changed == [len(before) - 1], changed  # the depth chart, last on the page
+    assert "At layer 12" in after[-1]

@@ -40,9 +40,9 @@ def _title(title, wrap: int | None = None) -> alt.TitleParams | str:
     if title is None:
         return alt.Undefined
     if isinstance(title, dict):  # the subtitle's font is smaller: it fits more characters
-        wraps = {"text": wrap, "subtitle": wrap and int(wrap * 1.6)}
-        return alt.TitleParams(anchor="start", **{k: _lines(v, wraps[k]) for k, v in
-                                                  title.items()})
+        wraps = {"text": wrap, "subtitle": wrap and int(wrap * 1.45)}
+        return alt.TitleParams(anchor="start", subtitleFontSize=13, subtitlePadding=4,
+                               **{k: _lines(v, wraps[k]) for k, v in title.items()})
     return alt.TitleParams(_lines(title, wrap), anchor="start")
 
 
@@ -351,7 +351,8 @@ def smoothness_chart(bands: pd.DataFrame, crossings: dict | None = None,
     base = alt.Chart().encode(x=alt.X("step:Q", title="training step"))
     is_band = alt.datum.kind == "band"
     band = base.mark_area(opacity=0.25).encode(
-        y=alt.Y("lo:Q", scale=alt.Scale(type="log"), title=None, axis=alt.Axis(format="~g")),
+        y=alt.Y("lo:Q", scale=alt.Scale(type="log"), title="log scale: smaller is smoother",
+                axis=alt.Axis(format="~g")),
         y2="hi:Q", color=variant_color(domain=domain)).transform_filter(is_band)
     line = base.mark_line(strokeWidth=2, point=True).encode(
         y="mid:Q", color=variant_color(domain=domain), strokeDash=variant_dash(domain=domain),

@@ -436,8 +436,9 @@ def describe(spec: dict) -> str:
     if series:
         sentence += "; one colour per " + ", ".join(t for t, _ in series[:2])
     if panels:
-        sentence += "; " + ", ".join(p if "panels" in p else f"one panel per {p}"
-                                     for p in panels[:2])
+        sentence += "; " + ", ".join(p if "panels" in p or p == "panel" else
+                                     f"one panel per {p}" for p in panels[:2])
+        sentence = sentence.replace("; panel", "; several panels")
     sentence += "."
     return f"{title.rstrip('.')}. {sentence}" if title else sentence
 
@@ -453,6 +454,8 @@ def dark_grey(value):
     if not isinstance(value, str):
         return value
     v = value.strip().lower()
+    if v == DARK_BACKGROUND:  # put there on purpose (text on a light mark)
+        return value
     v = {"black": "#000000"}.get(v, v)
     if re.fullmatch(r"#[0-9a-f]{3}", v):
         v = "#" + "".join(ch * 2 for ch in v[1:])

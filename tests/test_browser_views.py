@@ -1,0 +1,281 @@
+"""Every page in a real Chromium under the dark theme and on a 390 px phone, the downloads
+clicked for real, and each page's "Download this view" opened with the network blocked.
+
+One server for the whole module. Screenshots go to $TMPDIR/bnjax-views/ for a look."""
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.server import chromium_path, exceptions_on, launch_chromium, page_url, streamlit_server
+from ui.frame import PAGES, page_exists
+
+pytestmark = pytest.mark.browser
+if chromium_path() is None:
+    if os.environ.get("CI") == "true":
+        raise RuntimeError("CI=true but no Chromium found: install Debian's `chromium`.")
+    pytest.skip("no Chromium on this machine (apt-get install chromium); the browser tests "
+                "need it and fail under CI=true without it", allow_module_level=True)
+
+QUESTION_PAGES = [p for p in PAGES if page_exists(p) and p.path != "dashboard.py"]
+FAST = {"pages/6_Playground.py": "?steps=300",
+        "pages/5_Hyperparameter_landscape.py": "?steps=100&depth=2&width=32&n_seeds=1"}
+SHOTS = Path(tempfile.gettempdir()) / "bnjax-views"
+NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+def numbers(text: str) -> list[str]:
+    return NUMBER.findall(text.replace("−", "-").replace(",", ""))
+
+
+@pytest.fixture(scope="module")
+def server():
+    with streamlit_server() as (base, _):
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = launch_chromium(p)
+        yield p, b
+        b.close()
+
+
+def _open(context, url: str, charts: bool = True, finish: bool = True):
+    page = context.new_page()
+    page.goto(url, wait_until="domcontentloaded")
+    # On a phone the sidebar starts folded (hidden), so wait for it to exist, not to show.
+    page.wait_for_selector("[data-testid='stSidebar']", state="attached", timeout=600_000)
+    if charts:
+        page.wait_for_selector(".vega-embed svg, .vega-embed canvas", timeout=600_000)
+    if finish:
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                               timeout=600_000)
+    page.wait_for_timeout(800)  # Vega's last redraws
+    return page
+
+
+def _full_shot(page, path: Path, width: int) -> None:
+    """The whole page: stMain scrolls inside the window, so grow the window to its height."""
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": width, "height": min(max(height, 700), 16000)})
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(path))
+
+
+# What overflows a phone's width: the document, the scrolling main area, and any chart whose
+# drawing is wider than its box (its box would scroll: part of the chart hidden).
+_OVERFLOW = """() => {
+  const W = document.documentElement.clientWidth, main = document.querySelector('[data-testid=stMain]');
+  const charts = [...document.querySelectorAll('[data-testid=stVegaLiteChart]')].map(c => {
+    const g = c.querySelector('svg, canvas'); const box = c.getBoundingClientRect();
+    const r = g ? g.getBoundingClientRect() : box;
+    // the size Vega drew at (an svg's viewBox; a canvas's pixels over the device ratio)
+    const natural = !g ? r.width : g.tagName === 'svg' ? (g.viewBox.baseVal.width || r.width)
+                                 : g.width / devicePixelRatio;
+    return {box: Math.round(box.width), drawn: Math.round(r.width), right: Math.round(r.right),
+            scaled: Math.abs(r.width - natural) > 2}; });
+  return {W, doc: document.documentElement.scrollWidth, main: main.scrollWidth,
+          mainClient: main.clientWidth, charts};
+}"""
+
+
+# Luminance contrast of every chart text and grey line against the page's background.
+_CONTRAST = """() => {
+  const rgb = s => { const m = s.match(/[\\d.]+/g); return m ? m.slice(0, 3).map(Number) : null; };
+  const hex = s => s && s[0] === '#' ? (s.length === 4 ? [...s.slice(1)].map(h => parseInt(h + h, 16))
+                    : [1, 3, 5].map(i => parseInt(s.slice(i, i + 2), 16))) : null;
+  const lum = c => { const [r, g, b] = c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92
+                     : Math.pow((v + 0.055) / 1.055, 2.4); }); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const contrast = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  const bg = rgb(getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor);
+  const bad = []; let texts = 0;
+  for (const svg of document.querySelectorAll('.vega-embed svg')) {
+    for (const t of svg.querySelectorAll('text')) {
+      if (!t.textContent.trim()) continue;
+      const c = rgb(getComputedStyle(t).fill) || hex(t.getAttribute('fill'));
+      if (!c) continue; texts++;
+      // Judged against what is under it: a bar or a cell (Vega draws them as paths in a
+      // .mark-rect group), else the page.
+      const r = t.getBoundingClientRect();
+      let under = bg;
+      for (const e of document.elementsFromPoint(r.x + r.width / 2, r.y + r.height / 2)) {
+        if (e.closest('.mark-rect, .mark-area, .mark-arc') && e.tagName === 'path') {
+          const f = rgb(getComputedStyle(e).fill); if (f) { under = f; break; } }
+        if (e.tagName === 'svg') break;
+      }
+      if (contrast(c, under) < 3) bad.push(['text', t.textContent.slice(0, 40), c.join(','), under.join(',')]);
+    }
+    for (const p of svg.querySelectorAll('.mark-rule.role-mark line, .mark-rule.role-mark path, .mark-symbol.role-mark path, .role-legend-symbol path')) {
+      const c = rgb(getComputedStyle(p).stroke) || rgb(getComputedStyle(p).fill);
+      if (!c || Math.max(...c) - Math.min(...c) > 24) continue;  // only greys: colours are data
+      if (contrast(c, bg) < 3) bad.push(['grey mark', p.getAttribute('class'), c.join(',')]);
+    }
+  }
+  // White boxes: any sizeable element with a near-white background on the dark page.
+  const boxes = [...document.querySelectorAll('[data-testid=stMain] *')].filter(e => {
+    const c = rgb(getComputedStyle(e).backgroundColor); const r = e.getBoundingClientRect();
+    const a = (getComputedStyle(e).backgroundColor.match(/[\\d.]+/g) || [])[3];
+    return c && (a === undefined || +a > 0.5) && lum(c) > 0.6 && r.width * r.height > 4000;
+  }).map(e => e.getAttribute('data-testid') || e.tagName);
+  return {bg, texts, bad: bad.slice(0, 10), boxes: boxes.slice(0, 10)};
+}"""
+
+
+@pytest.fixture(scope="module")
+def visits(server, browser, request):
+    """Every page (of the selected tests) once on a phone and once at 1400 px in the dark theme;
+    for the question pages also the view downloaded from the dark page. Returns {path: dict of
+    what was seen}."""
+    p, b = browser
+    SHOTS.mkdir(exist_ok=True)
+    seen = {}
+    wanted = {item.callspec.params["page_def"].path for item in request.session.items
+              if "page_def" in getattr(getattr(item, "callspec", None), "params", {})}
+    phone = b.new_context(**p.devices["iPhone 13"], accept_downloads=True)
+    dark = b.new_context(viewport={"width": 1400, "height": 900}, color_scheme="dark",
+                         accept_downloads=True)
+    for page_def in [p for p in QUESTION_PAGES + [PAGES[0]] if p.path in wanted]:
+        overview = page_def.path == "dashboard.py"
+        url = server + page_url(page_def.path) + FAST.get(page_def.path, "")
+        stem = Path(page_def.path).stem
+        row = {}
+        page = _open(phone, url, charts=not overview, finish=not overview)
+        row["phone"] = page.evaluate(_OVERFLOW)
+        row["phone_errors"] = exceptions_on(page)
+        _full_shot(page, SHOTS / f"{stem}_390.png", 390)
+        page.close()
+
+        page = _open(dark, url, charts=not overview, finish=not overview)
+        row["dark"] = page.evaluate(_CONTRAST)
+        row["dark_errors"] = exceptions_on(page)
+        row["n_charts"] = page.locator("[data-testid=stVegaLiteChart]").count()
+        row["aria"] = page.evaluate(
+            "() => [...document.querySelectorAll('[data-testid=stVegaLiteChart]')].map(c => "
+            "(c.querySelector('[aria-label]') || c).getAttribute('aria-label') || '')")
+        if not overview:
+            answer = page.locator("[data-testid=stMarkdownContainer]",
+                                  has_text=re.compile(r"^Short answer\.")).all()
+            row["answer"] = answer[0].inner_text() if answer else None
+            row["measured"] = page.evaluate(
+                "() => [...document.querySelectorAll('[data-testid=stMain] strong')]"
+                ".filter(e => e.innerText.trim() === 'What this run measured')"
+                ".map(e => e.closest('[data-testid=stVerticalBlock]').innerText)")
+            with page.expect_download(timeout=120_000) as dl:
+                page.get_by_role("button", name="Download this view").click()
+            row["view"] = dl.value.path().read_text(encoding="utf-8")
+            row["view_name"] = dl.value.suggested_filename
+        page.screenshot(path=str(SHOTS / f"{stem}_dark_first_screen.png"))
+        _full_shot(page, SHOTS / f"{stem}_dark.png", 1400)
+        page.close()
+        seen[page_def.path] = row
+    phone.close()
+    dark.close()
+    print(f"\nscreenshots: {SHOTS}")
+    return seen
+
+
+@pytest.mark.parametrize("page_def", QUESTION_PAGES + [PAGES[0]], ids=lambda p: p.label)
+def test_a_phone_never_scrolls_sideways(visits, page_def):
+    row = visits[page_def.path]
+    info = row["phone"]
+    assert row["phone_errors"] == []
+    assert info["doc"] <= info["W"] and info["main"] <= info["mainClient"], info
+    for chart in info["charts"]:  # whole, not clipped, not shrunk: panels stack instead
+        assert chart["drawn"] <= chart["box"] and chart["right"] <= info["W"], info["charts"]
+        assert not chart["scaled"], info["charts"]
+
+
+@pytest.mark.parametrize("page_def", QUESTION_PAGES + [PAGES[0]], ids=lambda p: p.label)
+def test_the_dark_theme_is_readable(visits, page_def):
+    row = visits[page_def.path]
+    info = row["dark"]
+    assert row["dark_errors"] == []
+    assert max(info["bg"]) < 60, info["bg"]  # the page did turn dark
+    assert page_def.path == "dashboard.py" or info["texts"] > 0
+    assert info["bad"] == [], info["bad"]  # no chart text or grey line fading into the page
+    assert info["boxes"] == [], info["boxes"]  # no white boxes
+
+
+@pytest.mark.parametrize("page_def", QUESTION_PAGES, ids=lambda p: p.label)
+def test_every_chart_has_an_aria_label(visits, page_def):
+    labels = visits[page_def.path]["aria"]
+    assert labels and all(len(a) > 20 for a in labels), labels
+
+
+@pytest.mark.parametrize("page_def", QUESTION_PAGES, ids=lambda p: p.label)
+def test_the_view_opens_offline_with_the_pages_numbers(visits, browser, page_def):
+    p, b = browser
+    row = visits[page_def.path]
+    assert row["view_name"].endswith(".html")
+    path = SHOTS / row["view_name"]
+    path.write_text(row["view"], encoding="utf-8")
+    context = b.new_context(offline=True, viewport={"width": 1200, "height": 900})
+    asked = []
+
+    def block(route):  # the network is blocked: only the file itself may load
+        if route.request.url.startswith("file:"):
+            return route.continue_()
+        asked.append(route.request.url)
+        return route.abort()
+
+    context.route("**/*", block)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    page.wait_for_function("() => window.drawn !== undefined", timeout=30_000)
+    page.evaluate("() => window.drawn.then(() => true)")
+    assert errors == [] and asked == [], (errors, asked)
+    # every chart drawn, each with its text alternative
+    assert page.locator(".chart").count() == row["n_charts"] > 0
+    assert page.locator(".chart svg.marks").count() == row["n_charts"]
+    assert all(a for a in page.locator(".chart").evaluate_all("e => e.map(x => x.getAttribute('aria-label'))"))
+    # the same numbers as the page: its short answer and each "What this run measured"
+    if row["answer"] is not None:
+        assert numbers(page.inner_text("#answer")) == numbers(row["answer"])
+    else:
+        assert page.locator("#answer").count() == 0
+    view_measured = [page.inner_text(f"#verdict-{i} .measured")
+                     for i in range(page.locator(".verdict").count())]
+    assert [numbers(t) for t in view_measured] == [numbers(t) for t in row["measured"]]
+    assert page.locator("#numbers td").count() > 0
+    link = page.get_attribute("#url a", "href")
+    assert page_url(page_def.path) in link
+    page.screenshot(path=str(SHOTS / (path.stem + ".png")))
+    context.close()
+
+
+def test_chart_downloads_from_the_browser(server, browser):
+    """The real buttons: a chart's Download menu gives CSV, SVG and PNG files that parse."""
+    import io
+    import xml.etree.ElementTree as ET
+
+    import pandas as pd
+    from PIL import Image
+    p, b = browser
+    context = b.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = _open(context, server + "/Playground?steps=300")
+    files = {}
+    for label in ("Data (CSV)", "Figure (SVG)", "Figure (PNG, 2×)"):
+        page.locator("[data-testid=stPopover] button").first.click()
+        with page.expect_download(timeout=120_000) as dl:
+            page.get_by_role("button", name=label).click()
+        files[label] = (dl.value.suggested_filename, dl.value.path().read_bytes())
+        page.keyboard.press("Escape")
+    name, csv = files["Data (CSV)"]
+    df = pd.read_csv(io.BytesIO(csv))
+    assert name.endswith(".csv") and len(df) > 10 and "config_steps" in df and (df.config_steps == 300).all()
+    name, svg = files["Figure (SVG)"]
+    root = ET.fromstring(svg)
+    assert name.endswith(".svg") and root.tag.endswith("svg")
+    assert "accuracy" in " ".join(root.itertext()).lower()
+    name, png = files["Figure (PNG, 2×)"]
+    im = Image.open(io.BytesIO(png))
+    assert name.endswith(".png") and im.size[0] == round(2 * float(root.get("width")))
+    assert exceptions_on(page) == []
+    context.close()

@@ -54,13 +54,13 @@ def child(page: str) -> dict:
     from tests.apphelp import render
 
     t0, c0 = time.perf_counter(), time.process_time()
-    at = render(page)
+    at = render(page, timeout=1800)
     first, cpu_first = time.perf_counter() - t0, time.process_time() - c0
     errors = [str(e.value) for e in at.exception]
     cold = list(events)
     st.cache_data.clear()
     t0, c0 = time.perf_counter(), time.process_time()
-    at = render(page)
+    at = render(page, timeout=1800)
     second, cpu_second = time.perf_counter() - t0, time.process_time() - c0
     errors += [str(e.value) for e in at.exception]
     compiles = [(s, f) for e, s, f in cold if e == BACKEND_COMPILE]
@@ -107,7 +107,11 @@ def main():
           f" {'compute s':>10s} {'CPU s cold / compiled':>22s}", flush=True)
     total_c = total_n = 0
     for p in pages:
-        r = measure(p.path)
+        try:
+            r = measure(p.path)
+        except RuntimeError as err:  # one page failing does not hide the others
+            print(f"{p.label:32s} FAILED: {str(err).splitlines()[-1]}", flush=True)
+            continue
         total_c, total_n = total_c + r["compile_s"], total_n + r["compiles"]
         note = "" if not r["errors"] else f"  EXCEPTION: {r['errors']}"
         if r["compiles_again"]:

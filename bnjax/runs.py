@@ -49,10 +49,12 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from bnjax.data import Dataset, batch_indices
+from bnjax.nn import MLPParams, MLPSpec, mlp_init
 from bnjax.train import (INIT_COMPILER_OPTIONS, Carry, Hparams, TrainConfig, hparams,
-                         init_carry, train_step)
+                         init_optimizer, train_step)
 
 CALL_STEPS = 50  # K: steps one compiled call can take; shorter chunks skip the rest
+UNROLL = 2  # training steps per loop iteration (XLA overlaps them: ~15% faster)
 CHUNK = 50  # steps between probes and reports by default: the live charts' tick
 
 # ---------------------------------------------------------------------------- result types
@@ -172,12 +174,14 @@ def _one_call(carry: Carry, idx, hp: Hparams, n, x, y, config: TrainConfig):
         return jax.lax.cond(t < n, train, skip, c, i)
 
     # Two steps per loop iteration let XLA overlap them (measured: ~15% faster).
-    carry, (loss, ratio) = jax.lax.scan(step, carry, (idx, jnp.arange(idx.shape[0])), unroll=2)
+    # A stochastic step draws dozens of random numbers (threefry, a lot of code): unrolling it
+    # would double what XLA compiles for little speed (bench/xla_options.py).
+    carry, (loss, ratio) = jax.lax.scan(step, carry, (idx, jnp.arange(idx.shape[0])),
+                                        unroll=1 if config.stochastic else UNROLL)
     return carry, loss, ratio
 
 
-@functools.partial(jax.jit, static_argnames="config")
-def chunk_program(carry: Carry, idx, hp: Hparams, n, x, y, *, config: TrainConfig):
+def train_calls(carry: Carry, idx, hp: Hparams, n, x, y, *, config: TrainConfig):
     """Up to K = CALL_STEPS steps of one run per device: leading axis D (the devices) on carry,
     idx (D, K, B) and hp; the first `n` steps are trained. One program per static config,
     whatever the number of runs, steps or the chunk length."""
@@ -192,21 +196,63 @@ def chunk_program(carry: Carry, idx, hp: Hparams, n, x, y, *, config: TrainConfi
                          check_vma=False)(carry, idx, hp, n, x, y)
 
 
-def _init(key_data, hp: Hparams, config: TrainConfig) -> Carry:
-    """A fresh run from raw key data (the runner keeps keys as plain uint32 arrays)."""
-    carry = init_carry(jax.random.wrap_key_data(key_data), hp, config=config)
-    return carry._replace(key=jax.random.key_data(carry.key))
+def init_weights(raw_key, gain, spec: MLPSpec):
+    """The random part of a fresh run, as `train.init_carry` draws it: every hidden layer's
+    weights, the output layer and the run's training key. A layer's weights do not depend on
+    its normalization (nor on ghost groups or eps), so BN, LayerNorm and plain nets of one
+    shape share this program (`spec` comes in with those fields normalized)."""
+    k_init, k_train = jax.random.split(jax.random.wrap_key_data(raw_key))
+    params, _ = mlp_init(k_init, spec, gain)
+    return tuple(h.dense.w for h in params.hidden), params.out, jax.random.key_data(k_train)
+
+
+def init_one(weights, hp: Hparams, config: TrainConfig) -> Carry:
+    """A fresh run of `config` from `init_weights`' draws: `mlp_init` gives the structure and the
+    key-free leaves (biases, norm parameters and statistics; its own random weights are unused
+    and compiled away), the optimizer its state. Bit for bit `train.init_carry`."""
+    ws, out, raw_key = weights
+    ref, state = mlp_init(jax.random.key(0), config.spec, hp.gain)
+    hidden = tuple(h._replace(dense=h.dense._replace(w=w)) for h, w in zip(ref.hidden, ws))
+    params = MLPParams(hidden, out)
+    return Carry(params, state, init_optimizer(params, hp, config.optimizer), raw_key,
+                 jnp.array(False))
+
+
+def draw_calls(raw_keys, gain, *, spec: MLPSpec):
+    """`init_weights` of one run per device (leading axis D)."""
+    run = P("runs")
+    return jax.shard_map(lambda k, g: _expand(init_weights(k[0], g[0], spec)),
+                         mesh=mesh(raw_keys.shape[0]), in_specs=(run, run), out_specs=run,
+                         check_vma=False)(raw_keys, gain)
+
+
+def build_calls(weights, hp: Hparams, *, config: TrainConfig) -> Carry:
+    """`init_one` of one run per device, laid out over the devices exactly as `train_calls`
+    returns them (so the first training call compiles nothing new)."""
+    run = P("runs")
+    return jax.shard_map(lambda w, h: _expand(init_one(_squeeze(w), _squeeze(h), config)),
+                         mesh=mesh(hp.lr.shape[0]), in_specs=(run, run), out_specs=run,
+                         check_vma=False)(weights, hp)
 
 
 # Initialization runs once per network: compiled at LLVM level 1 (half the compile time, the
-# same bits: tests/test_train.py), one program per (spec, optimizer) for any number of runs.
-_init_program = jax.jit(jax.vmap(_init, in_axes=(0, 0, None)), static_argnames="config",
+# same bits: tests/test_runs.py). The draws compile once per network shape, the assembly (no
+# random numbers: small) once per (spec, optimizer); neither depends on the number of runs.
+draw_program = jax.jit(draw_calls, static_argnames="spec",
+                       compiler_options=INIT_COMPILER_OPTIONS)
+build_program = jax.jit(build_calls, static_argnames="config",
                         compiler_options=INIT_COMPILER_OPTIONS)
 
 
-@functools.partial(jax.jit, static_argnames=("fns", "config"))
-def probe_program(carry: Carry, hp: Hparams, idx, data: Dataset, args, *, fns: tuple,
-                  config: TrainConfig):
+def init_program(raw_keys, hp: Hparams, *, config: TrainConfig) -> Carry:
+    """Fresh runs of `config`, one per device, from raw keys (D, 2) and hparams (D,)."""
+    shape = config.spec._replace(norm="none", ghost=0, eps=1e-5)  # what the draws depend on
+    weights = draw_program(raw_keys, hp.gain, spec=shape)
+    return build_program(weights, hp, config=TrainConfig(config.spec, config.optimizer))
+
+
+def probe_calls(carry: Carry, hp: Hparams, idx, data: Dataset, args, *, fns: tuple,
+                config: TrainConfig):
     """The probe functions `fns` on one run per device (leading axis D); idx (D, B) is each
     run's next batch. One program per (probe functions, static config)."""
     def one(c, h, i, data, args):
@@ -218,6 +264,16 @@ def probe_program(carry: Carry, hp: Hparams, idx, data: Dataset, args, *, fns: t
     return jax.shard_map(one, mesh=mesh(idx.shape[0]), in_specs=(run, run, run, rep, rep),
                          out_specs=run, check_vma=False)(carry, hp, idx, data, args)
 
+
+# The compiled programs, one per static config (and probe). XLA options per program kind:
+# training runs thousands of steps (full optimization); a probe runs briefly between chunks
+# (`bench/xla_options.py` measures compile and run time of each option).
+TRAIN_COMPILER_OPTIONS: dict = {}
+PROBE_COMPILER_OPTIONS: dict = {}
+chunk_program = jax.jit(train_calls, static_argnames="config",
+                        compiler_options=TRAIN_COMPILER_OPTIONS or None)
+probe_program = jax.jit(probe_calls, static_argnames=("fns", "config"),
+                        compiler_options=PROBE_COMPILER_OPTIONS or None)
 
 # ---------------------------------------------------------------------------- the host loop
 
@@ -315,7 +371,7 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
     probe_steps = np.asarray(([0] if probe_at_start else []) + [min(c * chunk, steps)
                                                                for c in ends], np.int64)
     padded = n_chunks * chunk + CALL_STEPS  # every call's K-step slice of idx exists
-    arrays = Dataset(*(jax.device_put(jnp.asarray(a), rep_sh) for a in data))
+    arrays = Dataset(*(jax.device_put(np.asarray(a), rep_sh) for a in data))
     args = jax.device_put(probe_args, rep_sh)
     n_train = len(data.x_train)
 
@@ -348,8 +404,8 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
         keys = np.stack([key_data(int(s)) for s in out[w.name].seeds[w.rows]])
         w.hp = jax.device_put(w.hp, run_sh)
         # Only the spec and the optimizer shape a fresh run: one init program serves the rest.
-        w.carry = _init_program(jax.device_put(keys, run_sh), w.hp,
-                                TrainConfig(config.spec, config.optimizer))
+        w.carry = init_program(jax.device_put(keys, run_sh), w.hp,
+                               config=TrainConfig(config.spec, config.optimizer))
         w.retired = w.carry
 
     def measure(w: _Wave, carry, step: int):
@@ -474,4 +530,6 @@ def _gather(parts: list) -> Carry:
 
 
 __all__ = ["CALL_STEPS", "CHUNK", "Divergence", "Job", "Result", "Snapshot", "chunk_program",
-           "devices", "key_data", "mesh", "observe", "probe_program", "train", "train_together"]
+           "build_calls", "devices", "draw_calls", "init_one", "init_program", "init_weights",
+           "key_data", "mesh", "observe", "probe_calls",
+           "probe_program", "train", "train_calls", "train_together"]

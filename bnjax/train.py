@@ -116,12 +116,17 @@ def loss_fn(params, state, x, y, *, spec: MLPSpec, train: bool = True, key=None,
     return loss, (new_state, logits)
 
 
+def init_optimizer(params, hp: Hparams, name: str):
+    """The optimizer `name`'s fresh state for `params`, with the traced learning rates of `hp`."""
+    return _with_lr(optimizer(name).init(params), hp)
+
+
 def init_carry(key, hp: Hparams, *, config: TrainConfig) -> Carry:
     """A fresh run: parameters from `key`, gain from `hp` (traced), optimizer state."""
     k_init, k_train = jax.random.split(key)
     params, state = mlp_init(k_init, config.spec, hp.gain)
-    opt_state = _with_lr(optimizer(config.optimizer).init(params), hp)
-    return Carry(params, state, opt_state, k_train, jnp.array(False))
+    return Carry(params, state, init_optimizer(params, hp, config.optimizer), k_train,
+                 jnp.array(False))
 
 
 def train_step(params, state, opt_state, batch, hp: Hparams, key=None, *, config: TrainConfig):

@@ -46,10 +46,13 @@ def test_one_program_whatever_the_runs_steps_chunks_and_hparams(data):
         runs.train(SMALL, hparams(lr=0.5), (9,), 120, data, chunk=100,
                    probe=probes.test_accuracy, probe_every=200)
     assert names == []
-    # the counter is live: a new width is a new shape
+    # the counter is live: a new width is a new shape, and each program compiles once (the
+    # fresh runs are laid out on the devices as training leaves them)
     with compiled() as names:
-        runs.train(SMALL._replace(spec=SMALL.spec._replace(width=24)), hparams(), (0,), 10, data)
-    assert any("chunk" in str(n) for n in names)
+        runs.train(SMALL._replace(spec=SMALL.spec._replace(width=24)), hparams(), (0, 1, 2), 120,
+                   data, probe=probes.test_accuracy)
+    assert sorted(names) == ["jit(build_calls)", "jit(draw_calls)", "jit(probe_calls)",
+                            "jit(train_calls)"]
 
 
 def test_a_runs_numbers_do_not_depend_on_its_neighbours(data):
@@ -125,3 +128,29 @@ def test_grid_keeps_its_shape_and_order(data):
     assert calls[-1] == (1.0, "8 of 8 networks trained")
     assert not g.diverged[:4].any() and g.diverged[4:].any()  # a dead ReLU net stays finite
     assert np.isnan(g.test_acc[g.diverged, -1]).all() and np.isfinite(g.test_acc[:4]).all()
+
+
+def test_fresh_runs_are_init_carry_bit_for_bit():
+    """The runner initializes each run on its device at LLVM level 1: the same parameters, bit
+    for bit, as `train.init_carry` at the default level."""
+    from bnjax.train import init_carry
+    config = TrainConfig(MLPSpec(depth=3, width=24, bn=False, activation="tanh"), "adam")
+    seeds, gains = (0, 5, 911), np.array([0.25, 1.0, 3.7], np.float32)
+    r = runs.train(config, hparams(gain=gains, lr=0.0), seeds, 1, load_digits())
+    ref = jax.jit(lambda key, hp: init_carry(key, hp, config=config))
+    for i, (seed, gain) in enumerate(zip(seeds, gains)):
+        one = ref(jax.random.key(seed), hparams(gain=gain))
+        for a, b in zip(jax.tree.leaves(one.params), jax.tree.leaves(r.carry.params)):
+            np.testing.assert_array_equal(np.asarray(a), b[i])  # lr 0: one step moves nothing
+
+
+def test_nets_of_one_shape_share_their_random_draws(data):
+    """BN, LayerNorm and plain nets of one shape (and any optimizer) share the program that draws
+    the initial weights; each only assembles its own structure (no random numbers)."""
+    shape = MLPSpec(depth=2, width=20, activation="sigmoid")
+    runs.train(TrainConfig(shape, "sgd"), hparams(), (0,), 5, data)
+    with compiled() as names:
+        for spec, opt in ((shape._replace(bn=False), "momentum"), (shape._replace(norm="layer"),
+                                                                    "adam")):
+            runs.train(TrainConfig(spec, opt), hparams(), (0,), 5, data)
+    assert "jit(draw_calls)" not in names and names.count("jit(build_calls)") == 2

@@ -15,7 +15,7 @@ ui.explain("After the lecture *Why does batch norm work?* students ask for a con
            "batch norm side by side on the same seeds and the same batches, and puts what the "
            "lecture claims next to what the run measured and what the research papers found. "
            "Each card below gives its page's short answer, measured live at the page's default "
-           "view: every number is a mean over seeds, with the range over the seeds beside it.")
+           "view: every number is a mean over seeds, with the range over the seeds under it.")
 
 # The card table; the experiment modules behind it are imported only when their numbers are
 # measured, below, after every card is on screen.
@@ -23,7 +23,7 @@ from bnjax.experiments import overview  # noqa: E402
 
 # Once per server process, a background thread computes every page's default view into the
 # shared cache, so a viewer who opens a page straight away finds it ready (or nearly).
-overview.warm_up(ui.run)
+overview.warm_up(ui.panels.warm)  # draws nothing; yields to every viewer
 
 
 def _page(card):
@@ -67,8 +67,7 @@ def _fill(card, answer, ready):
         st.markdown(text.answer)
         for col, m in zip(st.columns(len(text.metrics)), text.metrics):
             col.metric(m.label, m.value, delta=m.spread or None, delta_color="off",
-                       delta_arrow="off", delta_description="range over seeds" if m.spread
-                       else None, help=m.help or None)
+                       delta_arrow="off", help=m.help or None)
 
 
 st.markdown("#### Start here")

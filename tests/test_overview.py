@@ -96,7 +96,7 @@ def _card_text(card, small_results):
 def test_overview_shows_each_pages_answer_and_numbers(served, small_results, no_warm_up):
     at = render("dashboard.py")
     assert not at.exception, at.exception
-    assert no_warm_up == [ui.run]  # the warm-up goes through the pages' cache
+    assert no_warm_up == [ui.panels.warm]  # the pages' cache, yielding to viewers
     assert not at.error, [e.value for e in at.error]
     shown = {m.label: m for m in at.metric}
     text = texts(at)
@@ -157,12 +157,12 @@ def test_a_card_says_what_its_page_says(card, served, small_results):
 
 def test_metric_spread_and_zero():
     m = cards_say.metric("input drift, BN", [0.2, 0.25, 0.18])
-    assert (m.value, m.spread) == ("0.21", "0.18 to 0.25")
+    assert (m.value, m.spread) == ("0.21", "seeds 0.18 to 0.25")
     assert cards_say.metric("x", [3e-9, 1e-9]).value == "≈ 0"  # never 0.0e+00 or 3e-09 raw
     assert cards_say.metric("x", [0.5, 0.5]).spread == ""  # the seeds agree: no range
     assert cards_say.metric("x", [np.nan]).value == "—"  # every run diverged
     assert cards_say.count("good cells, BN", 18, [18, 17], 21) == ("good cells, BN", "18 / 21",
-                                                                   "by seed 17 to 18", "")
+                                                                   "seeds 17 to 18", "")
     with pytest.raises(ValueError):
         cards_say.metric("ablation AUC, dropout recomputed", [0.5])  # would be clipped
 

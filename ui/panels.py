@@ -1,7 +1,8 @@
 """What every question page shows: lede, charts, the three-way verdict, presets, the code.
 
 Also `run`, the one way a page trains: cached across sessions, one heavy run at a time per
-process, with a progress bar fed by the experiment.
+process (viewers before the warm-up: `ui.work`), with a progress bar fed by the experiment and,
+for pages that pass `live=`, charts that fill in as the nets train.
 """
 from __future__ import annotations
 
@@ -11,61 +12,128 @@ import functools
 import inspect
 import json
 import logging
-import threading
+import time
 from typing import Any, Callable, Mapping
 from urllib.parse import urlencode
 
 import streamlit as st
 
-from ui import export
+from ui import export, work
 from ui.controls import lecture_mode
 
 _log = logging.getLogger("bnjax.ui")
 
-# One heavy computation at a time in this process: on 2 shared cores, two trainings side by
-# side are each slower than one after the other, and both viewers wait longer.
-_TRAINING = threading.Lock()
-
-
 @st.cache_data(max_entries=48, show_spinner=False)
-def _cached(name: str, config_json: str, _fn: Callable, _config, _progress: Callable):
-    """Keyed by the function's name and the config's fields; the callables stay out of the key."""
-    # Waiting polls the progress bar: each update is a point where Streamlit stops a run whose
-    # viewer left or moved a slider, so no queued work outlives its viewer.
-    while not _TRAINING.acquire(timeout=0.5):
-        _progress(0.0, "queued behind another run on this server…")
-    try:
-        return _fn(_config, progress=_progress)
-    finally:
-        from bnjax.runtime import release_memory  # here: `import ui` must not load JAX
-        release_memory()  # still under the lock: no other run is using a compiled program
-        _TRAINING.release()
+def _cached(name: str, config_json: str, _fn: Callable, _config, _report: Callable,
+            _background: bool = False):
+    """`_fn(_config)` computed once for every viewer, keyed by the function's name and the
+    config's fields (the callables and flags stay out of the key). One heavy run at a time
+    (`work.GATE`), a viewer's before the warm-up's; every progress report goes to `_report` as a
+    `work.Update` and to `work.BOARD`, where other viewers of the same view watch it."""
+    from bnjax import runs  # here: `import ui` must not load JAX
+    from bnjax.runtime import release_memory
+
+    latest = work.Update(0.0, "starting")
+    with work.BOARD.computing((name, config_json)) as publish:
+        def report(**changes) -> None:
+            nonlocal latest
+            if _background:  # a unit of work is done: a waiting viewer goes first
+                work.GATE.yield_to_viewers()
+            latest = latest._replace(**changes)
+            publish(latest)
+            _report(latest)
+
+        def progress(fraction: float, message: str, partial: Any = None) -> None:
+            report(fraction=float(fraction), message=message,
+                   **({} if partial is None else {"partial": partial}))
+
+        # Waiting reports to the progress bar: each report is a point where Streamlit stops a
+        # run whose viewer left or moved a slider, so no queued work outlives its viewer.
+        queued = work.Update(0.0, "queued behind another run on this server…")
+        with work.GATE.hold(background=_background, on_wait=lambda: _report(queued)):
+            try:
+                with runs.observe(lambda partials: report(runs=partials)):
+                    return _fn(_config, progress=progress)
+            finally:
+                if not work.GATE.paused():  # no paused warm-up still using compiled programs
+                    release_memory()  # under the gate: no other run is computing
 
 
 def config_key(config) -> str:
     return json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
 
 
-def run(fn: Callable, config, *, what: str = "Training") -> Any:
-    """`fn(config, progress=...)`, cached for every viewer; None (with a message) on failure."""
+def _key(fn: Callable, config) -> tuple[str, str]:
+    return f"{fn.__module__}.{fn.__qualname__}", config_key(config)
+
+
+LIVE_EVERY = 0.25  # seconds between two live drawings of one run (the browser keeps up)
+
+
+def run(fn: Callable, config, *, what: str = "Training", live: Callable | None = None) -> Any:
+    """`fn(config, progress=...)`, cached for every viewer; None (with a message) on failure.
+
+    Live charts: with `live=draw`, the page's first chart appears after the first chunk of
+    training and grows as chunks arrive. `draw(update)` is called with a `work.Update`
+    (`fraction`, `message`, `partial`, `runs`) inside a placeholder right here, each call
+    replacing the previous drawing, at most every LIVE_EVERY seconds; the placeholder empties
+    when the result is in, and the page draws the final result as usual.
+      * `update.partial` is what the experiment passes as a third argument to its progress
+        callback: `progress(fraction, message, partial)`, by convention a result of its own
+        type holding the chunks so far (the same charts then draw partial and final results).
+      * `update.runs` is the runner's latest partial results, `{job name: bnjax.runs.Result}`
+        (a `runs.train` / `train.train_runs` call's job is named ""): loss curves and probes
+        so far, NaN where not yet computed; for experiments that do not pass partials yet.
+      Either may be None; the arrays may be written while `draw` reads them (draw, don't keep).
+    The cache stores only the final result: a cached view draws at once and `draw` is never
+    called. A viewer who opens a view another thread is computing (another viewer, the
+    Overview's warm-up) watches that run's progress and partial results instead of waiting
+    blind, and gets the same cached result.
+    """
     slot = st.empty()
-    # Progress updates run in the context from before the cached call: there Streamlit does not
-    # record them for replay (a cache hit replaying a progress bar of another run would fail).
+    view = st.empty() if live is not None else None
+    # Progress and live drawings run in the context from before the cached call: there
+    # Streamlit does not record them for replay (a cache hit replaying a progress bar of
+    # another run would fail).
     outside = contextvars.copy_context()
+    drawn = [0.0]
 
-    def progress(fraction: float, message: str) -> None:
-        outside.run(slot.progress, min(max(float(fraction), 0.0), 1.0), text=f"{what}: {message}")
+    def report(update: work.Update) -> None:
+        outside.run(slot.progress, min(max(float(update.fraction), 0.0), 1.0),
+                    text=f"{what}: {update.message}")
+        if view is not None and (update.partial is not None or update.runs is not None) \
+                and time.monotonic() - drawn[0] >= LIVE_EVERY:
+            drawn[0] = time.monotonic()
+            outside.run(_draw_live, view, live, update)
 
+    name, key = _key(fn, config)
+    while (update := work.BOARD.get((name, key))) is not None:  # computing elsewhere: watch
+        report(update)
+        time.sleep(0.1)
     try:
-        result = _cached(f"{fn.__module__}.{fn.__qualname__}", config_key(config), fn, config,
-                         progress)
+        result = _cached(name, key, fn, config, report)
     except (ValueError, TypeError, FloatingPointError, RuntimeError, MemoryError) as err:
         _log.exception("run failed for %s", config)
         slot.error(f"This configuration could not be run: {err}", icon=":material/error:")
         return None
     slot.empty()
+    if view is not None:
+        view.empty()
     export.record_run(fn, config, result)  # for "Download this view"
     return result
+
+
+def _draw_live(view, live: Callable, update: work.Update) -> None:
+    with view.container():
+        live(update)
+
+
+def warm(fn: Callable, config) -> None:
+    """`fn(config)` into the shared cache, from a background thread (the Overview's warm-up):
+    it waits while any viewer waits or runs, pauses at every progress report when a viewer
+    arrives, and draws nothing (so it needs no Streamlit session)."""
+    name, key = _key(fn, config)
+    _cached(name, key, fn, config, lambda update: None, _background=True)
 
 
 def lede(question: str, claim: str, text: str | None = None):

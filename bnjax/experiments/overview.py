@@ -123,12 +123,15 @@ _warm_lock = threading.Lock()
 _warm_thread: threading.Thread | None = None
 
 
-def warm_up(runner: Callable, runs: Sequence[Run] = WARM_UP, *, pause: float = 1.0) -> bool:
+def warm_up(runner: Callable, runs: Sequence[Run] = WARM_UP, *, pause: float = 0.0) -> bool:
     """Start, once per process, a daemon thread that calls `runner(function, config)` for the
     default view of every page in `runs`, one after the other, so the programs are compiled
     and the results cached before a viewer asks. Returns True if this call started it.
 
-    `pause` seconds between runs let a viewer's own run take the training lock first.
+    The runner (`ui.panels.warm`) gives way to viewers: it waits while a viewer's run waits or
+    runs, and pauses a run in progress at its next chunk when a viewer arrives, so a viewer
+    never waits behind the warm-up. It draws nothing (the thread has no Streamlit session).
+    `pause` seconds between runs are optional breathing room.
     """
     global _warm_thread
     with _warm_lock:
@@ -152,7 +155,8 @@ def _warm(runner: Callable, runs: tuple[Run, ...], pause: float) -> None:
         else:
             _log.info("warm-up of %s.%s: %.1f s", run.module, run.function,
                       time.perf_counter() - t0)
-        time.sleep(pause)
+        if pause:
+            time.sleep(pause)
 
 
 __all__ = ["BASICS", "CARDS", "Card", "Run", "WARM_UP", "available", "default_config",

@@ -1,0 +1,134 @@
+"""Who computes when (ui/work.py, ui.panels.run/warm): viewers before the warm-up, a paused
+warm-up resumes, a view computed elsewhere is watched, live drawings from the first chunk."""
+import threading
+import time
+
+import pytest
+
+from ui.work import Board, Gate, Update
+
+
+def test_a_viewer_never_waits_behind_background_work():
+    """A background run pauses at its next unit of work while a viewer waits, and carries on
+    once no viewer waits or runs; the order of events says who ran when."""
+    gate, events = Gate(), []
+    started, go = threading.Event(), threading.Event()
+
+    def background():
+        with gate.hold(background=True):
+            started.set()
+            for unit in range(50):
+                events.append(("bg", unit))
+                time.sleep(0.01)
+                gate.yield_to_viewers()
+                if unit == 2:
+                    go.set()
+
+    t = threading.Thread(target=background)
+    t.start()
+    started.wait(5)
+    go.wait(5)
+    t0 = time.monotonic()
+    with gate.hold(background=False):
+        waited = time.monotonic() - t0
+        events.append(("viewer", 0))
+        assert gate.paused() == 1
+        time.sleep(0.05)
+        events.append(("viewer", 1))
+    t.join(10)
+    assert waited < 0.5  # one unit of background work (10 ms), not the 50 units
+    i = events.index(("viewer", 0))
+    assert events[i + 1] == ("viewer", 1)  # nothing of the background ran in between
+    assert [e for e in events if e[0] == "bg"] == [("bg", u) for u in range(50)]  # all of it
+    assert gate.paused() == 0
+
+
+def test_background_waits_while_a_viewer_runs_and_a_viewer_who_leaves_is_forgotten():
+    gate, order = Gate(), []
+    def background():
+        with gate.hold(background=True):
+            order.append("bg")
+
+    with gate.hold():
+        t = threading.Thread(target=background)
+        t.start()
+        time.sleep(0.2)
+        assert order == []  # still waiting for the viewer
+    t.join(5)
+    assert order == ["bg"]
+
+    # A viewer waiting behind a run leaves (Streamlit stops its script at on_wait):
+    class Left(Exception):
+        pass
+
+    gate2 = Gate()
+
+    def leave():
+        raise Left
+
+    with gate2.hold():
+        with pytest.raises(Left):
+            with gate2.hold(on_wait=leave, poll=0.01):
+                pass
+        assert gate2.viewers_waiting() == 0  # a background run is not blocked forever
+
+
+def test_board_shows_runs_in_progress_only():
+    board = Board()
+    assert board.get("k") is None
+    with board.computing("k") as publish:
+        assert board.get("k").message == "starting"
+        publish(Update(0.5, "half way", partial="p"))
+        assert board.get("k") == Update(0.5, "half way", partial="p")
+    assert board.get("k") is None
+
+
+SEEN: list = []  # what the live drawer of the AppTest script below saw
+
+
+def _live_script():
+    import streamlit as st
+
+    import ui
+    from bnjax.experiments import playground as exp
+    from ui import live
+
+    drawer = live.training_curves()
+
+    def draw(update):
+        live.SEEN_BY_TEST.append((update.runs[""].config.spec.bn,
+                          int(update.runs[""].steps_done.min())) if update.runs else None)
+        drawer(update)
+
+    result = ui.run(exp.run_playground, exp.PlaygroundConfig(steps=300, depth=2, width=16,
+                                                             seed=11), live=draw)
+    st.write(f"done {result.summary['acc_bn']:.3f}")
+
+
+def test_live_charts_grow_chunk_by_chunk_and_a_cached_view_draws_at_once(
+        monkeypatch, clear_streamlit_cache):
+    """The Playground's experiment, unchanged, drawn live through the runner's partial results:
+    the BN nets' curves from the first chunk on, then the plain nets' beside them; the live
+    chart gives way to the page's own output; a second viewer gets the cached result at once."""
+    from streamlit.testing.v1 import AppTest
+
+    import ui.live
+    import ui.panels
+    monkeypatch.setattr(ui.panels, "LIVE_EVERY", 0.0)
+    monkeypatch.setattr(ui.live, "SEEN_BY_TEST", SEEN, raising=False)  # the script's recorder
+    SEEN.clear()
+    at = AppTest.from_function(_live_script, default_timeout=300)
+    at.run()
+    assert not at.exception, at.exception
+    assert SEEN[0] == (True, 0)  # the fresh BN nets, before any training
+    bn = [s for b, s in SEEN if b]
+    plain = [s for b, s in SEEN if not b]
+    assert bn == sorted(bn) and bn[-1] == 300 and len(bn) >= 4  # every chunk of 100 steps
+    assert plain == sorted(plain) and plain[-1] == 300
+    assert SEEN.index((False, 0)) > SEEN.index((True, 300))  # BN first, then plain
+    assert not at.get("vega_lite_chart") and not at.get("arrow_vega_lite_chart")  # emptied
+    assert any("done" in m.value for m in at.markdown)
+    SEEN.clear()
+    again = AppTest.from_function(_live_script, default_timeout=300)
+    again.run()
+    assert not again.exception and SEEN == []  # the cached view: nothing to draw live

@@ -1,0 +1,127 @@
+"""Who computes when, on a server of 2 shared cores: one heavy run at a time, viewers first.
+
+`GATE` lets one training run at a time in this process (two side by side are each slower than
+one after the other). A viewer's run takes it before the Overview's background warm-up, and a
+warm-up run in progress pauses at its next progress report (a chunk of training) while a
+viewer waits: a viewer never waits behind warm-up.
+
+`BOARD` shows what each run in progress has reported so far, so a viewer who opens a view that
+another thread is computing (the warm-up, or another viewer) watches it fill in instead of
+waiting blind, and the result lands in the shared cache once.
+
+No Streamlit here: `ui.panels.run` draws, this module only coordinates threads.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any, Callable, NamedTuple
+
+
+class Update(NamedTuple):
+    """One progress report of a run: what the progress bar and a live chart draw."""
+    fraction: float  # of the run, 0 to 1
+    message: str
+    partial: Any = None  # the experiment's partial result, when it gives one
+    runs: Any = None  # the runner's partial results ({job name: bnjax.runs.Result}), if any
+
+
+class Gate:
+    """One heavy computation at a time; a viewer before a background (warm-up) run."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._holder: str | None = None  # "viewer" or "background"
+        self._viewers_waiting = 0
+        self._paused = 0  # background runs paused for a viewer
+
+    @contextlib.contextmanager
+    def hold(self, *, background: bool = False, on_wait: Callable[[], None] | None = None,
+             poll: float = 0.5):
+        """Hold the gate for one run. While waiting, `on_wait()` is called every `poll`
+        seconds (Streamlit stops a run whose viewer left at such a call). A background run
+        waits as long as any viewer waits or runs."""
+        self._acquire(background, on_wait, poll)
+        try:
+            yield self
+        finally:
+            with self._cv:
+                self._holder = None
+                self._cv.notify_all()
+
+    def _acquire(self, background: bool, on_wait, poll: float) -> None:
+        with self._cv:
+            if not background:
+                self._viewers_waiting += 1
+        try:
+            while True:
+                with self._cv:
+                    if self._holder is None and not (background and self._viewers_waiting):
+                        self._holder = "background" if background else "viewer"
+                        if not background:
+                            self._viewers_waiting -= 1
+                        return
+                    self._cv.wait(poll)
+                if on_wait is not None:
+                    on_wait()  # outside the lock: it may raise (the viewer left)
+        except BaseException:
+            if not background:
+                with self._cv:
+                    self._viewers_waiting -= 1
+                    self._cv.notify_all()
+            raise
+
+    def yield_to_viewers(self) -> None:
+        """Called by a background run between units of work (its progress reports): when a
+        viewer waits, step aside until no viewer waits or runs, then carry on."""
+        with self._cv:
+            if self._holder != "background" or not self._viewers_waiting:
+                return
+            self._holder = None
+            self._paused += 1
+            self._cv.notify_all()
+            while self._holder is not None or self._viewers_waiting:
+                self._cv.wait()
+            self._paused -= 1
+            self._holder = "background"
+
+    def paused(self) -> int:
+        """How many background runs are paused (their programs and state still in use)."""
+        with self._cv:
+            return self._paused
+
+    def viewers_waiting(self) -> int:
+        with self._cv:
+            return self._viewers_waiting
+
+
+class Board:
+    """The latest `Update` of every run in progress, by its cache key."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._latest: dict[Any, Update] = {}
+
+    @contextlib.contextmanager
+    def computing(self, key):
+        """Mark `key` in progress for the block; yields `publish(update)`."""
+        with self._lock:
+            self._latest[key] = Update(0.0, "starting")
+
+        def publish(update: Update) -> None:
+            with self._lock:
+                self._latest[key] = update
+        try:
+            yield publish
+        finally:
+            with self._lock:
+                self._latest.pop(key, None)
+
+    def get(self, key) -> Update | None:
+        """The latest update of `key`, or None when nobody is computing it."""
+        with self._lock:
+            return self._latest.get(key)
+
+
+GATE = Gate()
+BOARD = Board()

@@ -203,7 +203,8 @@ def smooth(late=(0.005, 0.002, 0.004), cross=(300.0, 250.0, 450.0), step=300.0):
 
 def test_4d_says_when_the_answer_changes():
     s = smooth()
-    assert say.smooth_title(s)["text"] == "Plain is rougher than BN until step 300, then smoother"
+    assert say.smooth_title(s)["text"] == ("Loss range: plain is rougher than BN until step 300, "
+                                           "then smoother")
     line = say.smooth_lines(s)[0]
     assert "until step 300 (250–450 by seed), plain rougher (on 3 of 3 seeds)" in line
     assert "plain smoother (on 3 of 3 seeds)" in line
@@ -216,8 +217,14 @@ def test_4d_says_when_the_answer_changes():
     assert say.smooth_title(mixed)["text"].endswith("then about as smooth")
     # no crossing: one verdict for the whole run, and it says so
     none = smooth(cross=(NAN, NAN, NAN), step=NAN)
-    assert say.smooth_title(none)["text"] == "Plain is rougher than BN throughout"
-    assert "over the whole run" in say.smooth_lines(none)[0]
+    assert say.smooth_title(none)["text"] == "Loss range: plain is rougher than BN throughout"
+    assert "over the whole run (no crossing)" in say.smooth_lines(none)[0]
+    assert say.smooth_lines(none)[-1].startswith("Over the whole run: loss range 29×")
+    assert say.smooth_lines(s)[-1].startswith("Over the whole run, one ratio would hide the "
+                                              "crossing: loss range 29×")
+    smoother = smooth(cross=(NAN, NAN, NAN), step=NAN)
+    smoother.seeds["early_plain"] = 0.05  # plain below BN's 0.14 on every seed, throughout
+    assert say.smooth_title(smoother)["text"] == "Loss range: plain is smoother than BN throughout"
     assert say.smooth_panel(none, "loss range") == "loss range: no crossing"
 
 

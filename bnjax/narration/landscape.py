@@ -66,7 +66,7 @@ def times(a: float, b: float) -> str:
     if not (math.isfinite(a) and math.isfinite(b)) or b <= 0:
         return "—"
     r = a / b
-    return f"{r:.0f}×" if r >= 10 else f"{r:.1f}×"
+    return f"{r:.0f}×" if r >= 10 else f"{r:.1f}×" if r >= 1 else f"{r:.2g}×"
 
 
 def ratios(a: Sequence[float], b: Sequence[float]) -> str:
@@ -444,11 +444,11 @@ def smooth_title(smooth) -> dict:
     early, late = rougher(smooth, m, "early"), rougher(smooth, m, "late")
     step = smooth.summary["loss_range_cross_step"]
     if math.isfinite(step):
-        text = (f"Plain is {early.word} than BN until step {step:.0f}, then "
+        text = (f"Loss range: plain is {early.word} than BN until step {step:.0f}, then "
                 f"{late.word if late.sign else 'about as smooth'}")
     else:
-        text = f"Plain is {early.word} than BN throughout" if early.sign else \
-            "Plain and BN are about as smooth throughout"
+        text = f"Loss range: plain is {early.word} than BN throughout" if early.sign else \
+            "Loss range: plain and BN are about as smooth throughout"
     return dict(text=text, subtitle="Dashed line: the step where plain's curve crosses BN's "
                                     "(median over seeds) · band: min–max over seeds")
 
@@ -482,8 +482,10 @@ def smooth_lines(smooth) -> list[str]:
             f"{num(r['train_late_plain'], '.3f')} vs BN's {num(r['train_late_bn'], '.3f')}"
             + (": plain has nearly fit its batches, so along its (small) gradient there is "
                "little loss left to change." if fit.sign < 0 else f" ({fit.word})."))
-    lines.append(f"Over the whole run, one ratio would hide this: loss range "
-                 f"{times(s['loss_range_plain'], s['loss_range_bn'])}, gradient change "
+    crossed = any(math.isfinite(s[f"{k}_cross_step"]) for k in STEMS.values())
+    lines.append(("Over the whole run, one ratio would hide the crossing: " if crossed else
+                  "Over the whole run: ") + "loss range "
+                 + f"{times(s['loss_range_plain'], s['loss_range_bn'])}, gradient change "
                  f"{times(s['grad_change_plain'], s['grad_change_bn'])} (plain/BN, means over "
                  f"{_seeds(int(s.get('n_seeds', 1)))}).")
     return lines

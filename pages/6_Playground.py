@@ -22,32 +22,34 @@ lecture = ui.lecture_mode()
 first = st.container() if lecture else None
 half, wide = (115, 80) if lecture else (say.TITLE_WIDTH, say.WIDE)  # title characters a line
 
-d = exp.PlaygroundConfig()
+d, O = exp.PlaygroundConfig(), exp.OPTIONS
 controls = ui.controls_area()
 c1, c2, c3, c4 = controls.columns(4)
-_OPT = {"sgd": "SGD", "momentum": "momentum", "adam": "Adam"}
 config = exp.PlaygroundConfig(
-    depth=ui.slider("Hidden layers", "depth", min_value=1, max_value=10, default=d.depth,
+    depth=ui.slider("Hidden layers", "depth", min_value=O["depth"][0], max_value=O["depth"][1],
+                    default=d.depth,
                     container=c1, help=ui.term("hidden layer")),
-    width=ui.slider("Units per layer", "width", min_value=8, max_value=256, default=d.width,
+    width=ui.slider("Units per layer", "width", min_value=O["width"][0],
+                    max_value=O["width"][1], default=d.width,
                     step=8, container=c1, help=ui.term("unit")),
-    activation=ui.select("Activation", "activation", ["relu", "tanh", "sigmoid"], d.activation,
+    activation=ui.select("Activation", "activation", O["activation"], d.activation,
                          container=c2, help=ui.term("activation function")),
-    optimizer=ui.select("Optimizer", "optimizer", ["sgd", "momentum", "adam"], d.optimizer,
+    optimizer=ui.select("Optimizer", "optimizer", O["optimizer"], d.optimizer,
                         format_func=lambda o: {"momentum": "sgd+momentum"}.get(o, o),
                         container=c2, help="  \n".join(f"**{o}**: {ui.term(t)}"
                                                       for o, t in (("sgd", "SGD"),
                                                                    ("sgd+momentum", "momentum"),
                                                                    ("adam", "Adam")))),
-    lr=ui.select_slider("Learning rate", "lr", [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0],
-                        d.lr, container=c3, help=ui.term("learning rate")),
-    gain=ui.select_slider("Init gain (x He)", "gain", [0.1, 0.2, 0.5, 1.0, 2.0, 5.0], d.gain,
+    lr=ui.select_slider("Learning rate", "lr", O["lr"], d.lr, container=c3,
+                        help=ui.term("learning rate")),
+    gain=ui.select_slider("Init gain (x He)", "gain", O["gain"], d.gain,
                           container=c3, help=ui.term("init gain")),
-    batch_size=ui.select("Batch size", "batch_size", [8, 16, 32, 64, 128, 256], d.batch_size,
+    batch_size=ui.select("Batch size", "batch_size", O["batch_size"], d.batch_size,
                          container=c4, help=ui.term("mini-batch")),
-    steps=ui.slider("Steps", "steps", min_value=100, max_value=5000, default=d.steps, step=100,
+    steps=ui.slider("Steps", "steps", min_value=O["steps"][0], max_value=O["steps"][1],
+                    default=d.steps, step=100,
                     container=c4, help=ui.term("training step")),
-    dropout=ui.select_slider("Dropout", "dropout", [0.0, 0.1, 0.2, 0.3, 0.5], d.dropout,
+    dropout=ui.select_slider("Dropout", "dropout", O["dropout"], d.dropout,
                              container=c4, help=ui.term("dropout")),
     seed=ui.seed(d.seed, container=c1),
 )
@@ -106,7 +108,7 @@ st.markdown(f"**{monitor_name.capitalize()} per layer** "
             f"({'at initialization' if when == 'init' else 'after training'}; mean and range "
             f"over {int(s['n_seeds'])} seeds)", help=ui.term("dead unit" if relu
                                                              else "saturation"))
-st.dataframe(say.health_table(result.layers, when, config.activation), width="content")
+st.table(say.health_table(result.layers, when, config.activation))
 ui.chart(charts.histogram_chart(
     result.gradients[result.gradients.when == when], "weight gradient ∂loss/∂w",
     title=say.gradient_title(result.layers, when, wide), y_title="share of weights",

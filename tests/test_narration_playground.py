@@ -209,3 +209,17 @@ def test_the_run_measures_dead_units_on_every_seed(runs):
     for key in ("acc", "final_loss", "dead", "saturation", "update", "steps_to_level"):
         for v in ("bn", "plain"):
             assert key + "_" + v in r.summary
+
+
+def test_every_preset_is_a_view_the_controls_can_show():
+    """A preset link with a value no control offers would fall back to the default (the old
+    "lr 0.5" preset did): every preset value is one of the page's options."""
+    for name, config in exp.PRESETS.items():
+        for field in dataclasses.fields(config):
+            value, allowed = getattr(config, field.name), exp.OPTIONS.get(field.name)
+            if allowed is None:
+                continue
+            if isinstance(allowed, tuple):  # a slider's range
+                assert allowed[0] <= value <= allowed[1], (name, field.name, value)
+            else:
+                assert value in allowed, (name, field.name, value)

@@ -16,6 +16,8 @@ LAYER_DASHES = [[1, 0], [7, 3], [2, 2], [10, 3, 2, 3], [4, 4], [12, 2, 2, 2, 2, 
 
 
 PLOT_HEIGHT = 200  # the plot area of a stretched chart, in px
+LOSS_CAP = 100.0  # the loss axis ends here (chance is 2.3); a diverging run is drawn at the top
+RATIO_FLOOR = -8  # log10 update:data axis floor: below float32 resolution nothing moves anyway
 
 
 def _height(lines, plot: int = PLOT_HEIGHT) -> int:
@@ -76,15 +78,17 @@ def loss_chart(curves: pd.DataFrame, diverged_at: pd.DataFrame | None = None, *,
     df = curves[curves.loss > 0]
     lo, hi = (np.floor(np.log10(df.loss.min())), np.ceil(np.log10(df.loss.max()))) \
         if len(df) else (-3.0, 1.0)
+    hi = min(hi, np.log10(LOSS_CAP))  # a run blowing up to 1e24 would flatten every other curve
     axis = alt.Axis(title="training loss (log)",  # a grid line per decade only, "1e-6" below 0.01
                     values=[float(10.0 ** k) for k in range(int(lo), int(hi) + 1)],
                     labelExpr="datum.value >= 0.01 ? format(datum.value, '~g') "
                               ": format(datum.value, '.0e')")
-    chart = _band(df, "loss", axis, alt.Scale(type="log"))
+    chart = _band(df, "loss", axis, alt.Scale(type="log", domain=[10.0 ** lo, 10.0 ** hi],
+                                              clamp=True))
     if level is not None and len(df):
         chart = chart + _level(level, f"loss {level:g}", float(df.step.max()))
     if diverged_at is not None and len(diverged_at):
-        top = float(df.loss.max()) if len(df) else 1.0
+        top = float(10.0 ** hi)
         marks = alt.Chart(diverged_at.assign(loss=top)).mark_point(
             shape="cross", size=300, filled=True, strokeWidth=3).encode(
             x="step:Q", y="loss:Q", color=variant_color(legend=False, domain=present(df)),
@@ -115,12 +119,15 @@ def _shown_layers(layers) -> list:
 
 def _layer_encodings(df: pd.DataFrame):
     """Colour and dash per layer, with one legend that shows both (a line per entry)."""
-    shown = _shown_layers(df.layer)
-    legend = alt.Legend(orient="top", title="hidden layer", symbolType="stroke",
+    every = list(dict.fromkeys(df.layer))
+    shown = _shown_layers(every)
+    title = "hidden layer" if len(shown) == len(every) else \
+        f"hidden layer ({len(shown)} of {len(every)} shown)"
+    legend = alt.Legend(orient="top", title=title, symbolType="stroke",
                         symbolStrokeWidth=3, symbolOpacity=1, symbolSize=300)
     return shown, dict(
-        color=_legend(series_color("layer:N", shown, title="hidden layer"), legend),
-        strokeDash=alt.StrokeDash("layer:N", title="hidden layer", legend=legend,
+        color=_legend(series_color("layer:N", shown, title=title), legend),
+        strokeDash=alt.StrokeDash("layer:N", title=title, legend=legend,
                                   scale=alt.Scale(domain=shown,
                                                   range=LAYER_DASHES[:len(shown)])))
 
@@ -152,11 +159,13 @@ def update_ratio_chart(df: pd.DataFrame, *, title=None, big: bool = False) -> al
     """Each layer's update:data ratio (std of the step's update / std of the weights) over
     training, seed mean on a log axis, with Karpathy's 1e-3 rule of thumb as a labelled line."""
     shown, enc = _layer_encodings(df)
-    data = df[df.layer.isin(shown)].dropna()
+    data = df[df.layer.isin(shown) & np.isfinite(df.log10_ratio)]
+    top = max(0, int(np.ceil(data.log10_ratio.max()))) if len(data) else 0
     base = alt.Chart(data)
-    lines = base.mark_line(strokeWidth=2).encode(
+    lines = base.mark_line(strokeWidth=2, clip=True).encode(
         x=alt.X("step:Q", title="training step"),
         y=alt.Y("log10_ratio:Q", title="update ÷ weights (log scale)",
+                scale=alt.Scale(domain=[RATIO_FLOOR, top], clamp=True),
                 axis=alt.Axis(labelExpr="'1e' + datum.value", tickMinStep=1)),
         tooltip=["layer", "step", alt.Tooltip("log10_ratio:Q", format=".2f",
                                                 title="log10 update:data")], **enc)

@@ -58,12 +58,19 @@ class PlaygroundResult:
     per_seed: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+# The values each control offers (the page's widgets read them; every preset uses them).
+OPTIONS = dict(
+    depth=(1, 10), width=(8, 256), steps=(100, 5000),  # slider ranges
+    activation=["relu", "tanh", "sigmoid"], optimizer=["sgd", "momentum", "adam"],
+    lr=[0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0], gain=[0.1, 0.2, 0.5, 1.0, 2.0, 5.0],
+    batch_size=[8, 16, 32, 64, 128, 256], dropout=[0.0, 0.1, 0.2, 0.3, 0.5])
+
 # Named by what they set, not by what they show: the page's short answer says what happened.
 PRESETS = {
     "Default: 4x100 relu, momentum, lr 0.1": PlaygroundConfig(),
     "Large learning rate: lr 3": PlaygroundConfig(lr=3.0),
-    "Deep sigmoid net: 8 layers, SGD, lr 0.5": PlaygroundConfig(
-        depth=8, activation="sigmoid", optimizer="sgd", lr=0.5),
+    "Deep sigmoid net: 8 layers, SGD, lr 1": PlaygroundConfig(
+        depth=8, activation="sigmoid", optimizer="sgd", lr=1.0),
     "Tiny init: gain 0.2, tanh": PlaygroundConfig(activation="tanh", gain=0.2),
     "Adam, lr 0.003": PlaygroundConfig(optimizer="adam", lr=0.003),
 }
@@ -203,12 +210,15 @@ def run_playground(config: PlaygroundConfig, progress=None) -> PlaygroundResult:
                 div_rows.append(dict(variant=name, seed=seed, step=int(div_step[s])))
         diverged[name] = [seed for s, seed in enumerate(seeds) if runs.diverged[s]]
         ok = np.isfinite(runs.loss)  # (R, steps): the step ran before any divergence
-        log_ratio = np.where(ok[..., None], np.log10(np.maximum(runs.update_ratio, 1e-30)),
-                             np.nan)  # (R, steps, depth)
+        with np.errstate(all="ignore"):  # the step that blows up has an infinite ratio: NaN
+            log_ratio = np.where(ok[..., None] & np.isfinite(runs.update_ratio),
+                                 np.log10(np.maximum(runs.update_ratio, 1e-30)), np.nan)
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: diverged runs
             r_steps, r = _window(np.nanmean(log_ratio, 0).T, config.steps)
-            update_end = np.nanmean(np.nanmedian(log_ratio[:, -end:], 1), -1)  # (R,)
+            # per seed: the median over the last steps and the layers (a layer whose weights
+            # stopped moving must not drag a mean of logs to -30)
+            update_end = np.nanmedian(log_ratio[:, -end:].reshape(len(seeds), -1), 1)  # (R,)
             final_loss = np.nanmean(runs.loss[:, -end:], 1)
         for i in range(config.depth):
             ratios.append(pd.DataFrame(dict(step=r_steps, variant=name, layer=f"layer {i + 1}",

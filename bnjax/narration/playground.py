@@ -56,15 +56,26 @@ def pct(values) -> str:
     return f"{mean}% ({rest[:-1]}%)"
 
 
-def sci(values, spec: str = ".0e") -> str:
-    """Small positive numbers with their seed spread: "4e-04 (3e-04–5e-04)"; "0" for a ratio
-    that is exactly 0 (weights that no longer move: the probe floors log10 at -30)."""
+FROZEN = 1e-7  # an update:data ratio below float32's resolution: the weights no longer move
+
+
+def sci(values, spec: str = ".0e", *, zero: float = 0.0) -> str:
+    """Small positive numbers with their seed spread: "4e-04 (3e-04–5e-04)". When every seed
+    is below `zero`, "≈ 0 (1e-12)" (the largest seed in brackets)."""
     v = _finite(values)
     if v.size == 0:
         return "—"
+    if v.max() < zero:
+        top = float(v.max())
+        return "0" if top < 1e-25 else f"≈ 0 ({top:.0e})"
     show = lambda x: "0" if x < 1e-25 else format(float(x), spec)  # noqa: E731
     m, lo, hi = show(v.mean()), show(v.min()), show(v.max())
     return m if lo == hi else f"{m} ({lo}–{hi})"
+
+
+def ratio_text(log10_values) -> str:
+    """Update:data ratios from their per-seed log10: "4e-04 (2e-04–6e-04)", "≈ 0 (1e-12)"."""
+    return sci(10.0 ** _finite(log10_values), zero=FROZEN)
 
 
 def loss(values) -> str:
@@ -235,7 +246,7 @@ def health_sentence(per_seed: pd.DataFrame, activation: str) -> str:
         alive = BN if _finite(a).size else PLAIN
         monitor_text = f"{name} {alive} {pct(a if alive == BN else b)}"
     ub, up = _finite(_col(per_seed, BN, "update")), _finite(_col(per_seed, PLAIN, "update"))
-    said = [f"{sci(10.0 ** u)} {w}" for u, w in ((ub, "with BN"), (up, "without")) if u.size]
+    said = [f"{ratio_text(u)} {w}" for u, w in ((ub, "with BN"), (up, "without")) if u.size]
     ratio = ("; update:data ratio " + ", ".join(said) + " (rule of thumb: 1e-3)") if said else ""
     return f"Health after training: {monitor_text}{ratio}."
 
@@ -356,10 +367,10 @@ def gradient_title(layers: pd.DataFrame, when: str, width: int = WIDE) -> list[s
 
 def update_title(per_seed: pd.DataFrame, width: int = WIDE) -> list[str]:
     ub, up = _col(per_seed, BN, "update"), _col(per_seed, PLAIN, "update")
-    return _lines(f"Update:data ratio at the end: BN {sci(10.0 ** _finite(ub))}, plain "
-                  f"{sci(10.0 ** _finite(up))}",
+    return _lines(f"Update:data ratio at the end: BN {ratio_text(ub)}, plain {ratio_text(up)}",
                   "each step's change of a layer's weights ÷ the weights (standard "
-                  "deviations, mean of the seeds); dashed: Karpathy's rule of thumb, 1e-3",
+                  "deviations, mean of the seeds; below 1e-8 drawn at the bottom); dashed: "
+                  "Karpathy's rule of thumb, 1e-3",
                   width)
 
 

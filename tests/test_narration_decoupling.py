@@ -122,6 +122,21 @@ def test_tiny_changes_print_as_approximately_zero():
     assert "≈ 0 (3e-07)" in say.example_title(clean, 2.0)[0]
 
 
+def test_partly_diverged_views_compare_like_with_like():
+    """Plain diverged on seeds 1 and 2: one seed says "1 seed"; the loss ranking and ratio use
+    only the seed where every net trained; a pair with no common seed says so."""
+    clean, noisy = fake()
+    clean.runs.loc[clean.runs["variant"] == "plain", "test_acc"] = [0.95, np.nan, np.nan]
+    gone = clean.curves["variant"].eq("plain") & clean.curves["seed"].isin([1, 2])
+    clean.curves.loc[gone, "loss"] = np.nan
+    noisy.runs.loc[noisy.runs["variant"] == "noisy plain", "test_acc"] = [np.nan, 0.5, 0.6]
+    acc, loss, _ = say.noise_lines(clean, noisy)
+    assert "vs plain 95.0% (1 seed), no seed where both trained" in acc
+    assert "(on the seeds where every net trained)" in loss
+    assert "plain ends lowest, 0.0008 (1 seed); BN's 0.022 (1 seed) is 27× (1 seed) as high" in loss
+    assert say.accuracy_title(clean, noisy)[2] == "plain: no seed where both trained"
+
+
 def test_a_net_that_diverged_everywhere_gives_no_answer():
     clean, _ = fake(diverged=("BN",))
     assert "diverged on every seed" in say.short_answer(clean)

@@ -39,8 +39,11 @@ def is_zero(values) -> bool:
 
 def _spread(v: np.ndarray, spec: str) -> str:
     """`spread`, with one or two more digits when the min–max would print as one number
-    ("0.96 (0.96–0.96)"): the spread is shown, never rounded away."""
+    ("0.96 (0.96–0.96)"): the spread is shown, never rounded away. A single seed says so
+    ("0.53 (1 seed)"); seeds that agree exactly say so too ("0.97 (every seed)")."""
     text = first = spread(v, spec)
+    if "(" not in text:
+        return f"{text} (1 seed)" if v.size == 1 else f"{text} (every seed)"
     for _ in range(2):
         if "(" not in text:
             return text
@@ -72,8 +75,8 @@ def pct(values, spec: str = ".0f") -> str:
     if v.size == 0 or is_zero(v):
         return num(v)
     text = _spread(100 * v, spec)
-    if text.endswith("(every seed)"):
-        return text.replace(" (", "% (")
+    if text.endswith(" seed)"):
+        return text.replace(" (", "% (", 1)
     if "(" in text:
         head, rest = text.split(" (", 1)
         return f"{head}% ({rest[:-1]}%)"
@@ -86,8 +89,8 @@ def times(values, spec: str = ".2g") -> str:
     if v.size == 0 or is_zero(v):
         return num(v) + ("×" if v.size else "")
     text = _spread(v, spec)
-    if text.endswith("(every seed)"):
-        return text.replace(" (", "× (")
+    if text.endswith(" seed)"):
+        return text.replace(" (", "× (", 1)
     if "(" in text:
         head, rest = text.split(" (", 1)
         return f"{head}× ({rest[:-1]}×)"
@@ -288,7 +291,7 @@ def panel_label(result, variant: str, factor: float) -> str:
     name = "with BN" if variant == BN else "without BN"
     if not np.isfinite(g).all():
         return f"{name}: diverged"
-    what = "unchanged" if _unchanged(g) else f"changed by {pct(g)}"
+    what = "unchanged" if _unchanged(g) else f"changed by {100 * float(g[0]):.0f}%"
     return f"{name}, seed {seed}: {what}"
 
 
@@ -420,16 +423,17 @@ def noise_lines(clean, noisy) -> list[str]:
     def seeds(c):
         return f" ({c.seeds})" if c.seeds else ""
 
+    none = "no seed where both trained"
     acc_line = (
         f"**Test accuracy** (unseen digits, noise a = {noise:g}): noisy BN "
-        f"**{pct_acc(a_nbn)}** vs BN **{pct_acc(a_bn)}**, {bn_noise.word} with the noise"
-        f"{seeds(bn_noise)}; noisy plain {pct_acc(a_npl)} vs plain {pct_acc(a_pl)}, "
-        f"{pl_noise.word}{seeds(pl_noise)}. Noisy plain is {npl_bn.word} clean BN"
-        f"{seeds(npl_bn)}.")
+        f"**{pct_acc(a_nbn)}** vs BN **{pct_acc(a_bn)}**, "
+        + (f"{bn_noise.word} with the noise{seeds(bn_noise)}" if bn_noise.n else none)
+        + f"; noisy plain {pct_acc(a_npl)} vs plain {pct_acc(a_pl)}, "
+        + (f"{pl_noise.word}{seeds(pl_noise)}" if pl_noise.n else none)
+        + (f". Noisy plain is {npl_bn.word} clean BN{seeds(npl_bn)}." if npl_bn.n else "."))
 
-    l_bn, l_pl = late_loss_per_seed(clean, BN), late_loss_per_seed(clean, PLAIN)
-    l_nbn, l_npl = late_loss_per_seed(noisy, NOISY_BN), late_loss_per_seed(noisy, NOISY_PLAIN)
-    losses = {PLAIN: l_pl, BN: l_bn, NOISY_PLAIN: l_npl, NOISY_BN: l_nbn}
+    losses, common = _late_losses(clean, noisy)
+    l_bn, l_nbn = losses[BN], losses[NOISY_BN]
     low, second = _lowest(losses)
     fit = compare(l_nbn, l_bn, words=("higher than", "lower than", "about the same as"))
     if low is None:
@@ -437,9 +441,10 @@ def noise_lines(clean, noisy) -> list[str]:
     else:
         other = BN if low != BN else PLAIN
         ends = (f"{low} ends lowest" if second is None else f"{low} and {second} end lowest")
+        where = "" if common else " (on the seeds where every net trained)"
         loss_line = (
             f"**Training loss** (how closely a net fits its training batches, last 10% of the "
-            f"steps): {ends}, {num(losses[low], '.2g')}; {other}'s "
+            f"steps{where}): {ends}, {num(losses[low], '.2g')}; {other}'s "
             f"{num(losses[other], '.2g')} is {ratio_words(losses[other], losses[low])}. "
             f"Noisy BN's {num(l_nbn, '.2g')} is {fit.word} BN's{seeds(fit)}"
             + (": the noise costs fit." if fit.sign > 0 else "."))
@@ -477,10 +482,25 @@ def ratio_words(a, b) -> str:
         return "no ratio"
     r = a_[ok] / b_[ok]
     text = _spread(r, ".2g")
+    if text.endswith(" seed)"):
+        return text.replace(" (", "× (", 1) + " as high"
     if "(" in text:
         head, rest = text.split(" (", 1)
         return f"{head}× ({rest[:-1]}×) as high"
     return f"{text}× as high"
+
+
+def _late_losses(clean, noisy) -> tuple[dict, bool]:
+    """Each variant's late training loss per seed, kept only on the seeds where all four nets
+    trained, so that "lowest" and "× as high" compare like with like; and whether that is every
+    seed. (Where no seed has all four, each keeps its own.)"""
+    losses = {PLAIN: late_loss_per_seed(clean, PLAIN), BN: late_loss_per_seed(clean, BN),
+              NOISY_PLAIN: late_loss_per_seed(noisy, NOISY_PLAIN),
+              NOISY_BN: late_loss_per_seed(noisy, NOISY_BN)}
+    ok = np.all([np.isfinite(v) for v in losses.values()], axis=0)
+    if ok.all() or not ok.any():
+        return losses, bool(ok.all())
+    return {k: np.where(ok, v, np.nan) for k, v in losses.items()}, False
 
 
 def _lowest(losses: dict) -> tuple[str | None, str | None]:
@@ -499,9 +519,7 @@ def _lowest(losses: dict) -> tuple[str | None, str | None]:
 
 def loss_title(clean, noisy) -> list[str]:
     """The learning curves' title: which net fits its training batches closest."""
-    losses = {PLAIN: late_loss_per_seed(clean, PLAIN), BN: late_loss_per_seed(clean, BN),
-              NOISY_PLAIN: late_loss_per_seed(noisy, NOISY_PLAIN),
-              NOISY_BN: late_loss_per_seed(noisy, NOISY_BN)}
+    losses, _ = _late_losses(clean, noisy)
     low, second = _lowest(losses)
     if low is None:
         return ["Training batch loss (log scale)", "no finite values"]
@@ -519,12 +537,15 @@ def accuracy_title(clean, noisy) -> list[str]:
     words = ("raises", "lowers", "barely moves")
     bn = compare(a_nbn, a_bn, tol=ONE_IMAGE, words=words)
     pl = compare(a_npl, a_pl, tol=ONE_IMAGE, words=words)
-    def by(c, diffs):
-        return f"by {points(diffs, signed=False)}" if c.sign else f"({points(diffs)})"
+    def what(c, name, diffs):
+        if c.n == 0:
+            return f"{name}: no seed where both trained"
+        if c.sign:
+            return f"{c.word} {name}'s by {points(diffs, signed=False)}"
+        return f"{c.word} {name}'s ({points(diffs)})"
 
     return ["Test accuracy (unseen digits): the noise",
-            f"{bn.word} BN's {by(bn, a_nbn - a_bn)},",
-            f"{pl.word} plain's {by(pl, a_npl - a_pl)}"]
+            what(bn, "BN", a_nbn - a_bn) + ",", what(pl, "plain", a_npl - a_pl)]
 
 
 # ---------------------------------------------------------------------------- 2c

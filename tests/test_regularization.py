@@ -361,5 +361,5 @@ def test_page_ghost_section(clear_streamlit_cache):
     at = _page(ghost="true", ghost_seeds="2")
     assert not at.exception, at.exception
     text = _text(at)
-    assert "Groups of 8 vs 128 on the same seeds" in text and "Switch on" not in text
+    assert "Groups of 8 vs 128 on the same 2 seeds" in text and "Switch on" not in text
     assert len(at.get("vega_lite_chart")) == 7  # the ghost chart joins the six

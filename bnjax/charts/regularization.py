@@ -13,11 +13,12 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from bnjax.charts import (BLACK, BLUE, GUIDE_COLOR, ORANGE, variant_color, variant_dash,
-                          variant_shape)
+from bnjax.charts import (BLACK, BLUE, GUIDE_COLOR, ORANGE, PLAIN, STYLE, variant_color,
+                          variant_dash, variant_shape)
 
 _BATCH_AXIS = alt.Axis(values=[4, 8, 16, 32, 64, 128, 256], format="d")
 # The two arms of the first experiment: both are BN nets, so neither takes BN's own blue.
+STYLE_PLAIN = STYLE[PLAIN]
 ARM_STYLE = {"noise off": (BLACK, "square", [6, 3]), "noise on": (ORANGE, "circle", [1, 0])}
 
 
@@ -225,22 +226,28 @@ def single_unit_chart(single: pd.DataFrame, variants, title=None, top: int = 16,
 
 
 def ghost_chart(acc: pd.DataFrame, title=None, *, height: int = 380) -> alt.Chart:
-    """Final test accuracy per ghost-group size: one point per seed, mean and ± std."""
+    """Final test accuracy per ghost-group size: one point per seed, the mean (tick) and ± one
+    standard deviation over seeds; BN nets in BN's colour (circles), plain in plain's (squares)."""
     order = list(dict.fromkeys(acc.sort_values("ghost", ascending=False).variant))
     order = [v for v in order if v != "plain"] + (["plain"] if "plain" in order else [])
     x = alt.X("variant:N", title="BN statistics over groups of G examples (SGD batch fixed)",
               sort=order, axis=alt.Axis(labelAngle=0, labelLimit=0))
-    base = alt.Chart(acc.dropna())
-    points = base.mark_circle(size=70, opacity=0.55, color=BLUE).encode(
-        x=x, y=alt.Y("acc:Q", title="test accuracy", scale=alt.Scale(zero=False),
-                     axis=alt.Axis(format=".0%")),
-        tooltip=["variant", "seed", alt.Tooltip("acc:Q", format=".3f")])
-    err = base.mark_errorbar(extent="stdev", thickness=2, color=GUIDE_COLOR).encode(
-        x=x, y=alt.Y("acc:Q"))
+    y = alt.Y("acc:Q", title="test accuracy", scale=alt.Scale(zero=False),
+              axis=alt.Axis(format=".1%"))
+    df = acc.dropna()
+    layers = []
+    for part, color, shape in ((df[df.variant != "plain"], BLUE, "circle"),
+                               (df[df.variant == "plain"], STYLE_PLAIN[0], "square")):
+        if len(part):
+            layers.append(alt.Chart(part).mark_point(size=70, opacity=0.7, filled=True,
+                                                     color=color, shape=shape).encode(
+                x=x, y=y, tooltip=["variant", "seed", alt.Tooltip("acc:Q", format=".3f")]))
+    base = alt.Chart(df)
+    err = base.mark_errorbar(extent="stdev", thickness=2, color=GUIDE_COLOR).encode(x=x, y=y)
     mean = base.mark_tick(size=30, thickness=3, color=GUIDE_COLOR).encode(
         x=x, y="mean(acc):Q",
         tooltip=["variant", alt.Tooltip("mean(acc):Q", title="mean", format=".3f")])
-    return alt.layer(points, err, mean).properties(
+    return alt.layer(*layers, err, mean).properties(
         title=_title(title or "Ghost batch norm: more BN noise, same SGD batch"), height=height)
 
 

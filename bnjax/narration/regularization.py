@@ -284,15 +284,22 @@ def _ghost_compare(acc: pd.DataFrame, small: int, large: int):
     return compare(wide[small], wide[large])
 
 
+def _ghost_verdict(c: Comparison) -> str:
+    """A direction only when the 95% CI of the paired difference excludes 0 (with few seeds,
+    every seed agreeing is not enough)."""
+    if math.isfinite(c.low) and (c.low > 0 or c.high < 0):
+        return "higher" if c.low > 0 else "lower"
+    return "not distinguishable from luck"
+
+
 def ghost_sentence(acc: pd.DataFrame, small: int = 8, large: int = 128) -> str:
     c = _ghost_compare(acc, small, large)
     if c is None:
         return ""
-    verdict = ("" if c.sign else f": not distinguishable from luck over {c.n} seeds")
-    interval = ci_text(c) if math.isfinite(c.low) else "one seed"
-    return (f"Groups of {small} vs {large} on the same seeds: test accuracy {c.word}, "
-            f"{_pts(c.diff)} points ({interval}" + (f"; {c.seeds}" if c.seeds else "")
-            + f"){verdict}.")
+    interval = ci_text(c) if math.isfinite(c.low) else "no interval from one seed"
+    seeds = f"; higher on {c.above} of {c.n} seeds" if c.n else ""
+    return (f"Groups of {small} vs {large} on the same {c.n} seeds: test accuracy "
+            f"{_pts(c.diff)} points ({interval}{seeds}): {_ghost_verdict(c)}.")
 
 
 def ghost_title(acc: pd.DataFrame, small: int = 8, large: int = 128) -> list[str]:
@@ -300,8 +307,9 @@ def ghost_title(acc: pd.DataFrame, small: int = 8, large: int = 128) -> list[str
     head = "Ghost batch norm: more BN noise, the same SGD batch"
     if c is None:
         return [head]
-    return [head, f"G = {small} vs {large}: {c.word}, {_pts(c.diff)} points"
-                  + (f" ({ci_text(c)})" if math.isfinite(c.low) else "")]
+    interval = f" ({ci_text(c)})" if math.isfinite(c.low) else ""
+    return [head, f"G = {small} vs {large}: {_pts(c.diff)} points{interval}, "
+                  f"{_ghost_verdict(c)}"]
 
 
 # ---------------------------------------------------------------------------- the page's answer

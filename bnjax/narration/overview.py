@@ -27,8 +27,9 @@ LABEL_MAX = 24  # characters: a metric label that fits a third of a card at 1280
 
 
 class Metric(NamedTuple):
-    """One big number on a card: its label, the seed mean, the min–max over seeds ("" when the
-    seeds agree or there is one), and a plain explanation for the label's (?) help."""
+    """One big number on a card: its label, the seed mean, the min–max over seeds ("seeds 0.20
+    to 0.22"; "" when the seeds agree or there is one), and a plain explanation for the label's
+    (?) help."""
     label: str
     value: str
     spread: str = ""
@@ -75,18 +76,18 @@ def metric(label: str, values, spec: str = ".2f", *, help: str = "", scale: floa
                       help)
     show = lambda x: f"{format(float(x), spec)}{unit}"  # noqa: E731
     lo, hi = show(v.min()), show(v.max())
-    return Metric(label, show(v.mean()), "" if lo == hi else f"{lo} to {hi}", help)
+    return Metric(label, show(v.mean()), "" if lo == hi else f"seeds {lo} to {hi}", help)
 
 
 def count(label: str, value: float, per_seed, of: float, *, help: str = "") -> Metric:
-    """A count out of `of` ("18 / 21"), with the range of the count seed by seed ("by seed
-    17 to 19") where the seeds differ."""
+    """A count out of `of` ("18 / 21"), with the range of the count seed by seed ("seeds 17 to
+    19") where the seeds differ."""
     if not math.isfinite(value):
         return Metric(label, "—", "", help)
     v = _finite(per_seed)
     n = f"{int(of)}" if math.isfinite(of) else "?"
     lo, hi = (f"{v.min():.0f}", f"{v.max():.0f}") if v.size else ("", "")
-    return Metric(label, f"{value:.0f} / {n}", "" if lo == hi else f"by seed {lo} to {hi}", help)
+    return Metric(label, f"{value:.0f} / {n}", "" if lo == hi else f"seeds {lo} to {hi}", help)
 
 
 def _term(name: str) -> str:

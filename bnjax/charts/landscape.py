@@ -305,8 +305,7 @@ def status_chart(sweep: pd.DataFrame, seeds: pd.DataFrame | None = None, title=N
         for _, r in seeds.iterrows():
             row = f"{r['variant']} · seed {r['seed']}"
             # the finite edge first: where both edges coincide, the black one is drawn on top
-            for edge, name in (("finite_lr_hi", "largest lr that stays finite"),
-                               ("learn_lr_hi", "largest lr that learns")):
+            for edge, name in (("finite_lr_hi", "finite up to"), ("learn_lr_hi", "learns up to")):
                 if np.isfinite(r[edge]):
                     ticks.append(dict(row=row, a=r[edge] * half, edge=name, lr=r[edge]))
         tk = pd.DataFrame(ticks)
@@ -316,8 +315,7 @@ def status_chart(sweep: pd.DataFrame, seeds: pd.DataFrame | None = None, title=N
                 color=alt.Color("edge:N", title=None,
                                 legend=alt.Legend(orient="top", symbolType="square",
                                                   symbolOpacity=1),
-                                scale=alt.Scale(domain=["largest lr that learns",
-                                                        "largest lr that stays finite"],
+                                scale=alt.Scale(domain=["learns up to", "finite up to"],
                                                 range=[BLACK, "#888888"])),
                 tooltip=["row", "edge", alt.Tooltip("lr:Q", format=".3g")]))
     return alt.layer(*layers).resolve_scale(color="independent").properties(
@@ -351,7 +349,7 @@ def smoothness_chart(bands: pd.DataFrame, crossings: dict | None = None,
     base = alt.Chart().encode(x=alt.X("step:Q", title="training step"))
     is_band = alt.datum.kind == "band"
     band = base.mark_area(opacity=0.25).encode(
-        y=alt.Y("lo:Q", scale=alt.Scale(type="log"), title="log scale: smaller is smoother",
+        y=alt.Y("lo:Q", scale=alt.Scale(type="log"), title=None,  # the title says "log y"
                 axis=alt.Axis(format="~g")),
         y2="hi:Q", color=variant_color(domain=domain)).transform_filter(is_band)
     line = base.mark_line(strokeWidth=2, point=True).encode(
@@ -364,7 +362,7 @@ def smoothness_chart(bands: pd.DataFrame, crossings: dict | None = None,
     text = base.mark_text(align="left", dx=4, baseline="top", color=GUIDE_COLOR,
                           fontWeight="bold").encode(y=alt.value(2), text="label:N"
                                                     ).transform_filter(alt.datum.kind == "cross")
-    chart = alt.layer(band, line, rule, text, data=df).properties(width=220, height=230).facet(
+    chart = alt.layer(band, line, rule, text, data=df).properties(width=190, height=230).facet(
         column=alt.Column("panel:N", title=None, sort=order,  # "measure: finding", two lines
                           header=alt.Header(labelFontWeight="bold",
                                             labelExpr="split(datum.value, ': ')"))

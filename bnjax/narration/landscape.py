@@ -349,8 +349,8 @@ def faster_titles(fast) -> dict:
             for v in (BN, PLAIN))
     status = dict(text=text,
                   subtitle=f"Black tick: the largest lr that learns · grey tick: the largest "
-                           f"that stays finite, every smaller lr too (BN {fin[BN]}, plain "
-                           f"{fin[PLAIN]})")
+                           f"that stays finite (BN {fin[BN]}, plain {fin[PLAIN]}); every smaller "
+                           f"lr does too")
     return dict(matched=matched, steps=steps, status=status)
 
 
@@ -449,8 +449,9 @@ def smooth_title(smooth) -> dict:
     else:
         text = f"Loss range: plain is {early.word} than BN throughout" if early.sign else \
             "Loss range: plain and BN are about as smooth throughout"
-    return dict(text=text, subtitle="Dashed line: the step where plain's curve crosses BN's "
-                                    "(median over seeds) · band: min–max over seeds")
+    return dict(text=text, subtitle="Log scale, smaller is smoother · dashed line: the step "
+                                    "where plain's curve crosses BN's (median over seeds) · "
+                                    "band: min–max over seeds")
 
 
 def smooth_lines(smooth) -> list[str]:

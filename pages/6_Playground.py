@@ -69,7 +69,8 @@ loss = charts.loss_chart(result.curves, result.diverged_at,
 if lecture:
     with first:
         ui.chart(accuracy)
-ui.diverged_note([f"{v} net, seed {seed}" for v, seeds in result.diverged.items() for seed in seeds])
+ui.diverged_note([f"{v} net, seed {seed}" for v, seeds in result.diverged.items()
+                  for seed in seeds])
 if lecture:
     ui.chart(loss)
 else:

@@ -223,3 +223,35 @@ def test_every_preset_is_a_view_the_controls_can_show():
                 assert allowed[0] <= value <= allowed[1], (name, field.name, value)
             else:
                 assert value in allowed, (name, field.name, value)
+
+
+def _layers(dead_bn, dead_plain, grad_bn, grad_plain):
+    rows = []
+    for v, dead, grad in (("BN", dead_bn, grad_bn), ("plain", dead_plain, grad_plain)):
+        for s in range(3):
+            for layer in ("layer 1", "layer 2"):
+                rows.append(dict(when="end", variant=v, seed=s, layer=layer, dead=dead[s],
+                                 saturation=0.5, grad_std=grad[s]))
+    return pd.DataFrame(rows)
+
+
+def test_health_chart_titles_state_a_verdict_that_flips_and_fit():
+    few = _layers([0, 0, 0], [0.03, 0.01, 0.05], [1e-5, 2e-5, 1e-5], [1e-7, 2e-7, 1e-7])
+    assert say.activation_title(few, "end", "relu")[0] == \
+        "Dead units after training: fewer with BN"
+    assert say.gradient_title(few, "end")[0] == "Weight gradients after training: larger with BN"
+    many = _layers([0.03, 0.01, 0.05], [0, 0, 0], [1e-7, 2e-7, 1e-7], [1e-5, 2e-5, 1e-5])
+    assert say.activation_title(many, "end", "relu")[0].endswith("more with BN")
+    assert say.gradient_title(many, "end")[0].endswith("smaller with BN")
+    same = _layers([0, 0, 0], [0, 0, 0], [1e-5, 2e-5, 1e-5], [1.1e-5, 1.9e-5, 1e-5])
+    assert say.activation_title(same, "end", "relu")[0].endswith("BN ≈ plain")
+    assert say.gradient_title(same, "end")[0].endswith("BN ≈ plain")
+    up = say.update_title(frame())
+    assert up[0] == "Update:data ratio at the end: higher with BN"
+    down = say.update_title(frame(update=([-5.6, -5.5, -5.7], [-3.4, -3.3, -3.5])))
+    assert down[0].endswith("lower with BN")
+    # A two-panel chart is about 640 px wide: in lecture mode (21 px titles) 52 characters fit;
+    # the subtitle lines wrap at the width the page asks for.
+    for lines in (say.activation_title(few, "end", "sigmoid", 80),
+                  say.gradient_title(few, "end", 80), say.update_title(frame(), 80)):
+        assert len(lines[0]) <= 52 and all(len(x) <= 80 for x in lines[1:]), lines

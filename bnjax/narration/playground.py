@@ -20,7 +20,7 @@ from bnjax.text import compare, spread
 BN, PLAIN = "BN", "plain"
 NAMES = {BN: "BN", PLAIN: "the plain net"}  # how a sentence names each net
 ACC_TOL = 0.005  # half a point of test accuracy (about 3 of the 540 test digits)
-LOSS_TOL = math.log10(2.0)  # training losses compared in log10: "lower" means 2x lower on every seed
+LOSS_TOL = math.log10(2.0)  # training losses compared in log10: "lower" = 2x lower on every seed
 DEAD_TOL = 0.0  # dead units: a difference on every seed counts (BN nets rarely have any)
 SAT_TOL = 0.02  # two points of saturated outputs
 SPEED_TOL = math.log10(1.25)  # steps to the loss level, in log10: 25% fewer on every seed
@@ -335,43 +335,61 @@ def accuracy_title(per_seed: pd.DataFrame, width: int = TITLE_WIDTH) -> list[str
                   width)
 
 
+def _verdict(c) -> str:
+    """A chart title's verdict from a Comparison: "fewer with BN", "BN ≈ plain" (short: a title
+    must fit a two-panel chart in lecture mode); "" when there is nothing to compare (a net
+    diverged on every seed)."""
+    if c.n == 0:
+        return ""
+    return "BN ≈ plain" if c.sign == 0 else f"{c.word} with BN"
+
+
 def activation_title(layers: pd.DataFrame, when: str, activation: str,
                      width: int = WIDE) -> list[str]:
-    """Title lines of the activation histograms at `when` ("init" or "end")."""
+    """Title lines of the activation histograms at `when` ("init" or "end"): the monitor's
+    verdict (chosen by the per-seed numbers), then the numbers with their seed spread."""
     t = layers[layers.when == when]
     moment = "at initialization" if when == "init" else "after training"
     per = t.groupby(["variant", "seed"])[["dead", "saturation"]].mean().reset_index()
-    col = lambda v, c: per[per.variant == v].sort_values("seed")[c].to_numpy(float)  # noqa: E731
+    column, name, _ = monitor(activation)
+    verdict = _verdict(monitor_comparison(per, activation))
+    head = f"{name.split(' (')[0].capitalize()} {moment}" + (f": {verdict}" if verdict else "")
+    col = lambda v, c: _col(per, v, c)  # noqa: E731
+    numbers = f"BN {pct(col(BN, column))}, plain {pct(col(PLAIN, column))}. "
     if activation == "relu":
-        return _lines(f"Dead units {moment}: BN {pct(col(BN, 'dead'))}, plain "
-                      f"{pct(col(PLAIN, 'dead'))}",
-                      f"dead: 0 for every training digit. Outputs exactly 0 (not drawn): BN "
-                      f"{pct(col(BN, 'saturation'))}, plain {pct(col(PLAIN, 'saturation'))}; "
-                      f"about half is normal for ReLU", width)
-    return _lines(f"Saturated outputs {moment}: BN {pct(col(BN, 'saturation'))}, plain "
-                  f"{pct(col(PLAIN, 'saturation'))}",
-                  f"saturated: {SATURATED[activation]}, where almost no gradient passes back",
-                  width)
+        return _lines(head, numbers + "Dead: 0 for every training digit. Outputs exactly 0 "
+                      f"(not drawn): BN {pct(col(BN, 'saturation'))}, plain "
+                      f"{pct(col(PLAIN, 'saturation'))}; about half is normal for ReLU", width)
+    return _lines(head, numbers + f"Saturated: {SATURATED[activation]}, where almost no "
+                  "gradient passes back", width)
 
 
 def gradient_title(layers: pd.DataFrame, when: str, width: int = WIDE) -> list[str]:
+    """The typical size (std) of the weight gradients, BN vs plain (compared in log10: 1.5x on
+    every seed to count)."""
     t = layers[layers.when == when]
     moment = "at initialization" if when == "init" else "after training"
     per = t.groupby(["variant", "seed"]).grad_std.mean().reset_index()
-    col = lambda v: per[per.variant == v].sort_values("seed").grad_std.to_numpy(float)  # noqa: E731
-    return _lines(f"Weight gradients {moment}: typical size BN {sci(col(BN), '.1e')}, "
-                  f"plain {sci(col(PLAIN), '.1e')}",
-                  "typical size: standard deviation, on all training digits; each panel has "
-                  "its own x-axis", width)
+    a, b = _col(per, BN, "grad_std"), _col(per, PLAIN, "grad_std")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = compare(np.log10(a), np.log10(b), tol=math.log10(1.5),
+                    words=("larger", "smaller", "about the same size"))
+    verdict = _verdict(c)
+    return _lines(f"Weight gradients {moment}" + (f": {verdict}" if verdict else ""),
+                  f"typical size (standard deviation): BN {sci(a, '.1e')}, plain "
+                  f"{sci(b, '.1e')}; on all training digits; each panel has its own x-axis",
+                  width)
 
 
 def update_title(per_seed: pd.DataFrame, width: int = WIDE) -> list[str]:
+    """The update:data ratio at the end, BN vs plain (log10, 2x on every seed to count)."""
     ub, up = _col(per_seed, BN, "update"), _col(per_seed, PLAIN, "update")
-    return _lines(f"Update:data ratio at the end: BN {ratio_text(ub)}, plain {ratio_text(up)}",
-                  "each step's change of a layer's weights ÷ the weights (standard "
-                  "deviations, mean of the seeds; below 1e-8 drawn at the bottom); dashed: "
-                  "Karpathy's rule of thumb, 1e-3",
-                  width)
+    verdict = _verdict(compare(ub, up, tol=math.log10(2.0)))
+    return _lines("Update:data ratio at the end" + (f": {verdict}" if verdict else ""),
+                  f"BN {ratio_text(ub)}, plain {ratio_text(up)}: each step's change of a "
+                  "layer's weights ÷ the weights (standard deviations; lines: mean of the "
+                  "seeds; below 1e-8 drawn at the bottom). Dashed: Karpathy's rule of "
+                  "thumb, 1e-3", width)
 
 
 def health_table(layers: pd.DataFrame, when: str, activation: str) -> pd.DataFrame:

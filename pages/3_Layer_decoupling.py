@@ -7,6 +7,9 @@ from bnjax.charts import decoupling as charts
 from bnjax.experiments import decoupling as exp
 from bnjax.narration import decoupling as say
 
+WORDS = ("coupling", "W1", "gradient", "Def. 2.1", "cos(G, G′)", "‖G − G′‖/‖G‖", "noisy BN",
+         "test accuracy", "training loss", "affine", "ε", "seed spread")
+
 ui.frame("Layer decoupling")
 st.title("Layer decoupling")
 answer = ui.lede(
@@ -42,8 +45,7 @@ config = exp.DecouplingConfig(
 c4.caption(f"Seeds {config.seeds[0]} to {config.seeds[-1]} train side by side.")
 ui.presets(exp.PRESETS, d, container=controls)
 if not lecture:
-    ui.glossary("coupling", "W1", "gradient", "Def. 2.1", "cos(G, G′)", "‖G − G′‖/‖G‖",
-                "noisy BN", "test accuracy", "training loss", "affine", "ε", "seed spread")
+    ui.glossary(*WORDS)
 
 # Two cached runs: the clean nets first (the example, 2a, 2c: the noise slider does not retrain
 # them), then the noisy ones (2b), so the first charts appear before the slower noisy training.
@@ -139,6 +141,5 @@ with right:
 st.markdown(say.synthesis_text(result) + " What batch norm does for optimization is on the "
             "[hyperparameter landscape page](/Hyperparameter_landscape).")
 if lecture:
-    ui.glossary("coupling", "W1", "gradient", "Def. 2.1", "cos(G, G′)", "‖G − G′‖/‖G‖",
-                "noisy BN", "test accuracy", "training loss", "affine", "ε", "seed spread")
+    ui.glossary(*WORDS)
 ui.show_code(exp.rescale_probe, exp.ics_probe)

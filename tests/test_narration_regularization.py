@@ -199,6 +199,8 @@ def test_short_answer_and_verdict_agree_and_grow_as_results_land():
     assert len(re.findall(r"(?<=[.!])\s+[A-Z*]", third)) + 1 <= 5  # a few sentences, not a page
     lines = say.verdict_lines(up, 192, 32, noise_std=noise_std(-0.5), noise_summary=n, curves=c)
     assert "slight" in lines[0] and "luck" not in lines[0]
+    assert "BN, frozen statistics 0.55 ± 0.01, less robust (3 of 3 seeds)" in lines[2]
+    assert "dropout 0.70 ± 0.01, more robust" in lines[2]
     flat = say.verdict_lines(table(BASE + np.r_[0.01, -0.01].repeat(SEEDS // 2) + wobble(2),
                                    BASE), 192, 32)
     assert "not distinguishable from luck" in flat[0] and "slight" not in flat[0]

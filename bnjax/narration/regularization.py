@@ -344,11 +344,17 @@ def verdict_lines(per_seed: pd.DataFrame, subset: int, group: int, *, noise_std=
                      f"{noise_summary['noise_slope']:.2f} on log-log axes; "
                      f"{full_batch_clause(noise_summary)}.")
     if curves is not None:
-        s = ablation_sentences(curves)
-        if s:
-            lines.append(f"Removing units: BN with frozen statistics is {s.get('frozen', '—')}; "
-                         f"recomputed, {s.get('recomputed', '—')}; dropout is "
-                         f"{s.get('dropout', '—')}.")
+        a = aucs(curves)
+        parts = []
+        for v, name in (("BN (frozen stats)", "BN, frozen statistics"),
+                        ("BN (recomputed stats)", "BN, recomputed"), ("dropout", "dropout")):
+            if v in a and "plain" in a:
+                c = compare(a[v], a["plain"], words=ROBUST)
+                parts.append(f"{name} {spread(a[v], '.2f', style='pm')}, {c.word}"
+                             + (f" ({c.seeds.removeprefix('on ')})" if c.seeds else ""))
+        if parts:
+            lines.append(f"Switching units off, average accuracy (AUC) against plain "
+                         f"{spread(a['plain'], '.2f', style='pm')}: " + "; ".join(parts) + ".")
     if single is not None:
         u = single_unit_sentence(single)
         if u:

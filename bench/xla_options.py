@@ -76,12 +76,13 @@ def programs():
             run_sh)
         kind = "noise" if config.stochastic else "train"
         out.append((kind, label, runs.train_calls, (carry, idx, hp, np.int32(runs.CALL_STEPS),
-                                                     arrays.x_train, arrays.y_train),
+                                                     np.float32(0.9), arrays.x_train,
+                                                     arrays.y_train),
                     {"config": config}))
         if label == "8x64 sgd BN":
             nxt = idx[:, 0]
             out.append(("probe", label + " test_accuracy", runs.probe_calls,
-                        (carry, hp, nxt, arrays, ()),
+                        (carry, hp, nxt, arrays, (), np.float32(0.9)),
                         {"fns": (probes.test_accuracy,), "config": config}))
             out.append(("init", label + " init draws", runs.draw_calls,
                         (jax.device_put(keys, run_sh), hp.gain),

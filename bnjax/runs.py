@@ -83,6 +83,7 @@ class Snapshot(NamedTuple):
     batch: tuple  # (x (B, n_in), y (B,)): the batch of the run's next step
     data: Dataset  # x_train, y_train, x_test, y_test
     args: Any  # the runner's `probe_args`, the same for every run (traced)
+    decay: Any = None  # () the running statistics' decay of this run's config (traced)
 
 
 class Job(NamedTuple):
@@ -150,7 +151,7 @@ def _expand(tree):
     return jax.tree.map(lambda a: a[None], tree)
 
 
-def _one_call(carry: Carry, idx, hp: Hparams, n, x, y, config: TrainConfig):
+def _one_call(carry: Carry, idx, hp: Hparams, n, decay, x, y, config: TrainConfig):
     """Up to K steps of one run (idx is (K, B)): steps t >= n are skipped, so one program serves
     every chunk length up to K. A run whose loss turns non-finite is frozen by one `cond` per
     step. Returns (carry, loss (K,), update_ratio (K, depth or 0)); NaN loss where skipped."""
@@ -159,7 +160,8 @@ def _one_call(carry: Carry, idx, hp: Hparams, n, x, y, config: TrainConfig):
     def train(c: Carry, i):
         key, k_step = jax.random.split(c.key) if config.stochastic else (c.key, None)
         params, state, opt_state, loss, ratio = train_step(
-            c.params, c.state, c.opt_state, (x[i], y[i]), hp, k_step, config=config)
+            c.params, c.state, c.opt_state, (x[i], y[i]), hp, k_step, config=config,
+            decay=decay)
         diverged = c.diverged | ~jnp.isfinite(loss)
         # A diverged run keeps its last finite parameters and stops moving: the flag tells.
         c = jax.lax.cond(diverged, lambda: c._replace(key=key, diverged=diverged),
@@ -181,19 +183,20 @@ def _one_call(carry: Carry, idx, hp: Hparams, n, x, y, config: TrainConfig):
     return carry, loss, ratio
 
 
-def train_calls(carry: Carry, idx, hp: Hparams, n, x, y, *, config: TrainConfig):
+def train_calls(carry: Carry, idx, hp: Hparams, n, decay, x, y, *, config: TrainConfig):
     """Up to K = CALL_STEPS steps of one run per device: leading axis D (the devices) on carry,
     idx (D, K, B) and hp; the first `n` steps are trained. One program per static config,
-    whatever the number of runs, steps or the chunk length."""
-    def one(c, i, h, n, x, y):
+    whatever the number of runs, steps or the chunk length; `decay` (the running statistics'
+    decay, traced) is data too: the runner compiles `config` with its decay normalized."""
+    def one(c, i, h, n, decay, x, y):
         c = _squeeze(c)
         c = c._replace(key=jax.random.wrap_key_data(c.key))  # the runner stores raw key data
-        c, loss, ratio = _one_call(c, i[0], _squeeze(h), n, x, y, config)
+        c, loss, ratio = _one_call(c, i[0], _squeeze(h), n, decay, x, y, config)
         return _expand((c._replace(key=jax.random.key_data(c.key)), loss, ratio))
     run, rep = P("runs"), P()
     return jax.shard_map(one, mesh=mesh(idx.shape[0]),
-                         in_specs=(run, run, run, rep, rep, rep), out_specs=run,
-                         check_vma=False)(carry, idx, hp, n, x, y)
+                         in_specs=(run, run, run, rep, rep, rep, rep), out_specs=run,
+                         check_vma=False)(carry, idx, hp, n, decay, x, y)
 
 
 def init_weights(raw_key, gain, spec: MLPSpec):
@@ -251,18 +254,25 @@ def init_program(raw_keys, hp: Hparams, *, config: TrainConfig) -> Carry:
     return build_program(weights, hp, config=TrainConfig(config.spec, config.optimizer))
 
 
-def probe_calls(carry: Carry, hp: Hparams, idx, data: Dataset, args, *, fns: tuple,
+def probe_calls(carry: Carry, hp: Hparams, idx, data: Dataset, args, decay, *, fns: tuple,
                 config: TrainConfig):
     """The probe functions `fns` on one run per device (leading axis D); idx (D, B) is each
     run's next batch. One program per (probe functions, static config)."""
-    def one(c, h, i, data, args):
+    def one(c, h, i, data, args, decay):
         c, h = _squeeze(c), _squeeze(h)
         i = i[0]
-        snap = Snapshot(c.params, c.state, h, (data.x_train[i], data.y_train[i]), data, args)
+        snap = Snapshot(c.params, c.state, h, (data.x_train[i], data.y_train[i]), data, args,
+                        decay)
         return _expand(tuple(f(snap, config) for f in fns))
     run, rep = P("runs"), P()
-    return jax.shard_map(one, mesh=mesh(idx.shape[0]), in_specs=(run, run, run, rep, rep),
-                         out_specs=run, check_vma=False)(carry, hp, idx, data, args)
+    return jax.shard_map(one, mesh=mesh(idx.shape[0]), in_specs=(run, run, run, rep, rep, rep),
+                         out_specs=run, check_vma=False)(carry, hp, idx, data, args, decay)
+
+
+def shared(config: TrainConfig) -> TrainConfig:
+    """The static config a program is compiled for: the running statistics' decay is passed as
+    data (`train_calls`), so nets that differ only in it share their programs."""
+    return config._replace(decay=TrainConfig().decay)
 
 
 # The compiled programs, one per static config (and probe). XLA options per program kind:
@@ -411,7 +421,9 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
     def measure(w: _Wave, carry, step: int):
         """The probe on the wave's runs in state `carry`, `step` steps trained."""
         nxt = jax.device_put(w.idx[:, min(step, steps - 1)], run_sh)  # each run's next batch
-        return probe_program(carry, w.hp, nxt, arrays, args, fns=fns, config=jobs[w.name].config)
+        config = jobs[w.name].config
+        return probe_program(carry, w.hp, nxt, arrays, args, np.float32(config.decay), fns=fns,
+                             config=shared(config))
 
     def dispatch(w: _Wave) -> tuple:
         """Chunk `w.next` of the wave: calls of up to CALL_STEPS steps, and the probe after it."""
@@ -420,9 +432,10 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
         losses, ratios = [], []
         for a in range(lo, hi, CALL_STEPS):
             idx = jax.device_put(w.idx[:, a:a + CALL_STEPS], run_sh)
+            config = jobs[w.name].config
             w.carry, loss, ratio = chunk_program(
-                w.carry, idx, w.hp, np.int32(min(CALL_STEPS, hi - a)), arrays.x_train,
-                arrays.y_train, config=jobs[w.name].config)
+                w.carry, idx, w.hp, np.int32(min(CALL_STEPS, hi - a)), np.float32(config.decay),
+                arrays.x_train, arrays.y_train, config=shared(config))
             losses.append(loss), ratios.append(ratio)
         w.next = c + 1
         measured = measure(w, w.carry, hi) if fns and (c + 1) in slot else None
@@ -531,5 +544,5 @@ def _gather(parts: list) -> Carry:
 
 __all__ = ["CALL_STEPS", "CHUNK", "Divergence", "Job", "Result", "Snapshot", "chunk_program",
            "build_calls", "devices", "draw_calls", "init_one", "init_program", "init_weights",
-           "key_data", "mesh", "observe", "probe_calls",
+           "key_data", "mesh", "observe", "probe_calls", "shared",
            "probe_program", "train", "train_calls", "train_together"]

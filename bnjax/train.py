@@ -129,14 +129,18 @@ def init_carry(key, hp: Hparams, *, config: TrainConfig) -> Carry:
                  jnp.array(False))
 
 
-def train_step(params, state, opt_state, batch, hp: Hparams, key=None, *, config: TrainConfig):
-    """One SGD step on `batch = (x, y)`. Returns (params, state, opt_state, loss, update_ratio)."""
+def train_step(params, state, opt_state, batch, hp: Hparams, key=None, *, config: TrainConfig,
+               decay=None):
+    """One SGD step on `batch = (x, y)`. Returns (params, state, opt_state, loss, update_ratio).
+    `decay` (traced) replaces `config.decay` for the running statistics when given: it changes
+    no step of training (train-mode BN uses the batch's statistics), only what is averaged."""
     x, y = batch
+    decay = config.decay if decay is None else decay
     kind = config.stochastic
     (loss, (new_state, _)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         params, state, x, y, spec=config.spec, key=key if kind else None,
         dropout=hp.dropout if kind in (True, "dropout") else None,
-        noise=hp.noise if kind in (True, "noise") else None, decay=config.decay)
+        noise=hp.noise if kind in (True, "noise") else None, decay=decay)
     tx = optimizer(config.optimizer)
     updates, opt_state = tx.update(grads, _with_lr(opt_state, hp), params)
     new_params = optax.apply_updates(params, updates)
@@ -252,9 +256,11 @@ def train_runs(config: TrainConfig, hp: Hparams, seeds, steps: int, data: Datase
     if on_chunk is not None:
         def hook(partial):
             on_chunk(int(partial.steps_done.min()), partial.carry)
-    r = runs.train(config, hp, seeds, steps, data, chunk=chunk, probe=probes.test_accuracy,
-                   on_chunk=hook, progress=progress, with_carry=on_chunk is not None)
-    acc, loss = r.probes
+    # The grid's probe too (weight norms are cheap): one probe program per config for both.
+    r = runs.train(config, hp, seeds, steps, data, chunk=chunk,
+                   probe=(probes.test_accuracy, probes.weight_norms), on_chunk=hook,
+                   progress=progress, with_carry=on_chunk is not None)
+    (acc, loss), _ = r.probes
     return Runs(r.carry, r.loss, r.update_ratio, r.probe_steps[1:], acc[:, 1:], loss[:, 1:],
                 r.diverged)
 

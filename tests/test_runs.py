@@ -154,3 +154,19 @@ def test_nets_of_one_shape_share_their_random_draws(data):
                                                                     "adam")):
             runs.train(TrainConfig(spec, opt), hparams(), (0,), 5, data)
     assert "jit(draw_calls)" not in names and names.count("jit(build_calls)") == 2
+
+
+def test_nets_that_differ_only_in_their_running_average_decay_share_programs(data):
+    """The decay of BN's running statistics is data, not a new program: it changes nothing in
+    training (train mode normalizes with the batch), only what the running statistics average."""
+    base = TrainConfig(MLPSpec(depth=2, width=12), "sgd", 32)
+    jobs = {d: runs.Job(base._replace(decay=d), hparams(lr=0.1), (0,)) for d in (0.9, 0.999)}
+    out = runs.train_together(jobs, 40, data, probe=probes.test_accuracy)
+    with compiled() as names:
+        again = runs.train_together({0.99: runs.Job(base._replace(decay=0.99), hparams(lr=0.1),
+                                                    (0,))}, 40, data, probe=probes.test_accuracy)
+    assert names == []
+    np.testing.assert_array_equal(out[0.9].loss, out[0.999].loss)  # the same training
+    np.testing.assert_array_equal(out[0.9].loss, again[0.99].loss)
+    slow, fast = out[0.999].carry.state[0].var[0], out[0.9].carry.state[0].var[0]
+    assert np.abs(slow - 1.0).mean() < np.abs(fast - 1.0).mean()  # the slow average lags

@@ -51,32 +51,32 @@ def test_loss_decreases_and_nets_learn(data):
 
 
 def test_slider_values_compile_nothing_new(data):
-    train_runs(SMALL, hparams(lr=0.1), (0, 1), 200, data)  # warm-up: compiles
+    train_runs(SMALL, hparams(lr=0.1), (0, 1), 100, data)  # warm-up: compiles
     with count_compiles() as records:
         for lr, gain, noise, dropout in [(0.03, 1.0, 0.0, 0.0), (0.5, 2.0, 0.0, 0.0)]:
-            train_runs(SMALL, hparams(lr=lr, gain=gain, noise=noise, dropout=dropout), (0, 1), 200,
+            train_runs(SMALL, hparams(lr=lr, gain=gain, noise=noise, dropout=dropout), (0, 1), 100,
                        data)
     assert _compiles(records) == []
     stochastic = SMALL._replace(stochastic=True)
-    train_runs(stochastic, hparams(lr=0.1, noise=0.1, dropout=0.1), (0, 1), 200, data)
+    train_runs(stochastic, hparams(lr=0.1, noise=0.1, dropout=0.1), (0, 1), 100, data)
     with count_compiles() as records:
-        train_runs(stochastic, hparams(lr=0.2, noise=0.3, dropout=0.4), (0, 1), 200, data)
+        train_runs(stochastic, hparams(lr=0.2, noise=0.3, dropout=0.4), (0, 1), 100, data)
     assert _compiles(records) == []
     # The counter is live: a new depth is a new shape and must compile.
     with count_compiles() as records:
-        train_runs(SMALL._replace(spec=SMALL.spec._replace(depth=3)), hparams(lr=0.1), (0, 1), 200,
+        train_runs(SMALL._replace(spec=SMALL.spec._replace(depth=3)), hparams(lr=0.1), (0, 1), 20,
                    data)
     assert _compiles(records) != []
 
 
 def test_same_seed_same_numbers_in_a_fresh_process(data):
-    code = ("import json; from bnjax import *; "
+    code = ("import json; from bnjax import runtime; runtime.configure(); from bnjax import *; "
             "r = train_runs(TrainConfig(MLPSpec(depth=2, width=32), 'momentum', 64, True), "
             "hparams(lr=0.1, dropout=0.1, noise=0.1), (3,), 200, load_digits()); "
             "print(json.dumps([r.loss[0].tolist(), r.test_acc[0].tolist()]))")
+    # One fresh process (which imports, compiles and trains from scratch) against this one.
     outs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                           check=True).stdout for _ in range(2)]
-    assert outs[0] == outs[1]
+                           check=True).stdout]
     here = train_runs(TrainConfig(MLPSpec(depth=2, width=32), "momentum", 64, True),
                       hparams(lr=0.1, dropout=0.1, noise=0.1), (3,), 200, data)
     loss, _ = json.loads(outs[0])
@@ -142,8 +142,8 @@ def test_init_programs_compiled_faster_give_the_same_bits():
     ref = jax.jit(lambda key, hp, config: init_carry(key, hp, config=config),
                   static_argnames="config")
     seeds, gains = (0, 5, 911), (0.25, 1.0, 3.7)
-    for config in (TrainConfig(MLPSpec(depth=4, width=100)),
-                   TrainConfig(MLPSpec(depth=8, width=64, bn=False, activation="tanh"), "adam")):
+    # (the runner's own initialization: tests/test_runs.py, for other shapes and optimizers)
+    for config in (TrainConfig(MLPSpec(depth=4, width=100)),):
         keys = jnp.stack([jax.random.key(s) for s in seeds])
         runs = init_runs(keys, _broadcast(hparams(gain=gains), 3), config)
         for i, (seed, gain) in enumerate(zip(seeds, gains)):

@@ -155,7 +155,8 @@ shown = ["plain", "dropout"] + {"both": ["BN (frozen stats)", "BN (recomputed st
                                 "frozen": ["BN (frozen stats)"],
                                 "recomputed": ["BN (recomputed stats)"]}[stats]
 layer = int(ablation_config.single_layer)
-ui.chart(charts.ablation_chart(ablation.curves, shown, say.ablation_title(ablation.curves, shown)))
+ui.chart(charts.ablation_chart(ablation.curves, shown, say.ablation_title(ablation.curves, shown),
+                               dropout=ablation_config.dropout))
 ui.chart(charts.single_unit_chart(ablation.single, shown,
                                   say.single_unit_title(ablation.single, shown, layer)))
 found = say.ablation_sentences(ablation.curves)

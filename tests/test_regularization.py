@@ -276,7 +276,8 @@ def test_charts_build(regularization, noise, ablation):
              charts.noise_chart(noise.std, noise.summary["noise_c"],
                                 say.noise_title(noise.std, noise.summary)),
              charts.strip_chart(noise.strip, "x_hat"), charts.strip_chart(noise.strip, "p_true"),
-             charts.ablation_chart(ablation.curves, shown, say.ablation_title(ablation.curves, shown)),
+             charts.ablation_chart(ablation.curves, shown, say.ablation_title(ablation.curves, shown),
+                                   dropout=0.2),
              charts.single_unit_chart(ablation.single, shown,
                                       say.single_unit_title(ablation.single, shown, 2))]
     for c in built:
@@ -300,7 +301,7 @@ def test_charts_build(regularization, noise, ablation):
                if isinstance(layer["mark"], dict))  # the c / sqrt(B) guide
     # Lines differ by dash and points by shape, not only by colour.
     abl = json.dumps(built[4].to_dict())
-    assert '"strokeDash"' in abl and '"shape"' in abl
+    assert '"strokeDash"' in abl and '"shape"' in abl and "dropout's rate (20%)" in abl
     pixels = charts.digit_pixels(noise.image, 4)
     assert pixels.shape == (32, 32) and pixels.dtype == np.uint8 and pixels.min() < pixels.max()
     ghost = exp.GhostResult(exp.GhostConfig(), exp.pd.DataFrame(

@@ -175,9 +175,11 @@ def strip_chart(strip: pd.DataFrame, field: str = "x_hat", *, height: int = 210)
     ).properties(height=height, title=_title(title))
 
 
-def ablation_chart(curves: pd.DataFrame, variants, title=None, *, height: int = 440) -> alt.Chart:
+def ablation_chart(curves: pd.DataFrame, variants, title=None, *, height: int = 440,
+                   dropout: float | None = None) -> alt.Chart:
     """Test accuracy against the fraction of hidden units ablated: seed mean line (dash and
-    point shape per variant), min-max band over seeds, chance dashed."""
+    point shape per variant), min-max band over seeds, chance dashed, and (with `dropout`) a
+    rule at the dropout net's training rate: what to look at is where its curve bends."""
     variants = list(variants)
     df = curves[curves.variant.isin(variants)].dropna()
     base = alt.Chart(df).encode(
@@ -200,7 +202,15 @@ def ablation_chart(curves: pd.DataFrame, variants, title=None, *, height: int = 
     rule = alt.Chart(chance).mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(y="v:Q")
     note = alt.Chart(chance).mark_text(align="left", baseline="bottom", x=4, dy=-3,
                                        color=GUIDE_COLOR, fontSize=12).encode(y="v:Q", text="note:N")
-    return alt.layer(band, line, points, rule, note).properties(
+    marks = [band, line, points, rule, note]
+    if dropout is not None and "dropout" in variants:
+        at = pd.DataFrame({"f": [float(dropout)], "note": [f"dropout's rate ({dropout:.0%})"]})
+        marks.append(alt.Chart(at).mark_rule(strokeDash=[2, 3], color=GUIDE_COLOR).encode(
+            x="f:Q"))
+        marks.append(alt.Chart(at).mark_text(align="left", baseline="top", dx=4, y=4,
+                                             color=GUIDE_COLOR, fontSize=12).encode(
+            x="f:Q", text="note:N"))
+    return alt.layer(*marks).properties(
         title=_title(title or "Cumulative random ablation"), height=height)
 
 

@@ -81,6 +81,13 @@ if ui.page_exists(playground):
     st.page_link(playground.path, label=f"{playground.label}: {playground.question}",
                  icon=playground.icon)
 
+# The words the cards' answers use, explained once (the pages explain the rest).
+ui.glossary("batch norm (BN)", "plain", "seed", "seed spread", "mini-batch", "x̂", "γ and β",
+            "train mode", "eval mode", "population statistics", "drift", "affine", "W1",
+            "gradient", "cosine similarity", "test accuracy", "training loss", "batch noise",
+            "train/test gap", "confidence interval", "dropout", "ablation", "learning rate",
+            "init gain", "good cell", label="Words on these cards")
+
 if not ui.lecture_mode():  # for the instructor, not for the projector
     st.markdown("#### How to use this in a lecture")
     st.markdown(

@@ -163,6 +163,8 @@ def test_metric_spread_and_zero():
     assert cards_say.metric("x", [np.nan]).value == "—"  # every run diverged
     assert cards_say.count("good cells, BN", 18, [18, 17], 21) == ("good cells, BN", "18 / 21",
                                                                    "seeds 17 to 18", "")
+    assert cards_say.ranged("batch-noise slope", -0.48, -0.52, -0.45).spread == \
+        "seeds -0.52 to -0.45"
     with pytest.raises(ValueError):
         cards_say.metric("ablation AUC, dropout recomputed", [0.5])  # would be clipped
 

@@ -79,6 +79,17 @@ def metric(label: str, values, spec: str = ".2f", *, help: str = "", scale: floa
     return Metric(label, show(v.mean()), "" if lo == hi else f"seeds {lo} to {hi}", help)
 
 
+def ranged(label: str, mean: float, low: float, high: float, spec: str = ".2f", *,
+           help: str = "") -> Metric:
+    """A Metric from a seed mean and its min and max (a summary that keeps the three)."""
+    if len(label) > LABEL_MAX:
+        raise ValueError(f"metric label {label!r} is longer than {LABEL_MAX} characters")
+    if not math.isfinite(mean):
+        return Metric(label, "—", "", help)
+    lo, hi = format(low, spec), format(high, spec)
+    return Metric(label, format(mean, spec), "" if lo == hi else f"seeds {lo} to {hi}", help)
+
+
 def count(label: str, value: float, per_seed, of: float, *, help: str = "") -> Metric:
     """A count out of `of` ("18 / 21"), with the range of the count seed by seed ("seeds 17 to
     19") where the seeds differ."""
@@ -147,8 +158,10 @@ def regularization(results: Sequence) -> CardText:
         metric("noise on − off, test", e.on - e.off, "+.1f", scale=100, unit=" pts",
                help="Test accuracy with BN's batch noise on minus off, paired seed by seed. "
                     + _term("regularization")),
-        metric("batch-noise slope", [noise.summary["noise_slope"]],
-               help=_term("batch noise"))])
+        ranged("batch-noise slope", noise.summary["noise_slope"],
+               noise.summary["noise_slope_min"], noise.summary["noise_slope_max"],
+               help="How an example's batch noise shrinks with the batch size B, on log-log "
+                    "axes: −0.5 is 1/√B. " + _term("batch noise"))])
 
 
 def landscape(results: Sequence) -> CardText:
@@ -163,4 +176,4 @@ def landscape(results: Sequence) -> CardText:
 
 
 __all__ = ["CardText", "LABEL_MAX", "Metric", "basics", "column", "count", "covariate_shift",
-           "decoupling", "landscape", "metric", "regularization"]
+           "decoupling", "landscape", "metric", "ranged", "regularization"]

@@ -1,8 +1,13 @@
 """Page 6, the Playground: a BN net and a plain net of the viewer's choosing, side by side.
 
-Both train on the same seeds (init and batches); three seeds give the bands. The health monitors
-follow Karpathy's BatchNorm lecture: activation histograms with saturation, weight-gradient
-histograms, and each layer's update:data ratio over training, against the 1e-3 guide.
+Both train on the same seeds (init and batches); three seeds give the bands and every number's
+spread (`PlaygroundResult.per_seed`, one row per net and seed, is what the page's sentences
+compare). The health monitors follow Karpathy's BatchNorm lecture, measured on every seed's net
+over the whole training set: activation histograms, dead units (ReLU units at 0 for every
+training digit) and saturation (tanh |a| > 0.97, sigmoid < 0.03 or > 0.97: `bnjax.probes`),
+weight-gradient histograms, and each layer's update:data ratio over training, against the 1e-3
+guide. "Trained faster" is the number of steps until the smoothed training loss falls below a
+level both nets can be compared at (`LOSS_LEVELS`).
 """
 from __future__ import annotations
 

@@ -121,3 +121,28 @@ def weight_norms(snap, config):
     """(depth,) Frobenius norm of each hidden layer's weight matrix (under BN, the scale the
     effective learning rate divides by)."""
     return jnp.stack([jnp.sqrt(jnp.sum(h.dense.w ** 2)) for h in snap.params.hidden])
+
+
+# ---------------------------------------------------------------------------- page 5
+# Page 5 (hyperparameter landscape): 4a to 4c measure with `test_accuracy` and `weight_norms`;
+# 4d (Santurkar et al. 2018, Fig. 4) looks along the gradient.
+
+
+def along_gradient(snap, config):
+    """Page 5 (4d): along the gradient g of the run's next batch, for each step size s of
+    `snap.args` (S,): L(θ - s·g) and ‖g - ∇L(θ - s·g)‖ (train-mode BN on that batch, the running
+    statistics untouched). Returns (losses (S,), grad_change (S,), ‖g‖)."""
+    x, y = snap.batch
+    spec, state, params = config.spec, snap.state, snap.params
+    grad = jax.grad(lambda p: loss_fn(p, state, x, y, spec=spec)[0])
+    g = grad(params)
+    norm = lambda t: jnp.sqrt(sum(jnp.sum(v ** 2) for v in jax.tree.leaves(t)))  # noqa: E731
+
+    def at(s):
+        p = jax.tree.map(lambda a, b: a - s * b, params, g)
+        loss, _ = loss_fn(p, state, x, y, spec=spec)
+        diff = jax.tree.map(lambda a, b: a - b, grad(p), g)
+        return loss, norm(diff)
+
+    losses, change = jax.lax.map(at, snap.args)
+    return losses, change, norm(g)

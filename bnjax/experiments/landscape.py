@@ -10,26 +10,30 @@ Four experiments, each a frozen config, a result with a `summary`, and a `run_*`
   stays finite, and steps to 90% test accuracy at every lr (Bjorck et al. 2018).
 - 4d `run_smoothness`: Santurkar et al. 2018, Fig. 4: loss and gradient along the current gradient.
 
-Every grid of networks trains through `bnjax.grid.train_grid` (one compiled program per
-architecture, both cores). Diverged runs are flagged results: accuracy 0 in the heat map, NaN
-curves after divergence.
+Each experiment is config -> runner jobs -> `bnjax.runs.train_together(probe=...)` -> summary.
+Every net of one architecture and optimizer (4a's grid, 4c's sweep, 4d's runs, 4b's ε-fixed
+runs) shares one training program: learning rate, gain and the hidden-weight lr scale are
+traced. The measurements are `bnjax.probes` functions (4a to 4c: `test_accuracy` and
+`weight_norms`, the same pair as the rest of the lab; 4d: `along_gradient`). Diverged runs are
+flagged results (`runs.Divergence`): accuracy 0 in the heat map, NaN curves after divergence.
+A progress callback that takes a third argument receives partial results (the heat maps' cells
+so far, 4c's and 4d's curves so far): the page draws them live.
 """
 from __future__ import annotations
 
 import dataclasses
-import functools
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from bnjax.data import batch_indices, load_digits
-from bnjax.grid import train_grid
+from bnjax import probes, runs
+from bnjax.data import load_digits
 from bnjax.nn import MLPSpec
-from bnjax.train import TrainConfig, _chunk, _broadcast, hparams, init_runs, loss_fn
+from bnjax.runs import Job
+from bnjax.train import TrainConfig, hparams
 
 # Ladders the page's range controls choose from ("nice" log-spaced values).
 LR_LADDER = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -85,18 +89,19 @@ def _config(depth: int, width: int, bn: bool, optimizer: str, eps: float = 1e-5)
     return TrainConfig(MLPSpec(depth=depth, width=width, bn=bn, eps=eps), optimizer=optimizer)
 
 
-def _stepper(progress: Callable | None, total: int):
-    """A progress callback for one part of a run that counts networks across parts."""
-    done = [0]
-
-    def part(n: int):
-        if progress is None:
-            return None
-        first = done[0]
-        done[0] += n
-        return lambda frac, _msg: progress(min(1.0, (first + frac * n) / total),
-                                           f"{int(first + frac * n)} of {total} networks trained")
-    return part
+def _reporter(progress: Callable | None):
+    """`progress(fraction, message, partial)` when the callback takes a partial result (the
+    page's live charts), `progress(fraction, message)` otherwise; None without a callback."""
+    if progress is None:
+        return None
+    try:
+        params = inspect.signature(progress).parameters.values()
+        takes = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params) >= 3 \
+            or any(p.kind == p.VAR_POSITIONAL for p in params)
+    except (TypeError, ValueError):
+        takes = False
+    return (lambda f, m, partial=None: progress(f, m, partial)) if takes else \
+        (lambda f, m, partial=None: progress(f, m))
 
 
 # ---------------------------------------------------------------------------- 4a the landscape
@@ -168,39 +173,133 @@ def within_budget(config: LandscapeConfig) -> tuple[LandscapeConfig, str | None]
                     f"{config.n_seeds} seed(s) and {config.steps} steps instead.")
 
 
+def _counter(report, make_partial: Callable | None = None, each: bool = False):
+    """An `on_chunk` for the runner: "k of n networks trained" (the fraction counts every run's
+    steps), and the experiment's partial result built by `make_partial(partials)`: after every
+    chunk when `each` (growing curves), else only when a network finished since the last call
+    (a heat map gets its new cells; nothing is rebuilt in between)."""
+    finished = [-1]
+
+    def on_chunk(partials: dict) -> None:
+        if report is None:
+            return
+        done = sum(int(r.steps_done.sum()) for r in partials.values())
+        total = sum(len(r.seeds) * r.steps for r in partials.values())
+        n = sum(len(r.seeds) for r in partials.values())
+        k = sum(int(np.sum(r.steps_done >= r.steps)) for r in partials.values())
+        partial = None
+        if make_partial is not None and (each or k != finished[0]):
+            finished[0] = k
+            partial = make_partial(partials)
+        report(min(1.0, done / max(total, 1)), f"{k} of {n} networks trained", partial)
+    return on_chunk
+
+
+def grid_jobs(config: TrainConfig, lrs, gains, seeds, *, prefix: str = "") -> dict[str, Job]:
+    """One runner job per learning rate: its (gain, seed) runs, `hparams` traced (one training
+    program for every job of `config`). Named f"{prefix}{lr:g}"."""
+    gain = np.repeat(np.asarray(gains, np.float32), len(seeds))
+    seed = tuple(int(s) for s in np.tile(np.asarray(seeds), len(gains)))
+    return {f"{prefix}{float(lr):g}": Job(config, hparams(lr=np.full(len(seed), lr, np.float32),
+                                                         gain=gain), seed)
+            for lr in lrs}
+
+
+# The measurements of 4a to 4c: the same probe functions as `bnjax.grid` and `bnjax.train`, so
+# every page's 8 x 64 SGD nets share one probe program per architecture.
+ACCURACY = (probes.test_accuracy, probes.weight_norms)
+
+
+def _grid_arrays(results: dict, config: LandscapeConfig, name: str):
+    """(acc (lr, gain, seed), diverged, loss (lr, gain, seed, steps), done (lr, gain, seed)) of
+    one variant from the runner's (partial) results; acc is NaN where a run is not done."""
+    lrs, gains = grid_axes(config)
+    shape = (len(gains), config.n_seeds)
+    acc, div, loss, done = [], [], [], []
+    for lr in lrs:
+        r = results[f"{name} {lr:g}"]
+        finished = r.steps_done >= r.steps
+        (a, _), _ = r.probes if r.probes is not None and len(r.probes) else ((None, None), None)
+        final = np.full(len(r.seeds), np.nan) if a is None else \
+            np.nan_to_num(a[:, -1], nan=0.0)  # a diverged run counts as 0
+        final = np.where(finished, final, np.nan)
+        acc.append(final.reshape(shape))
+        div.append(np.asarray(r.diverged).reshape(shape))
+        loss.append(r.loss.reshape(*shape, -1))
+        done.append(finished.reshape(shape))
+    return np.stack(acc), np.stack(div), np.stack(loss), np.stack(done)
+
+
+def landscape_cells(config: LandscapeConfig, results: dict) -> pd.DataFrame:
+    """The heat maps' cells (variant, lr, gain, acc, acc_std, diverged, n_seeds, good) of every
+    cell whose runs have all finished, from the runner's (partial) results: what the live heat
+    maps draw while the grid trains, and the final result's `cells`."""
+    lrs, gains = grid_axes(config)
+    cells = []
+    for name, _ in VARIANTS:
+        acc, div, _, done = _grid_arrays(results, config, name)
+        for i, lr in enumerate(lrs):
+            for j, gain in enumerate(gains):
+                if done[i, j].all():
+                    cells.append(dict(variant=name, lr=lr, gain=gain,
+                                      acc=float(acc[i, j].mean()), acc_std=float(acc[i, j].std()),
+                                      diverged=int(div[i, j].sum()), n_seeds=config.n_seeds))
+    cells = pd.DataFrame(cells, columns=["variant", "lr", "gain", "acc", "acc_std", "diverged",
+                                         "n_seeds"])
+    cells["good"] = cells["acc"] >= GOOD
+    return cells
+
+
 def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) -> LandscapeResult:
-    """4a: every (lr, gain, seed) for BN and plain; test accuracy at the end, seed mean."""
+    """4a: every (lr, gain, seed) for BN and plain; test accuracy at the end, seed mean.
+
+    config -> runner jobs (`grid_jobs`: one per variant and lr, BN and plain interleaved so both
+    heat maps fill in together) -> `runs.train_together(probe=ACCURACY)` -> cells and summary.
+    With a progress callback that takes a third argument, it receives a partial result whose
+    `cells` hold the cells finished so far (the page's live heat maps)."""
     lrs, gains = grid_axes(config)
     seeds = tuple(range(config.seed, config.seed + config.n_seeds))
-    data = load_digits()
-    n = len(lrs) * len(gains) * len(seeds)
-    part = _stepper(progress, 2 * n)
-    cells, curves, per_seed, summary = [], [], [], {}
+    jobs: dict[str, Job] = {}
+    for lr in lrs:  # BN and plain side by side, cell by cell
+        for name, bn in VARIANTS:
+            jobs.update(grid_jobs(_config(config.depth, config.width, bn, config.optimizer),
+                                  [lr], gains, seeds, prefix=f"{name} "))
     every = min(50, config.steps)
+    steps = -(-config.steps // every) * every
+    report = _reporter(progress)
+    partial = (lambda partials: LandscapeResult(landscape_cells(config, partials),
+                                                pd.DataFrame(), {}))
+    results = runs.train_together(jobs, steps, load_digits(), chunk=every, probe=ACCURACY,
+                                  probe_every=steps, probe_at_start=False,
+                                  together=GRID_IN_FLIGHT, on_chunk=_counter(report, partial))
+    return _landscape_result(config, results)
+
+
+# Waves (one run per device each) in flight while a grid trains: enough that the devices never
+# wait for Python, few enough that the cells complete one after another.
+GRID_IN_FLIGHT = 8
+
+
+def _landscape_result(config: LandscapeConfig, results: dict) -> LandscapeResult:
+    lrs, gains = grid_axes(config)
+    seeds = tuple(range(config.seed, config.seed + config.n_seeds))
+    curves, per_seed, summary = [], [], {}
     # the speed comparison: the grid lr nearest MATCH_LR, at the reference gain (1 if in the grid)
     ref_lr, ref_gain = default_cell(config)
     match = min(lrs, key=lambda v: abs(np.log(v / MATCH_LR)))
     lo, hi = match_window(config.steps)
+    k_every = 5 if config.steps >= 500 else 1
     for name, bn in VARIANTS:
-        g = train_grid(_config(config.depth, config.width, bn, config.optimizer), lrs, gains,
-                       seeds, config.steps, data, every=every, chunk=100, progress=part(n))
-        final = np.nan_to_num(g.test_acc[:, -1], nan=0.0)  # a diverged run counts as 0
-        shape = (len(lrs), len(gains), len(seeds))
-        acc = final.reshape(shape)
-        div = g.diverged.reshape(shape)
+        acc, div, loss, _ = _grid_arrays(results, config, name)
         for i, lr in enumerate(lrs):
             for j, gain in enumerate(gains):
-                cells.append(dict(variant=name, lr=lr, gain=gain, acc=float(acc[i, j].mean()),
-                                  acc_std=float(acc[i, j].std()),
-                                  diverged=int(div[i, j].sum()), n_seeds=len(seeds)))
-        k = 5 if config.steps >= 500 else 1
-        for r in range(len(g.lr)):
-            curves.append(pd.DataFrame(dict(
-                variant=name, lr=float(g.lr[r]), gain=float(g.gain[r]), seed=int(g.seed[r]),
-                step=np.arange(1, config.steps + 1)[::k], loss=g.loss[r, :config.steps:k])))
+                for k, seed in enumerate(seeds):
+                    curves.append(pd.DataFrame(dict(
+                        variant=name, lr=float(np.float32(lr)), gain=float(np.float32(gain)),
+                        seed=int(seed), step=np.arange(1, config.steps + 1)[::k_every],
+                        loss=loss[i, j, k, :config.steps:k_every])))
         mean = acc.mean(-1)
         key = "bn" if bn else "plain"
-        loss = g.loss.reshape(*shape, -1)
         i, j = lrs.index(match), gains.index(ref_gain)
         for k, seed in enumerate(seeds):
             good_lo, good_hi = monotone_edge(lrs, acc[:, j, k] >= GOOD)
@@ -225,10 +324,8 @@ def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) ->
                    match_window_start=float(lo), match_window_end=float(hi),
                    lr_grid_min=float(lrs[0]), lr_grid_max=float(lrs[-1]),
                    n_seeds=float(len(seeds)))
-    cells = pd.DataFrame(cells)
-    cells["good"] = cells["acc"] >= GOOD
-    return LandscapeResult(cells, pd.concat(curves, ignore_index=True), summary,
-                           pd.DataFrame(per_seed))
+    return LandscapeResult(landscape_cells(config, results), pd.concat(curves, ignore_index=True),
+                           summary, pd.DataFrame(per_seed))
 
 
 # ---------------------------------------------------------------------------- 4b effective lr
@@ -262,27 +359,33 @@ def run_effective_lr(config: EffectiveLrConfig = EffectiveLrConfig(),
     """4b: run A (gain 1) against run B (hidden W times c, their lr times c^2), same seed and
     batches, with eps scaled by c^2 and with eps fixed. The init gain multiplies exactly the
     hidden weights (the output layer ignores it), so B's init is A's hidden W scaled by c
-    (bit for bit when c is a power of 2)."""
-    c, data = float(config.c), load_digits()
-    part = _stepper(progress, 3)
+    (bit for bit when c is a power of 2). Three runs, two runner jobs (ε is part of the static
+    network shape: the ε·c² net has its own program), the weight norms probed every 10 steps."""
+    c = float(config.c)
     every = 10
-    fixed = train_grid(_config(config.depth, config.width, True, config.optimizer, config.eps),
-                       [config.lr], [1.0, c], [config.seed], config.steps, data,
-                       w_lr_scale=np.array([1.0, c * c], np.float32), every=every, chunk=250,
-                       group=1, progress=part(2))
-    scaled = train_grid(
-        _config(config.depth, config.width, True, config.optimizer, config.eps * c * c),
-        [config.lr], [c], [config.seed], config.steps, data, w_lr_scale=c * c, every=every,
-        chunk=250, group=1, progress=part(1))
+    steps_run = -(-config.steps // every) * every
+    seed = int(config.seed)
+    jobs = {
+        "fixed": Job(_config(config.depth, config.width, True, config.optimizer, config.eps),
+                     hparams(lr=np.full(2, config.lr, np.float32),
+                             gain=np.array([1.0, c], np.float32),
+                             w_lr_scale=np.array([1.0, c * c], np.float32)), (seed, seed)),
+        "scaled": Job(_config(config.depth, config.width, True, config.optimizer,
+                              config.eps * c * c),
+                      hparams(lr=config.lr, gain=c, w_lr_scale=c * c), (seed,)),
+    }
+    r = runs.train_together(jobs, steps_run, load_digits(), chunk=every, probe=ACCURACY,
+                            probe_at_start=False, on_chunk=_counter(_reporter(progress)))
+    fixed, scaled = r["fixed"], r["scaled"]
     losses = (fixed.loss[0], scaled.loss[0], fixed.loss[1])
-    norms = (fixed.w_norm[0], scaled.w_norm[0], fixed.w_norm[1])
+    norms = (fixed.probes[1][0], scaled.probes[1][0], fixed.probes[1][1])
     steps = np.arange(1, config.steps + 1)
     curves, tables = [], []
     for name, loss, norm in zip(EFFECTIVE_RUNS, losses, norms):
         rel = np.abs(loss - losses[0]) / np.abs(losses[0])
         curves.append(pd.DataFrame(dict(run=name, step=steps, loss=loss[:config.steps],
                                         rel_diff=rel[:config.steps])))
-        e = fixed.eval_steps
+        e = fixed.probe_steps
         for layer in range(norm.shape[1]):
             tables.append(pd.DataFrame(dict(run=name, step=e, layer=layer + 1,
                                             w_norm=norm[:, layer])))
@@ -344,6 +447,22 @@ def sweep_lrs(config: FasterConfig) -> list[float]:
                                           config.n_lrs)]
 
 
+def _matched(name: str, res, match: float, steps: int) -> pd.DataFrame:
+    """The training loss of the runs at the matched lr (the side-by-side curves)."""
+    rows = [pd.DataFrame(dict(variant=name, seed=int(res.seeds[r]), step=np.arange(1, steps + 1),
+                              loss=np.array(res.loss[r, :steps])))
+            for r in range(len(res.seeds)) if abs(res.hp.lr[r] - match) < 1e-6 * match]
+    return pd.concat(rows, ignore_index=True)
+
+
+def _faster_curves(config: FasterConfig, partials: dict, match: float) -> "FasterResult":
+    """A partial 4c result for the live chart: the matched-lr curves so far (NaN not yet
+    trained)."""
+    curves = pd.concat([_matched(name, partials[name], match, config.steps)
+                        for name, _ in VARIANTS], ignore_index=True)
+    return FasterResult(pd.DataFrame(), curves, {"match_lr": float(match)})
+
+
 def run_faster(config: FasterConfig = FasterConfig(), progress=None) -> FasterResult:
     """4c: a fine log-lr sweep for both nets. A run *learns* when it stays finite and its final
     training loss (mean of the last 10% of steps) is below half its first-step loss. The largest
@@ -354,38 +473,42 @@ def run_faster(config: FasterConfig = FasterConfig(), progress=None) -> FasterRe
     (test accuracy is measured every 10 steps)."""
     lrs = sweep_lrs(config)
     seeds = tuple(range(config.seed, config.seed + config.n_seeds))
-    data = load_digits()
-    n = len(lrs) * len(seeds)
-    part = _stepper(progress, 2 * n)
     match = min(lrs, key=lambda v: abs(np.log(v / config.match_lr)))
+    every = 10
+    steps_run = -(-config.steps // every) * every
+    jobs = {name: Job(_config(config.depth, config.width, bn, config.optimizer),
+                      hparams(lr=np.repeat(np.asarray(lrs, np.float32), len(seeds)),
+                              gain=config.gain), tuple(seeds) * len(lrs))
+            for name, bn in VARIANTS}
+    report = _reporter(progress)
+    results = runs.train_together(
+        jobs, steps_run, load_digits(), chunk=every, probe=ACCURACY, probe_at_start=False,
+        on_chunk=_counter(report, lambda p: _faster_curves(config, p, match), each=True))
     rows, curves, per_seed, summary = [], [], [], {}
     for name, bn in VARIANTS:
-        g = train_grid(_config(config.depth, config.width, bn, config.optimizer), lrs,
-                       [config.gain], seeds, config.steps, data, every=10, chunk=100,
-                       progress=part(n))
+        res = results[name]
+        (test_acc, _), _ = res.probes
+        lr_r, seed_r = res.hp.lr, res.seeds
         tail = max(1, config.steps // 10)
-        start = g.loss[:, 0]
-        final = g.loss[:, config.steps - tail:config.steps].mean(axis=1)  # NaN if diverged
-        finite = ~g.diverged & np.isfinite(final)
+        start = res.loss[:, 0]
+        final = res.loss[:, config.steps - tail:config.steps].mean(axis=1)  # NaN if diverged
+        finite = ~res.diverged & np.isfinite(final)
         learns = finite & (final < 0.5 * start)
-        hit = np.nan_to_num(g.test_acc, nan=0.0) >= config.target
-        to_target = np.where(hit.any(1), g.eval_steps[hit.argmax(1)], np.nan)
-        for r in range(len(g.lr)):
-            rows.append(dict(variant=name, lr=float(g.lr[r]), seed=int(g.seed[r]),
+        hit = np.nan_to_num(test_acc, nan=0.0) >= config.target
+        to_target = np.where(hit.any(1), res.probe_steps[hit.argmax(1)], np.nan)
+        for r in range(len(lr_r)):
+            rows.append(dict(variant=name, lr=float(lr_r[r]), seed=int(seed_r[r]),
                              learns=bool(learns[r]), finite=bool(finite[r]),
-                             diverged=bool(g.diverged[r]), steps_to_target=float(to_target[r]),
+                             diverged=bool(res.diverged[r]), steps_to_target=float(to_target[r]),
                              final_loss=float(final[r]),
-                             acc=float(np.nan_to_num(g.test_acc[r, -1], nan=0.0))))
-            if abs(g.lr[r] - match) < 1e-6 * match:
-                curves.append(pd.DataFrame(dict(variant=name, seed=int(g.seed[r]),
-                                                step=np.arange(1, config.steps + 1),
-                                                loss=g.loss[r, :config.steps])))
+                             acc=float(np.nan_to_num(test_acc[r, -1], nan=0.0))))
+        curves.append(_matched(name, res, match, config.steps))
         key = "bn" if bn else "plain"
         shape = (len(lrs), len(seeds))
-        learns_, finite_, div_ = (a.reshape(shape) for a in (learns, finite, g.diverged))
+        learns_, finite_, div_ = (a.reshape(shape) for a in (learns, finite, res.diverged))
         steps_ = to_target.reshape(shape)
         lo, hi = match_window(config.steps)
-        window = g.loss.reshape(*shape, -1)[lrs.index(match), :, lo:hi]
+        window = res.loss.reshape(*shape, -1)[lrs.index(match), :, lo:hi]
         for k, seed in enumerate(seeds):
             learn_lo, learn_hi = monotone_edge(lrs, learns_[:, k])
             _, finite_hi = monotone_edge(lrs, finite_[:, k])
@@ -439,45 +562,6 @@ class SmoothnessConfig:
     s_max: float = 0.4
 
 
-def _probe(params, state, x, y, sizes, spec: MLPSpec):
-    """Along the gradient g of the batch (x, y): for each step size s, L(θ - s·g) and
-    ‖g - ∇L(θ - s·g)‖ (train-mode BN, the running statistics untouched). Returns
-    (losses (S,), grad_change (S,), ‖g‖)."""
-    grad = jax.grad(lambda p: loss_fn(p, state, x, y, spec=spec)[0])
-    g = grad(params)
-    norm = lambda t: jnp.sqrt(sum(jnp.sum(v ** 2) for v in jax.tree.leaves(t)))  # noqa: E731
-
-    def at(s):
-        p = jax.tree.map(lambda a, b: a - s * b, params, g)
-        loss, _ = loss_fn(p, state, x, y, spec=spec)
-        diff = jax.tree.map(lambda a, b: a - b, grad(p), g)
-        return loss, norm(diff)
-
-    losses, change = jax.lax.map(at, sizes)
-    return losses, change, norm(g)
-
-
-def _smooth_run(carry, idx, hp, x, y, sizes, config: TrainConfig, every: int):
-    """Probe at the start of every block of `every` steps (on that block's first batch), then
-    train the block with `bnjax.train._chunk`."""
-    blocks = idx.reshape(-1, every, idx.shape[-1])
-
-    def block(c, i):
-        probe = _probe(c.params, c.state, x[i[0]], y[i[0]], sizes, config.spec)
-        c, m = _chunk(c, i, hp, x, y, config)
-        return c, (probe, m.loss)
-
-    carry, (probes, loss) = jax.lax.scan(block, carry, blocks)
-    return carry, probes, loss.reshape(-1)
-
-
-smoothness_runs = jax.jit(
-    lambda carry, idx, hp, x, y, sizes, config, every: jax.vmap(
-        functools.partial(_smooth_run, config=config, every=every),
-        in_axes=(0, 0, 0, None, None, None))(carry, idx, hp, x, y, sizes),
-    static_argnames=("config", "every"))
-
-
 @dataclass
 class SmoothnessResult:
     probes: pd.DataFrame  # variant, seed, step, s, loss, grad_change, beta
@@ -511,6 +595,45 @@ def crossing(steps, rougher) -> float:
     return float(steps[k]) if 0 < k < len(r) else float("nan")
 
 
+def _smooth_measures(loss, change, gnorm, sizes) -> dict:
+    """Per measure, (seeds, probes): the loss range, gradient change and gradient smoothness
+    from the along-gradient probe's (loss, change (seeds, probes, S), ‖g‖ (seeds, probes))."""
+    s = np.asarray(sizes, np.float64)
+    beta = change / (s[None, None, :] * gnorm[..., None])
+    return {"loss range": loss.max(-1) - loss.min(-1), "gradient change": change.max(-1),
+            "gradient smoothness": beta.max(-1)}
+
+
+def _bands(name: str, measures: dict, at) -> list[dict]:
+    rows = []
+    for measure in MEASURES:
+        v = measures[measure]
+        for j, step in enumerate(at):
+            with np.errstate(all="ignore"):
+                if np.isnan(v[:, j]).all():
+                    continue
+                rows.append(dict(variant=name, step=int(step), measure=measure,
+                                 lo=float(np.nanmin(v[:, j])), hi=float(np.nanmax(v[:, j])),
+                                 mid=float(np.nanmean(v[:, j]))))
+    return rows
+
+
+def _smooth_partial(config: SmoothnessConfig, partials: dict, sizes) -> "SmoothnessResult":
+    """A partial 4d result for the live chart: the bands of the probes measured so far."""
+    bands = []
+    for name, _ in VARIANTS:
+        res = partials[name]
+        if res.probes is None:
+            continue
+        cols = res.probed()[:-1]  # measured on every seed, the last (unused) probe left out
+        # (the runner's partial results hold a single probe's output in a 1-tuple)
+        measured = res.probes[0] if len(res.probes) == 1 else res.probes
+        loss, change, gnorm = (np.asarray(a[:, :-1][:, cols], np.float64) for a in measured)
+        bands += _bands(name, _smooth_measures(loss, change, gnorm, sizes),
+                        res.probe_steps[:-1][cols])
+    return SmoothnessResult(pd.DataFrame(), pd.DataFrame(bands), {})
+
+
 def run_smoothness(config: SmoothnessConfig = SmoothnessConfig(),
                    progress=None) -> SmoothnessResult:
     """4d: every `every` steps, step sizes s along the current gradient g: the loss range
@@ -524,19 +647,19 @@ def run_smoothness(config: SmoothnessConfig = SmoothnessConfig(),
     data = load_digits()
     seeds = tuple(range(config.seed, config.seed + config.n_seeds))
     steps = -(-config.steps // config.every) * config.every
-    sizes = jnp.asarray(np.linspace(config.s_min, config.s_max, 8), jnp.float32)
-    x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
-    idx = jnp.asarray(np.stack([batch_indices(s, steps, 64, len(data.x_train)) for s in seeds]))
-    hp = _broadcast(hparams(lr=config.lr), len(seeds))
-    keys = jnp.stack([jax.random.key(s) for s in seeds])
+    sizes = np.linspace(config.s_min, config.s_max, 8).astype(np.float32)
+    jobs = {name: Job(_config(config.depth, config.width, bn, config.optimizer),
+                      hparams(lr=config.lr), seeds) for name, bn in VARIANTS}
+    report = _reporter(progress)
+    results = runs.train_together(
+        jobs, steps, data, chunk=config.every, probe=probes.along_gradient, probe_args=sizes,
+        on_chunk=_counter(report, lambda p: _smooth_partial(config, p, sizes), each=True))
     rows, bands, summary, per, train = [], [], {}, {}, {}
     for k, (name, bn) in enumerate(VARIANTS):
-        tc = _config(config.depth, config.width, bn, config.optimizer)
-        carry = init_runs(keys, hp, tc)
-        _, (loss, change, gnorm), train_loss = smoothness_runs(carry, idx, hp, x, y, sizes, tc,
-                                                               config.every)
-        loss, change, gnorm = (np.asarray(a, np.float64) for a in (loss, change, gnorm))
-        train[name] = np.asarray(train_loss, np.float64)  # (seeds, steps)
+        res = results[name]
+        # the probes before each block of `every` steps (the one after the last is not used)
+        loss, change, gnorm = (np.asarray(a[:, :-1], np.float64) for a in res.probes)
+        train[name] = np.asarray(res.loss, np.float64)  # (seeds, steps)
         s = np.asarray(sizes, np.float64)
         beta = change / (s[None, None, :] * gnorm[..., None])  # (seeds, probes, S)
         at = np.arange(loss.shape[1]) * config.every
@@ -558,8 +681,6 @@ def run_smoothness(config: SmoothnessConfig = SmoothnessConfig(),
         key = "bn" if bn else "plain"
         for measure in MEASURES:
             summary[f"{MEASURE_KEYS[measure]}_{key}"] = float(np.nanmean(per[name][measure]))
-        if progress is not None:
-            progress((k + 1) / 2, f"{(k + 1) * len(seeds)} of {2 * len(seeds)} networks trained")
     table = []
     for measure in MEASURES:
         stem, bn, plain = MEASURE_KEYS[measure], per["BN"][measure], per["plain"][measure]

@@ -125,10 +125,13 @@ def ics_time_chart(ics: pd.DataFrame, layer: int, metric: str = "cos", title=Non
         y=alt.Y(f"{metric}:Q", title=METRIC_TITLE[metric], scale=scale), detail="seed:N",
         color=variant_color(domain=order, legend=False), strokeDash=variant_dash(domain=order),
         tooltip=["variant", "seed", "step", alt.Tooltip(f"{metric}:Q", format=".3f")])
-    mean = base.mark_line(strokeWidth=3, point=alt.OverlayMarkDef(size=50, filled=True)).encode(
+    mean = base.mark_line(strokeWidth=3).encode(
         y=alt.Y(f"mean({metric}):Q", scale=scale), strokeDash=variant_dash(domain=order),
-        **_point_legend(order))
-    return alt.layer(mean, seeds, *_guide(metric, scale, font)).properties(
+        color=variant_color(domain=order, legend=False))
+    # The legend comes from the points alone: a filled shape per variant, no dashed outline.
+    points = base.mark_point(size=50, filled=True, opacity=1).encode(
+        y=alt.Y(f"mean({metric}):Q", scale=scale), **_point_legend(order))
+    return alt.layer(points, mean, seeds, *_guide(metric, scale, font)).properties(
         height=_height(240, title),
         title=_title(title, f"Layer {layer}: {METRIC_TITLE[metric]} over training"))
 
@@ -151,7 +154,7 @@ def ics_layer_chart(ics: pd.DataFrame, metric: str = "cos", title=None,
     line = base.mark_line(strokeWidth=3).encode(y=alt.Y(f"mean({metric}):Q", scale=scale),
                                                 color=variant_color(domain=order, legend=False),
                                                 strokeDash=variant_dash(domain=order))
-    return alt.layer(line, dots, *_guide(metric, scale, font)).properties(
+    return alt.layer(dots, line, *_guide(metric, scale, font)).properties(
         height=_height(240, title), title=_title(title, "Every layer, averaged over training"))
 
 

@@ -2,6 +2,7 @@
 import streamlit as st
 
 import ui
+from ui import live
 from bnjax.charts import landscape as charts
 from bnjax.experiments import landscape as exp
 from bnjax.narration import landscape as say
@@ -54,7 +55,28 @@ config, note = exp.within_budget(config)
 if note:
     st.warning(note, icon=":material/timer:")
 
-result = ui.run(exp.run_landscape, config, what="Landscape")
+grid_lrs, grid_gains = exp.grid_axes(config)
+
+
+def live_grid(update):
+    """While the grid trains: the heat maps cell by cell, as each cell's nets finish (before
+    the first cell, the median training loss of the nets training)."""
+    cells = getattr(update.partial, "cells", None)
+    if cells is None or cells.empty:
+        curves = exp.grid_live_curves(update.runs or {})
+        if len(curves) and curves["loss"].notna().any():
+            st.altair_chart(charts.matched_chart(
+                curves, 0.0, title="Training loss, live: the median of the grid's first nets"))
+            st.caption(f"Live: {update.message}. The heat maps fill in as the nets finish.")
+        return
+    st.altair_chart(charts.heatmap_chart(
+        cells, axes=(grid_lrs, grid_gains),
+        title=f"Test accuracy after {config.steps} steps, cell by cell as the nets finish"))
+    st.caption(f"Live: {update.message}. The full page follows when the grid is trained.")
+
+
+with first or st.container():
+    result = ui.run(exp.run_landscape, config, what="Landscape", live=live_grid)
 if result is None:
     st.stop()
 s = result.summary
@@ -103,7 +125,8 @@ econfig, fconfig, sconfig = exp.follow(
                 container=e1),
     lr=ui.select_slider("Learning rate η (SGD)", "elr", [0.05, 0.1, 0.5, 1.0], de.lr,
                         format_func=lr_fmt, container=e2))
-eff = ui.run(exp.run_effective_lr, econfig, what="Effective learning rate")
+eff = ui.run(exp.run_effective_lr, econfig, what="Effective learning rate",
+             live=live.training_curves(title="Training loss, live: run A and the two runs B"))
 if eff is not None:
     titles = say.effective_titles(eff)
     left, mid, right = st.columns(3)
@@ -129,7 +152,17 @@ ui.explain(f"A finer sweep: {fconfig.n_lrs} learning rates from {fconfig.lr_min:
            f"when its final training loss is below half its first; the largest learning rate "
            f"that learns counts only if every smaller one learns too, so a lucky run above a "
            f"failure does not move it.")
-fast = ui.run(exp.run_faster, fconfig, what="Learning-rate sweep")
+def live_matched(update):
+    """While the sweep trains: the curves at the matched small lr, growing."""
+    p = update.partial
+    if p is None or p.curves.empty or not p.curves["loss"].notna().any():
+        return
+    st.altair_chart(charts.matched_chart(p.curves, p.summary["match_lr"],
+                                         title="Same small learning rate, live"))
+    st.caption(f"Live: {update.message}.")
+
+
+fast = ui.run(exp.run_faster, fconfig, what="Learning-rate sweep", live=live_matched)
 if fast is not None:
     fs = fast.summary
     titles = say.faster_titles(fast)
@@ -151,7 +184,16 @@ if fast is not None:
 # ---------------------------------------------------------------------------- 4d
 st.header("4d · Smoother along the gradient?",
           help=words("loss range", "gradient change", "gradient smoothness", "crossing step"))
-smooth = ui.run(exp.run_smoothness, sconfig, what="Smoothness probes")
+def live_smooth(update):
+    """While the 4d nets train: the measures along the gradient, probe by probe."""
+    p = update.partial
+    if p is None or p.bands.empty:
+        return
+    st.altair_chart(charts.smoothness_chart(p.bands, title="Along the gradient, live"))
+    st.caption(f"Live: {update.message}.")
+
+
+smooth = ui.run(exp.run_smoothness, sconfig, what="Smoothness probes", live=live_smooth)
 if smooth is not None:
     ui.explain(f"Every {sconfig.every} steps (SGD, lr {sconfig.lr:g}, {sconfig.n_seeds} seeds), "
                f"we step along the current gradient g with sizes {sconfig.s_min:g} to "
@@ -175,4 +217,4 @@ ui.glossary("learning rate", "init gain", "good cell", "diverged", "seed spread"
             "effective learning rate", "ε", "matched learning rate", "largest lr that learns",
             "largest lr that stays finite", "loss range", "gradient change",
             "gradient smoothness", "crossing step")
-ui.show_code(exp.run_landscape, exp.train_grid)
+ui.show_code(exp.run_landscape, exp.grid_jobs)

@@ -11,7 +11,8 @@ from bnjax.data import load_digits
 from bnjax.experiments import landscape as exp
 from bnjax.grid import MESH, grid_chunk, pair_chunk, train_grid
 from bnjax.nn import MLPSpec
-from bnjax.train import TrainConfig, _init_runs
+from bnjax import runs
+from bnjax.train import TrainConfig
 from tests.apphelp import charts as page_charts
 from tests.apphelp import render, texts
 from ui.glossary import TERMS
@@ -204,9 +205,10 @@ def test_single_runs_compile_once_for_every_device():
     data = load_digits()
     config = SMALL._replace(optimizer="momentum")
     train_grid(config, [0.1, 0.3, 1.0], [1.0], [0], 40, data, every=10, chunk=20)
-    before = pair_chunk._cache_size(), _init_runs._cache_size()
+    programs = (pair_chunk, runs.draw_program, runs.build_program)
+    before = [p._cache_size() for p in programs]
     g = train_grid(config, [0.01, 3.0], [0.5, 1.5, 2.0], [7, 8], 40, data, every=10, chunk=20)
-    assert (pair_chunk._cache_size(), _init_runs._cache_size()) == before
+    assert [p._cache_size() for p in programs] == before
     assert g.loss.shape == (12, 40) and not np.isnan(g.loss[:, :5]).any()
 
 
@@ -216,6 +218,43 @@ def test_a_diverged_run_is_flagged_with_nan_curves():
                    data, every=10, group=1)
     assert g.diverged.all()
     assert np.isnan(g.loss[0, -1]) and np.isnan(g.test_acc[0, -1])
+
+
+# ---------------------------------------------------------------------------- the runner
+
+
+def test_page_5_shares_one_training_program_and_draws_live():
+    """4a's grid, 4c's sweep, 4d's runs and 4b's fixed-ε runs of one architecture train with
+    one compiled program (lr, gain, the hidden-W lr scale are traced; only 4b's ε·c² net has
+    its own); a progress callback with a third argument gets partial results: heat-map cells
+    as they finish (ending with the final cells), 4c's and 4d's curves as they grow."""
+    small = dict(depth=2, width=16)
+    cells = []
+    a = exp.run_landscape(exp.LandscapeConfig(n_seeds=1, steps=100, **small),
+                          progress=lambda f, m, p=None: p is not None and cells.append(p.cells))
+    sizes = [len(c) for c in cells]
+    assert sizes == sorted(sizes) and 0 < sizes[1] < len(a.cells) and sizes[-1] == len(a.cells)
+    assert cells[-1].equals(a.cells)
+    before = runs.chunk_program._cache_size()
+    grown = []
+    exp.run_faster(exp.FasterConfig(steps=40, n_lrs=3, **small),
+                   progress=lambda f, m, p=None: grown.append(int(p.curves.loss.notna().sum())))
+    assert grown == sorted(grown) and grown[0] < grown[-1]
+    bands = []
+    s = exp.run_smoothness(exp.SmoothnessConfig(steps=150, n_seeds=1, **small),
+                           progress=lambda f, m, p=None: bands.append(len(p.bands)))
+    assert bands == sorted(bands) and bands[-1] == len(s.bands)
+    exp.run_effective_lr(exp.EffectiveLrConfig(c=2.0, steps=20, **small))
+    assert runs.chunk_program._cache_size() == before + 1  # the ε·c² net only
+
+
+def test_the_same_grid_whatever_the_runs_in_flight(monkeypatch):
+    """The numbers do not depend on how many runs train side by side."""
+    config = exp.LandscapeConfig(n_seeds=1, steps=60, depth=2, width=16, lr_min=0.3)
+    first = exp.run_landscape(config)
+    monkeypatch.setattr(exp, "GRID_IN_FLIGHT", 1)
+    again = exp.run_landscape(config)
+    assert first.cells.equals(again.cells) and first.curves.equals(again.curves)
 
 
 # ---------------------------------------------------------------------------- smoke runs

@@ -53,29 +53,36 @@ FIT_X = alt.AutoSizeParams(type="fit-x", contains="padding")
 
 
 def heatmap_chart(cells: pd.DataFrame, good: float = GOOD, title=None,
-                  wrap: int | None = 80) -> alt.Chart:
+                  wrap: int | None = 80, axes: tuple | None = None) -> alt.Chart:
     """Two heat maps (BN, plain) of seed-mean test accuracy on one colour scale: cells >= `good`
     outlined, the count of good cells in each panel's header, diverged cells marked "✕"; a click
-    selects a (lr, gain) cell."""
+    selects a (lr, gain) cell. `axes` = (lrs, gains) of the whole grid, for a grid still
+    training: the maps keep their layout as the cells arrive, and each header counts the cells
+    trained so far."""
     df = cells.copy()
     df["lr_label"] = df["lr"].map(_fmt)
     df["gain_label"] = df["gain"].map(_fmt)
     counts = df.groupby("variant")["good"].sum()
     n = df.groupby("variant").size()
-    df["panel"] = df["variant"].map(lambda v: f"{v}: {int(counts[v])} of {int(n[v])} cells ≥ "
-                                              f"{good:.0%}")
+    total = None if axes is None else len(axes[0]) * len(axes[1])
+    df["panel"] = df["variant"].map(
+        lambda v: f"{v}: {int(counts[v])} of {int(n[v])} cells ≥ {good:.0%}"
+        + ("" if total is None or n[v] >= total else f" ({int(n[v])} of {total} trained)"))
     df["label"] = np.where(df["diverged"] == df["n_seeds"], "✕",
                            df["acc"].map(lambda a: f"{a:.2f}"))
     df["status"] = np.where(df["diverged"] > 0,
                             df["diverged"].astype(str) + " of " + df["n_seeds"].astype(str)
                             + " seeds diverged", "finite")
-    lr_order = [_fmt(v) for v in sorted(df["lr"].unique())]
-    gain_order = [_fmt(v) for v in sorted(df["gain"].unique(), reverse=True)]
+    lrs, gains = (df["lr"].unique(), df["gain"].unique()) if axes is None else axes
+    lr_order = [_fmt(v) for v in sorted(lrs)]
+    gain_order = [_fmt(v) for v in sorted(gains, reverse=True)]
+    fixed = {} if axes is None else {"scale": alt.Scale(domain=lr_order)}
     sel = alt.selection_point(name=CELL, fields=["lr", "gain"], on="click", clear="dblclick")
     # upright labels at a fixed size (lecture mode's bigger axis labels would collide)
     x = alt.X("lr_label:O", sort=lr_order, title="learning rate",
-              axis=alt.Axis(labelAngle=0, labelOverlap=False, labelFontSize=13))
-    y = alt.Y("gain_label:O", sort=gain_order, title="init gain")
+              axis=alt.Axis(labelAngle=0, labelOverlap=False, labelFontSize=13), **fixed)
+    y = alt.Y("gain_label:O", sort=gain_order, title="init gain",
+              **({} if axes is None else {"scale": alt.Scale(domain=gain_order)}))
     rect = alt.Chart().mark_rect(strokeWidth=4).encode(
         x=x, y=y,
         color=alt.Color("acc:Q", scale=ACC_SCALE, title=["test accuracy", "(seed mean)"],

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -250,6 +251,27 @@ def landscape_cells(config: LandscapeConfig, results: dict) -> pd.DataFrame:
     return cells
 
 
+def grid_live_curves(partials: dict) -> pd.DataFrame:
+    """variant, seed ("median"), step, loss: the median training loss over the grid's nets
+    training so far (the runner's partial results of `run_landscape`), up to the step every
+    started net has reached: what the page draws before the first cell is in."""
+    frames = []
+    for name, _ in VARIANTS:
+        rs = [r for job, r in partials.items() if job.startswith(name + " ")]
+        started = [r for r in rs if r.steps_done.max() > 0]
+        if not started:
+            continue
+        loss = np.concatenate([r.loss[r.steps_done > 0] for r in started])
+        done = int(min(r.steps_done[r.steps_done > 0].min() for r in started))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a step where every net diverged
+            median = np.nanmedian(loss[:, :done], axis=0)
+        frames.append(pd.DataFrame(dict(variant=name, seed="median", step=np.arange(1, done + 1),
+                                        loss=median)))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["variant", "seed", "step", "loss"])
+
+
 def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) -> LandscapeResult:
     """4a: every (lr, gain, seed) for BN and plain; test accuracy at the end, seed mean.
 
@@ -360,7 +382,8 @@ def run_effective_lr(config: EffectiveLrConfig = EffectiveLrConfig(),
     batches, with eps scaled by c^2 and with eps fixed. The init gain multiplies exactly the
     hidden weights (the output layer ignores it), so B's init is A's hidden W scaled by c
     (bit for bit when c is a power of 2). Three runs, two runner jobs (ε is part of the static
-    network shape: the ε·c² net has its own program), the weight norms probed every 10 steps."""
+    network shape: the ε·c² net has its own training program), the weight norms probed every
+    10 steps."""
     c = float(config.c)
     every = 10
     steps_run = -(-config.steps // every) * every
@@ -374,11 +397,13 @@ def run_effective_lr(config: EffectiveLrConfig = EffectiveLrConfig(),
                               config.eps * c * c),
                       hparams(lr=config.lr, gain=c, w_lr_scale=c * c), (seed,)),
     }
-    r = runs.train_together(jobs, steps_run, load_digits(), chunk=every, probe=ACCURACY,
-                            probe_at_start=False, on_chunk=_counter(_reporter(progress)))
+    # only the weight norms: a probe that small compiles in a moment
+    r = runs.train_together(jobs, steps_run, load_digits(), chunk=every,
+                            probe=probes.weight_norms, probe_at_start=False,
+                            on_chunk=_counter(_reporter(progress)))
     fixed, scaled = r["fixed"], r["scaled"]
     losses = (fixed.loss[0], scaled.loss[0], fixed.loss[1])
-    norms = (fixed.probes[1][0], scaled.probes[1][0], fixed.probes[1][1])
+    norms = (fixed.probes[0], scaled.probes[0], fixed.probes[1])
     steps = np.arange(1, config.steps + 1)
     curves, tables = [], []
     for name, loss, norm in zip(EFFECTIVE_RUNS, losses, norms):

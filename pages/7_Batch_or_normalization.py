@@ -131,16 +131,17 @@ if land is not None:
     done["land"] = land
     answer_now()
     ls = land.summary
+    runs_ = land.per_seed
+    ui.diverged_note([f"{v}: {int(runs_[runs_.variant == v].diverged.sum())} of "
+                      f"{int((runs_.variant == v).sum())} runs" for v, _, _ in exp.NETS
+                      if runs_[runs_.variant == v].diverged.any()])
     ui.chart(charts.heatmaps_chart(land.cells, exp.GOOD, say.landscape_title(land)))
     largest = {v: float(exp.max_learn_lr_per_seed(land, v).min()) for v, _, _ in exp.NETS}
-    left, right = st.columns(2)
-    with left:
-        ui.chart(charts.sweep_chart(land.sweep, largest, ls["ln10"], say.sweep_title(land)))
+    ui.chart(charts.sweep_chart(land.sweep, largest, ls["ln10"], say.sweep_title(land)))
     show = exp.showcase_lr(land)
-    with right:
-        ui.chart(charts.curves_chart(land.curves, show, ls["ln10"], [
-            f"At lr {show:g}: the training loss of every seed", "a line that stops has "
-            "diverged; dashed: ln 10, a net that has learned nothing"]))
+    ui.chart(charts.curves_chart(land.curves, show, ls["ln10"], [
+        f"At lr {show:g}, gain 1: the training loss of every seed", "a line that stops has "
+        "diverged; dashed: ln 10, the loss of a net that has learned nothing"]))
     ui.verdict(
         "With batch norm the search over hyperparameters becomes much easier: the network is "
         "far more robust to the learning rate and the initialization.",
@@ -162,7 +163,12 @@ deep = ui.run(exp.run_depth, depth_cfg, what="Deep nets")
 if deep is not None:
     done["depth"] = deep
     answer_now()
-    ui.chart(charts.depth_chart(deep.layers, say.depth_titles(deep)))
+    rank_title, grad_title = say.depth_titles(deep)
+    left, right = st.columns(2)
+    with left:
+        ui.chart(charts.depth_rank_chart(deep.layers, rank_title))
+    with right:
+        ui.chart(charts.depth_grad_chart(deep.layers, grad_title))
     ui.verdict(
         "(The lecture does not discuss depth; BN is usually credited with making deep nets "
         "trainable.)",

@@ -226,7 +226,8 @@ def test_the_charts_follow_the_palette(inv, noise, small4, land, deep):
              charts.heatmaps_chart(land.cells, exp.GOOD, say.landscape_title(land)),
              charts.sweep_chart(land.sweep, largest, title=say.sweep_title(land)),
              charts.curves_chart(land.curves, exp.showcase_lr(land)),
-             charts.depth_chart(deep.layers, say.depth_titles(deep))]
+             charts.depth_rank_chart(deep.layers, say.depth_titles(deep)[0]),
+             charts.depth_grad_chart(deep.layers, say.depth_titles(deep)[1])]
     for chart in built:
         spec = chart.to_dict()
         assert not palette_problems(spec), palette_problems(spec)
@@ -249,7 +250,7 @@ def test_the_page_default_view_answers_first_and_the_depth_slider_reruns_only_it
     assert "Short answer." in text and "Needs the batch" in text
     assert "Still training" not in text  # every section finished: the answer is whole
     drawn = page_charts(at)
-    assert len(drawn) >= 7
+    assert len(drawn) >= 8
     for c in drawn:
         assert not palette_problems(json.loads(c.proto.spec))
     before = [c.proto.spec for c in drawn]
@@ -257,5 +258,6 @@ def test_the_page_default_view_answers_first_and_the_depth_slider_reruns_only_it
     assert not at.exception, at.exception
     after = [c.proto.spec for c in page_charts(at)]
     changed = [i for i, (a, b) in enumerate(zip(before, after)) if a != b]
-    assert changed == [len(before) - 1], changed  # the depth chart, last on the page
-    assert "At layer 12" in after[-1]
+    # the depth section's two charts, last on the page
+    assert changed == [len(before) - 2, len(before) - 1], changed
+    assert "At layer 12" in after[-2] and "W12" in after[-1]

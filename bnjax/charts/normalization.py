@@ -7,6 +7,7 @@ from `bnjax.charts.STYLE`; every chart shows the seeds (a point per seed, or a m
 from __future__ import annotations
 
 import math
+import textwrap
 
 import altair as alt
 import numpy as np
@@ -20,15 +21,22 @@ ORDER = ["BN", "LayerNorm", "plain"]
 BN_RUNNING = "BN (running stats)"
 RUNNING_STYLE = (SKY, [4, 2], "triangle-up")
 FLOOR = 1e-9  # a relative change of exactly 0 sits here on the log axis (and says so)
+# Streamlit sizes a chart with autosize "fit": the height given would hold the titles and the
+# legend too, squashing the plot. These charts fit the width only; `height` is the plot's.
+FIT_X = alt.AutoSizeParams(type="fit-x", contains="padding")
 
 
-def _title(text) -> dict:
+def _title(text, wrap: int | None = None) -> dict:
     """`properties(**_title(text))`: a title of one or more lines (a list of strings), anchored
-    left; no title at all for None."""
+    left, each line wrapped at `wrap` characters (charts in half-width columns); no title for
+    None. Also the fit-x autosize (see FIT_X)."""
     if text is None:
-        return {}
+        return {"autosize": FIT_X}
     lines = [text] if isinstance(text, str) else list(text)
-    return {"title": alt.TitleParams(lines if len(lines) > 1 else lines[0], anchor="start")}
+    if wrap:
+        lines = [part for line in lines for part in textwrap.wrap(line, wrap)]
+    return {"title": alt.TitleParams(lines if len(lines) > 1 else lines[0], anchor="start"),
+            "autosize": FIT_X}
 
 
 def _legend(**kw) -> alt.Legend:
@@ -169,7 +177,7 @@ def heatmaps_chart(cells: pd.DataFrame, good: float = 0.9, title=None,
     for i, variant in enumerate([v for v in ORDER if v in set(df.variant)]):
         d = df[df.variant == variant]
         x = alt.X("lr_label:O", sort=lr_order, title="learning rate",
-                  axis=alt.Axis(labelAngle=0, labelOverlap=False))
+                  axis=alt.Axis(labelAngle=-45, labelOverlap=False))
         y = alt.Y("gain_label:O", sort=gain_order, title="init gain" if i == 0 else None,
                   axis=alt.Axis(labels=i == 0, ticks=i == 0))
         rect = alt.Chart(d).mark_rect(strokeWidth=3).encode(
@@ -191,11 +199,11 @@ def heatmaps_chart(cells: pd.DataFrame, good: float = 0.9, title=None,
             title=alt.TitleParams(f"{variant}: {n_good} of {len(d)} cells ≥ {good:.0%}",
                                   anchor="start", fontWeight="bold")))
     return alt.hconcat(*panels, spacing=8).resolve_scale(color="shared").properties(
-        **_title(title))
+        **{k: v for k, v in _title(title).items() if k != "autosize"})
 
 
 def sweep_chart(sweep: pd.DataFrame, largest: dict, ln10: float = math.log(10.0),
-                title=None) -> alt.LayerChart:
+                title=None, height: int = 260) -> alt.LayerChart:
     """Final training loss against the learning rate (gain 1), a point per seed and a line
     through the seed means of the finite runs; a diverged run is a grey ✕ at the top. The line
     at ln 10 is where a net that predicts nothing sits; each net's largest lr that learns is a
@@ -229,10 +237,10 @@ def sweep_chart(sweep: pd.DataFrame, largest: dict, ln10: float = math.log(10.0)
         y=y, x=alt.value(0), text="label:N")
     edges = pd.DataFrame([dict(variant=v, lr=lr) for v, lr in largest.items() if lr > 0])
     ticks = alt.Chart(edges).mark_tick(thickness=4, size=22).encode(
-        x=x, y=alt.value(0), color=color,
+        x=x, y=alt.value(height), color=color,
         tooltip=["variant", alt.Tooltip("lr:Q", format="g", title="largest lr that learns")])
     return alt.layer(rule, line, pts, cross, rule_text, ticks).properties(
-        height=300, **_title(title))
+        height=height, **_title(title))
 
 
 def curves_chart(curves: pd.DataFrame, lr: float, ln10: float = math.log(10.0),
@@ -254,41 +262,53 @@ def curves_chart(curves: pd.DataFrame, lr: float, ln10: float = math.log(10.0),
     rule = alt.Chart(chance).mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(y="loss:Q")
     text = alt.Chart(chance).mark_text(align="right", dx=-4, dy=-6, color=GUIDE_COLOR).encode(
         y="loss:Q", x=alt.value(0), text="label:N")
-    return alt.layer(rule, line, text).properties(height=260, **_title(title))
+    return alt.layer(rule, line, text).properties(height=200, **_title(title))
 
 
 # ---------------------------------------------------------------------------- depth
 
 
-def depth_chart(layers: pd.DataFrame, titles=(None, None)) -> alt.HConcatChart:
-    """Per layer of the deep net at initialization: left, the effective rank of its activations
-    over the batch; right, ||dL/dW_l|| (log). Seed means as lines, min-max bands."""
-    agg = layers.groupby(["variant", "layer"], as_index=False).agg(
+def _depth_agg(layers: pd.DataFrame) -> pd.DataFrame:
+    return layers.groupby(["variant", "layer"], as_index=False).agg(
         rank=("rank", "mean"), rank_lo=("rank", "min"), rank_hi=("rank", "max"),
         grad=("grad_norm", "mean"), grad_lo=("grad_norm", "min"), grad_hi=("grad_norm", "max"))
-    variants = [v for v in ORDER if v in set(agg.variant)]
-    color, dash, _ = _encodings(variants)
-    x = alt.X("layer:Q", title="hidden layer (1 = next to the input)",
-              scale=alt.Scale(domain=[1, int(agg.layer.max())]))
-    base = alt.Chart(agg)
-    rank = alt.layer(
+
+
+def _layer_axis(agg):
+    return alt.X("layer:Q", title="hidden layer (1 = next to the input)",
+                 scale=alt.Scale(domain=[1, int(agg.layer.max())]))
+
+
+def depth_rank_chart(layers: pd.DataFrame, title=None, wrap: int = 50) -> alt.LayerChart:
+    """Per layer of the deep nets at initialization, the effective rank of its activations over
+    the batch: seed means as lines, min-max bands."""
+    agg = _depth_agg(layers)
+    color, dash, _ = _encodings([v for v in ORDER if v in set(agg.variant)])
+    x, base = _layer_axis(agg), alt.Chart(agg)
+    return alt.layer(
         base.mark_area(opacity=0.15).encode(x=x, y="rank_lo:Q", y2="rank_hi:Q", color=color),
         base.mark_line(strokeWidth=2.5).encode(
             x=x, y=alt.Y("rank:Q", title="effective rank of the activations"),
             color=color, strokeDash=dash,
             tooltip=["variant", "layer", alt.Tooltip("rank:Q", format=".1f")]),
-    ).properties(height=260, width=380, **_title(titles[0]))
-    floor = max(float(agg.grad_lo[agg.grad_lo > 0].min()) if (agg.grad_lo > 0).any() else 1e-6,
-                1e-12)
-    grad = alt.layer(
-        base.mark_area(opacity=0.15).encode(
-            x=x, y=alt.Y("grad_lo:Q", scale=alt.Scale(type="log", domainMin=floor)),
-            y2="grad_hi:Q", color=color),
+    ).properties(height=240, **_title(title, wrap))
+
+
+def depth_grad_chart(layers: pd.DataFrame, title=None, wrap: int = 50) -> alt.LayerChart:
+    """Per layer of the deep nets at initialization, ||dL/dW_l|| on a log axis: seed means as
+    lines, min-max bands. BN's grow toward the input (layer 1)."""
+    agg = _depth_agg(layers)
+    color, dash, _ = _encodings([v for v in ORDER if v in set(agg.variant)])
+    x, base = _layer_axis(agg), alt.Chart(agg)
+    positive = agg.grad_lo[agg.grad_lo > 0]
+    floor = max(float(positive.min()) if len(positive) else 1e-6, 1e-12)
+    y = alt.Scale(type="log", domainMin=floor)
+    return alt.layer(
+        base.mark_area(opacity=0.15).encode(x=x, y=alt.Y("grad_lo:Q", scale=y), y2="grad_hi:Q",
+                                            color=color),
         base.mark_line(strokeWidth=2.5).encode(
-            x=x, y=alt.Y("grad:Q", title="‖∂L/∂W‖ of the layer (log)",
-                         scale=alt.Scale(type="log", domainMin=floor),
-                         axis=alt.Axis(format="~e")),
+            x=x, y=alt.Y("grad:Q", title="‖∂L/∂W‖ of the layer (log)", scale=y,
+                         axis=alt.Axis(format="~e", tickCount=6)),
             color=color, strokeDash=dash,
             tooltip=["variant", "layer", alt.Tooltip("grad:Q", format=".2e")]),
-    ).properties(height=260, width=380, **_title(titles[1]))
-    return alt.hconcat(rank, grad, spacing=24)
+    ).properties(height=240, **_title(title, wrap))

@@ -53,7 +53,6 @@ from bnjax.train import TrainConfig, evaluate_runs, hparams
 # variant names (bnjax.charts.STYLE).
 BN, LN, PLAIN = "BN", "LayerNorm", "plain"
 NETS = ((BN, "batch", "bn"), (LN, "layer", "ln"), (PLAIN, "none", "plain"))
-TAG = {name: tag for name, _, tag in NETS}
 GOOD = 0.90  # a good landscape cell: test accuracy at least this (page 5's threshold)
 
 
@@ -434,6 +433,11 @@ class LandscapeResult:
     summary: dict[str, float] = field(default_factory=dict)
 
 
+def _nice(v) -> float:
+    """A float32 grid value (0.029999999) as the ladder wrote it (0.03): 6 significant digits."""
+    return float(f"{float(v):.6g}")
+
+
 def learns(final_loss, start_loss, diverged) -> np.ndarray:
     """Page 5's definition: finite, and the final training loss (mean of the last 10% of the
     steps) below half the first step's."""
@@ -483,15 +487,16 @@ def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) ->
                 warnings.simplefilter("ignore", RuntimeWarning)
                 final = np.nanmean(g.loss[:, config.steps - tail:config.steps], axis=1)
             for r in range(len(g.lr)):
+                lr, gain = _nice(g.lr[r]), _nice(g.gain[r])  # the ladder's values, not float32
                 per_seed.append(dict(
-                    variant=name, lr=float(g.lr[r]), gain=float(g.gain[r]), seed=int(g.seed[r]),
+                    variant=name, lr=lr, gain=gain, seed=int(g.seed[r]),
                     acc=float(np.nan_to_num(g.test_acc[r, -1], nan=0.0)),
                     final_loss=float(final[r]) if not g.diverged[r] else float("nan"),
                     start_loss=float(g.loss[r, 0]), diverged=bool(g.diverged[r]),
                     grid=part_lrs is lrs))
-                if abs(g.gain[r] - g0) < 1e-6:
+                if abs(gain - g0) < 1e-6:
                     curves.append(pd.DataFrame(dict(
-                        variant=name, lr=float(g.lr[r]), seed=int(g.seed[r]),
+                        variant=name, lr=lr, seed=int(g.seed[r]),
                         step=np.arange(1, config.steps + 1)[::k],
                         loss=g.loss[r, :config.steps:k])))
     per_seed = pd.DataFrame(per_seed)
@@ -523,8 +528,7 @@ def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) ->
                                                                                 1e-12)))))
         summary[f"max_learn_lr_{tag}_min"] = float(largest.min())
         summary[f"max_learn_lr_{tag}_max"] = float(largest.max())
-        s = sweep[sweep.variant == name]
-        beyond = s[s.lr > largest.min()]  # the runs past where learning stops
+        beyond = past_largest(result, name)  # each seed's runs above its largest learning lr
         summary[f"stuck_runs_{tag}"] = float(stuck(beyond).sum())
         summary[f"diverged_runs_{tag}"] = float(beyond.diverged.sum())
         summary[f"failed_runs_{tag}"] = float((~beyond.learns).sum())
@@ -557,6 +561,14 @@ def max_learn_lr_per_seed(result: LandscapeResult, variant: str) -> np.ndarray:
     """The largest lr that learns (monotone), seed by seed (in seed order)."""
     s = result.sweep[result.sweep.variant == variant]
     return np.array([largest_learning_lr(d.lr, d.learns) for _, d in s.groupby("seed")])
+
+
+def past_largest(result: LandscapeResult, variant: str) -> pd.DataFrame:
+    """The sweep's runs of `variant` above their own seed's largest learning lr: where and how
+    learning stopped (diverged, or stuck near ln 10)."""
+    s = result.sweep[result.sweep.variant == variant]
+    parts = [d[d.lr > largest_learning_lr(d.lr, d.learns)] for _, d in s.groupby("seed")]
+    return pd.concat(parts) if parts else s.iloc[:0]
 
 
 def showcase_lr(result: LandscapeResult) -> float:

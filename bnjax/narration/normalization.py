@@ -37,7 +37,16 @@ def change_text(values) -> str:
         return "—"
     if v.max() < TINY:
         return "0" if v.max() == 0 else f"≈ 0 (at most {v.max():.0e})"
-    return spread(v, ".2f")
+    return _spread(v, ".2f")
+
+
+def _spread(values, spec: str = ".2f") -> str:
+    """`bnjax.text.spread`, printing one number when every seed rounds to it."""
+    v = _finite(values)
+    if v.size and format(float(v.min()), spec) == format(float(v.max()), spec):
+        return f"{format(float(v.mean()), spec)} on every seed" if v.size > 1 else \
+            format(float(v[0]), spec)
+    return spread(v, spec)
 
 
 def is_exact(values) -> bool:
@@ -128,25 +137,23 @@ def invariance_title(result) -> list[str]:
 
 
 def invariance_lines(result) -> list[str]:
+    names = {"unit_affine": "(a)", "layer_scale": "(b)", "random": "(c)"}
     lines = []
     for variant, _, _ in exp.NETS:
-        inv, other = _invariant_to(result, variant), [
-            c for c in exp.CHANGES if not is_exact(invariance_values(result, variant, c))]
-        said = []
-        if inv:
-            said.append("unchanged (up to float rounding) by " + _join([CHANGE[c] for c in inv]))
+        inv = _invariant_to(result, variant)
+        other = [c for c in exp.CHANGES if c not in inv]
+        said = [f"invariant to {_join([names[c] for c in inv])}" if inv else "invariant to none"]
         if other:
-            said.append("changed by " + _join(
-                [f"{CHANGE[c]} ({change_text(invariance_values(result, variant, c))})"
+            said.append("moved by " + _join(
+                [f"{names[c]} {change_text(invariance_values(result, variant, c))}"
                  for c in other]))
-        lines.append(f"**{variant}**: the logits are " + "; ".join(said) + ".")
+        lines.append(f"**{variant}**: " + "; ".join(said) + ".")
     ln = invariance_values(result, LN, "random")
     bn = invariance_values(result, BN, "random")
     c = compare(bn, ln, tol=0.01, words=("more", "less", "about as much"))
-    lines.append(f"A random change of the same size moves BN's logits {_than(c)} "
-                 f"LayerNorm's ({change_text(bn)} vs {change_text(ln)}"
-                 + (f", {c.seeds}" if c.seeds else "") + "): no norm makes a net immune to a "
-                 "change that is not a rescale.")
+    lines.append(f"(c), a random change, moves BN's logits {_than(c)} LayerNorm's"
+                 + (f" ({c.seeds})" if c.seeds else "") + ": neither norm is immune to a change "
+                 "that is not a rescale.")
     return lines
 
 
@@ -174,7 +181,7 @@ def noise_title(result) -> list[str]:
     bn, ln = noise_values(result, BN, b), noise_values(result, LN, b)
     ln_all = result.std[result.std.variant == LN]["std"]
     zero = is_exact(ln_all)
-    return [f"One image's x̂ moves with its batch under BN ({spread(bn)} at B = {b}, "
+    return [f"One image's x̂ moves with its batch under BN ({_spread(bn)} at B = {b}, "
             f"like 1/√B); under LayerNorm " + ("it does not move at all" if zero else
                                                f"it moves by {change_text(ln)}"),
             f"the spread of x̂ across {result.config.batches} random batches holding the image; "
@@ -186,10 +193,10 @@ def noise_lines(result) -> list[str]:
     b = int(s["b_min"])
     ln_all = result.std[result.std.variant == LN]["std"].to_numpy(float)
     slopes = _slopes(result)
-    lines = [f"BN: the same training image's x̂ varies by {spread(noise_values(result, BN, b))} "
-             f"across batches of {b} and by {spread(noise_values(result, BN, int(s['b_max'])))} "
+    lines = [f"BN: the same training image's x̂ varies by {_spread(noise_values(result, BN, b))} "
+             f"across batches of {b} and by {_spread(noise_values(result, BN, int(s['b_max'])))} "
              f"across batches of {int(s['b_max'])}; the slope of log spread on log B is "
-             f"{_signed(slopes)} (−0.5 is 1/√B)."]
+             f"{_signed(slopes)}, where exactly 1/√B would be −0.5."]
     lines.append("LayerNorm: " + (f"{change_text(ln_all)} at every batch size: its x̂ depends on "
                                   "the image alone, so there is no batch noise to regularize with."
                                   if is_exact(ln_all) else
@@ -249,17 +256,15 @@ def landscape_title(result) -> list[str]:
     c1 = compare(g[BN], g[LN], words=("more", "fewer", "about as many"))
     c2 = compare(g[LN], g[PLAIN], words=("more", "fewer", "about as many"))
     return [f"BN has {_cmp(c1, 'good cells')} LayerNorm, and LayerNorm {_cmp(c2)} plain "
-            f"({spread(g[BN], '.0f')}, {spread(g[LN], '.0f')} and {spread(g[PLAIN], '.0f')} of "
+            f"({_spread(g[BN], '.0f')}, {_spread(g[LN], '.0f')} and {_spread(g[PLAIN], '.0f')} of "
             f"{n} per seed)",
             f"test accuracy after {result.config.steps} steps, mean of "
             f"{int(result.summary['n_seeds'])} seed(s); outlined: ≥ 90%; ✕: every seed diverged"]
 
 
 def _past(result, variant: str):
-    """The sweep's runs of `variant` above its largest learning lr (the smallest over seeds)."""
-    m = exp.max_learn_lr_per_seed(result, variant)
-    s = result.sweep
-    return s[(s.variant == variant) & (s.lr > float(np.min(m)))]
+    """The sweep's runs of `variant` above their seed's largest learning lr."""
+    return exp.past_largest(result, variant)
 
 
 def sweep_title(result) -> list[str]:
@@ -279,8 +284,8 @@ def landscape_lines(result) -> list[str]:
     g = {v: exp.good_cells_per_seed(result, v) for v, _, _ in exp.NETS}
     m = {v: exp.max_learn_lr_per_seed(result, v) for v, _, _ in exp.NETS}
     n = int(s["n_cells"])
-    lines = [f"Cells reaching 90% test accuracy, per seed: BN {spread(g[BN], '.0f')}, "
-             f"LayerNorm {spread(g[LN], '.0f')}, plain {spread(g[PLAIN], '.0f')} of {n}."]
+    lines = [f"Cells reaching 90% test accuracy, per seed: BN {_spread(g[BN], '.0f')}, "
+             f"LayerNorm {_spread(g[LN], '.0f')}, plain {_spread(g[PLAIN], '.0f')} of {n}."]
     c1 = compare(m[BN], m[LN], words=("larger", "smaller", "the same"))
     c2 = compare(m[LN], m[PLAIN], words=("larger", "smaller", "the same"))
     lines.append("Largest learning rate that learns (it and every smaller one in the sweep): "
@@ -294,7 +299,7 @@ def landscape_lines(result) -> list[str]:
         lines.append(f"{v} past that lr: {int(beyond.diverged.sum())} of {len(beyond)} runs "
                      f"diverged, {int(exp.stuck(beyond).sum())} stuck near ln 10 = "
                      f"{exp.LN10:.2f}"
-                     + (f" (final losses {spread(finite.final_loss, '.2f')})" if len(finite)
+                     + (f" (final losses {_spread(finite.final_loss, '.2f')})" if len(finite)
                         else "") + ".")
     return lines
 
@@ -343,8 +348,8 @@ def depth_titles(result) -> tuple[list[str], list[str]]:
     c = compare(r[BN], np.maximum(r[LN], r[PLAIN]), tol=1.0)
     lead = ("only BN's activations stay diverse" if c.sign > 0 else
             "BN's activations are no more diverse than the others'")
-    return ([f"At layer {d}, {lead}: effective rank BN {spread(r[BN], '.1f')} of {w}, "
-             f"LayerNorm {spread(r[LN], '.1f')}, plain {spread(r[PLAIN], '.1f')}",
+    return ([f"At layer {d}, {lead}: effective rank BN {_spread(r[BN], '.1f')} of {w}, "
+             f"LayerNorm {_spread(r[LN], '.1f')}, plain {_spread(r[PLAIN], '.1f')}",
             "effective rank of each layer's activations over one batch of 256, at initialization"],
             [f"‖∂L/∂W1‖ / ‖∂L/∂W{d}‖: BN {_ratio_text(q[BN])}, LayerNorm "
              f"{_ratio_text(q[LN])}, plain {_ratio_text(q[PLAIN])}",
@@ -359,8 +364,8 @@ def depth_lines(result) -> list[str]:
     ln_vs_plain = _than(c)
     grow = compare(np.log(np.maximum(q[BN], 1e-30)), np.zeros(len(q[BN])), tol=math.log(10),
                    words=("grow", "shrink", "stay level"))
-    return [f"Effective rank of layer {d}'s activations: BN {spread(r[BN], '.1f')}, LayerNorm "
-            f"{spread(r[LN], '.1f')}, plain {spread(r[PLAIN], '.1f')} (LayerNorm's is {ln_vs_plain} "
+    return [f"Effective rank of layer {d}'s activations: BN {_spread(r[BN], '.1f')}, LayerNorm "
+            f"{_spread(r[LN], '.1f')}, plain {_spread(r[PLAIN], '.1f')} (LayerNorm's is {ln_vs_plain} "
             f"plain's)" + (": only normalizing over the batch keeps the examples apart."
                            if compare(r[BN], r[LN], tol=1.0).sign > 0 else "."),
             f"Gradient of layer 1 over layer {d}: BN {_ratio_text(q[BN])}, LayerNorm "
@@ -393,7 +398,7 @@ def short_answer(inv=None, noise=None, small=None, land=None, depth=None) -> str
         bn = noise_values(noise, BN, bmin)
         ln_all = noise.std[noise.std.variant == LN]["std"]
         item = (f"the batch noise that regularizes (spread of one image's x̂ at B = {bmin}: "
-                f"BN {spread(bn)}, LayerNorm {change_text(ln_all)})")
+                f"BN {_spread(bn)}, LayerNorm {change_text(ln_all)})")
         (batch if is_exact(ln_all) else norm).append(item)
     else:
         pending.append("the batch noise")
@@ -401,12 +406,12 @@ def short_answer(inv=None, noise=None, small=None, land=None, depth=None) -> str
         g = {v: exp.good_cells_per_seed(land, v) for v, _, _ in exp.NETS}
         c_ln = compare(g[LN], g[PLAIN], words=("more", "fewer", "about as many"))
         c_bn = compare(g[BN], g[LN], words=("more", "fewer", "about as many"))
-        counts = (f"learning rate x init gain cells reaching 90%: BN {spread(g[BN], '.0f')}, "
-                  f"LayerNorm {spread(g[LN], '.0f')}, plain {spread(g[PLAIN], '.0f')} of "
+        counts = (f"learning rate x init gain cells reaching 90%: BN {_spread(g[BN], '.0f')}, "
+                  f"LayerNorm {_spread(g[LN], '.0f')}, plain {_spread(g[PLAIN], '.0f')} of "
                   f"{int(land.summary['n_cells'])}")
         if c_ln.sign > 0 and c_bn.sign > 0:
             norm.append(f"part of the wider landscape ({counts})")
-            batch.append("the rest of that landscape")
+            batch.append("the rest of BN's wider landscape")
         elif c_ln.sign > 0:
             norm.append(f"the wider landscape ({counts})")
         elif c_bn.sign > 0:
@@ -418,15 +423,15 @@ def short_answer(inv=None, noise=None, small=None, land=None, depth=None) -> str
         r = {v: depth_values(depth, v, "rank") for v, _, _ in exp.NETS}
         c = compare(r[BN], r[LN], tol=1.0)
         item = (f"diverse representations in a {d}-layer net at initialization (effective rank "
-                f"BN {spread(r[BN], '.1f')}, LayerNorm {spread(r[LN], '.1f')})")
+                f"BN {_spread(r[BN], '.1f')}, LayerNorm {_spread(r[LN], '.1f')})")
         (batch if c.sign > 0 else norm).append(item)
     else:
         pending.append("the deep nets")
     out = []
-    if batch:
-        out.append("**Needs the batch** (BN has it, LayerNorm does not): " + _join(batch) + ".")
     if norm:
         out.append("**Normalizing is enough** (LayerNorm has it too): " + _join(norm) + ".")
+    if batch:
+        out.append("**Needs the batch** (BN has it, LayerNorm does not): " + _join(batch) + ".")
     if small is not None:
         b = exp.GAP_BATCH
         ln, run = small_values(small, LN, b), small_values(small, exp.BN_RUNNING, b)

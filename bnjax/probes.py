@@ -146,3 +146,119 @@ def along_gradient(snap, config):
 
     losses, change = jax.lax.map(at, snap.args)
     return losses, change, norm(g)
+
+
+# ---------------------------------------------------------------------------- page 4
+# Page 4 (regularization noise). These run once on trained nets, after the runner: vmapped over
+# runs (params with a leading (R,) axis), one program per network shape. The brief ones compile
+# at LLVM level 1 as the initialization does (half the compile time, the same bits).
+
+from bnjax.train import INIT_COMPILER_OPTIONS as _ONCE_OPTIONS  # noqa: E402
+
+
+def subset_scores(params, x_sub, y_sub, x_test, y_test, *, spec: MLPSpec):
+    """Page 4 (section 1): (train acc, train loss, test acc, test loss) of one net in eval mode
+    with the population statistics of its own training subset `x_sub` (no ghost groups)."""
+    import optax  # noqa: PLC0415
+
+    from bnjax.nn import population_state  # noqa: PLC0415
+
+    spec = spec._replace(ghost=0)
+    pop = population_state(params, x_sub, spec=spec) if spec.bn else \
+        tuple(None for _ in params.hidden)
+    out = []
+    for x, y in ((x_sub, y_sub), (x_test, y_test)):
+        logits, _ = mlp_apply(params, pop, x, spec=spec, train=False)
+        out += [(logits.argmax(-1) == y).mean(),
+                optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()]
+    return jnp.stack(out)
+
+
+# (R, 4) for R runs, each with its own subset (R, N, n_in): every ghost size and both arms of
+# section 1 share it (eval mode has no groups).
+subset_scores_runs = jax.jit(
+    lambda params, x_sub, y_sub, x_test, y_test, spec: jax.vmap(
+        lambda p, xs, ys: subset_scores(p, xs, ys, x_test, y_test, spec=spec))(
+        params, x_sub, y_sub),
+    static_argnames="spec", compiler_options=_ONCE_OPTIONS)
+
+
+def x0_in_batch(params, state, x_train, y0, idx, *, spec: MLPSpec, layer: int):
+    """Page 4 (batch-noise meter): train-mode forward of the batch x_train[idx], x0 in row 0.
+    Returns x0's x̂ at hidden layer `layer` (0-based), (width,), and the predicted probability
+    of x0's class."""
+    xb = x_train[idx]  # (B, n_in)
+    logits, _, trace = mlp_apply(params, state, xb, spec=spec, train=True, with_trace=True)
+    z = trace.z[layer]  # (B, width), the linear output BN normalizes
+    mean, var = z.mean(0), z.var(0)  # batch statistics, biased variance as in BN
+    x_hat = (z[0] - mean) / jnp.sqrt(var + spec.eps)
+    return x_hat, jax.nn.softmax(logits[0])[y0]
+
+
+def _noise_probe(params, state, x_train, y0, idx, spec: MLPSpec, layer: int):
+    f = lambda p, s, i: x0_in_batch(p, s, x_train, y0, i, spec=spec, layer=layer)  # noqa: E731
+    return jax.vmap(jax.vmap(f, in_axes=(None, None, 0)))(params, state, idx)
+
+
+# `x0_in_batch` over runs and batches: idx (R, N, B) -> x̂ (R, N, width), p (R, N). One program
+# per batch size B, shared by every example and seed.
+noise_probe = jax.jit(_noise_probe, static_argnames=("spec", "layer"))
+
+
+def _x0_offset(params, x_train, i0, spec: MLPSpec, layer: int):
+    from bnjax.nn import population_state  # noqa: PLC0415
+
+    pop = population_state(params, x_train, spec=spec)
+    _, _, trace = mlp_apply(params, pop, x_train[i0][None, :], spec=spec, train=False,
+                            with_trace=True)
+    z = trace.z[layer][0]
+    return jnp.abs((z - pop[layer].mean) / jnp.sqrt(pop[layer].var + spec.eps)).mean()
+
+
+# (R,) mean |x̂| of x0 under the population statistics: how far x0 sits from the mean.
+x0_offset = jax.jit(
+    lambda params, x_train, i0, spec, layer: jax.vmap(
+        lambda p: _x0_offset(p, x_train, i0, spec, layer))(params),
+    static_argnames=("spec", "layer"), compiler_options=_ONCE_OPTIONS)
+
+
+def masked_accuracy(params, state, x_test, y_test, masks, *, spec: MLPSpec):
+    """Page 4 (ablation): test accuracy with the hidden units where `masks` (depth, width) is 0
+    ablated, the BN statistics in `state` frozen."""
+    logits, _ = mlp_apply(params, state, x_test, spec=spec, train=False,
+                          masks=tuple(masks[i] for i in range(spec.depth)))
+    return (logits.argmax(-1) == y_test).mean()
+
+
+def masked_accuracy_recomputed(params, x_train, x_test, y_test, masks, *, spec: MLPSpec):
+    """The same, with the BN statistics recomputed on the training set with the ablation."""
+    from bnjax.nn import population_state  # noqa: PLC0415
+
+    m = tuple(masks[i] for i in range(spec.depth))
+    state = population_state(params, x_train, spec=spec, masks=m)
+    logits, _ = mlp_apply(params, state, x_test, spec=spec, train=False, masks=m)
+    return (logits.argmax(-1) == y_test).mean()
+
+
+def _ablation_frozen(params, state, x_test, y_test, masks, spec: MLPSpec):
+    f = lambda p, s, m: masked_accuracy(p, s, x_test, y_test, m, spec=spec)  # noqa: E731
+    return jax.vmap(lambda p, s: jax.vmap(lambda m: f(p, s, m))(masks))(params, state)
+
+
+def _ablation_recomputed(params, x_train, x_test, y_test, masks, spec: MLPSpec):
+    f = lambda p, m: masked_accuracy_recomputed(p, x_train, x_test, y_test, m,  # noqa: E731
+                                                spec=spec)
+    return jax.vmap(lambda p: jax.vmap(lambda m: f(p, m))(masks))(params)
+
+
+def _population_runs(params, x_train, spec: MLPSpec):
+    from bnjax.nn import population_state  # noqa: PLC0415
+
+    return jax.vmap(lambda p: population_state(p, x_train, spec=spec))(params)
+
+
+# Over runs (R) and masks (M): (R, M) test accuracies; population statistics of R runs.
+ablation_frozen = jax.jit(_ablation_frozen, static_argnames="spec")
+ablation_recomputed = jax.jit(_ablation_recomputed, static_argnames="spec")
+population_runs = jax.jit(_population_runs, static_argnames="spec",
+                          compiler_options=_ONCE_OPTIONS)

@@ -48,18 +48,39 @@ reg_config = exp.RegularizationConfig(
     seed=seed)
 ui.presets(exp.presets_of(exp.RegularizationConfig), d, keys={"seeds": "reg_seeds"},
            container=controls)
-reg = ui.run(exp.run_regularization, reg_config, what="Noise on vs off")
-if reg is None:
-    st.stop()
-r = reg.summary
-subset, group = int(r["subset"]), int(r["group"])
-ui.short_answer(answer, say.short_answer(reg.per_seed, subset, group))
-ui.diverged_note([f"{arm}, seed {s}" for arm, seeds in reg.diverged.items() for s in seeds])
+
+
+def effect_chart(result, live: bool = False):
+    """The first chart, of a finished or a partial result (the seeds trained so far)."""
+    s = result.summary
+    title = say.effect_title(result.per_seed)
+    if live:
+        title = f"{title} · live: {int(s['n_seeds'])} of {result.config.seeds} seeds so far"
+    chart = charts.regularization_chart(
+        result.per_seed, s["test_acc_diff_low"], s["test_acc_diff_high"], title,
+        subset=int(s["subset"]), group=int(s["group"]), height=150 if lecture else 240,
+        panel_titles=not lecture)
+    if live:  # a drawing that the final chart replaces: not recorded for downloads
+        st.altair_chart(chart, width="stretch")
+    else:
+        ui.chart(chart)
+
+
+def draw_live(update):
+    """The first chart while the seeds train: it fills in seed by seed."""
+    if update.partial is not None:
+        effect_chart(update.partial, live=True)
+
+
 with first_chart if lecture else st.container():
-    ui.chart(charts.regularization_chart(
-        reg.per_seed, r["test_acc_diff_low"], r["test_acc_diff_high"],
-        say.effect_title(reg.per_seed), subset=subset, group=group,
-        height=150 if lecture else 240, panel_titles=not lecture))
+    reg = ui.run(exp.run_regularization, reg_config, what="Noise on vs off", live=draw_live)
+    if reg is None:
+        st.stop()
+    r = reg.summary
+    subset, group = int(r["subset"]), int(r["group"])
+    ui.short_answer(answer, say.short_answer(reg.per_seed, subset, group))
+    ui.diverged_note([f"{arm}, seed {s}" for arm, seeds in reg.diverged.items() for s in seeds])
+    effect_chart(reg)
 ui.explain(
     f"**How it is measured.** Each seed draws its own {subset} training digits and initial "
     f"weights, and trains two copies of a {reg_config.depth}x{reg_config.width} BN net for "
@@ -233,5 +254,5 @@ ui.verdict(
     "nets which generalize better rely less on single units, and BN nets less than others.")
 if lecture:
     ui.glossary(*WORDS)
-ui.show_code(exp.run_regularization, exp.subset_batches, exp.run_noise_meter, exp._x0_in_batch,
-             exp.run_ablation, exp._accuracy_recomputed)
+ui.show_code(exp.run_regularization, exp.subset_batches, exp.run_noise_meter, exp.x0_in_batch,
+             exp.run_ablation, exp.masked_accuracy_recomputed)

@@ -20,38 +20,50 @@ like dropout". Four experiments, each a config, a result and a `run_*` function.
 Leaves out: label corruption (Morcos Fig. 1; not piloted) and class selectivity (too small an
 effect on digits to show honestly).
 
-Every training run goes through `bnjax.train`'s compiled chunk (`train_chunk_runs`, vmapped over
-seeds); the runs of one experiment are dealt to the 2 XLA CPU devices so both cores train at once.
-The probes are module-level jitted functions, vmapped over seeds and over batches or masks.
+Every training run goes through the runner (`bnjax.runs.train_together`: one run per CPU
+device, chunks of `lax.scan`, the divergence freeze, `runs.Divergence`); the trained nets are
+measured once with the page's functions in `bnjax.probes` (vmapped over runs, module-level jitted
+programs). An experiment here is config -> runs -> probes -> summary.
 """
 from __future__ import annotations
 
+import inspect
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
 import functools
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import Callable, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 import pandas as pd
 
+from bnjax import probes, runs
 from bnjax.data import Dataset, batch_indices, load_digits
-from bnjax.nn import MLPSpec, mlp_apply, population_state
-from bnjax.train import Hparams, TrainConfig, hparams, init_runs, train_chunk_runs
+from bnjax.nn import MLPSpec
+from bnjax.train import TrainConfig, hparams
 
-# ---------------------------------------------------------------------------- shared training
+# The page's probes (bnjax.probes), under the names this module's code and tests use.
+noise_probe, x0_offset = probes.noise_probe, probes.x0_offset
+x0_in_batch, masked_accuracy_recomputed = probes.x0_in_batch, probes.masked_accuracy_recomputed
+
+# ---------------------------------------------------------------------------- shared helpers
 
 
-class _Job(NamedTuple):
-    """Runs of one static config, one per seed, trained side by side (vmap)."""
-    name: str
-    config: TrainConfig
-    hp: Hparams  # entries broadcast to (R,)
-    seeds: tuple
-    data: Dataset
-    device: int  # index into jax.devices()
+def _reporter(progress: Callable | None):
+    """`progress(fraction, message, partial)` when the callback takes a partial result (the
+    page's live chart), `progress(fraction, message)` otherwise; None without a callback."""
+    if progress is None:
+        return None
+    try:
+        params = inspect.signature(progress).parameters.values()
+        takes = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params) >= 3 \
+            or any(p.kind == p.VAR_POSITIONAL for p in params)
+    except (TypeError, ValueError):
+        takes = False
+    return (lambda f, m, partial=None: progress(f, m, partial)) if takes else \
+        (lambda f, m, partial=None: progress(f, m))
 
 
 def _stage(progress: Callable | None, lo: float, hi: float, what: str) -> Callable | None:
@@ -61,53 +73,23 @@ def _stage(progress: Callable | None, lo: float, hi: float, what: str) -> Callab
     return lambda f, m: progress(lo + (hi - lo) * f, f"{what}: {m}")
 
 
-def _train(jobs: list[_Job], steps: int, *, chunk: int = 500, indices=None, progress=None):
-    """Train every job for `steps` steps, chunk by chunk, each job on its device; the devices run
-    at the same time because JAX dispatches asynchronously. Returns one Carry per job (leaves
-    with a leading seed axis; `carry.diverged` flags a run whose loss went non-finite).
-    `indices` (R, steps, B), when given, are every job's batches (rows into the training set);
-    by default each seed's shuffled epochs (`batch_indices`)."""
-    devices = jax.devices()
-    live = []
-    for job in jobs:
-        n = len(job.seeds)
-        hp = Hparams(*(jnp.broadcast_to(v, (n,)) for v in job.hp))
-        keys = jnp.stack([jax.random.key(int(s)) for s in job.seeds])
-        # Initialization depends on neither `stochastic` nor the ghost groups: one init
-        # program per architecture.
-        carry = init_runs(keys, hp, job.config._replace(
-            stochastic=False, spec=job.config.spec._replace(ghost=0)))
-        idx = indices if indices is not None else np.stack([
-            batch_indices(int(s), steps, job.config.batch_size, len(job.data.x_train))
-            for s in job.seeds])  # (R, steps, B)
-        dev = devices[job.device % len(devices)]
-        live.append([job, *jax.device_put((carry, hp, idx, job.data.x_train, job.data.y_train),
-                                          dev)])
-    for start in range(0, steps, chunk):
-        k = min(chunk, steps - start)
-        calls = [functools.partial(train_chunk_runs, carry, idx[:, start:start + k], hp, x, y,
-                                   job.config) for job, carry, hp, idx, x, y in live]
-        # The first call compiles: compile the jobs' programs in parallel threads (XLA releases
-        # the GIL); later calls just dispatch to every device, then wait.
-        outs = _parallel(calls) if start == 0 else [c() for c in calls]
-        for slot, (carry, _) in zip(live, outs):
-            slot[1] = carry
-        jax.block_until_ready([slot[1] for slot in live])
-        if progress is not None:
-            progress((start + k) / steps, f"step {start + k} of {steps}")
-    return {slot[0].name: slot[1] for slot in live}
+def _seeds(seed: int, n: int) -> tuple:
+    return tuple(range(int(seed), int(seed) + int(n)))
 
 
-def _parallel(calls: list[Callable]) -> list:
-    """Run the calls in 2 threads (the 2 cores): compiling and running overlap."""
+def _both_cores(calls: list[Callable]) -> list:
+    """Measurement calls in 2 threads: their programs compile on both cores at once (XLA
+    releases the GIL); each result is ready when returned."""
     if len(calls) < 2:
-        return [c() for c in calls]
-    with ThreadPoolExecutor(max_workers=len(jax.devices())) as pool:
+        return [jax.block_until_ready(c()) for c in calls]
+    with ThreadPoolExecutor(max_workers=2) as pool:
         return list(pool.map(lambda c: jax.block_until_ready(c()), calls))
 
 
-def _seeds(seed: int, n: int) -> tuple:
-    return tuple(range(int(seed), int(seed) + int(n)))
+def _train(jobs: dict, steps: int, data: Dataset, progress=None) -> dict:
+    """The runner (`bnjax.runs.train_together`) with the jobs side by side; no probes (this
+    page measures the trained nets once, with `bnjax.probes`). {name: runs.Result}."""
+    return runs.train_together(jobs, steps, data, chunk=min(steps, 250), progress=progress)
 
 
 # ---------------------------------------------------------------------------- 3a: noise meter
@@ -144,42 +126,6 @@ class NoiseResult:
     summary: dict = field(default_factory=dict)
 
 
-def _x0_in_batch(params, state, x_train, y0, idx, *, spec: MLPSpec, layer: int):
-    """Train-mode forward of the batch x_train[idx], x0 in row 0. Returns x0's x_hat at hidden
-    layer `layer` (0-based), (width,), and the predicted probability of x0's class."""
-    xb = x_train[idx]  # (B, 64)
-    logits, _, trace = mlp_apply(params, state, xb, spec=spec, train=True, with_trace=True)
-    z = trace.z[layer]  # (B, width), the linear output BN normalizes
-    mean, var = z.mean(0), z.var(0)  # (width,) batch statistics, biased variance as in BN
-    x_hat = (z[0] - mean) / jnp.sqrt(var + spec.eps)
-    return x_hat, jax.nn.softmax(logits[0])[y0]
-
-
-@functools.partial(jax.jit, static_argnames=("spec", "layer"))
-def noise_probe(params, state, x_train, y0, idx, *, spec: MLPSpec, layer: int):
-    """`_x0_in_batch` over runs and batches: idx is (R, N, B). One program per batch size B,
-    shared by every example and seed. Returns x_hat (R, N, width) and p (R, N)."""
-    f = functools.partial(_x0_in_batch, spec=spec, layer=layer)
-    return jax.vmap(jax.vmap(f, in_axes=(None, None, None, None, 0)),
-                    in_axes=(0, 0, None, None, 0))(params, state, x_train, y0, idx)
-
-
-def _x0_offset(params, x_train, i0, *, spec: MLPSpec, layer: int):
-    """mean |x_hat| of x0 under the population statistics: how far x0 sits from the mean."""
-    pop = population_state(params, x_train, spec=spec)
-    _, _, trace = mlp_apply(params, pop, x_train[i0][None, :], spec=spec, train=False,
-                            with_trace=True)
-    z = trace.z[layer][0]  # (width,)
-    return jnp.abs((z - pop[layer].mean) / jnp.sqrt(pop[layer].var + spec.eps)).mean()
-
-
-@functools.partial(jax.jit, static_argnames=("spec", "layer"))
-def x0_offset(params, x_train, i0, *, spec: MLPSpec, layer: int):
-    """`_x0_offset` for every run: (R,)."""
-    f = functools.partial(_x0_offset, spec=spec, layer=layer)
-    return jax.vmap(f, in_axes=(0, None, None))(params, x_train, i0)
-
-
 def noise_batches(rng: np.random.Generator, i0: int, n: int, batch_size: int,
                   batches: int) -> np.ndarray:
     """(batches, batch_size) indices: x0 first in every batch, the other B - 1 drawn without
@@ -202,15 +148,13 @@ def _noise_stats(spec, params, state, x, i0, y0, n_runs, config, batch_sizes, ba
     layer = config.layer - 1
     std = np.zeros((n_runs, len(batch_sizes)))
     strips = {}
-    devices = jax.devices()
-    on = [jax.device_put((params, state, x), d) for d in devices]
+    params, state = jax.device_put((params, state))
     calls = []
-    for j, b in enumerate(batch_sizes):  # one program per batch size, dealt to the devices
+    for b in batch_sizes:  # one program per batch size
         idx = np.stack([noise_batches(rng, i0, len(x), b, batches) for _ in range(n_runs)])
-        p_, s_, x_ = on[j % len(devices)]
-        calls.append(functools.partial(noise_probe, p_, s_, x_, y0, jax.device_put(
-            idx, devices[j % len(devices)]), spec=spec, layer=layer))
-    for j, (b, (x_hat, p)) in enumerate(zip(batch_sizes, _parallel(calls))):
+        calls.append(functools.partial(noise_probe, params, state, x, y0, idx, spec=spec,
+                                       layer=layer))
+    for j, (b, (x_hat, p)) in enumerate(zip(batch_sizes, _both_cores(calls))):
         x_hat, p = np.asarray(x_hat, np.float64), np.asarray(p)  # (R, N, width), (R, N)
         std[:, j] = x_hat.std(axis=1).mean(axis=1)
         if b in STRIP_BATCH_SIZES:
@@ -230,14 +174,14 @@ def run_noise_meter(config: NoiseConfig, progress=None) -> NoiseResult:
                             "unit": int(np.clip(config.unit, 0, config.width - 1))})
     spec = MLPSpec(depth=config.depth, width=config.width, bn=True)
     seeds = _seeds(config.seed, config.seeds)
-    job = _Job("BN", TrainConfig(spec, config.optimizer, 64), hparams(lr=config.lr), seeds,
-               data, 0)
-    carry = _train([job], config.steps, chunk=min(config.steps, 500),
-                   progress=_stage(progress, 0.0, 0.6, "training"))["BN"]
+    job = runs.Job(TrainConfig(spec, config.optimizer, 64), hparams(lr=config.lr), seeds)
+    trained = _train({"BN": job}, config.steps, data,
+                     progress=_stage(progress, 0.0, 0.6, "training"))["BN"]
+    carry = trained.carry
     if progress is not None:
         progress(0.6, f"measuring: {config.batches} batches x {len(config.batch_sizes)} sizes")
     rng = np.random.default_rng([config.seed, i0])
-    x = jnp.asarray(data.x_train)
+    x = jax.device_put(data.x_train)
     y0 = int(data.y_train[i0])
     sizes = tuple(int(b) for b in config.batch_sizes)
     std, strips = _noise_stats(spec, carry.params, carry.state, x, i0, y0, len(seeds), config,
@@ -278,7 +222,7 @@ def run_noise_meter(config: NoiseConfig, progress=None) -> NoiseResult:
     return NoiseResult(
         config, pd.DataFrame(rows, columns=["batch_size", "seed", "std"]),
         pd.DataFrame(strip_rows, columns=["batch_size", "seed", "batch", "x_hat", "p_true"]),
-        digit_image(i0), y0, [s for s, d in zip(seeds, np.asarray(carry.diverged)) if d],
+        digit_image(i0), y0, trained.divergence.of(seeds),
         summary)
 
 
@@ -311,43 +255,8 @@ class AblationResult:
     summary: dict = field(default_factory=dict)
 
 
-def _accuracy(params, state, x_test, y_test, masks, *, spec: MLPSpec):
-    """Test accuracy with the hidden units where `masks` (depth, width) is 0 ablated, the BN
-    statistics in `state` frozen."""
-    logits, _ = mlp_apply(params, state, x_test, spec=spec, train=False,
-                          masks=tuple(masks[i] for i in range(spec.depth)))
-    return (logits.argmax(-1) == y_test).mean()
-
-
-def _accuracy_recomputed(params, x_train, x_test, y_test, masks, *, spec: MLPSpec):
-    """The same, with the BN statistics recomputed on the training set with the ablation."""
-    m = tuple(masks[i] for i in range(spec.depth))
-    state = population_state(params, x_train, spec=spec, masks=m)
-    logits, _ = mlp_apply(params, state, x_test, spec=spec, train=False, masks=m)
-    return (logits.argmax(-1) == y_test).mean()
-
-
-@functools.partial(jax.jit, static_argnames="spec")
-def ablation_frozen(params, state, x_test, y_test, masks, *, spec: MLPSpec):
-    """`_accuracy` over runs (params, state) and masks (M, depth, width): (R, M)."""
-    f = functools.partial(_accuracy, spec=spec)
-    return jax.vmap(jax.vmap(f, in_axes=(None, None, None, None, 0)),
-                    in_axes=(0, 0, None, None, None))(params, state, x_test, y_test, masks)
-
-
-@functools.partial(jax.jit, static_argnames="spec")
-def ablation_recomputed(params, x_train, x_test, y_test, masks, *, spec: MLPSpec):
-    """`_accuracy_recomputed` over runs and masks: (R, M)."""
-    f = functools.partial(_accuracy_recomputed, spec=spec)
-    return jax.vmap(jax.vmap(f, in_axes=(None, None, None, None, 0)),
-                    in_axes=(0, None, None, None, None))(params, x_train, x_test, y_test, masks)
-
-
-@functools.partial(jax.jit, static_argnames="spec")
-def population_runs(params, x_train, *, spec: MLPSpec):
-    """Population BN statistics of every run (leading axis R)."""
-    return jax.vmap(functools.partial(population_state, spec=spec), in_axes=(0, None))(
-        params, x_train)
+ablation_frozen, ablation_recomputed = probes.ablation_frozen, probes.ablation_recomputed
+population_runs = probes.population_runs
 
 
 def ablation_masks(rng: np.random.Generator, depth: int, width: int, orders: int):
@@ -377,23 +286,24 @@ def run_ablation(config: AblationConfig, progress=None) -> AblationResult:
     seeds = _seeds(config.seed, config.seeds)
     plain = MLPSpec(depth=config.depth, width=config.width, bn=False)
     bn = plain._replace(bn=True)
-    jobs = [  # dropout draws random masks every step, the slow one: a device of its own
-        _Job("dropout", TrainConfig(plain, "momentum", 64, stochastic="dropout"),
-             hparams(lr=config.dropout_lr, dropout=config.dropout), seeds, data, 1),
-        _Job("plain", TrainConfig(plain, "momentum", 64), hparams(lr=config.lr), seeds, data, 0),
-        _Job("BN", TrainConfig(bn, "momentum", 64), hparams(lr=config.lr), seeds, data, 0),
-    ]
-    carries = _train(jobs, config.steps, chunk=min(config.steps, 500),
+    jobs = {  # the same seeds, so the same initial weights and batches in all three
+        "dropout": runs.Job(TrainConfig(plain, "momentum", 64, stochastic="dropout"),
+                            hparams(lr=config.dropout_lr, dropout=config.dropout), seeds),
+        "plain": runs.Job(TrainConfig(plain, "momentum", 64), hparams(lr=config.lr), seeds),
+        "BN": runs.Job(TrainConfig(bn, "momentum", 64), hparams(lr=config.lr), seeds),
+    }
+    trained = _train(jobs, config.steps, data,
                      progress=_stage(progress, 0.0, 0.85, "training plain, BN and dropout nets"))
+    carries = {name: r.carry for name, r in trained.items()}
     if progress is not None:
         progress(0.85, "ablating units")
     rng = np.random.default_rng(config.seed)
     layer = int(np.clip(config.single_layer, 1, config.depth)) - 1
-    masks = jnp.asarray(np.concatenate([
+    masks = jax.device_put(np.concatenate([
         ablation_masks(rng, config.depth, config.width, config.orders),
         single_unit_masks(config.depth, config.width, layer)]))
     n_curve = config.orders * len(FRACTIONS)
-    x_tr, x_te, y_te = (jnp.asarray(a) for a in (data.x_train, data.x_test, data.y_test))
+    x_tr, x_te, y_te = jax.device_put((data.x_train, data.x_test, data.y_test))
 
     p_bn = carries["BN"].params
     calls = {  # variant -> (R, M) test accuracy; the BN ones first, the slowest to compile
@@ -406,16 +316,15 @@ def run_ablation(config: AblationConfig, progress=None) -> AblationResult:
         "dropout": lambda: ablation_frozen(carries["dropout"].params, carries["dropout"].state,
                                            x_te, y_te, masks, spec=plain),
     }
-    acc = {k: np.asarray(v, np.float64) for k, v in zip(calls, _parallel(list(calls.values())))}
-    trained = {"plain": "plain", "dropout": "dropout", "BN (frozen stats)": "BN",
-               "BN (recomputed stats)": "BN"}
-    diverged = {v: [s for s, d in zip(seeds, np.asarray(carries[t].diverged)) if d]
-                for v, t in trained.items()}
+    acc = {k: np.asarray(v, np.float64) for k, v in zip(calls, _both_cores(list(calls.values())))}
+    variant_net = {"plain": "plain", "dropout": "dropout", "BN (frozen stats)": "BN",
+                   "BN (recomputed stats)": "BN"}
+    diverged = {v: trained[t].divergence.of(seeds) for v, t in variant_net.items()}
 
     curve_rows, single_rows, summary = [], [], {}
     for v in ABLATION_VARIANTS:
         a = acc[v]
-        dead = np.asarray(carries[trained[v]].diverged)
+        dead = trained[variant_net[v]].diverged
         a[dead] = np.nan  # a diverged run has no curve
         curve = a[:, :n_curve].reshape(len(seeds), config.orders, len(FRACTIONS)).mean(1)
         drops = a[:, n_curve:n_curve + 1] - a[:, n_curve + 1:]  # (R, width) accuracy lost
@@ -483,19 +392,6 @@ def ghost_name(g: int, batch_size: int) -> str:
     return f"G = {g}" + (" (plain BN)" if g >= batch_size else "")
 
 
-def _test_accuracy(params, x_train, x_test, y_test, *, spec: MLPSpec):
-    ones = jnp.ones((spec.depth, spec.width), jnp.float32)
-    return _accuracy(params, population_state(params, x_train, spec=spec), x_test, y_test, ones,
-                     spec=spec)
-
-
-@functools.partial(jax.jit, static_argnames="spec")
-def test_accuracy_runs(params, x_train, x_test, y_test, *, spec: MLPSpec):
-    """Test accuracy of every run, population statistics of `x_train`: (R,)."""
-    f = functools.partial(_test_accuracy, spec=spec)
-    return jax.vmap(f, in_axes=(0, None, None, None))(params, x_train, x_test, y_test)
-
-
 def run_ghost(config: GhostConfig, progress=None) -> GhostResult:
     """3c: the same seeds and batches, BN statistics over ghost groups of each size."""
     full = load_digits()
@@ -503,31 +399,32 @@ def run_ghost(config: GhostConfig, progress=None) -> GhostResult:
                    full.y_test)
     seeds = _seeds(config.seed, config.seeds)
     base = MLPSpec(depth=config.depth, width=config.width, bn=True)
-    jobs = []
+    jobs = {}
     for g in config.ghosts:
         # A group as large as the batch is ordinary BN: ghost 0 then shares its compiled program.
         spec = base._replace(ghost=0 if g >= config.batch_size else int(g))
-        jobs.append(_Job(ghost_name(g, config.batch_size), TrainConfig(spec, "momentum",
-                         config.batch_size), hparams(lr=config.lr), seeds, data, len(jobs)))
+        jobs[ghost_name(g, config.batch_size)] = runs.Job(
+            TrainConfig(spec, "momentum", config.batch_size), hparams(lr=config.lr), seeds)
     if config.plain:
-        jobs.append(_Job("plain", TrainConfig(base._replace(bn=False), "momentum",
-                                              config.batch_size), hparams(lr=config.lr),
-                         seeds, data, len(jobs)))
-    carries = _train(jobs, config.steps, chunk=min(config.steps, 500),
+        jobs["plain"] = runs.Job(TrainConfig(base._replace(bn=False), "momentum",
+                                             config.batch_size), hparams(lr=config.lr), seeds)
+    trained = _train(jobs, config.steps, data,
                      progress=_stage(progress, 0.0, 0.95, f"training {len(jobs)} x {len(seeds)}"
                                                           " nets"))
-    x_tr, x_te, y_te = (jnp.asarray(a) for a in (data.x_train, data.x_test, data.y_test))
+    n = len(seeds)
+    x_sub = np.broadcast_to(data.x_train, (n,) + data.x_train.shape)
+    y_sub = np.broadcast_to(data.y_train, (n,) + data.y_train.shape)
     rows, summary, diverged = [], {}, {}
     accs = {}
-    for job in jobs:
-        c = carries[job.name]
-        spec = job.config.spec._replace(ghost=0)  # evaluation: population statistics
-        a = np.asarray(test_accuracy_runs(c.params, x_tr, x_te, y_te, spec=spec), np.float64)
-        dead = np.asarray(c.diverged)
-        a[dead] = np.nan
-        diverged[job.name] = [s for s, d in zip(seeds, dead) if d]
-        g = 0 if job.name == "plain" else int(job.name.split()[2])
-        rows += [(job.name, g, s, float(a[r])) for r, s in enumerate(seeds)]
+    for name, res in trained.items():
+        # evaluation: population statistics of the subset, no ghost groups
+        a = np.asarray(probes.subset_scores_runs(res.carry.params, x_sub, y_sub, data.x_test,
+                                                 data.y_test, spec=res.config.spec),
+                       np.float64)[:, 2]
+        a[res.diverged] = np.nan
+        diverged[name] = res.divergence.of(seeds)
+        g = 0 if name == "plain" else int(name.split()[2])
+        rows += [(name, g, s, float(a[r])) for r, s in enumerate(seeds)]
         key = "plain" if g == 0 else f"g{g}"
         accs[key] = a
         summary[f"acc_{key}"] = float(np.nanmean(a)) if np.isfinite(a).any() else float("nan")
@@ -579,27 +476,6 @@ class RegularizationResult:
     seconds: float = float("nan")  # wall-clock compute of training and evaluation (not a result)
 
 
-def _eval_subset(params, idx, x_train, y_train, x_test, y_test, *, spec: MLPSpec):
-    """Train (on the subset `x_train[idx]`) and test accuracy and loss, in eval mode with the
-    subset's population statistics."""
-    xs, ys = x_train[idx], y_train[idx]  # (N, 64), (N,)
-    pop = population_state(params, xs, spec=spec)
-    out = []
-    for x, y in ((xs, ys), (x_test, y_test)):
-        logits, _ = mlp_apply(params, pop, x, spec=spec, train=False)
-        out += [(logits.argmax(-1) == y).mean(),
-                optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()]
-    return jnp.stack(out)  # train acc, train loss, test acc, test loss
-
-
-@functools.partial(jax.jit, static_argnames="spec")
-def eval_subset_runs(params, idx, x_train, y_train, x_test, y_test, *, spec: MLPSpec):
-    """`_eval_subset` for R runs (params and idx with a leading R axis): (R, 4)."""
-    f = functools.partial(_eval_subset, spec=spec._replace(ghost=0))
-    return jax.vmap(f, in_axes=(0, 0, None, None, None, None))(params, idx, x_train, y_train,
-                                                                x_test, y_test)
-
-
 def subset_of(seed: int, n_train: int, size: int) -> np.ndarray:
     """The training examples of one seed: `size` indices into the training split, at random."""
     return np.random.default_rng([int(seed), 3]).permutation(n_train)[:size].astype(np.int32)
@@ -607,53 +483,75 @@ def subset_of(seed: int, n_train: int, size: int) -> np.ndarray:
 
 def subset_batches(seed: int, steps: int, subset: np.ndarray) -> np.ndarray:
     """(steps, N): every step the whole subset, in a new random order (so the groups of the
-    noise-on arm are new every step; the noise-off arm does not care about the order)."""
-    rng = np.random.default_rng([int(seed), 4])
-    return np.stack([subset[rng.permutation(len(subset))] for _ in range(steps)])
+    noise-on arm are new every step; the noise-off arm does not care about the order). These
+    are the runner's batches (`batch_indices`: shuffled epochs of the seed) of a batch as large
+    as the subset, as indices into the training split."""
+    return subset[batch_indices(int(seed), steps, len(subset), len(subset))]
+
+
+def _table(seeds, scores: dict) -> pd.DataFrame:
+    """The per-seed table from {arm: (R, 4) scores}."""
+    rows = [(s, arm, m[r, 0], m[r, 2], m[r, 0] - m[r, 2], m[r, 1], m[r, 3])
+            for arm in ARMS for m in [scores[arm]] for r, s in enumerate(seeds)]
+    return pd.DataFrame(rows, columns=["seed", "arm", "train_acc", "test_acc", "gap",
+                                       "train_loss", "test_loss"])
 
 
 def run_regularization(config: RegularizationConfig, progress=None) -> RegularizationResult:
-    """Noise on vs off, paired by seed; both arms train through `bnjax.train`'s compiled chunk,
-    one arm per CPU device, the seeds vmapped on each."""
-    import time
+    """Noise on vs off, paired by seed, through the runner (`bnjax.runs`): each seed's two nets
+    train side by side, one per CPU device, on that seed's own subset (the runner's data set),
+    seed after seed; each pair is scored as soon as it is trained (`probes.subset_scores_runs`,
+    one program for both arms), so `progress(fraction, message, partial)` gets a partial
+    result that grows by one seed at a time: the page's live chart.
 
+    The two arms are two static configs (BN over the whole batch, and over ghost groups of
+    `group`): the runner takes no traced group size, so they compile two training programs."""
     t0 = time.perf_counter()
+    report = _reporter(progress)
     data = load_digits()
     n_train = len(data.x_train)
     group = int(np.clip(config.group, 2, n_train))
     size = int(np.clip(config.subset, group, n_train)) // group * group  # whole groups
     seeds = _seeds(config.seed, max(2, int(config.seeds)))
     base = MLPSpec(depth=config.depth, width=config.width, bn=True)
-    jobs = [_Job(arm, TrainConfig(base._replace(ghost=group if arm == "noise on" else 0),
-                                  "momentum", size), hparams(lr=config.lr), seeds, data, j)
-            for j, arm in enumerate(ARMS)]
-    subsets = np.stack([subset_of(s, n_train, size) for s in seeds])  # (R, N)
-    idx = np.stack([subset_batches(s, config.steps, sub) for s, sub in zip(seeds, subsets)])
-    carries = _train(jobs, config.steps, chunk=min(config.steps, 100), indices=idx,
-                     progress=_stage(progress, 0.0, 0.95, f"training {len(seeds)} x 2 nets"))
-    arrays = tuple(jnp.asarray(a) for a in data)  # x_train, y_train, x_test, y_test
-    # Both arms in one evaluation call on one device: one program, not one per device (the
-    # parameters are joined on the host: no program for that either).
-    params = jax.tree.map(lambda *a: np.concatenate([np.asarray(x) for x in a]),
-                          *(carries[arm].params for arm in ARMS))
-    both = np.asarray(eval_subset_runs(params, jnp.asarray(np.concatenate([subsets] * len(ARMS))),
-                                       *arrays, spec=base), np.float64)  # (arms * R, 4)
-    table, diverged = [], {}
-    for j, arm in enumerate(ARMS):
-        c = carries[arm]
-        m = both[j * len(seeds):(j + 1) * len(seeds)]
-        dead = np.asarray(c.diverged)
-        m[dead] = np.nan  # a diverged run has no accuracy
-        diverged[arm] = [s for s, x in zip(seeds, dead) if x]
-        table += [(s, arm, m[r, 0], m[r, 2], m[r, 0] - m[r, 2], m[r, 1], m[r, 3])
-                  for r, s in enumerate(seeds)]
-    per_seed = pd.DataFrame(table, columns=["seed", "arm", "train_acc", "test_acc", "gap",
-                                            "train_loss", "test_loss"])
+    configs = {arm: TrainConfig(base._replace(ghost=group if arm == "noise on" else 0),
+                                "momentum", size) for arm in ARMS}
+    hp = hparams(lr=config.lr)
+    x_test, y_test = jax.device_put((data.x_test, data.y_test))
+    scores = {arm: np.full((len(seeds), 4), np.nan) for arm in ARMS}
+    diverged = {arm: [] for arm in ARMS}
+    extra = dict(subset=float(size), group=float(group), steps=float(config.steps),
+                 lr=float(config.lr))
+    for r, s in enumerate(seeds):
+        sub = subset_of(s, n_train, size)
+        own = Dataset(data.x_train[sub], data.y_train[sub], data.x_test, data.y_test)
+        done = runs.train_together({arm: runs.Job(configs[arm], hp, (s,)) for arm in ARMS},
+                                   config.steps, own, chunk=config.steps)
+        params = jax.tree.map(lambda *a: np.concatenate(a),
+                              *(done[arm].carry.params for arm in ARMS))
+        xs = np.broadcast_to(own.x_train, (len(ARMS),) + own.x_train.shape)
+        ys = np.broadcast_to(own.y_train, (len(ARMS),) + own.y_train.shape)
+        both = np.asarray(probes.subset_scores_runs(params, xs, ys, x_test, y_test, spec=base),
+                          np.float64)  # (arms, 4)
+        for j, arm in enumerate(ARMS):
+            if done[arm].diverged[0]:
+                diverged[arm].append(s)  # a diverged run has no accuracy
+            else:
+                scores[arm][r] = both[j]
+        if report is not None:
+            partial = None
+            if r >= 1 and r + 1 < len(seeds):  # two seeds or more: a chart with an interval
+                table = _table(seeds[:r + 1], {a: m[:r + 1] for a, m in scores.items()})
+                summary = {**summarize_regularization(table), **extra}
+                partial = RegularizationResult(config, table, diverged, summary,
+                                               time.perf_counter() - t0)
+            report(0.97 * (r + 1) / len(seeds), f"{r + 1} of {len(seeds)} seeds trained",
+                   partial)
+    per_seed = _table(seeds, scores)
     summary = summarize_regularization(per_seed)
-    summary.update(subset=float(size), group=float(group), steps=float(config.steps),
-                   lr=float(config.lr))
-    if progress is not None:
-        progress(1.0, "done")
+    summary.update(extra)
+    if report is not None:
+        report(1.0, "done")
     return RegularizationResult(config, per_seed, diverged, summary, time.perf_counter() - t0)
 
 

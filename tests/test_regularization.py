@@ -113,6 +113,38 @@ def test_regularization_runs_small_and_its_sentences_follow_the_seed():
     assert f"{100 * a.summary['test_acc_diff']:+.1f} points" in text_a
 
 
+def test_the_first_chart_fills_in_seed_by_seed():
+    """A progress callback that takes a third argument gets partial results as seeds finish
+    (the page's live chart); each holds the seeds so far, with the numbers the final result
+    has for them."""
+    config = exp.shrink(exp.RegularizationConfig(seed=2))
+    partials = []
+    final = exp.run_regularization(config, progress=lambda f, m, partial=None: partials.append(
+        None if partial is None else partial.per_seed.copy()))
+    grown = [p for p in partials if p is not None]
+    assert [p.seed.nunique() for p in grown] == list(range(2, config.seeds))
+    for p in grown:
+        seeds = sorted(p.seed.unique())
+        assert seeds == list(range(2, 2 + len(seeds)))
+        expect = final.per_seed[final.per_seed.seed.isin(seeds)].reset_index(drop=True)
+        assert p.reset_index(drop=True).equals(expect)
+
+
+def test_one_program_measures_every_batch_size_as_the_single_ones_do():
+    data = load_digits()
+    spec = MLPSpec(depth=2, width=16, bn=True)
+    params, state = jax.vmap(lambda k: mlp_init(k, spec))(jax.random.split(jax.random.key(1), 2))
+    rng = np.random.default_rng(0)
+    idx = tuple(np.stack([exp.noise_batches(rng, 3, len(data.x_train), b, 5) for _ in range(2)])
+                for b in (4, 32))
+    x = jnp.asarray(data.x_train)
+    together = exp.probes.noise_probe_sizes(params, state, x, 1, idx, spec=spec, layer=1)
+    for i, (x_hat, p) in zip(idx, together):
+        one_hat, one_p = exp.noise_probe(params, state, x, 1, i, spec=spec, layer=1)
+        np.testing.assert_allclose(np.asarray(x_hat), np.asarray(one_hat), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(p), np.asarray(one_p), rtol=1e-5, atol=1e-7)
+
+
 @pytest.mark.slow
 def test_batch_noise_regularizes_over_32_other_seeds():
     """Seeds the page never shows by default (100-131). Measured (2026-12-02): +1.2 points

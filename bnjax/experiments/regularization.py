@@ -144,17 +144,17 @@ def loglog_slope(batch_sizes, std) -> float:
 
 
 def _noise_stats(spec, params, state, x, i0, y0, n_runs, config, batch_sizes, batches, rng):
-    """std over batches per (run, batch size), and the strip samples."""
+    """std over batches per (run, batch size), and the strip samples. `batch_sizes` and
+    `batches` may be tuples of equal length (the batches per size); every size is measured by
+    one program (`probes.noise_probe_sizes`)."""
     layer = config.layer - 1
+    counts = batches if isinstance(batches, tuple) else (batches,) * len(batch_sizes)
+    idx = tuple(np.stack([noise_batches(rng, i0, len(x), b, k) for _ in range(n_runs)])
+                for b, k in zip(batch_sizes, counts))
+    out = probes.noise_probe_sizes(params, state, x, y0, idx, spec=spec, layer=layer)
     std = np.zeros((n_runs, len(batch_sizes)))
     strips = {}
-    params, state = jax.device_put((params, state))
-    calls = []
-    for b in batch_sizes:  # one program per batch size
-        idx = np.stack([noise_batches(rng, i0, len(x), b, batches) for _ in range(n_runs)])
-        calls.append(functools.partial(noise_probe, params, state, x, y0, idx, spec=spec,
-                                       layer=layer))
-    for j, (b, (x_hat, p)) in enumerate(zip(batch_sizes, _both_cores(calls))):
+    for j, (b, (x_hat, p)) in enumerate(zip(batch_sizes, out)):
         x_hat, p = np.asarray(x_hat, np.float64), np.asarray(p)  # (R, N, width), (R, N)
         std[:, j] = x_hat.std(axis=1).mean(axis=1)
         if b in STRIP_BATCH_SIZES:
@@ -184,11 +184,11 @@ def run_noise_meter(config: NoiseConfig, progress=None) -> NoiseResult:
     x = jax.device_put(data.x_train)
     y0 = int(data.y_train[i0])
     sizes = tuple(int(b) for b in config.batch_sizes)
-    std, strips = _noise_stats(spec, carry.params, carry.state, x, i0, y0, len(seeds), config,
-                               sizes, config.batches, rng)
-    # The limit: every "batch" is the whole training set (in a new order): no noise left.
-    full, _ = _noise_stats(spec, carry.params, carry.state, x, i0, y0, len(seeds), config,
-                           (n,), 8, rng)
+    # The batch sizes and, last, the limit: every "batch" is the whole training set (in a new
+    # order, 8 times): no noise left. One program measures them all.
+    both, strips = _noise_stats(spec, carry.params, carry.state, x, i0, y0, len(seeds), config,
+                                sizes + (n,), (config.batches,) * len(sizes) + (8,), rng)
+    std, full = both[:, :-1], both[:, -1:]
     offset = np.asarray(x0_offset(carry.params, x, i0, spec=spec, layer=config.layer - 1))
 
     rows = [(b, s, float(std[r, j])) for r, s in enumerate(seeds) for j, b in enumerate(sizes)]

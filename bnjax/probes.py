@@ -271,3 +271,98 @@ ablation_frozen = jax.jit(_ablation_frozen, static_argnames="spec")
 ablation_recomputed = jax.jit(_ablation_recomputed, static_argnames="spec")
 population_runs = jax.jit(_population_runs, static_argnames="spec",
                           compiler_options=_ONCE_OPTIONS)
+
+
+# ---------------------------------------------------------------------------- page 3
+# Page 3 (layer decoupling). 2a's Def. 2.1 probe runs in the runner between chunks (`def21`);
+# the concrete example (W1 -> c * W1) runs once on the trained nets (`rescale_runs`, LLVM
+# level 1 like the other programs after training: the same numbers, tests/test_decoupling.py).
+
+
+def ics(params, state, x, y, lr, spec: MLPSpec):
+    """Santurkar et al. 2018, Def. 2.1, on one batch, for layers 2..depth.
+
+    G_i = dL/dW_i at theta_t; theta' = theta_t with the weights W_j of layers j < i moved by
+    -lr * G_j (plain SGD); G'_i = dL/dW_i at theta' on the same batch (train-mode BN).
+    Returns (cos(G, G'), ||G - G'|| / ||G||), each (depth - 1,).
+    """
+    def grads(p):
+        return jax.grad(lambda q: loss_fn(q, state, x, y, spec=spec, train=True)[0])(p)
+
+    g = grads(params)
+    layers = jnp.arange(1, spec.depth)  # i (0-based) for layers 2..depth
+
+    def lookahead(i):  # G' for every layer at once, with layers j < i moved
+        moved = tuple(h._replace(dense=h.dense._replace(
+            w=h.dense.w - jnp.where(j < i, lr, 0.0) * gh.dense.w))
+            for j, (h, gh) in enumerate(zip(params.hidden, g.hidden)))
+        return grads(params._replace(hidden=moved))
+
+    # One batched backward pass for all i (one small program instead of depth - 1 copies).
+    g2 = jax.vmap(lookahead)(layers)
+    cos, rel = [], []
+    for i in range(1, spec.depth):
+        g1, gp = g.hidden[i].dense.w, g2.hidden[i].dense.w[i - 1]
+        n1, n2 = jnp.linalg.norm(g1), jnp.linalg.norm(gp)
+        cos.append(jnp.vdot(g1, gp) / (n1 * n2 + 1e-30))
+        rel.append(jnp.linalg.norm(g1 - gp) / (n1 + 1e-30))
+    return jnp.stack(cos), jnp.stack(rel)
+
+
+def def21(snap, config):
+    """Page 3 (2a), a runner probe: `ics` on the batch of the run's next step, with the run's
+    own learning rate: (cos (depth - 1,), rel (depth - 1,))."""
+    x, y = snap.batch
+    return ics(snap.params, snap.state, x, y, snap.hp.lr, config.spec)
+
+
+def rescale_layer1(params, state, x, y, factors, spec: MLPSpec):
+    """Page 3, the concrete example of coupling, on one trained net: W1 -> c * W1 for each c in
+    `factors` (traced: any c, one compiled program).
+
+    Over the whole set (x, y) as one batch (train mode: BN on the set's statistics), for every
+    hidden layer i: its input to the nonlinearity h_i and the gradient G_i = dL/dW_i, before and
+    after the change. With BN (layer 1 has no bias) c * W1 x normalizes to the same values, so
+    for i >= 2 nothing changes, exactly, if BN's eps scales with c too: evaluate with eps = 0
+    and a power-of-two c changes no bit. Without BN every later value moves.
+
+    Returns, with a leading (F,) axis: ||h' - h|| / ||h|| and ||G' - G|| / ||G|| (F, depth), the
+    norm ratios ||G'|| / ||G|| (F, depth), and the gradient of layer `spec.depth // 2 + 1` (the
+    example layer) before (width, width) and after (F, width, width).
+    """
+    import optax  # noqa: PLC0415
+
+    w1 = params.hidden[0].dense.w  # (n_in, width)
+
+    def measure(c):
+        first = params.hidden[0]._replace(dense=params.hidden[0].dense._replace(w=c * w1))
+        p = params._replace(hidden=(first,) + tuple(params.hidden[1:]))
+
+        def loss(q):
+            logits, _, trace = mlp_apply(q, state, x, spec=spec, train=True, with_trace=True)
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), trace.h
+
+        g, h = jax.grad(loss, has_aux=True)(p)
+        return h, tuple(layer.dense.w for layer in g.hidden)
+
+    # c = 1 (the trained net) and every factor in one batched pass.
+    cs = jnp.concatenate([jnp.ones((1,), jnp.float32), jnp.asarray(factors, jnp.float32)])
+    h, g = jax.vmap(measure)(cs)  # leading axis F + 1
+
+    def norm(a):  # (F + 1, ...) -> (F + 1,)
+        return jnp.sqrt((a ** 2).sum(tuple(range(1, a.ndim))))
+
+    def rel(a):  # (F + 1, ...) -> (F,): ||a_c - a_1|| / ||a_1||
+        return norm(a[1:] - a[:1]) / (norm(a[:1]) + 1e-30)
+
+    rel_h = jnp.stack([rel(a) for a in h], 1)  # (F, depth)
+    rel_g = jnp.stack([rel(a) for a in g], 1)  # (F, depth)
+    ratio_g = jnp.stack([norm(a)[1:] / (norm(a)[:1] + 1e-30) for a in g], 1)  # (F, depth)
+    mid = g[spec.depth // 2]  # (F + 1, width, width): layer depth // 2 + 1
+    return rel_h, rel_g, ratio_g, mid[0], mid[1:]
+
+
+# `rescale_layer1` over R trained nets (params and state with a leading (R,) axis); it runs
+# once per trained net: LLVM level 1.
+rescale_runs = jax.jit(jax.vmap(rescale_layer1, in_axes=(0, 0, None, None, None, None)),
+                       static_argnames="spec", compiler_options=_ONCE_OPTIONS)

@@ -47,15 +47,48 @@ ui.presets(exp.PRESETS, d, container=controls)
 if not lecture:
     ui.glossary(*WORDS)
 
+mid = config.mid_layer
+font = 16 if lecture else 12  # labels on the charts: a back row can read them in lecture mode
+
+
+def show_live(chart) -> None:
+    """A live chart (drawn while the nets train, replaced when the result is in)."""
+    big = lecture
+    st.altair_chart(chart.configure_axis(labelFontSize=17 if big else 13,
+                                         titleFontSize=19 if big else 14)
+                    .configure_legend(labelFontSize=17 if big else 13,
+                                      titleFontSize=17 if big else 13)
+                    .configure_title(fontSize=21 if big else 16), width="stretch")
+
+
+def live_clean(update) -> None:
+    """While the clean nets train: 2a's measure at layer `mid` and the training loss so far,
+    BN and plain side by side."""
+    partial = update.partial
+    if partial is None or (partial.ics.empty and partial.curves.empty):
+        return
+    left, right = st.columns(2)
+    with left:
+        show_live(charts.ics_time_chart(
+            partial.ics, mid, "cos", [f"Layer {mid}: cos(G, G′) while the nets train",
+                                      f"after {partial.step} of {config.steps} steps"],
+            font=font))
+    with right:
+        if not partial.curves.empty:
+            show_live(charts.loss_chart(partial.curves, title="Training loss, live"))
+    st.caption(f"Live: BN and plain nets of seeds {config.seeds[0]} to {config.seeds[-1]} "
+               f"after {partial.step} of {config.steps} training steps. The finished page "
+               "follows when training ends.")
+
+
 # Two cached runs: the clean nets first (the example, 2a, 2c: the noise slider does not retrain
 # them), then the noisy ones (2b), so the first charts appear before the slower noisy training.
-result = ui.run(exp.run_gradients, config.clean())
+with first_chart if first_chart is not None else st.container():
+    result = ui.run(exp.run_gradients, config.clean(), live=live_clean)
 if result is None:
     st.stop()
 ui.short_answer(answer, say.short_answer(result, exp.EXAMPLE_FACTOR))
 ui.diverged_note([f"{v} net" for v, flag in result.diverged.items() if flag])
-mid = config.mid_layer
-font = 16 if lecture else 12  # labels on the charts: a back row can read them in lecture mode
 
 # ---------------------------------------------------------------------------- the example
 if not lecture:
@@ -113,7 +146,18 @@ ui.explain(f"After every BN layer we add noise whose mean and scale are redrawn 
            f"Two different questions: **training loss** (how closely a net fits the batches it "
            f"trains on) and **test accuracy** (how many unseen digits it gets right, measured "
            f"without noise).")
-noisy = ui.run(exp.run_noisy, config, what="Training the noisy nets")
+
+
+def live_noisy(update) -> None:
+    """While the noisy nets train: their training loss growing beside the clean nets'."""
+    partial = update.partial
+    if partial is None or partial.curves.empty:
+        return
+    show_live(charts.loss_chart(result.curves, partial.curves, title=[
+        "Training loss: noisy nets, live", f"after {partial.step} of {config.steps} steps"]))
+
+
+noisy = ui.run(exp.run_noisy, config, what="Training the noisy nets", live=live_noisy)
 if noisy is None:
     st.stop()
 ui.diverged_note([f"{v} net" for v, flag in noisy.diverged.items() if flag])

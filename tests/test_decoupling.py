@@ -8,12 +8,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from bnjax import probes, runs
 from bnjax.charts import decoupling as charts
 from bnjax.data import load_digits
 from bnjax.experiments import decoupling as exp
 from bnjax.narration import decoupling as say
 from bnjax.nn import MLPSpec, mlp_init
-from bnjax.train import loss_fn
+from bnjax.train import TrainConfig, loss_fn
 from tests.apphelp import charts as page_charts
 from tests.apphelp import render, texts
 
@@ -64,8 +65,10 @@ def test_probe_matches_a_direct_computation(bn):
     xb = jnp.asarray(data.x_train[:192].reshape(3, 64, 64))
     yb = jnp.asarray(data.y_train[:192].reshape(3, 64))
     lr = 0.5
-    got_cos, got_rel = (np.asarray(a) for a in exp.ics_runs(params, state, xb, yb,
-                                                             jnp.float32(lr), spec))
+    ics_runs = jax.jit(jax.vmap(probes.ics, in_axes=(0, 0, 0, 0, None, None)),
+                       static_argnums=5)
+    got_cos, got_rel = (np.asarray(a) for a in ics_runs(params, state, xb, yb,
+                                                         jnp.float32(lr), spec))
     assert got_cos.shape == (3, 7)
 
     p0, s0 = jax.tree.map(lambda a: a[0], (params, state))
@@ -79,7 +82,7 @@ def test_probe_matches_a_direct_computation(bn):
     np.testing.assert_allclose(got_rel[0, 1],
                                float(jnp.linalg.norm(g1 - g2) / jnp.linalg.norm(g1)), rtol=1e-3)
     # With no step, nothing moves: G' = G up to float summation order.
-    c0, r0 = (np.asarray(a) for a in exp.ics_runs(params, state, xb, yb, jnp.float32(0.0), spec))
+    c0, r0 = (np.asarray(a) for a in ics_runs(params, state, xb, yb, jnp.float32(0.0), spec))
     np.testing.assert_allclose(c0, 1.0, rtol=1e-5)
     assert r0.max() < 1e-5
 
@@ -132,20 +135,20 @@ def test_the_example_factor_is_traced_and_eps_is_what_breaks_exactness():
     data = load_digits()
     x, y = jnp.asarray(data.x_train[:256]), jnp.asarray(data.y_train[:256])
     exact = exp.example_spec(spec)
-    out = exp.rescale_runs(params, state, x, y, jnp.asarray([0.5, 2.0, 4.0]), exact)
-    size = exp.rescale_runs._cache_size()
-    again = exp.rescale_runs(params, state, x, y, jnp.asarray([3.0, 7.0, 10.0]), exact)
-    assert exp.rescale_runs._cache_size() == size  # new factors, no new program
+    out = probes.rescale_runs(params, state, x, y, jnp.asarray([0.5, 2.0, 4.0]), exact)
+    size = probes.rescale_runs._cache_size()
+    again = probes.rescale_runs(params, state, x, y, jnp.asarray([3.0, 7.0, 10.0]), exact)
+    assert probes.rescale_runs._cache_size() == size  # new factors, no new program
     rel_g = np.asarray(out[1])  # (runs, factors, depth)
     assert np.all(rel_g[:, :, 1:] == 0.0)  # powers of two: not one bit moves downstream
     # Layer 1's own gradient does change: G1 -> G1 / c, a relative change |1/c - 1|.
     np.testing.assert_allclose(rel_g[:, :, 0], [[1.0, 0.5, 0.75]] * 2, rtol=1e-5)
     # Other factors: float rounding (~1e-6; a ReLU input sitting at 0 may flip, ~1e-3).
     assert np.asarray(again[1])[:, :, 1:].max() < 1e-2
-    loose = np.asarray(exp.rescale_runs(params, state, x, y, jnp.asarray([2.0]), spec)[1])
+    loose = np.asarray(probes.rescale_runs(params, state, x, y, jnp.asarray([2.0]), spec)[1])
     assert 0 < loose[:, :, 1:].max() < 1e-2  # eps = 1e-5: close, not exact
     # Compiled at LLVM level 1 for speed: the same numbers as the default level.
-    default = jax.jit(jax.vmap(exp.rescale_probe, in_axes=(0, 0, None, None, None, None)),
+    default = jax.jit(jax.vmap(probes.rescale_layer1, in_axes=(0, 0, None, None, None, None)),
                       static_argnames="spec")
     for a, b in zip(out, default(params, state, x, y, jnp.asarray([0.5, 2.0, 4.0]), exact)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-12)
@@ -183,6 +186,29 @@ def test_same_config_same_numbers_and_the_parts_make_the_whole():
     assert set(clean.runs["variant"]) == {"BN", "plain"}
     assert set(noisy.runs["variant"]) == {"noisy BN", "noisy plain"}
     assert exp.merge(clean, noisy).summary == {**whole.summary}
+
+
+def test_it_trains_on_the_runner_with_page_2s_programs_and_reports_partials():
+    """Clean nets: page 2's static config (the same compiled training program); noisy nets
+    differ only in what draws noise. Every chunk hands the page a partial result whose curves
+    and Def. 2.1 probes grow, the last one the finished tables."""
+    config = exp.shrink(exp.DecouplingConfig(seed=4), 100)
+    for bn in (True, False):  # page 2's setup: 8x64 ReLU, plain SGD, batch 64
+        assert runs.shared(exp.train_config(config, bn)) == runs.shared(TrainConfig(
+            MLPSpec(depth=8, width=64, bn=bn), optimizer="sgd", batch_size=64))
+        assert exp.train_config(config, bn, noisy=True) == exp.train_config(
+            config, bn)._replace(stochastic="noise")
+    seen = []
+    result = exp.run_gradients(config, progress=lambda f, m, *p: seen.append((f, p)))
+    partials = [p[0] for _, p in seen if p]
+    assert [p.step for p in partials] == [0, 50, 100] and not any(p.done for p in partials)
+    assert [len(p.curves) for p in partials] == [0, 2 * 3 * 5, 2 * 3 * 10]
+    assert sorted(partials[0].ics["step"].unique()) == [0]
+    np.testing.assert_array_equal(partials[-1].curves["loss"].to_numpy(),
+                                  result.curves["loss"].to_numpy())
+    assert result.done and result.step == 100
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
 
 def _mark(layer: dict) -> str:

@@ -16,6 +16,12 @@ Teaches, with BN and plain nets trained on the same seeds and batches:
       change of layer 1 does not reach any later layer), not their *gradients* (2a).
 Leaves out: the loss-landscape explanation of why BN helps anyway (page 5).
 
+How it runs: config -> `runs.train_together` (BN and plain side by side, clean or noisy, the
+probes `probes.test_accuracy` and, clean, `probes.def21` every PROBE_EVERY steps; partial results
+after every chunk to `progress(fraction, message, partial)`) -> on the trained clean nets
+page 2's `perturb_runs` (2c) and `probes.rescale_runs` (the example) -> summary. The clean nets
+train with page 2's static config: the same compiled programs.
+
     result = run_decoupling(DecouplingConfig(seed=0))
     result.summary["ics_cos_bn"], result.summary["ics_cos_plain"]
 """
@@ -24,15 +30,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 import pandas as pd
 
-from bnjax.data import batch_indices, load_digits
+from bnjax import probes, runs
+from bnjax.data import load_digits
+# Page 2's tick (steps between reports) and its change of layer 1 (2c shows it at REFERENCE_SIZE).
 from bnjax.experiments.covariate_shift import CHUNK, REFERENCE_SIZE, SIZES, perturb_runs
-from bnjax.nn import MLPSpec, mlp_apply
-from bnjax.train import INIT_COMPILER_OPTIONS, TrainConfig, hparams, loss_fn, train_runs
+from bnjax.nn import MLPSpec
+from bnjax.train import TrainConfig, hparams
 
 BN, PLAIN, NOISY_BN, NOISY_PLAIN = "BN", "plain", "noisy BN", "noisy plain"
 PROBE_EVERY = 100  # steps between Def. 2.1 probes (a multiple of CHUNK)
@@ -93,94 +99,22 @@ class DecouplingResult:
     example: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EXAMPLE_COLUMNS))
     # A fixed sample of the example layer's weights: each one's gradient before and after.
     weights: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=WEIGHT_COLUMNS))
+    # While training, the experiment hands partial results of this type to its progress
+    # callback (done False): ics, curves and accuracy so far, the rest empty.
+    done: bool = True
+    step: int = 0  # steps trained by every net in the tables
 
 
-# ---------------------------------------------------------------------------- the probe (jitted)
+# ---------------------------------------------------------------------------- the experiment
+# config -> `runs.train_together` (BN and plain side by side, the probes every PROBE_EVERY steps)
+# -> the programs after training (page 2's `perturb_runs`, `probes.rescale_runs`) -> summary.
+# Clean nets train with page 2's static config (the same compiled training programs); the noisy
+# ones need a program that draws noise every step.
 
-
-def ics_probe(params, state, x, y, lr, spec: MLPSpec):
-    """Santurkar et al. 2018, Def. 2.1, on one batch, for layers 2..depth.
-
-    G_i = dL/dW_i at theta_t; theta' = theta_t with the weights W_j of layers j < i moved by
-    -lr * G_j (plain SGD); G'_i = dL/dW_i at theta' on the same batch (train-mode BN).
-    Returns (cos(G, G'), ||G - G'|| / ||G||), each (depth - 1,).
-    """
-    def grads(p):
-        return jax.grad(lambda q: loss_fn(q, state, x, y, spec=spec, train=True)[0])(p)
-
-    g = grads(params)
-    layers = jnp.arange(1, spec.depth)  # i (0-based) for layers 2..depth
-
-    def lookahead(i):  # G' for every layer at once, with layers j < i moved
-        moved = tuple(h._replace(dense=h.dense._replace(
-            w=h.dense.w - jnp.where(j < i, lr, 0.0) * gh.dense.w))
-            for j, (h, gh) in enumerate(zip(params.hidden, g.hidden)))
-        return grads(params._replace(hidden=moved))
-
-    # One batched backward pass for all i (one small program instead of depth - 1 copies).
-    g2 = jax.vmap(lookahead)(layers)
-    cos, rel = [], []
-    for i in range(1, spec.depth):
-        g1, gp = g.hidden[i].dense.w, g2.hidden[i].dense.w[i - 1]
-        n1, n2 = jnp.linalg.norm(g1), jnp.linalg.norm(gp)
-        cos.append(jnp.vdot(g1, gp) / (n1 * n2 + 1e-30))
-        rel.append(jnp.linalg.norm(g1 - gp) / (n1 + 1e-30))
-    return jnp.stack(cos), jnp.stack(rel)
-
-
-# Module-level compiled probe, vmapped over runs (each run has its own batch).
-ics_runs = jax.jit(jax.vmap(ics_probe, in_axes=(0, 0, 0, 0, None, None)), static_argnames="spec")
-
-
-def rescale_probe(params, state, x, y, factors, spec: MLPSpec):
-    """The concrete example of coupling, on one trained net: W1 -> c * W1 for each c in `factors`.
-
-    Over the whole set (x, y) as one batch (train mode: BN on the set's statistics), for every
-    hidden layer i: its input to the nonlinearity h_i and the gradient G_i = dL/dW_i, before and
-    after the change. With BN (layer 1 has no bias) c * W1 x normalizes to the same values, so
-    for i >= 2 nothing changes, exactly, if BN's eps scales with c too: evaluate with a spec whose
-    eps is 0 (`example_spec`) and a power-of-two c changes no bit. Without BN every later value
-    moves. `factors` is traced: any c, one compiled program.
-
-    Returns, with a leading (F,) axis: ||h' - h|| / ||h|| and ||G' - G|| / ||G|| (F, depth), the
-    norm ratios ||G'|| / ||G|| (F, depth), and the gradient of layer `spec.depth // 2 + 1` (the
-    example layer) before (width, width) and after (F, width, width).
-    """
-    w1 = params.hidden[0].dense.w  # (n_in, width)
-
-    def measure(c):
-        first = params.hidden[0]._replace(dense=params.hidden[0].dense._replace(w=c * w1))
-        p = params._replace(hidden=(first,) + tuple(params.hidden[1:]))
-
-        def loss(q):
-            logits, _, trace = mlp_apply(q, state, x, spec=spec, train=True, with_trace=True)
-            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), trace.h
-
-        g, h = jax.grad(loss, has_aux=True)(p)
-        return h, tuple(layer.dense.w for layer in g.hidden)
-
-    # c = 1 (the trained net) and every factor in one batched pass.
-    cs = jnp.concatenate([jnp.ones((1,), jnp.float32), jnp.asarray(factors, jnp.float32)])
-    h, g = jax.vmap(measure)(cs)  # leading axis F + 1
-
-    def norm(a):  # (F + 1, ...) -> (F + 1,)
-        return jnp.sqrt((a ** 2).sum(tuple(range(1, a.ndim))))
-
-    def rel(a):  # (F + 1, ...) -> (F,): ||a_c - a_1|| / ||a_1||
-        return norm(a[1:] - a[:1]) / (norm(a[:1]) + 1e-30)
-
-    rel_h = jnp.stack([rel(a) for a in h], 1)  # (F, depth)
-    rel_g = jnp.stack([rel(a) for a in g], 1)  # (F, depth)
-    ratio_g = jnp.stack([norm(a)[1:] / (norm(a)[:1] + 1e-30) for a in g], 1)  # (F, depth)
-    mid = g[spec.depth // 2]  # (F + 1, width, width): layer depth // 2 + 1
-    return rel_h, rel_g, ratio_g, mid[0], mid[1:]
-
-
-# Module-level compiled probe, vmapped over runs; the factors are traced (no recompile per c).
-# It runs once per trained net, so it compiles at LLVM level 1 (as the init programs do): about
-# half the compile time, the same numbers (compared in tests/test_decoupling.py).
-rescale_runs = jax.jit(jax.vmap(rescale_probe, in_axes=(0, 0, None, None, None, None)),
-                       static_argnames="spec", compiler_options=INIT_COMPILER_OPTIONS)
+CLEAN_PROBES = (probes.test_accuracy, probes.def21)  # every PROBE_EVERY steps, and at step 0
+NOISY_PROBES = (probes.test_accuracy,)
+ics_probe = probes.ics  # Def. 2.1, as the page shows its code
+rescale_probe = probes.rescale_layer1  # the concrete example, as the page shows its code
 
 
 def example_spec(spec: MLPSpec) -> MLPSpec:
@@ -190,110 +124,130 @@ def example_spec(spec: MLPSpec) -> MLPSpec:
     return spec._replace(eps=0.0)
 
 
-# ---------------------------------------------------------------------------- the experiment
-
-
-def _train(config: DecouplingConfig, bn: bool, noisy: bool, data, progress, lo, hi):
-    """The seeds of one variant. Clean runs probe Def. 2.1 every PROBE_EVERY steps; they use
-    the same compiled program as page 2 (same config, same chunk), so either page warms the
-    other. Noisy runs need fresh noise every step (a separate, slower program)."""
+def train_config(config: DecouplingConfig, bn: bool, noisy: bool = False) -> TrainConfig:
+    """Plain SGD. Clean nets: page 2's static config (the same programs at the default view).
+    Noisy nets draw only the noise ("noise"): no dropout masks, which would cost as much again."""
     spec = MLPSpec(depth=config.depth, width=config.width, activation=config.activation, bn=bn)
-    # Noisy runs draw only the noise ("noise"): no dropout masks, which would cost as much again.
-    tcfg = TrainConfig(spec=spec, optimizer="sgd", batch_size=config.batch_size,
-                      stochastic="noise" if noisy else False)
-    # The same batches train_runs draws (batch_indices is deterministic in the seed).
-    idx = np.stack([batch_indices(s, config.steps, config.batch_size, len(data.x_train))
-                    for s in config.seeds])  # (n, steps, batch)
-    lr = jnp.float32(config.lr)
-    probes = []  # (step, cos (n, depth - 1), rel (n, depth - 1))
-
-    def on_chunk(step, carry):
-        if noisy or step >= config.steps or step % PROBE_EVERY:
-            return
-        b = idx[:, step]  # (n, batch): the batch of the next step
-        cos, rel = ics_runs(carry.params, carry.state, jnp.asarray(data.x_train[b]),
-                            jnp.asarray(data.y_train[b]), lr, spec)
-        probes.append((step, np.asarray(cos), np.asarray(rel)))
-
-    name = (NOISY_BN if bn else NOISY_PLAIN) if noisy else (BN if bn else PLAIN)
-
-    def prog(frac, msg):
-        if progress is not None:
-            progress(lo + (hi - lo) * frac, f"{name}: {msg}")
-
-    runs = train_runs(tcfg, hparams(lr=config.lr, noise=config.noise if noisy else 0.0),
-                      config.seeds, config.steps, data, chunk=CHUNK, on_chunk=on_chunk,
-                      progress=prog)
-    return spec, runs, probes
+    return TrainConfig(spec=spec, optimizer="sgd", batch_size=config.batch_size,
+                       stochastic="noise" if noisy else False)
 
 
-def _run(config: DecouplingConfig, plan, progress) -> DecouplingResult:
-    """Train the variants in `plan` ((name, bn, noisy, progress from, progress to), ...)."""
-    data = load_digits()
-    x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+def _tables(config: DecouplingConfig, results: dict, final: bool) -> dict:
+    """ics, curves, accuracy and runs tables from the runner's (partial) results: the columns
+    and windows every run has completed."""
     seeds = config.seeds
-    keys = jnp.stack([jax.random.fold_in(jax.random.key(s), 1) for s in seeds])
-    ref = SIZES.index(REFERENCE_SIZE)
-    ics, curves, accuracy, stats, runs_rows, diverged = [], [], [], [], [], {}
-    example, weights = [], []
-    mid = config.mid_layer
-    # The scatter's sample of the example layer's weights: the same for every net and seed.
-    pick = np.random.default_rng(0).choice(config.width * config.width,
-                                           min(N_WEIGHTS, config.width * config.width),
-                                           replace=False)
-    for variant, bn, noisy, lo, hi in plan:
-        spec, runs, probes = _train(config, bn, noisy, data, progress, lo, hi)
-        div = np.asarray(runs.diverged)
-        diverged[variant] = bool(div.any())
-        for step, cos, rel in probes:
-            for r, seed in enumerate(seeds):
-                nan = np.nan if div[r] else 0.0
-                for layer in range(1, spec.depth):
-                    ics.append({"step": step, "variant": variant, "seed": seed,
-                                "layer": layer + 1, "cos": float(cos[r, layer - 1]) + nan,
-                                "rel": float(rel[r, layer - 1]) + nan})
-        w = config.steps // LOSS_EVERY * LOSS_EVERY
-        win = runs.loss[:, :w].reshape(len(seeds), -1, LOSS_EVERY).mean(-1)  # (n, windows)
+    ics, curves, accuracy, runs_rows = [], [], [], []
+    for variant, r in results.items():
+        div = r.divergence.flag
+        done = config.steps if final else int(r.steps_done.min())
+        cols = np.flatnonzero(r.probe_steps <= done) if r.probes is not None else []
+        if len(cols) and r.probes is not None and len(r.probes):
+            (acc, _), rest = r.probes[0], r.probes[1:]
+            for c in cols:
+                step = int(r.probe_steps[c])
+                if rest and step < config.steps and step % PROBE_EVERY == 0:
+                    cos, rel = rest[0]
+                    for i, seed in enumerate(seeds):
+                        nan = np.nan if div[i] else 0.0
+                        for layer in range(1, config.depth):
+                            ics.append({"step": step, "variant": variant, "seed": seed,
+                                        "layer": layer + 1,
+                                        "cos": float(cos[i, c, layer - 1]) + nan,
+                                        "rel": float(rel[i, c, layer - 1]) + nan})
+            measured = [c for c in cols if r.probe_steps[c] > 0]
+            for i, seed in enumerate(seeds):
+                accuracy.append(pd.DataFrame({"step": r.probe_steps[measured], "variant": variant,
+                                              "seed": seed, "test_acc": acc[i, measured]}))
+        w = min(done, config.steps) // LOSS_EVERY * LOSS_EVERY
+        win = r.loss[:, :w].reshape(len(seeds), -1, LOSS_EVERY).mean(-1)  # (n, windows)
         steps = np.arange(win.shape[1]) * LOSS_EVERY + LOSS_EVERY
-        for r, seed in enumerate(seeds):
+        for i, seed in enumerate(seeds):
             curves.append(pd.DataFrame({"step": steps, "variant": variant, "seed": seed,
-                                        "loss": win[r]}))
-            accuracy.append(pd.DataFrame({"step": runs.eval_steps, "variant": variant,
-                                          "seed": seed, "test_acc": runs.test_acc[r]}))
-            runs_rows.append({"variant": variant, "seed": seed, "diverged": bool(div[r]),
-                              "test_acc": float(runs.test_acc[r, -1])})
-        if noisy:
-            continue
-        # 2c: the affine change of layer 1 (experiment 1b) on the clean nets.
-        rel_aff = np.asarray(perturb_runs(runs.carry.params, keys, x, y, spec, SIZES)[2])[:, ref]
-        for r, seed in enumerate(seeds):
-            for layer in range(spec.depth):
-                stats.append({"variant": variant, "seed": seed, "layer": layer + 1,
-                              "rel_change": float(rel_aff[r, layer])
-                              + (np.nan if div[r] else 0.0)})
-        # The concrete example: W1 -> c * W1 on the trained nets, the whole training set.
-        rel_h, rel_g, ratio_g, g0, g1 = (np.asarray(a) for a in rescale_runs(
-            runs.carry.params, runs.carry.state, x, y, jnp.asarray(FACTORS, jnp.float32),
-            example_spec(spec)))
-        for r, seed in enumerate(seeds):
-            nan = np.nan if div[r] else 0.0
-            for f, factor in enumerate(FACTORS):
-                for layer in range(1, spec.depth):  # layers 2..depth: the later layers
-                    example.append({"variant": variant, "seed": seed, "factor": factor,
-                                    "layer": layer + 1,
-                                    "input_change": float(rel_h[r, f, layer]) + nan,
-                                    "grad_change": float(rel_g[r, f, layer]) + nan,
-                                    "grad_ratio": float(ratio_g[r, f, layer]) + nan})
-                weights.append(pd.DataFrame({
-                    "variant": variant, "seed": seed, "factor": factor, "weight": pick,
-                    "g": g0[r].ravel()[pick] + nan, "g_scaled": g1[r, f].ravel()[pick] + nan}))
+                                        "loss": win[i]}))
+            if final:
+                runs_rows.append({"variant": variant, "seed": seed, "diverged": bool(div[i]),
+                                  "test_acc": float(r.probes[0][0][i, -1])})
+    empty = lambda cols: pd.DataFrame(columns=cols)  # noqa: E731
+    return {"ics": pd.DataFrame(ics, columns=["step", "variant", "seed", "layer", "cos", "rel"]),
+            "curves": pd.concat(curves, ignore_index=True) if curves
+            else empty(["step", "variant", "seed", "loss"]),
+            "accuracy": pd.concat(accuracy, ignore_index=True) if accuracy
+            else empty(["step", "variant", "seed", "test_acc"]),
+            "runs": pd.DataFrame(runs_rows, columns=["variant", "seed", "diverged", "test_acc"])}
+
+
+def _run(config: DecouplingConfig, noisy: bool, progress) -> DecouplingResult:
+    """Train BN and plain (clean or noisy) side by side; measure the clean ones once trained.
+    `progress(fraction, message, partial)` gets a partial result (done False) after every
+    chunk: the curves and probes so far."""
+    data = load_digits()
+    seeds = config.seeds
+    names = (NOISY_BN, NOISY_PLAIN) if noisy else (BN, PLAIN)
+    hp = hparams(lr=config.lr, noise=config.noise if noisy else 0.0)
+    jobs = {name: runs.Job(train_config(config, bn, noisy), hp, seeds)
+            for name, bn in zip(names, (True, False))}
+    train_share = 0.95 if noisy else 0.85
+
+    def on_chunk(results):
+        if progress is None:
+            return
+        step = min(int(r.steps_done.min()) for r in results.values())
+        t = _tables(config, results, final=False)
+        partial = DecouplingResult(config, {}, t["ics"], t["curves"], t["accuracy"],
+                                   pd.DataFrame(columns=["variant", "seed", "layer",
+                                                         "rel_change"]),
+                                   t["runs"], done=False, step=step)
+        progress(train_share * step / config.steps, f"step {step} of {config.steps}", partial)
+
+    results = runs.train_together(jobs, config.steps, data, chunk=CHUNK,
+                                  probe=NOISY_PROBES if noisy else CLEAN_PROBES,
+                                  probe_every=PROBE_EVERY, on_chunk=on_chunk)
+    t = _tables(config, results, final=True)
+    diverged = {name: bool(r.divergence.any()) for name, r in results.items()}
+    stats, example, weights = [], [], []
+    if not noisy:
+        if progress is not None:
+            progress(train_share, "changing layer 1 of the trained nets")
+        x, y = data.x_train, data.y_train
+        # Each seed's change of layer 1 comes from fold_in(key(seed), 1), as on page 2.
+        keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(
+            jax.random.wrap_key_data(np.stack([runs.key_data(s) for s in seeds])))
+        ref = SIZES.index(REFERENCE_SIZE)
+        # The scatter's sample of the example layer's weights: the same for every net and seed.
+        pick = np.random.default_rng(0).choice(config.width * config.width,
+                                               min(N_WEIGHTS, config.width * config.width),
+                                               replace=False)
+        for variant, r in results.items():
+            spec, div = r.config.spec, r.divergence.flag
+            # 2c: the affine change of layer 1 (experiment 1b) on the clean nets.
+            rel_aff = np.asarray(perturb_runs(r.carry.params, keys, x, y, spec, SIZES)[2])[:, ref]
+            for i, seed in enumerate(seeds):
+                for layer in range(spec.depth):
+                    stats.append({"variant": variant, "seed": seed, "layer": layer + 1,
+                                  "rel_change": float(rel_aff[i, layer])
+                                  + (np.nan if div[i] else 0.0)})
+            # The concrete example: W1 -> c * W1 on the trained nets, the whole training set.
+            rel_h, rel_g, ratio_g, g0, g1 = (np.asarray(a) for a in probes.rescale_runs(
+                r.carry.params, r.carry.state, x, y, np.asarray(FACTORS, np.float32),
+                example_spec(spec)))
+            for i, seed in enumerate(seeds):
+                nan = np.nan if div[i] else 0.0
+                for f, factor in enumerate(FACTORS):
+                    for layer in range(1, spec.depth):  # layers 2..depth: the later layers
+                        example.append({"variant": variant, "seed": seed, "factor": factor,
+                                        "layer": layer + 1,
+                                        "input_change": float(rel_h[i, f, layer]) + nan,
+                                        "grad_change": float(rel_g[i, f, layer]) + nan,
+                                        "grad_ratio": float(ratio_g[i, f, layer]) + nan})
+                    weights.append(pd.DataFrame({
+                        "variant": variant, "seed": seed, "factor": factor, "weight": pick,
+                        "g": g0[i].ravel()[pick] + nan, "g_scaled": g1[i, f].ravel()[pick] + nan}))
     result = DecouplingResult(
-        config, {}, pd.DataFrame(ics, columns=["step", "variant", "seed", "layer", "cos", "rel"]),
-        pd.concat(curves, ignore_index=True), pd.concat(accuracy, ignore_index=True),
+        config, {}, t["ics"], t["curves"], t["accuracy"],
         pd.DataFrame(stats, columns=["variant", "seed", "layer", "rel_change"]),
-        pd.DataFrame(runs_rows), diverged, pd.DataFrame(example, columns=EXAMPLE_COLUMNS),
+        t["runs"], diverged, pd.DataFrame(example, columns=EXAMPLE_COLUMNS),
         pd.concat(weights, ignore_index=True) if weights
-        else pd.DataFrame(columns=WEIGHT_COLUMNS))
+        else pd.DataFrame(columns=WEIGHT_COLUMNS), step=config.steps)
     result.summary = _summary(result)
     if progress is not None:
         progress(1.0, "done")
@@ -303,19 +257,18 @@ def _run(config: DecouplingConfig, plan, progress) -> DecouplingResult:
 def run_gradients(config: DecouplingConfig, progress=None) -> DecouplingResult:
     """Experiments 2a and 2c: BN and plain nets without noise (`config.noise` is not used; the
     page passes `config.clean()` so the noise slider does not retrain them)."""
-    return _run(config, ((BN, True, False, 0.0, 0.5), (PLAIN, False, False, 0.5, 1.0)),
-                progress)
+    return _run(config, False, progress)
 
 
 def run_noisy(config: DecouplingConfig, progress=None) -> DecouplingResult:
     """Experiment 2b: noisy BN and, as the control, noisy plain, with noise `config.noise`."""
-    return _run(config, ((NOISY_BN, True, True, 0.0, 0.5), (NOISY_PLAIN, False, True, 0.5, 1.0)),
-                progress)
+    return _run(config, True, progress)
 
 
 def run_decoupling(config: DecouplingConfig, progress=None) -> DecouplingResult:
     """Experiments 2a, 2b and 2c: `run_gradients` and `run_noisy` in one result."""
-    scaled = (lambda lo, hi: lambda f, m: progress(lo + (hi - lo) * f, m)) if progress else None
+    scaled = (lambda lo, hi: lambda f, m, *partial: progress(lo + (hi - lo) * f, m, *partial)
+              ) if progress else None
     clean = run_gradients(config, scaled(0.0, 0.4) if scaled else None)
     noisy = run_noisy(config, scaled(0.4, 1.0) if scaled else None)
     return merge(clean, noisy)

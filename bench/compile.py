@@ -39,7 +39,11 @@ LOWER = "/jax/core/compile/jaxpr_to_mlir_module_duration"
 
 def child(page: str) -> dict:
     """In a fresh process: render `page` cold, then again with compiled programs."""
-    sys.path.insert(0, str(ROOT))
+    root = os.environ.get("BNJAX_BENCH_ROOT", str(ROOT))
+    sys.path.insert(0, root)
+    for name in [m for m in sys.modules if m in ("tests", "ui", "bnjax") or m.startswith(
+            ("tests.", "ui.", "bnjax."))]:
+        del sys.modules[name]  # nothing of this checkout when measuring another
     from bnjax import runtime
     if hasattr(runtime, "configure"):
         runtime.configure()  # devices and the (empty) cache from the environment
@@ -75,11 +79,12 @@ def child(page: str) -> dict:
     }
 
 
-def measure(page: str) -> dict:
+def measure(page: str, root: pathlib.Path = ROOT) -> dict:
+    """`page` of the checkout at `root` (this one by default), cold, in a fresh process."""
     with tempfile.TemporaryDirectory(prefix="bnjax-cold-cache-") as cache:
         env = {**os.environ, "BNJAX_COMPILATION_CACHE": cache, "BNJAX_RSS_BUDGET_MB": "1e9",
-               "PYTHONWARNINGS": "ignore"}
-        out = subprocess.run([sys.executable, __file__, "--child", page], cwd=ROOT, env=env,
+               "PYTHONWARNINGS": "ignore", "BNJAX_BENCH_ROOT": str(root)}
+        out = subprocess.run([sys.executable, __file__, "--child", page], cwd=root, env=env,
                              capture_output=True, text=True)
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
     if out.returncode or not lines:
@@ -91,6 +96,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", help="page file prefixes, e.g. 5_ 6_ (or dashboard)")
     ap.add_argument("--detail", action="store_true", help="the slowest programs of each page")
+    ap.add_argument("--compare", metavar="ROOT",
+                    help="another checkout (e.g. a `git worktree` of the commit before): each "
+                         "page measured there and here, alternately, under the same load")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -106,23 +114,28 @@ def main():
     print(f"{'page':32s} {'compile s (count)':>18s} {'trace+lower s':>14s} {'first render s':>15s}"
           f" {'compute s':>10s} {'CPU s cold / compiled':>22s}", flush=True)
     total_c = total_n = 0
+    roots = [(pathlib.Path(args.compare).resolve(), "before: "), (ROOT, "")] if args.compare \
+        else [(ROOT, "")]
     for p in pages:
-        try:
-            r = measure(p.path)
-        except RuntimeError as err:  # one page failing does not hide the others
-            print(f"{p.label:32s} FAILED: {str(err).splitlines()[-1]}", flush=True)
-            continue
-        total_c, total_n = total_c + r["compile_s"], total_n + r["compiles"]
-        note = "" if not r["errors"] else f"  EXCEPTION: {r['errors']}"
-        if r["compiles_again"]:
-            note += f"  ({r['compiles_again']} compiles in the second render)"
-        print(f"{p.label:32s} {r['compile_s']:11.1f} ({r['compiles']:3d}) "
-              f"{r['trace_lower_s']:14.1f} {r['first_s']:15.1f} {r['compute_s']:10.1f} "
-              f"{r.get('cpu_first_s', 0):11.1f} / {r.get('cpu_compute_s', 0):8.1f}{note}",
-              flush=True)
-        if args.detail:
-            for s, name in r["top"]:
-                print(f"    {s:6.2f} s  {name}")
+        for root, tag in roots:
+            label = (tag + p.label)[:32]
+            try:
+                r = measure(p.path, root)
+            except RuntimeError as err:  # one page failing does not hide the others
+                print(f"{label:32s} FAILED: {str(err).splitlines()[-1]}", flush=True)
+                continue
+            if root == ROOT:
+                total_c, total_n = total_c + r["compile_s"], total_n + r["compiles"]
+            note = "" if not r["errors"] else f"  EXCEPTION: {r['errors']}"
+            if r["compiles_again"]:
+                note += f"  ({r['compiles_again']} compiles in the second render)"
+            print(f"{label:32s} {r['compile_s']:11.1f} ({r['compiles']:3d}) "
+                  f"{r['trace_lower_s']:14.1f} {r['first_s']:15.1f} {r['compute_s']:10.1f} "
+                  f"{r.get('cpu_first_s', 0):11.1f} / {r.get('cpu_compute_s', 0):8.1f}{note}"
+                  f"   (load {os.getloadavg()[0]:.1f})", flush=True)
+            if args.detail:
+                for s, name in r["top"]:
+                    print(f"    {s:6.2f} s  {name}")
     print(f"{'all pages':32s} {total_c:11.1f} ({total_n:3d})")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 

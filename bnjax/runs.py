@@ -17,12 +17,16 @@ How it works:
   * One run per device. `runtime.configure` gives XLA 2 CPU devices; the runs are dealt to them
     in waves of one run per device, each wave one call of one compiled program (`shard_map` over
     the devices, a single un-vmapped run on each). The program depends on the static config
-    only (`TrainConfig`: shapes, optimizer, BN or not), never on how many runs, seeds, steps or
-    which learning rates: a page's 3 seeds and the landscape's 42 networks of the same
-    architecture share one program, on both cores. (One run per device measured about twice
-    as fast as a vmapped stack of runs per device: on a CPU the stack falls out of cache.)
-  * Chunks of `chunk` steps, a `lax.scan` each; the last one padded (its extra steps do
-    nothing), so any number of steps uses the same program.
+    only (`TrainConfig`: shapes, optimizer, BN or not, what is random), never on how many runs,
+    seeds or steps, the chunk length, nor on the learning rate, gain, noise, dropout or the
+    running statistics' decay (all data): a page's 3 seeds and the landscape's 42 networks of
+    the same architecture share one program, on both cores. (One run per device measured about
+    twice as fast as a vmapped stack of runs per device: on a CPU the stack falls out of cache.)
+  * Calls of up to CALL_STEPS steps, a `lax.scan` each, with a traced count of steps to take:
+    a shorter chunk or the end of a run skips the rest, so any length uses the same program.
+  * Fresh runs: one program draws the initial weights per network shape (BN, LayerNorm and
+    plain nets of one shape share it), a small one assembles each config's parameters and
+    optimizer state; bit for bit `train.init_carry`.
   * The divergence freeze: a run whose training loss goes non-finite keeps its last finite
     parameters, stops moving, and is flagged (`Divergence`); never an exception.
   * Probes: after every chunk (or every `probe_every` steps, and at step 0), a measurement of
@@ -39,7 +43,7 @@ import contextlib
 import contextvars
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import jax
@@ -50,8 +54,8 @@ from jax.sharding import PartitionSpec as P
 
 from bnjax.data import Dataset, batch_indices
 from bnjax.nn import MLPParams, MLPSpec, mlp_init
-from bnjax.train import (INIT_COMPILER_OPTIONS, Carry, Hparams, TrainConfig, hparams,
-                         init_optimizer, train_step)
+from bnjax.train import (INIT_COMPILER_OPTIONS, Carry, Hparams, TrainConfig, init_optimizer,
+                         train_step)
 
 CALL_STEPS = 50  # K: steps one compiled call can take; shorter chunks skip the rest
 UNROLL = 2  # training steps per loop iteration (XLA overlaps them: ~15% faster)
@@ -97,7 +101,7 @@ class Job(NamedTuple):
 @dataclass
 class Result:
     """The runs of one `Job`. A partial result (given to `on_chunk` while training) has the
-    same fields, NaN where nothing was computed yet; `done` says which runs are complete."""
+    same fields, NaN where nothing was computed yet; `steps_done` says how far each run is."""
     config: TrainConfig
     seeds: np.ndarray  # (R,)
     hp: Hparams  # numpy, each (R,)
@@ -109,7 +113,6 @@ class Result:
     divergence: Divergence
     steps_done: np.ndarray  # (R,) steps trained so far (== steps when finished)
     carry: Carry | None = None  # final state, numpy leaves (R, ...); None in a partial result
-    extra: dict = field(default_factory=dict)
 
     @property
     def diverged(self) -> np.ndarray:

@@ -1,9 +1,10 @@
-"""Training: an optax optimizer, a jitted step, K steps fused with `lax.scan`, runs side by side.
+"""Training: an optax optimizer, a jitted step, K steps fused with `lax.scan`.
 
 Teaches: what is static (shapes: depth, width, batch size, optimizer name) and what is traced
 (learning rate, init gain, noise, dropout), so moving a slider never compiles again; a diverged
 run (non-finite loss) that stops updating and is flagged, never an exception.
-Leaves out: schedules, weight decay, checkpoints.
+Leaves out: schedules, weight decay, checkpoints; training many runs at once, which is
+`bnjax.runs` (the runner every experiment uses; `train_runs` here is its older front door).
 
     config = TrainConfig(MLPSpec(depth=4, width=100, bn=True))
     run = train_runs(config, hparams(lr=0.1), seeds=(0, 1, 2), steps=2000, data=load_digits())
@@ -20,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from bnjax.data import Dataset, batch_indices
+from bnjax.data import Dataset
 from bnjax.nn import MLPParams, MLPSpec, mlp_apply, mlp_init, population_state
 
 # ---------------------------------------------------------------------------- configuration
@@ -225,7 +226,7 @@ def evaluate_runs(params, state, x_train, x_test, y_test, spec: MLPSpec,
 
 class Runs(NamedTuple):
     """R runs trained side by side (same config, one seed and hparams each)."""
-    carry: Carry  # final state, leaves with a leading (R,) axis
+    carry: Carry  # final state, numpy leaves with a leading (R,) axis (key: raw key data)
     loss: np.ndarray  # (R, steps) training batch loss, NaN after divergence
     update_ratio: np.ndarray  # (R, steps, depth) when config.track, else (R, steps, 0)
     eval_steps: np.ndarray  # (E,) step counts at which test accuracy was measured
@@ -252,13 +253,12 @@ def train_runs(config: TrainConfig, hp: Hparams, seeds, steps: int, data: Datase
     """
     from bnjax import probes, runs  # noqa: PLC0415  (runs builds on this module)
 
-    hook = None
-    if on_chunk is not None:
-        def hook(partial):
-            on_chunk(int(partial.steps_done.min()), partial.carry)
+    def hook(partial):
+        on_chunk(int(partial.steps_done.min()), partial.carry)
     # The grid's probe too (weight norms are cheap): one probe program per config for both.
     r = runs.train(config, hp, seeds, steps, data, chunk=chunk,
-                   probe=(probes.test_accuracy, probes.weight_norms), on_chunk=hook,
+                   probe=(probes.test_accuracy, probes.weight_norms),
+                   on_chunk=None if on_chunk is None else hook,
                    progress=progress, with_carry=on_chunk is not None)
     (acc, loss), _ = r.probes
     return Runs(r.carry, r.loss, r.update_ratio, r.probe_steps[1:], acc[:, 1:], loss[:, 1:],

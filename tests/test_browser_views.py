@@ -50,8 +50,9 @@ def _open(context, url: str, charts: bool = True, finish: bool = True):
     page.goto(url, wait_until="domcontentloaded")
     # On a phone the sidebar starts folded (hidden), so wait for it to exist, not to show.
     page.wait_for_selector("[data-testid='stSidebar']", state="attached", timeout=600_000)
-    if charts:
-        page.wait_for_selector(".vega-embed svg, .vega-embed canvas", timeout=600_000)
+    if charts:  # a chart, or an error where one would be (fail fast, with the error)
+        page.wait_for_selector(".vega-embed svg, .vega-embed canvas, [data-testid=stException]",
+                               timeout=600_000)
     if finish:
         page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
                                timeout=600_000)

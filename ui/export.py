@@ -622,8 +622,6 @@ table { border-collapse: collapse; font-size: .9rem; } td, th { padding: .15rem 
   font-variant-numeric: tabular-nums; }
 .verdict { display: grid; grid-template-columns: repeat(auto-fit, minmax(16rem, 1fr));
   gap: 1rem; } .verdict > div { border: 1px solid #ccc; border-radius: .5rem; padding: .5rem 1rem; }
-@media (prefers-color-scheme: dark) { body { color: #ecebe8; background: #171614; }
-  figure > div { background: #fff; border-radius: .3rem; } figcaption { color: #bbb; } }
 """
 
 

@@ -273,6 +273,16 @@ population_runs = jax.jit(_population_runs, static_argnames="spec",
                           compiler_options=_ONCE_OPTIONS)
 
 
+def _ablation_bn(params, x_train, x_test, y_test, masks, spec: MLPSpec):
+    return (_ablation_frozen(params, _population_runs(params, x_train, spec), x_test, y_test,
+                             masks, spec),
+            _ablation_recomputed(params, x_train, x_test, y_test, masks, spec))
+
+
+# A BN net's ablation both ways, (frozen, recomputed) each (R, M), in one program (not three).
+ablation_bn = jax.jit(_ablation_bn, static_argnames="spec")
+
+
 # ---------------------------------------------------------------------------- page 3
 # Page 3 (layer decoupling). 2a's Def. 2.1 probe runs in the runner between chunks (`def21`);
 # the concrete example (W1 -> c * W1) runs once on the trained nets (`rescale_runs`, LLVM

@@ -42,7 +42,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import logging
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
@@ -60,6 +63,7 @@ from bnjax.train import (INIT_COMPILER_OPTIONS, Carry, Hparams, TrainConfig, ini
 CALL_STEPS = 50  # K: steps one compiled call can take; shorter chunks skip the rest
 UNROLL = 2  # training steps per loop iteration (XLA overlaps them: ~15% faster)
 CHUNK = 50  # steps between probes and reports by default: the live charts' tick
+PRECOMPILE = 2  # threads compiling a call's programs ahead, side by side (0: none)
 
 # ---------------------------------------------------------------------------- result types
 
@@ -250,11 +254,15 @@ build_program = jax.jit(build_calls, static_argnames="config",
                         compiler_options=INIT_COMPILER_OPTIONS)
 
 
-def init_program(raw_keys, hp: Hparams, *, config: TrainConfig) -> Carry:
+def init_program(raw_keys, hp: Hparams, *, config: TrainConfig, ahead=None) -> Carry:
     """Fresh runs of `config`, one per device, from raw keys (D, 2) and hparams (D,)."""
-    shape = config.spec._replace(norm="none", ghost=0, eps=1e-5)  # what the draws depend on
+    shape, fresh = _drawn_shape(config.spec), TrainConfig(config.spec, config.optimizer)
+    if ahead is not None:
+        ahead.wait(("draw", shape))
     weights = draw_program(raw_keys, hp.gain, spec=shape)
-    return build_program(weights, hp, config=TrainConfig(config.spec, config.optimizer))
+    if ahead is not None:
+        ahead.wait(("build", fresh))
+    return build_program(weights, hp, config=fresh)
 
 
 def probe_calls(carry: Carry, hp: Hparams, idx, data: Dataset, args, decay, *, fns: tuple,
@@ -287,6 +295,94 @@ chunk_program = jax.jit(train_calls, static_argnames="config",
                         compiler_options=TRAIN_COMPILER_OPTIONS or None)
 probe_program = jax.jit(probe_calls, static_argnames=("fns", "config"),
                         compiler_options=PROBE_COMPILER_OPTIONS or None)
+
+# ---------------------------------------------------------------------------- compiling ahead
+
+# Programs this process has compiled, by (kind, static key): `precompile` skips them.
+_compiled: set = set()
+_compiled_lock = threading.Lock()
+_log = logging.getLogger("bnjax.runs")
+
+
+def forget_compiled() -> None:
+    """After `jax.clear_caches()` (`runtime.release_memory`): nothing is compiled any more."""
+    with _compiled_lock:
+        _compiled.clear()
+
+
+class _Ahead:
+    """Programs compiling in background threads; `wait(key)` before a program's first call."""
+
+    def __init__(self, futures: dict):
+        self._futures = futures
+
+    def wait(self, key) -> None:
+        future = self._futures.pop(key, None)
+        if future is not None:
+            future.result()
+
+
+def precompile(jobs: Mapping[str, Job], data: Dataset, fns: tuple = (), probe_args: Any = (),
+               workers: int = 2) -> _Ahead:
+    """Compile, side by side in `workers` threads, every program the jobs will call first: the
+    draws, each config's assembly, training and probe programs. XLA compiles without holding
+    Python's lock, so on 2 cores a cold page waits for the longest chains, not their sum; the
+    calls that follow find the programs compiled (the same shapes and layouts: no second
+    compile, tests/test_runs.py)."""
+    d = devices()
+    run_sh, rep_sh = NamedSharding(mesh(d), P("runs")), NamedSharding(mesh(d), P())
+    on = lambda tree, sh: jax.tree.map(  # noqa: E731
+        lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype, sharding=sh), tree)
+    hp = Hparams(*(jax.ShapeDtypeStruct((d,), np.float32, sharding=run_sh)
+                   for _ in Hparams._fields))
+    keys = jax.ShapeDtypeStruct((d,) + key_data(0).shape, np.uint32, sharding=run_sh)
+    arrays = on(Dataset(*(np.asarray(a) for a in data)), rep_sh)
+    args = on(jax.tree.map(np.asarray, probe_args), rep_sh)
+    decay, n = np.float32(TrainConfig().decay), np.int32(1)
+    tasks = {}
+    for job in jobs.values():
+        cfg, shape = job.config, _drawn_shape(job.config.spec)
+        fresh = TrainConfig(cfg.spec, cfg.optimizer)
+        weights = on(jax.eval_shape(functools.partial(draw_calls, spec=shape), keys, hp.gain),
+                     run_sh)
+        carry = on(jax.eval_shape(functools.partial(build_calls, config=fresh), weights, hp),
+                   run_sh)
+        idx = jax.ShapeDtypeStruct((d, CALL_STEPS, cfg.batch_size), np.int32, sharding=run_sh)
+        nxt = jax.ShapeDtypeStruct((d, cfg.batch_size), np.int32, sharding=run_sh)
+        tasks[("draw", shape)] = lambda k=keys, s=shape: draw_program.lower(
+            k, hp.gain, spec=s).compile()
+        tasks[("build", fresh)] = lambda w=weights, c=fresh: build_program.lower(
+            w, hp, config=c).compile()
+        tasks[("train", shared(cfg))] = lambda c=carry, i=idx, k=shared(cfg): \
+            chunk_program.lower(c, i, hp, n, decay, arrays.x_train, arrays.y_train,
+                                config=k).compile()
+        if fns:
+            tasks[("probe", fns, shared(cfg))] = lambda c=carry, i=nxt, k=shared(cfg): \
+                probe_program.lower(c, hp, i, arrays, args, decay, fns=fns, config=k).compile()
+    with _compiled_lock:
+        todo = {key: task for key, task in tasks.items() if key not in _compiled}
+    if not todo:
+        return _Ahead({})
+
+    def run(key, task):
+        try:
+            task()
+        except (TypeError, ValueError, RuntimeError):  # the call itself will say what is wrong
+            _log.debug("compiling %s ahead failed", key[0], exc_info=True)
+            return
+        with _compiled_lock:
+            _compiled.add(key)
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bnjax-compile")
+    futures = {key: pool.submit(run, key, task) for key, task in todo.items()}
+    pool.shutdown(wait=False)  # the threads end with their tasks
+    return _Ahead(futures)
+
+
+def _drawn_shape(spec: MLPSpec) -> MLPSpec:
+    """What the initial draws depend on: not the normalization, ghost groups or eps."""
+    return spec._replace(norm="none", ghost=0, eps=1e-5)
+
 
 # ---------------------------------------------------------------------------- the host loop
 
@@ -410,6 +506,9 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
                                np.stack([idx_of[s] for s in seeds[rows]])))
     if with_carry and together is not None and together < len(waves):
         raise ValueError("with_carry needs every wave advanced together (together=None)")
+    # Cold programs compile side by side (PRECOMPILE = 0: one after the other, at first call).
+    ahead = precompile(jobs, data, fns, probe_args, workers=PRECOMPILE) if PRECOMPILE \
+        else _Ahead({})
 
     def start(w: _Wave):
         """Put the wave on the devices and initialize its runs (asynchronously)."""
@@ -417,14 +516,14 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
         keys = np.stack([key_data(int(s)) for s in out[w.name].seeds[w.rows]])
         w.hp = jax.device_put(w.hp, run_sh)
         # Only the spec and the optimizer shape a fresh run: one init program serves the rest.
-        w.carry = init_program(jax.device_put(keys, run_sh), w.hp,
-                               config=TrainConfig(config.spec, config.optimizer))
+        w.carry = init_program(jax.device_put(keys, run_sh), w.hp, config=config, ahead=ahead)
         w.retired = w.carry
 
     def measure(w: _Wave, carry, step: int):
         """The probe on the wave's runs in state `carry`, `step` steps trained."""
         nxt = jax.device_put(w.idx[:, min(step, steps - 1)], run_sh)  # each run's next batch
         config = jobs[w.name].config
+        ahead.wait(("probe", fns, shared(config)))
         return probe_program(carry, w.hp, nxt, arrays, args, np.float32(config.decay), fns=fns,
                              config=shared(config))
 
@@ -436,6 +535,7 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
         for a in range(lo, hi, CALL_STEPS):
             idx = jax.device_put(w.idx[:, a:a + CALL_STEPS], run_sh)
             config = jobs[w.name].config
+            ahead.wait(("train", shared(config)))
             w.carry, loss, ratio = chunk_program(
                 w.carry, idx, w.hp, np.int32(min(CALL_STEPS, hi - a)), np.float32(config.decay),
                 arrays.x_train, arrays.y_train, config=shared(config))
@@ -545,7 +645,7 @@ def _gather(parts: list) -> Carry:
     return jax.tree.map(lambda *xs: np.concatenate(xs), *pieces)
 
 
-__all__ = ["CALL_STEPS", "CHUNK", "Divergence", "Job", "Result", "Snapshot", "chunk_program",
-           "build_calls", "devices", "draw_calls", "init_one", "init_program", "init_weights",
-           "key_data", "mesh", "observe", "probe_calls", "shared",
-           "probe_program", "train", "train_calls", "train_together"]
+__all__ = ["CALL_STEPS", "CHUNK", "Divergence", "Job", "Result", "Snapshot", "build_calls",
+           "chunk_program", "devices", "draw_calls", "forget_compiled", "init_one",
+           "init_program", "init_weights", "key_data", "mesh", "observe", "precompile",
+           "probe_calls", "probe_program", "shared", "train", "train_calls", "train_together"]

@@ -146,6 +146,9 @@ def release_memory(force: bool = False) -> bool:
     import jax
 
     jax.clear_caches()
+    runs = sys.modules.get("bnjax.runs")
+    if runs is not None:
+        runs.forget_compiled()  # its record of compiled programs is out of date now
     gc.collect()
     _malloc_trim()
     return True

@@ -123,6 +123,213 @@ def weight_norms(snap, config):
     return jnp.stack([jnp.sqrt(jnp.sum(h.dense.w ** 2)) for h in snap.params.hidden])
 
 
+# ---------------------------------------------------------------------------- pages 1 and 2
+# Page 1 (BatchNorm basics) and page 2 (covariate shift). The runner probes take
+# `(snapshot, config)`; the programs after training (`test_time_program`, `perturb_runs`) run
+# once per network, so they compile at LLVM level 1 like the initialization (the same bits:
+# tests/test_basics.py and tests/test_covariate_shift.py compare them with level 2).
+
+ONCE_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+
+
+def _fresh_bn_state(spec: MLPSpec) -> tuple:
+    """Running statistics at initialization (mean 0, variance 1); None for layers without BN.
+    In train mode BN normalizes with the batch's own statistics, so these are never read."""
+    from bnjax.nn import batchnorm_init  # noqa: PLC0415
+
+    return tuple(batchnorm_init(spec.width)[1] if spec.bn else None for _ in range(spec.depth))
+
+
+def running_gap(snap, config):
+    """Page 1: how far this net's running averages (the BN state training keeps, with decay
+    `config.decay`) are from the population statistics of the training set, and the test
+    accuracy in eval mode with each.
+
+    The gap of one unit is the root-mean-square change of x̂ over the training set when the
+    running (μ_r, σ²_r) replace the population (μ_p, σ²_p): with x̂_p of mean 0 and variance 1,
+    x̂_r = (σ_p x̂_p + μ_p − μ_r) / σ_r, so  gap² = (σ_p / σ_r − 1)² + ((μ_p − μ_r) / σ_r)².
+    Returns (gap, acc_running, acc_population), scalars; the gap is the mean over units and
+    layers."""
+    from bnjax.nn import population_state  # noqa: PLC0415
+
+    spec = config.spec._replace(ghost=0)
+    params, data = snap.params, snap.data
+    pop = population_state(params, data.x_train, spec=spec)
+    gaps = []
+    for p, r in zip(pop, snap.state):
+        sd_p, sd_r = jnp.sqrt(p.var + spec.eps), jnp.sqrt(r.var + spec.eps)
+        g2 = (sd_p / sd_r - 1.0) ** 2 + ((p.mean - r.mean) / sd_r) ** 2
+        gaps.append(jnp.sqrt(g2).mean(-1))
+
+    def acc(state):
+        logits, _ = mlp_apply(params, state, data.x_test, spec=spec, train=False)
+        return (logits.argmax(-1) == data.y_test).mean()
+    return jnp.stack(gaps).mean(0), acc(snap.state), acc(pop)
+
+
+def batch_preactivations(snap, config):
+    """Page 1: (depth, B, width), every hidden layer's pre-activation z on the mini-batch
+    `snap.args` (B, n_in) in train mode (each BN layer on that batch's own statistics): the
+    batch the page takes through BN step by step."""
+    spec = config.spec
+    _, _, trace = mlp_apply(snap.params, _fresh_bn_state(spec), snap.args, spec=spec,
+                            train=True, with_trace=True)
+    return jnp.stack(trace.z)
+
+
+def _train_mode_logits(params, x, spec: MLPSpec, group: int):
+    """Logits in train mode with the statistics of consecutive groups of `group` examples (BN's
+    own batch statistics at test batch size `group`); a remainder forms one smaller batch."""
+    state = _fresh_bn_state(spec)
+    n = x.shape[0]
+    full = n - n % group
+    parts = []
+    if full:
+        g = spec._replace(ghost=group if group < full else 0)
+        parts.append(mlp_apply(params, state, x[:full], spec=g, train=True)[0])
+    if n - full:
+        parts.append(mlp_apply(params, state, x[full:], spec=spec, train=True)[0])
+    return jnp.concatenate(parts, 0)  # (n, n_out)
+
+
+def test_time(params, running, x_train, x_test, y_test, perm, *, spec: MLPSpec,
+              batch_sizes: tuple, split: int):
+    """Page 1: every test-time choice for one trained BN net, in one program.
+
+    `running` holds running statistics with a leading axis (one per decay), `perm` permutes
+    the test set. Returns accuracies in train mode at each test batch size in `batch_sizes`
+    (batches of consecutive examples of the permuted test set: `train_batch`, in that order)
+    and on the whole test set (`train_full`); in eval mode with each running average
+    (`eval_running`) and with the population statistics (`eval_population`); the largest logit
+    change when the permuted test set is split into batches of `split` examples, in eval and
+    in train mode (`logit_diff_eval`, `logit_diff_train`); and the population statistics."""
+    from bnjax.nn import population_state  # noqa: PLC0415
+
+    xp, yp = x_test[perm], y_test[perm]
+    acc = lambda logits, y: (logits.argmax(-1) == y).mean()  # noqa: E731
+    out = {"train_batch": jnp.stack([acc(_train_mode_logits(params, xp, spec, b), yp)
+                                     for b in batch_sizes]),
+           "train_full": acc(_train_mode_logits(params, x_test, spec, x_test.shape[0]), y_test)}
+    n_running = jax.tree.leaves(running)[0].shape[0]
+    out["eval_running"] = jnp.stack([
+        acc(mlp_apply(params, jax.tree.map(lambda a, i=i: a[i], running), x_test, spec=spec,
+                      train=False)[0], y_test) for i in range(n_running)])
+    pop = population_state(params, x_train, spec=spec)
+    eval_full = mlp_apply(params, pop, x_test, spec=spec, train=False)[0]
+    out["eval_population"] = acc(eval_full, y_test)
+    # Permute and split: batches of `split`, run one by one, put back in the original order.
+    inv = jnp.argsort(perm)
+    batches = xp.reshape(-1, split, xp.shape[-1])
+    eval_split = jax.vmap(lambda xb: mlp_apply(params, pop, xb, spec=spec, train=False)[0])(
+        batches).reshape(xp.shape[0], -1)[inv]
+    train_full = _train_mode_logits(params, x_test, spec, x_test.shape[0])
+    train_split = _train_mode_logits(params, xp, spec, split)[inv]
+    out["logit_diff_eval"] = jnp.abs(eval_split - eval_full).max()
+    out["logit_diff_train"] = jnp.abs(train_split - train_full).max()
+    out["population"] = pop
+    return out
+
+
+test_time_program = jax.jit(test_time, static_argnames=("spec", "batch_sizes", "split"),
+                            compiler_options=ONCE_COMPILER_OPTIONS)
+
+
+def last_layer_input(snap, config):
+    """Page 2 (1a): (n_train, width), the last hidden layer's input to the nonlinearity (γx̂ + β
+    under BN) for every training example, the whole set as one batch (BN on its statistics).
+    Its percentiles are taken on the host: numpy's selection is several times faster than
+    XLA's sort on a CPU."""
+    spec = config.spec._replace(ghost=0)
+    _, _, trace = mlp_apply(snap.params, _fresh_bn_state(spec), snap.data.x_train, spec=spec,
+                            train=True, with_trace=True)
+    return trace.h[-1]
+
+
+def _full_pass(params, x, y, spec: MLPSpec):
+    """Train-mode pass over the whole set (BN on its statistics): (loss, logits, h per layer)."""
+    import optax  # noqa: PLC0415
+
+    logits, _, trace = mlp_apply(params, _fresh_bn_state(spec), x, spec=spec, train=True,
+                                 with_trace=True)
+    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), logits, trace.h
+
+
+def perturbation_draws(key, shape: tuple):
+    """The random part of a change of layer 1 whose weights have `shape` (n_in, width): a
+    rescale exponent u ~ U(−1, 1) and a shift sign per unit, and a Gaussian direction R."""
+    k_s, k_sign, k_r = jax.random.split(key, 3)
+    width = shape[1]
+    u = jax.random.uniform(k_s, (width,), minval=-1.0, maxval=1.0)
+    sign = jnp.where(jax.random.bernoulli(k_sign, 0.5, (width,)), 1.0, -1.0)
+    return u, sign, jax.random.normal(k_r, shape)
+
+
+def perturb_layer1(params, draws, x, y, spec: MLPSpec, sizes: tuple):
+    """Page 2 (1b) on one trained net: change layer 1 and measure what reaches the later layers.
+
+    Affine change of layer 1: W1 -> W1 diag(s), s = 2 ** (size * u) per unit, and a shift of
+    size * 0.5 * std(z1) per unit with the drawn sign. Random change: W1 -> W1 + R', R' along
+    the drawn direction with ||R'|| = ||W1 diag(s) - W1||. Returns, per size, the loss changes
+    (affine, random), each layer's relative change ||h' - h|| / ||h|| of its input to the
+    nonlinearity (the values it sees, (size, depth)), the relative change of that input's
+    per-unit mean and std over the set ((||mu' - mu|| + ||sd' - sd||) / ||sd||: its
+    distribution's first two moments, (size, depth)); and the max |logit change| when W1 is
+    scaled by 3."""
+    from bnjax.nn import DenseParams  # noqa: PLC0415
+
+    u, sign, r = draws
+    w1, b1 = params.hidden[0].dense.w, params.hidden[0].dense.b  # (n_in, width), (width,)|None
+    width, k = w1.shape[1], len(sizes)
+    b0 = jnp.zeros((width,), jnp.float32) if b1 is None else b1
+    std1 = (x @ w1).std(0)  # (width,) spread of layer 1's linear output
+    size = jnp.asarray(sizes, jnp.float32)[:, None]  # (k, 1)
+    w_aff = w1[None] * (2.0 ** (size * u[None, :]))[:, None, :]  # (k, n_in, width)
+    b_aff = b0[None] + size * 0.5 * std1[None] * sign[None]  # (k, width)
+    step = jnp.sqrt(((w_aff - w1[None]) ** 2).sum((1, 2)))  # (k,) norm of the affine change
+    w_rand = w1[None] + r[None] * (step / jnp.linalg.norm(r))[:, None, None]
+    # One batched pass over every version of layer 1: original, k affine, k random, W1 x 3.
+    ws = jnp.concatenate([w1[None], w_aff, w_rand, 3.0 * w1[None]])  # (2k + 2, n_in, width)
+    bs = jnp.concatenate([b0[None], b_aff, jnp.broadcast_to(b0, (k, width)), b0[None]])
+
+    def with_layer1(w, b):  # b may be added even under BN: a no-op
+        first = params.hidden[0]._replace(dense=DenseParams(w, b))
+        return params._replace(hidden=(first,) + tuple(params.hidden[1:]))
+    loss, logits, h = jax.vmap(lambda w, b: _full_pass(with_layer1(w, b), x, y, spec))(ws, bs)
+    rel = jnp.stack([jnp.sqrt(((a - a[:1]) ** 2).sum((1, 2)) / ((a[0] ** 2).sum() + 1e-24))
+                     for a in h], 1)  # (2k + 2, depth)
+
+    def moments(a):  # (2k + 2, n, width) -> (2k + 2,)
+        mu, sd = a.mean(1), a.std(1)
+        norm = lambda v: jnp.sqrt((v ** 2).sum(-1))  # noqa: E731
+        return (norm(mu - mu[:1]) + norm(sd - sd[:1])) / (norm(sd[:1]) + 1e-12)
+
+    mom = jnp.stack([moments(a) for a in h], 1)  # (2k + 2, depth)
+    dloss = loss - loss[0]
+    dlogit3 = jnp.abs(logits[-1] - logits[0]).max()
+    return (dloss[1:k + 1], dloss[k + 1:2 * k + 1], rel[1:k + 1], rel[k + 1:2 * k + 1], dlogit3,
+            mom[1:k + 1], mom[k + 1:2 * k + 1])
+
+
+# Vmapped over runs. The draws depend on the layer's shape only, so BN and plain nets share
+# their program (threefry is a lot of code to compile).
+def _draws_runs(keys, shape: tuple):
+    return jax.vmap(lambda k: perturbation_draws(k, shape))(keys)
+
+
+perturbation_draws_runs = jax.jit(_draws_runs, static_argnums=1,
+                                  compiler_options=ONCE_COMPILER_OPTIONS)
+perturb_layer1_runs = jax.jit(jax.vmap(perturb_layer1, in_axes=(0, 0, None, None, None, None)),
+                              static_argnames=("spec", "sizes"),
+                              compiler_options=ONCE_COMPILER_OPTIONS)
+
+
+def perturb_runs(params, keys, x, y, spec: MLPSpec, sizes: tuple):
+    """`perturb_layer1` on R trained nets (params with a leading (R,) axis), run r's change
+    drawn from `keys[r]`: the outputs of `perturb_layer1`, each with a leading (R,) axis."""
+    draws = perturbation_draws_runs(keys, tuple(params.hidden[0].dense.w.shape[1:]))
+    return perturb_layer1_runs(params, draws, x, y, spec, sizes)
+
+
 # ---------------------------------------------------------------------------- page 5
 # Page 5 (hyperparameter landscape): 4a to 4c measure with `test_accuracy` and `weight_norms`;
 # 4d (Santurkar et al. 2018, Fig. 4) looks along the gradient.

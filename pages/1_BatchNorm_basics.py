@@ -1,4 +1,6 @@
 """Page 1: what batch norm computes on a real mini-batch, and what changes at test time."""
+import math
+
 import streamlit as st
 
 import ui
@@ -38,16 +40,10 @@ config = exp.BasicsConfig(
                                               "behind."),
     seed=ui.seed(d.seed, container=c1),
 )
-c2.caption(f"Seeds {config.seeds[0]} to {config.seeds[-1]} train one after the other; the "
-           f"batch shown is seed {config.seed}'s.")
+c2.caption(f"Seeds {config.seeds[0]} to {config.seeds[-1]} train side by side; the batch "
+           f"shown is seed {config.seed}'s.")
 ui.presets(exp.PRESETS, d, container=controls)
-
-result = ui.run(exp.run_basics, config)
-if result is None:
-    st.stop()
-s, ps = result.summary, result.per_seed
-ui.short_answer(answer, say.short_answer(ps, s["chance"]))
-ui.diverged_note([f"the net of seed {int(seed)}" for seed in ps[ps["diverged"]]["seed"]])
+note = st.container()  # a diverged net is said here, once the result is in
 lecture = ui.lecture_mode()
 if not lecture:
     ui.glossary(*WORDS)
@@ -66,11 +62,11 @@ if not lecture:  # in lecture mode the first chart follows the short answer dire
     st.subheader("One mini-batch through one BN unit")
     formulas()
 ui.explain(f"Here *m* = {config.batch_size} training examples (a mini-batch), *z* is a unit's "
-           f"pre-activation, and ε = {result.bn['eps']:g} keeps the division safe. γ and β are "
-           "learned, one pair per unit; the sliders under the chart set them for the last "
-           "step (the values training learned are given below it). Point at a dot to follow "
-           "one example through every step.")
-first_chart = st.container()
+           f"pre-activation, and ε = {exp.spec_of(config).eps:g} keeps the division safe. γ "
+           "and β are learned, one pair per unit; the sliders under the chart set them for the "
+           "last step (the values training learned are given below it). Point at a dot to "
+           "follow one example through every step.")
+first_chart = st.container()  # training draws here live, then the finished chart
 p1, p2, p3, p4 = st.columns(4)
 layer = ui.slider("Hidden layer", "layer", min_value=1, max_value=config.depth, default=1,
                   container=p1)
@@ -81,12 +77,50 @@ gamma = ui.slider("γ", "gamma", min_value=-3.0, max_value=3.0, default=1.0, ste
                                      + ui.term("γ and β"))
 beta = ui.slider("β", "beta", min_value=-3.0, max_value=3.0, default=0.0, step=0.1,
                  container=p4, help="The shift of the last step (0 at initialization).")
-steps = exp.bn_steps(result, layer, unit, gamma, beta)
-with first_chart:
-    ui.chart(charts.bn_steps_chart(
+
+
+def steps_chart(result):
+    """The first chart, for a finished or a partial result (the net as trained so far)."""
+    steps = exp.bn_steps(result, layer, unit, gamma, beta)
+    return steps, charts.bn_steps_chart(
         steps, height=130 if lecture else 240, panel_width=115 if lecture else 125,
         title=say.steps_title(layer, unit, config.batch_size, config.seed, steps.mean,
-                              steps.var, explain=not lecture)), key="bn_steps")
+                              steps.var, explain=not lecture))
+
+
+drawn = {}  # the live chart's spec per partial result: a report with no news redraws it
+
+
+def live(update):
+    """While the nets train: the shown batch through the first seed's net as it is now."""
+    partial = update.partial
+    if partial is None:
+        return
+    if partial.step not in drawn:
+        steps, chart = steps_chart(partial)
+        if not math.isfinite(steps.var):  # nothing measured yet
+            return
+        big = lecture
+        drawn.clear()
+        drawn[partial.step] = chart.configure_axis(
+            labelFontSize=17 if big else 13, titleFontSize=19 if big else 14).configure_title(
+            fontSize=21 if big else 16).to_dict(validate=False)
+    st.vega_lite_chart(drawn[partial.step], width="stretch")
+    st.caption(f"Live: seed {config.seed}'s net after {partial.step} of {config.steps} training "
+               "steps. The finished page follows when training ends.")
+
+
+with first_chart:
+    result = ui.run(exp.run_basics, config, live=live)
+if result is None:
+    st.stop()
+s, ps = result.summary, result.per_seed
+ui.short_answer(answer, say.short_answer(ps, s["chance"]))
+with note:
+    ui.diverged_note([f"the net of seed {int(seed)}" for seed in ps[ps["diverged"]]["seed"]])
+steps, chart = steps_chart(result)
+with first_chart:
+    ui.chart(chart, key="bn_steps")
 if lecture:
     formulas()
 ui.explain(
@@ -112,7 +146,10 @@ with left:
                "`momentum` (default 0.1, i.e. d = 0.9); Keras and Flax call d itself `momentum` "
                "(0.99). A running average remembers about 1/(1 − d) steps: 10, 100, 1000. They "
                "start at mean 0 and variance 1. The **population statistics** are the mean and "
-               "variance over the whole training set, computed once after training.")
+               "variance over the whole training set, computed once after training. Each seed "
+               "trains three copies of the net, one per decay: training never reads the running "
+               "averages, so the copies train identically, step for step, and differ only in "
+               "them.")
 with right:
     c = say.chance_comparison(ps, s["chance"])
     ui.explain(

@@ -2,6 +2,7 @@
 import streamlit as st
 
 import ui
+from bnjax import probes
 from bnjax.charts import covariate_shift as charts
 from bnjax.experiments import covariate_shift as exp
 from bnjax.narration import covariate_shift as say
@@ -40,13 +41,7 @@ config = exp.CovariateShiftConfig(
 )
 c4.caption(say.seeds_caption(config.seeds))
 ui.presets(exp.PRESETS, d, container=controls)
-
-result = ui.run(exp.run_covariate_shift, config)
-if result is None:
-    st.stop()
-s, ps = result.summary, result.per_seed
-ui.short_answer(answer, say.short_answer(ps))
-ui.diverged_note([f"{v} net" for v, flag in result.diverged.items() if flag])
+note = st.container()  # a diverged net is said here, once the result is in
 lecture = ui.lecture_mode()
 if not lecture:
     ui.glossary(*WORDS)
@@ -59,15 +54,50 @@ ui.explain("For one unit of the **last** hidden layer, every 50 steps, the whole
            "input to the nonlinearity (its pre-activation; with BN that is γx̂ + β, the "
            "normalized value after BN's learned scale and shift). One panel per seed; the "
            "y-axis is shared.")
-first_chart = st.container()
+first_chart = st.container()  # training draws here live, then the finished chart
 unit = ui.slider("Unit of the last hidden layer", "unit", min_value=0,
                  max_value=config.width - 1, default=0,
                  help="Which unit the bands above follow; the chart below shows every unit.")
+
+
+def bands(result):
+    """The first chart, for a finished or a partial result (the bands so far)."""
+    return charts.bands_chart(result.bands, result.units, unit,
+                              say.bands_title(result.units, unit, explain=not lecture),
+                              height=100 if lecture else 240, width=235 if lecture else 250,
+                              y_title=f"input to unit {unit}" if lecture else None)
+
+
+drawn = {}  # the live chart's spec per partial result: a report with no news redraws it
+
+
+def live(update):
+    """While the nets train: the bands so far, BN and plain side by side."""
+    partial = update.partial
+    if partial is None or partial.bands.empty:
+        return
+    if partial.step not in drawn:
+        big = lecture
+        drawn.clear()
+        drawn[partial.step] = bands(partial).configure_axis(
+            labelFontSize=17 if big else 13, titleFontSize=19 if big else 14).configure_title(
+            fontSize=21 if big else 16).configure_header(
+            labelFontSize=18 if big else 14).to_dict(validate=False)
+    st.vega_lite_chart(drawn[partial.step], width="stretch")
+    st.caption(f"Live: both nets of every seed after {partial.step} of {config.steps} training "
+               "steps. The finished page follows when training ends.")
+
+
 with first_chart:
-    ui.chart(charts.bands_chart(result.bands, result.units, unit,
-                                say.bands_title(result.units, unit, explain=not lecture),
-                                height=100 if lecture else 240, width=235 if lecture else 250,
-                                y_title=f"input to unit {unit}" if lecture else None))
+    result = ui.run(exp.run_covariate_shift, config, live=live)
+if result is None:
+    st.stop()
+s, ps = result.summary, result.per_seed
+ui.short_answer(answer, say.short_answer(ps))
+with note:
+    ui.diverged_note([f"{v} net" for v, flag in result.diverged.items() if flag])
+with first_chart:
+    ui.chart(bands(result))
 ui.chart(charts.drift_chart(result.units, say.drift_title(ps, int(s["n_units"]))))
 ui.explain(f"Averaged over the {int(s['n_units'])} units, a unit's median "
            f"{say.drift_clause(ps)}; {say.spread_clause(ps)}. (Each number is the seed mean, "
@@ -109,4 +139,4 @@ ui.verdict(
 ui.explain(say.reading(ps))
 if lecture:
     ui.glossary(*WORDS)
-ui.show_code(exp.last_layer_input, exp.perturb_layer1)
+ui.show_code(probes.last_layer_input, probes.perturb_layer1)

@@ -4,18 +4,20 @@ the step-by-step arithmetic, the charts and the page itself.
 Claims over seeds 0, 1, 2 (EXPERIMENTS.md, "Test-time page"): batch size 1 in train mode collapses
 to beta and chance accuracy; eval-mode logits do not depend on which examples share the batch,
 train-mode logits do; the running averages approach the population statistics as the run
-lengthens. Trained runs are shared by module-scoped fixtures.
+lengthens; the three nets of a seed (one per decay) train identically. Trained runs are shared
+by module-scoped fixtures.
 """
 import dataclasses
 import json
 import re
 
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bnjax import train
+from bnjax import probes, runs, train
 from bnjax.charts import basics as charts
 from bnjax.data import load_digits
 from bnjax.experiments import basics
@@ -41,9 +43,10 @@ def default_runs():
 
 
 @pytest.fixture(scope="module")
-def long_runs():
-    """The same nets trained for 1000 steps (the first 300 steps are the default runs')."""
-    return {s: run_basics(BasicsConfig(seed=s, steps=1000, n_seeds=1)) for s in SEEDS}
+def long_run():
+    """The same nets trained for 1000 steps (the first 300 steps are the default runs'), the
+    three seeds side by side."""
+    return run_basics(BasicsConfig(steps=1000))
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +58,7 @@ def default_view():
 
 
 def _spec(result):
-    return basics._spec(result.config)
+    return basics.spec_of(result.config)
 
 
 def _fresh_state(spec):
@@ -139,41 +142,73 @@ def test_eval_logits_do_not_depend_on_the_batch(default_runs, data):
 # ---------------------------------------------------------------------------- running averages
 
 
-def _gap(result, decay, step):
+def _gap(result, seed, decay, step):
     t = result.ema_gap
-    return float(t[(t.stats == f"EMA, decay {decay}") & (t.step == step)].gap.iloc[0])
+    return float(t[(t.seed == seed) & (t.stats == f"EMA, decay {decay}")
+                   & (t.step == step)].gap.iloc[0])
 
 
-def test_running_averages_approach_the_population(long_runs):
-    for s, r in long_runs.items():
+def test_running_averages_approach_the_population(long_run):
+    r = long_run
+    for s in SEEDS:
         for d in (0.99, 0.999):
-            assert _gap(r, d, 1000) < 0.5 * _gap(r, d, 100), (s, d)
-        assert _gap(r, 0.9, 1000) < 0.3 * _gap(r, 0.9, 20), s
-        slow = [_gap(r, 0.999, t) for t in (300, 500, 700, 1000)]
+            assert _gap(r, s, d, 1000) < 0.5 * _gap(r, s, d, 100), (s, d)
+        assert _gap(r, s, 0.9, 1000) < 0.3 * _gap(r, s, 0.9, 20), s
+        slow = [_gap(r, s, 0.999, t) for t in (300, 500, 700, 1000)]
         assert all(a > b for a, b in zip(slow, slow[1:])), (s, slow)
         # After 300 steps the slower the average, the further it still is.
-        assert _gap(r, 0.9, 300) < _gap(r, 0.99, 300) < _gap(r, 0.999, 300), s
+        assert _gap(r, s, 0.9, 300) < _gap(r, s, 0.99, 300) < _gap(r, s, 0.999, 300), s
 
 
-def test_slow_average_lags_after_a_short_run(default_runs, long_runs):
+def test_slow_average_lags_after_a_short_run(default_runs, long_run):
+    long = long_run.per_seed.set_index("seed")
     for s in SEEDS:
-        short, long = default_runs[s].summary, long_runs[s].summary
+        short = default_runs[s].summary
         assert short["acc_eval_ema_0.999"] < short["acc_eval_ema_0.9"] - 0.03, s
         assert abs(short["acc_eval_ema_0.9"] - short["acc_eval_population"]) <= 0.02, s
-        assert long["acc_eval_ema_0.999"] > short["acc_eval_ema_0.999"] + 0.02, s
-        assert long["ema_gap_0.999"] < short["ema_gap_0.999"], s
+        assert long.loc[s, "acc_eval_ema_0.999"] > short["acc_eval_ema_0.999"] + 0.02, s
+        assert long.loc[s, "ema_gap_0.999"] < short["ema_gap_0.999"], s
 
 
-def test_tracked_averages_equal_the_running_state_of_training(default_runs):
-    """The side-by-side running averages are computed apart from training (vmapped over the
-    decays); for the network's own decay, 0.9, they equal the state the training step kept."""
-    assert basics._train_config(BasicsConfig()).decay == basics.DECAYS[0]
+def test_the_decay_changes_the_running_averages_only(data):
+    """What the page says of its three nets per seed: training never reads the running
+    averages, so nets that differ only in the decay train identically, bit for bit, and keep
+    different running averages. The page's own jobs, on seeds the other tests do not use."""
+    config = BasicsConfig(steps=40, seed=11, n_seeds=2)
+    assert basics.train_config(config).decay == basics.DECAYS[0]
+    jobs = {d: runs.Job(basics.train_config(config, d), train.hparams(lr=config.lr),
+                        config.seeds) for d in basics.DECAYS}
+    out = runs.train_together(jobs, config.steps, data, chunk=basics.CHUNK)
+    first = out[basics.DECAYS[0]]
+    for d in basics.DECAYS[1:]:
+        np.testing.assert_array_equal(out[d].loss, first.loss)
+        for a, b in zip(jax.tree.leaves(out[d].carry.params), jax.tree.leaves(first.carry.params)):
+            np.testing.assert_array_equal(a, b)
+        assert np.abs(out[d].carry.state[0].mean - first.carry.state[0].mean).max() > 1e-3
+
+
+def test_the_running_averages_are_the_nets_own_state(default_runs):
+    """`ema` holds each decay's net's running statistics; the first is the state the training
+    step of the shown net kept (decay 0.9), and the slower ones lag it."""
     for r in default_runs.values():
         for mine, theirs in zip(r.ema, r.state):
-            np.testing.assert_allclose(mine.mean[0], theirs.mean, rtol=1e-5, atol=1e-6)
-            np.testing.assert_allclose(mine.var[0], theirs.var, rtol=1e-5)
-            # ... and the other decays are different averages of the same batches.
+            np.testing.assert_array_equal(mine.mean[0], theirs.mean)
+            np.testing.assert_array_equal(mine.var[0], theirs.var)
             assert np.abs(mine.mean[2] - theirs.mean).max() > 1e-3
+
+
+def test_test_time_program_at_level_1_gives_the_same_bits(default_runs, data):
+    """The evaluation after training runs once per net, so it compiles at LLVM level 1: the
+    same numbers as the default level, to the bit."""
+    r = default_runs[0]
+    spec = _spec(r)
+    perm = np.random.default_rng(0).permutation(len(data.x_test))
+    args = (r.params, r.ema, data.x_train, data.x_test, data.y_test, perm)
+    kw = dict(spec=spec, batch_sizes=basics.TEST_BATCH_SIZES, split=basics.SPLIT)
+    once = probes.test_time_program(*args, **kw)
+    full = jax.jit(probes.test_time, static_argnames=("spec", "batch_sizes", "split"))(*args, **kw)
+    for a, b in zip(jax.tree.leaves(once), jax.tree.leaves(full)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 # ---------------------------------------------------------------------------- step by step
@@ -230,11 +265,21 @@ def test_presets_run_small(name):
     _check_result(run_basics(config), config)
 
 
-def test_progress_is_reported_and_deterministic():
+def test_progress_is_reported_with_partial_results_and_deterministic():
     seen = []
-    a = run_basics(SMALL, progress=lambda f, m: seen.append((f, m)))
+    a = run_basics(SMALL, progress=lambda f, m, *partial: seen.append((f, m, *partial)))
     b = run_basics(SMALL)
-    assert seen and all(0 <= f <= 1 for f, _ in seen) and seen[-1][0] >= 0.9
+    assert seen and all(0 <= f <= 1 for f, *_ in seen) and seen[-1][1].startswith("evaluating")
+    fractions = [f for f, *_ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] >= 0.9
+    partials = [p[0] for _, _, *p in seen if p]
+    assert partials and all(not p.done for p in partials)
+    # The live chart's batch: the shown net as trained so far, ending where the result does.
+    assert [p.step for p in partials][:2] == [0, basics.CHUNK]
+    assert partials[-1].step == SMALL.steps
+    np.testing.assert_array_equal(partials[-1].probe["z"], a.probe["z"])
+    s = bn_steps(partials[0], 1, 0, 1.0, 0.0)  # the page's live drawing works on a partial
+    assert np.isfinite(s.table.value).all()
     assert a.summary == b.summary
 
 
@@ -329,8 +374,8 @@ def test_the_short_answer_changes_with_the_seed(default_view, clear_streamlit_ca
 
 
 def test_per_seed_numbers_are_the_single_seed_runs(default_view, default_runs):
-    """Training three seeds one after the other gives each seed's own numbers (the same as a
-    run of that seed alone), and the summary is their mean."""
+    """Training three seeds side by side gives each seed's own numbers (the same as a run of
+    that seed alone), and the summary is their mean."""
     ps = default_view.per_seed.set_index("seed")
     for seed, r in default_runs.items():
         for key, value in r.summary.items():

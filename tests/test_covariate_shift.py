@@ -4,12 +4,15 @@ import json
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from bnjax import runs
 from bnjax.charts import covariate_shift as charts
 from bnjax.experiments import covariate_shift as exp
 from bnjax.narration import covariate_shift as say
 from bnjax.text import compare
+from bnjax.train import hparams
 from tests.apphelp import charts as page_charts
 from tests.apphelp import render, texts
 
@@ -160,10 +163,47 @@ def test_every_preset_runs_small(name):
     assert set(r.summary) >= {"drift_plain", "drift_bn", "affine_dloss_plain", "affine_dloss_bn"}
 
 
-def test_same_config_same_numbers():
-    config = exp.shrink(exp.CovariateShiftConfig(seed=7))
-    a, b = exp.run_covariate_shift(config), exp.run_covariate_shift(config)
+def test_same_config_same_numbers_and_partial_results_while_training():
+    config = exp.shrink(exp.CovariateShiftConfig(seed=7), steps=150)
+    seen = []
+    a = exp.run_covariate_shift(config, progress=lambda f, m, *p: seen.append((f, m, *p)))
+    b = exp.run_covariate_shift(config)
     assert a.summary == b.summary
+    fractions = [f for f, *_ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    partials = [p[0] for _, _, *p in seen if p]
+    assert partials and not any(p.done for p in partials)
+    # The bands grow chunk by chunk, BN and plain together, and end as the result's.
+    steps = [p.step for p in partials]
+    assert steps[0] == 0 and steps == sorted(steps) and steps[-1] == config.steps
+    assert set(partials[0].bands["variant"]) == {"BN", "plain"}
+    last = partials[-1].bands.sort_values(["variant", "seed", "step", "unit"], ignore_index=True)
+    done = a.bands.sort_values(["variant", "seed", "step", "unit"], ignore_index=True)
+    pd.testing.assert_frame_equal(last, done)
+    charts.bands_chart(partials[0].bands, partials[0].units, 0,
+                       say.bands_title(partials[0].units, 0)).to_dict()  # the live chart draws
+
+
+def test_the_perturbation_programs_give_the_same_bits_as_one_program():
+    """1b's random draws compile apart (BN and plain share them) and the rest at LLVM level 1
+    (it runs once per net): the same numbers as the draws and the change in one program at the
+    default level, to the bit."""
+    import jax
+    from bnjax import probes
+    from bnjax.data import load_digits
+
+    data = load_digits()
+    config = exp.shrink(exp.CovariateShiftConfig(seed=3), steps=20)
+    r = runs.train(exp.train_config(config, True), hparams(lr=config.lr), config.seeds, 20, data)
+    keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(
+        jax.random.wrap_key_data(np.stack([runs.key_data(s) for s in config.seeds])))
+    spec = exp.spec_of(config, True)
+    shape = r.carry.params.hidden[0].dense.w.shape[1:]
+    one = jax.jit(jax.vmap(lambda p, k: probes.perturb_layer1(
+        p, probes.perturbation_draws(k, shape), data.x_train, data.y_train, spec, exp.SIZES)))
+    for a, b in zip(exp.perturb_runs(r.carry.params, keys, data.x_train, data.y_train, spec,
+                                     exp.SIZES), one(r.carry.params, keys)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_charts_are_small_and_typed(default):

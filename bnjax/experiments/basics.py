@@ -12,30 +12,38 @@ Teaches:
     needs a long run to forget its initial values (mean 0, variance 1).
 Leaves out: convolutions, batch renormalization, the gradient through the batch statistics.
 
-The three running averages are tracked side by side during one training run: the decay does not
-change training (in train mode BN normalizes with the batch's own statistics), so one run gives
-the EMA for every decay; the network's own running state (decay 0.9) is the first of them.
+How it runs: config -> `runs.train_together` (probes `probes.running_gap` and
+`probes.batch_preactivations` every CHUNK steps) -> `probes.test_time_program` per seed ->
+summary. Each seed trains three BN nets that differ only in the decay of their running averages,
+as three framework BN layers with three momentum settings would: the decay is not used in train
+mode (BN normalizes with the batch's own statistics), so the three train identically, the same
+losses and weights bit for bit (tests/test_basics.py), and each keeps its own running averages.
+The decay-0.9 net (the default of every other page) is the one shown step by step.
+
+    result = run_basics(BasicsConfig(seed=0))
+    result.summary["acc_train_batch1"], result.summary["acc_eval_population"]
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 import pandas as pd
 
-from bnjax import train as _train
-from bnjax.data import Dataset, batch_indices, load_digits
-from bnjax.nn import MLPSpec, batchnorm_init, mlp_apply, population_state
+from bnjax import probes, runs
+from bnjax.data import Dataset, load_digits
+from bnjax.nn import MLPSpec
+from bnjax.train import TrainConfig, hparams
 
 DECAYS = (0.9, 0.99, 0.999)  # the running-average decays compared on the page
 TEST_BATCH_SIZES = (1, 8, 64)  # train-mode evaluation at these test batch sizes, plus "full"
-CHUNK = 20  # training steps per compiled chunk; the EMA gap is measured after every chunk
+CHUNK = 20  # training steps between two measurements of the running averages
 SPLIT = 60  # the permutation test splits the 540 test examples into batches of 60
+PROBES = (probes.running_gap, probes.batch_preactivations)  # measured every CHUNK steps
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,7 @@ class BasicsConfig:
     batch_size: int = 64  # training batch size, also the size of the mini-batch shown step by step
     steps: int = 300  # a short run: the slow running averages have not caught up yet
     seed: int = 0
-    n_seeds: int = 3  # seeds seed, seed + 1, ... trained one after the other (the seed spread);
+    n_seeds: int = 3  # seeds seed, seed + 1, ... trained side by side (the seed spread);
     # the first is the net shown step by step
 
     @property
@@ -60,7 +68,10 @@ class BasicsConfig:
 @dataclass
 class BasicsResult:
     """Every measured number per seed (`per_seed`, `accuracy`, `ema_gap`) and as the seed mean
-    (`summary`); the net shown step by step (probe, bn, params, ...) is the first seed's."""
+    (`summary`); the net shown step by step (probe, bn, params, ...) is the first seed's.
+
+    While training, `run_basics` hands partial results of this type to its progress callback
+    (`done` False): `probe` and `ema_gap` hold what is measured so far, the rest is empty."""
     config: BasicsConfig
     summary: dict[str, float]  # seed means (over the seeds that did not diverge)
     accuracy: pd.DataFrame  # group, setting, order, seed, accuracy: the train-vs-eval bars
@@ -74,236 +85,177 @@ class BasicsResult:
     state: tuple  # the network's own running statistics, kept by the training step (decay 0.9)
     diverged: bool  # some seed's net diverged (per seed: per_seed.diverged)
     per_seed: pd.DataFrame = None  # one row per seed: seed, diverged, and every summary number
+    done: bool = True  # False in the partial results handed out while training
+    step: int = 0  # steps trained when the probe batch was measured (partial results)
 
 
-# ---------------------------------------------------------------------------- compiled programs
+# ---------------------------------------------------------------------------- the runs
 
 
-def _spec(config: BasicsConfig) -> MLPSpec:
+def spec_of(config: BasicsConfig) -> MLPSpec:
     return MLPSpec(depth=config.depth, width=config.width, activation=config.activation, bn=True)
 
 
-def _train_config(config: BasicsConfig) -> _train.TrainConfig:
-    return _train.TrainConfig(spec=_spec(config), optimizer=config.optimizer,
-                              batch_size=config.batch_size, decay=DECAYS[0])
+def train_config(config: BasicsConfig, decay: float = DECAYS[0]) -> TrainConfig:
+    """The static training config of the net whose running averages use `decay`; with the
+    default decay it is page 4's (the same compiled program)."""
+    return TrainConfig(spec=spec_of(config), optimizer=config.optimizer,
+                       batch_size=config.batch_size, decay=decay)
 
 
-def _ema_update(params, ema, xb, decays, spec):
-    """One running-average update per decay, from the batch statistics of `params` on `xb`:
-    exactly what a train-mode step does to the network's own state for its decay."""
-    return jax.vmap(lambda d, s: mlp_apply(params, s, xb, spec=spec, train=True, decay=d)[1])(
-        decays, ema)
+def shown_batch(config: BasicsConfig, n_train: int) -> np.ndarray:
+    """(batch_size,) indices of the training examples the page takes through BN step by step."""
+    return np.random.default_rng(config.seed + 10_000).choice(n_train, config.batch_size,
+                                                              replace=False)
 
 
-def _chunk(carry, ema, idx, hp, x, y, decays, config):
-    """K training steps (idx is (K, batch)) that also advance every running average.
-    Returns (carry, ema, loss (K,))."""
-    def body(c, i):
-        carry, ema = c
-        xb = x[i]  # (batch, 64)
-        new_ema = _ema_update(carry.params, ema, xb, decays, config.spec)
-        key, k_step = jax.random.split(carry.key)
-        params, state, opt_state, loss, _ = _train.train_step(
-            carry.params, carry.state, carry.opt_state, (xb, y[i]), hp, k_step, config=config)
-        diverged = carry.diverged | ~jnp.isfinite(loss)
-        # As in train.train_runs: a diverged run keeps its last finite values and stops.
-        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(diverged, b, a), new, old)  # noqa: E731
-        carry = _train.Carry(keep(params, carry.params), keep(state, carry.state),
-                             keep(opt_state, carry.opt_state), key, diverged)
-        return (carry, keep(new_ema, ema)), jnp.where(diverged, jnp.nan, loss)
-    (carry, ema), loss = jax.lax.scan(body, (carry, ema), idx)
-    return carry, ema, loss
+def _job_name(decay: float) -> str:
+    return f"decay {decay}"
 
 
-def _gaps(params, ema, x_train, x_test, y_test, spec):
-    """How far each running average is from the population statistics, and the test accuracy
-    with each of them and with the population statistics.
-
-    The gap of one unit is the root-mean-square change of x_hat over the training set when the
-    running (mu_r, var_r) replace the population (mu_p, var_p): with x_hat_p of mean 0 and
-    variance 1, x_hat_r = (sigma_p * x_hat_p + mu_p - mu_r) / sigma_r, so
-        gap^2 = (sigma_p / sigma_r - 1)^2 + ((mu_p - mu_r) / sigma_r)^2.
-    Returns gap (len(decays),) averaged over units and layers, acc (len(decays) + 1,).
-    """
-    pop = population_state(params, x_train, spec=spec)
-    gaps = []
-    for p, r in zip(pop, ema):
-        sd_p = jnp.sqrt(p.var[None, :] + spec.eps)  # (1, width)
-        sd_r = jnp.sqrt(r.var + spec.eps)  # (decays, width)
-        g2 = (sd_p / sd_r - 1.0) ** 2 + ((p.mean[None, :] - r.mean) / sd_r) ** 2
-        gaps.append(jnp.sqrt(g2).mean(-1))  # (decays,)
-    gap = jnp.stack(gaps, 0).mean(0)
-
-    def acc(state):
-        logits, _ = mlp_apply(params, state, x_test, spec=spec, train=False)
-        return (logits.argmax(-1) == y_test).mean()
-    accs = jnp.concatenate([jax.vmap(acc)(ema), acc(pop)[None]])
-    return gap, accs
+def _ema_rows(config: BasicsConfig, results: dict) -> list[tuple]:
+    """seed, step, stats, gap, test_acc: every probed step of every seed, each running average
+    and the population statistics (gap 0 by definition), from the finished runs. A diverged
+    seed's rows end with the chunk in which it diverged (NaN there)."""
+    main = results[_job_name(DECAYS[0])]
+    measured = {d: results[_job_name(d)].probes[0] for d in DECAYS}  # (gap, acc, acc_pop)
+    rows = []
+    for i, seed in enumerate(config.seeds):
+        for col, step in enumerate(main.probe_steps):
+            for d in DECAYS:
+                gap, acc, _ = (float(a[i, col]) for a in measured[d])
+                rows.append((seed, int(step), f"EMA, decay {d}", gap, acc))
+            pop = float(measured[DECAYS[0]][2][i, col])
+            rows.append((seed, int(step), "population", 0.0 if np.isfinite(pop) else np.nan,
+                         pop))
+            if main.divergence.flag[i] and step >= main.divergence.step[i]:
+                break  # nothing more to learn from this run: it stopped moving
+    return rows
 
 
-def _train_mode_logits(params, x, spec, group):
-    """Logits in train mode with the statistics of consecutive groups of `group` examples (BN's
-    own batch statistics at test batch size `group`); a remainder forms one smaller batch."""
-    state = tuple(batchnorm_init(spec.width)[1] for _ in range(spec.depth))
-    n = x.shape[0]
-    full = n - n % group
-    parts = []
-    if full:
-        g = spec._replace(ghost=group if group < full else 0)
-        parts.append(mlp_apply(params, state, x[:full], spec=g, train=True)[0])
-    if n - full:
-        parts.append(mlp_apply(params, state, x[full:], spec=spec, train=True)[0])
-    return jnp.concatenate(parts, 0)  # (n, 10)
+def _z(result, col: int) -> np.ndarray:
+    """The shown batch's z at probe column `col` of the first seed (NaN once it diverged: then
+    the last column measured before)."""
+    z = result.probes[1][0]  # (P, depth, B, width)
+    finite = [c for c in range(col + 1) if np.isfinite(z[c]).all()]
+    return np.array(z[finite[-1] if finite else col])
 
 
-def _evaluate_modes(params, ema, x_train, x_test, y_test, perm, spec):
-    """Every test-time choice for one trained net, in one program.
-
-    `perm` is a permutation of the test set. Returns a dict: accuracies in train mode at each test
-    batch size (the batches are consecutive examples of the permuted test set) and on the whole
-    test set, with each running average, with the population statistics; and the largest logit
-    change when the test set is permuted and split into batches of SPLIT, in eval and train mode.
-    """
-    xp, yp = x_test[perm], y_test[perm]
-    acc = lambda logits, y: (logits.argmax(-1) == y).mean()  # noqa: E731
-    out = {}
-    for b in TEST_BATCH_SIZES:
-        out[f"acc_train_batch{b}"] = acc(_train_mode_logits(params, xp, spec, b), yp)
-    out["acc_train_full"] = acc(_train_mode_logits(params, x_test, spec, x_test.shape[0]), y_test)
-    for d, s in zip(DECAYS, _unstack(ema, len(DECAYS))):
-        out[f"acc_eval_ema_{d}"] = acc(mlp_apply(params, s, x_test, spec=spec, train=False)[0],
-                                       y_test)
-    pop = population_state(params, x_train, spec=spec)
-    eval_full = mlp_apply(params, pop, x_test, spec=spec, train=False)[0]  # (n, 10)
-    out["acc_eval_population"] = acc(eval_full, y_test)
-    # Permute and split: batches of SPLIT, run one by one, put back in the original order.
-    inv = jnp.argsort(perm)
-    batches = xp.reshape(-1, SPLIT, xp.shape[-1])  # (n / SPLIT, SPLIT, 64)
-    eval_split = jax.vmap(lambda xb: mlp_apply(params, pop, xb, spec=spec, train=False)[0])(
-        batches).reshape(-1, 10)[inv]
-    train_full = _train_mode_logits(params, x_test, spec, x_test.shape[0])
-    train_split = _train_mode_logits(params, xp, spec, SPLIT)[inv]
-    out["logit_diff_eval"] = jnp.abs(eval_split - eval_full).max()
-    out["logit_diff_train"] = jnp.abs(train_split - train_full).max()
-    return out
+def _partial(config: BasicsConfig, results: dict, index: np.ndarray, labels) -> BasicsResult:
+    """What is measured so far, as a `BasicsResult` (done False) for live charts: the shown
+    batch at the latest probed step of the first seed's decay-0.9 net."""
+    main = results[_job_name(DECAYS[0])]
+    cols = np.flatnonzero(main.probed()) if main.probes is not None else []
+    spec = spec_of(config)
+    nan = np.full((config.depth, config.width), np.nan)
+    probe = {"z": np.full((config.depth, config.batch_size, config.width), np.nan),
+             "labels": labels, "index": index}
+    step = 0
+    if len(cols):
+        probe["z"], step = _z(main, int(cols[-1])), int(main.probe_steps[cols[-1]])
+    empty = pd.DataFrame(columns=["group", "setting", "order", "seed", "accuracy"])
+    return BasicsResult(
+        config=config, summary={}, accuracy=empty,
+        ema_gap=pd.DataFrame(columns=["seed", "step", "stats", "gap", "test_acc"]),
+        loss=pd.DataFrame({"step": [], "loss": []}), probe=probe,
+        bn={"gamma": nan, "beta": nan, "eps": spec.eps}, params=None, population=(), ema=(),
+        state=(), diverged=bool(main.divergence.any()), per_seed=None, done=False, step=step)
 
 
-def _unstack(tree, n):
-    return [jax.tree.map(lambda a: a[i], tree) for i in range(n)]
-
-
-def _probe(params, xb, spec):
-    """The mini-batch shown step by step: z and h = gamma * x_hat + beta at every hidden layer."""
-    state = tuple(batchnorm_init(spec.width)[1] for _ in range(spec.depth))
-    _, _, trace = mlp_apply(params, state, xb, spec=spec, train=True, with_trace=True)
-    return jnp.stack(trace.z), jnp.stack(trace.h)  # (depth, B, width) each
-
-
-# Module-level compiled programs, one per static shape, shared by every session.
-train_chunk_ema = jax.jit(_chunk, static_argnames="config")
-measure_gaps = jax.jit(_gaps, static_argnames="spec")
-evaluate_modes = jax.jit(_evaluate_modes, static_argnames="spec")
-probe_batch = jax.jit(_probe, static_argnames="spec")
-population = jax.jit(population_state, static_argnames="spec")
-_init = jax.jit(_train.init_carry, static_argnames="config")
-_init_ema = jax.jit(lambda spec: jax.tree.map(
-    lambda a: jnp.broadcast_to(a, (len(DECAYS),) + a.shape),
-    tuple(batchnorm_init(spec.width)[1] for _ in range(spec.depth))), static_argnums=0)
-
-# ---------------------------------------------------------------------------- the experiment
-
-
-def _train_seed(config: BasicsConfig, seed: int, data: Dataset, progress, lo: float, hi: float):
-    """Train the net of one seed for `config.steps` steps, tracking the running averages for
-    every decay in DECAYS. Returns (carry, ema, ema_gap rows, losses)."""
-    spec, tconfig = _spec(config), _train_config(config)
-    x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
-    x_test, y_test = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
-    hp = _train.hparams(lr=config.lr)
-    decays = jnp.asarray(DECAYS, jnp.float32)
-    idx = batch_indices(seed, config.steps, config.batch_size, len(x))
-    carry = _init(jax.random.key(seed), hp, config=tconfig)
-    ema = _init_ema(spec)
-    rows, losses = [], []
-
-    def record(step):
-        gap, acc = jax.device_get(measure_gaps(carry.params, ema, x, x_test, y_test, spec))
-        if bool(carry.diverged):  # as in train_runs: no numbers for a diverged net
-            gap, acc = np.full_like(gap, np.nan), np.full_like(acc, np.nan)
-        for d, g, a in zip(DECAYS, gap, acc[:-1]):
-            rows.append((seed, step, f"EMA, decay {d}", float(g), float(a)))
-        rows.append((seed, step, "population", 0.0 if np.isfinite(acc[-1]) else np.nan,
-                     float(acc[-1])))
-
-    record(0)
-    for start in range(0, config.steps, CHUNK):
-        k = min(CHUNK, config.steps - start)
-        carry, ema, loss = train_chunk_ema(carry, ema, jnp.asarray(idx[start:start + k]), hp,
-                                           x, y, decays, tconfig)
-        losses.append(np.asarray(loss))
-        record(start + k)
-        if progress is not None:
-            progress(lo + (hi - lo) * (start + k) / config.steps,
-                     f"seed {seed}: step {start + k} of {config.steps}")
-        if bool(carry.diverged):  # stopped updating: nothing more to learn from this run
-            break
-    return carry, ema, rows, np.concatenate(losses)
-
-
-def _seed_numbers(config, seed, carry, ema, gap_rows, loss, data) -> dict[str, float]:
-    """Every number the page states, for one seed's trained net."""
-    spec = _spec(config)
-    x, x_test, y_test = (jnp.asarray(a) for a in (data.x_train, data.x_test, data.y_test))
-    perm = np.random.default_rng(seed).permutation(len(x_test))
-    ev = {k: float(v) for k, v in jax.device_get(
-        evaluate_modes(carry.params, ema, x, x_test, y_test, jnp.asarray(perm), spec)).items()}
-    diverged = bool(carry.diverged)
+def _seed_numbers(config: BasicsConfig, i: int, results: dict, gap_rows, data) -> tuple:
+    """Every number the page states for seed number `i`'s trained nets (a dict), with that
+    net's population statistics and its running averages (leaves (len(DECAYS), ...))."""
+    seed = config.seeds[i]
+    main = results[_job_name(DECAYS[0])]
+    params = jax.tree.map(lambda a: a[i], main.carry.params)
+    running = jax.tree.map(lambda *a: np.stack(a),
+                           *[jax.tree.map(lambda a: a[i], results[_job_name(d)].carry.state)
+                             for d in DECAYS])
+    perm = np.random.default_rng(seed).permutation(len(data.x_test))
+    ev = jax.device_get(probes.test_time_program(
+        params, running, data.x_train, data.x_test, data.y_test, perm, spec=spec_of(config),
+        batch_sizes=TEST_BATCH_SIZES, split=SPLIT))
+    out = {f"acc_train_batch{b}": float(v) for b, v in zip(TEST_BATCH_SIZES, ev["train_batch"])}
+    out["acc_train_full"] = float(ev["train_full"])
+    out |= {f"acc_eval_ema_{d}": float(v) for d, v in zip(DECAYS, ev["eval_running"])}
+    out["acc_eval_population"] = float(ev["eval_population"])
+    out["logit_diff_eval"] = float(ev["logit_diff_eval"])
+    out["logit_diff_train"] = float(ev["logit_diff_train"])
+    out = dict(sorted(out.items()))  # the columns in the order the page has always had
+    diverged = bool(main.divergence.flag[i])
     if diverged:  # a diverged net has no meaningful test-time numbers: flagged, drawn as such
-        ev = {k: float("nan") for k in ev}
-    out = dict(ev)
-    last = max(r[1] for r in gap_rows)
+        out = {k: float("nan") for k in out}
+    mine = [r for r in gap_rows if r[0] == seed]
+    last = max(r[1] for r in mine)
     for d in DECAYS:
-        out[f"ema_gap_{d}"] = next(r[3] for r in gap_rows
+        out[f"ema_gap_{d}"] = next(r[3] for r in mine
                                    if r[1] == last and r[2] == f"EMA, decay {d}")
     for d in DECAYS:  # test accuracy lost by using this running average instead of the population
         out[f"ema_lag_{d}"] = out["acc_eval_population"] - out[f"acc_eval_ema_{d}"]
+    loss = main.loss[i]
     out["final_loss"] = float(np.nanmean(loss[-CHUNK:])) if not diverged else float("nan")
     out["diverged"] = float(diverged)
-    return out
+    return out, ev["population"], running
 
 
 def run_basics(config: BasicsConfig, progress: Callable | None = None,
                data: Dataset | None = None) -> BasicsResult:
-    """Train one BN net per seed in `config.seeds` (one after the other: the same compiled
-    programs) for `config.steps` steps, tracking the running averages for every decay in DECAYS,
-    then evaluate each with batch, running and population statistics. The summary holds seed
-    means; `per_seed` each seed's numbers.
+    """Train the BN nets of every seed in `config.seeds` side by side for `config.steps` steps,
+    one per decay in DECAYS (identical but for their running averages), measuring the running
+    averages against the population statistics every CHUNK steps; then evaluate each seed's net
+    with batch, running and population statistics. The summary holds seed means; `per_seed`
+    each seed's numbers.
+
+    `progress(fraction, message, partial)` gets a partial `BasicsResult` after every chunk (the
+    decay-0.9 nets train first, so the shown batch appears after their first chunk).
 
     >>> r = run_basics(BasicsConfig(steps=40, n_seeds=1))
     >>> r.summary["acc_train_batch1"] < 0.2 < r.summary["acc_eval_population"]
     True
     """
     data = load_digits() if data is None else data
-    spec = _spec(config)
-    x = jnp.asarray(data.x_train)
-    n = len(config.seeds)
-    per_seed, gap_rows, main = [], [], None
-    for i, seed in enumerate(config.seeds):
-        carry, ema, rows, loss = _train_seed(config, seed, data, progress, 0.9 * i / n,
-                                             0.9 * (i + 1) / n)
-        gap_rows += rows
-        per_seed.append({"seed": seed, **_seed_numbers(config, seed, carry, ema, rows, loss,
-                                                       data)})
-        if main is None:
-            main = (carry, ema, loss)
+    spec = spec_of(config)
+    index = shown_batch(config, len(data.x_train))
+    labels = np.asarray(data.y_train)[index]
+    jobs = {_job_name(d): runs.Job(train_config(config, d), hparams(lr=config.lr), config.seeds)
+            for d in DECAYS}
+    total = len(DECAYS) * len(config.seeds) * config.steps
+
+    shown = [-1]  # probe columns of the shown net handed out so far
+
+    def on_chunk(results):
+        if progress is None:
+            return
+        trained = sum(int(r.steps_done.sum()) for r in results.values())
+        now = next((d for d in DECAYS if not results[_job_name(d)].done), DECAYS[-1])
+        step = int(results[_job_name(now)].steps_done.min())
+        message = f"nets with running-average decay {now}: step {step} of {config.steps}"
+        main = results[_job_name(DECAYS[0])]
+        cols = int(main.probed().sum()) if main.probes is not None else 0
+        if cols == shown[0]:  # no news for the live chart
+            progress(0.9 * trained / total, message)
+            return
+        shown[0] = cols
+        progress(0.9 * trained / total, message, _partial(config, results, index, labels))
+
+    # The decay-0.9 nets first (their waves advance together), then the others: the shown
+    # batch appears after one compiled program, not three.
+    waves = math.ceil(len(config.seeds) / runs.devices())
+    results = runs.train_together(jobs, config.steps, data, chunk=CHUNK, probe=PROBES,
+                                  probe_args=np.asarray(data.x_train[index]),
+                                  on_chunk=on_chunk, together=waves)
     if progress is not None:
         progress(0.95, "evaluating with batch, running and population statistics")
-    carry, ema, loss = main
-    probe_idx = np.random.default_rng(config.seed + 10_000).choice(
-        len(x), config.batch_size, replace=False)
-    z, _ = jax.device_get(probe_batch(carry.params, x[jnp.asarray(probe_idx)], spec))
-    params, ema_np = jax.device_get(carry.params), jax.device_get(ema)
-    pop = jax.device_get(population(carry.params, x, spec=spec))
+    gap_rows = _ema_rows(config, results)
+    per_seed, first = [], None
+    for i, seed in enumerate(config.seeds):
+        numbers, pop, running = _seed_numbers(config, i, results, gap_rows, data)
+        per_seed.append({"seed": seed, **numbers})
+        if first is None:
+            first = (pop, running)
+    main = results[_job_name(DECAYS[0])]
+    params = jax.tree.map(lambda a: np.asarray(a[0]), main.carry.params)
+    pop, ema = first
 
     table = pd.DataFrame(per_seed)
     summary = {}
@@ -315,19 +267,20 @@ def run_basics(config: BasicsConfig, progress: Callable | None = None,
     summary["steps"] = float(config.steps)
     summary["diverged"] = float(table["diverged"].any())
     summary["n_diverged"] = float(table["diverged"].sum())
-    summary["n_seeds"] = float(n)
+    summary["n_seeds"] = float(len(config.seeds))
     summary["n_test"] = float(len(data.x_test))
     table["diverged"] = table["diverged"].astype(bool)
-    ema_gap = pd.DataFrame(gap_rows, columns=["seed", "step", "stats", "gap", "test_acc"])
+    loss = main.loss[0]
     return BasicsResult(
         config=config, summary=summary, accuracy=_accuracy_table(table, len(data.x_test)),
-        ema_gap=ema_gap, loss=pd.DataFrame({"step": np.arange(1, len(loss) + 1), "loss": loss}),
-        probe={"z": np.asarray(z), "labels": np.asarray(data.y_train)[probe_idx],
-               "index": probe_idx},
+        ema_gap=pd.DataFrame(gap_rows, columns=["seed", "step", "stats", "gap", "test_acc"]),
+        loss=pd.DataFrame({"step": np.arange(1, len(loss) + 1), "loss": loss}),
+        probe={"z": _z(main, len(main.probe_steps) - 1), "labels": labels, "index": index},
         bn={"gamma": np.stack([h.bn.gamma for h in params.hidden]),
             "beta": np.stack([h.bn.beta for h in params.hidden]), "eps": spec.eps},
-        params=params, population=pop, ema=ema_np, state=jax.device_get(carry.state),
-        diverged=bool(table["diverged"].any()), per_seed=table)
+        params=params, population=jax.device_get(pop), ema=ema,
+        state=jax.tree.map(lambda a: a[0], ema), diverged=bool(table["diverged"].any()),
+        per_seed=table, step=config.steps)
 
 
 def _accuracy_table(per_seed: pd.DataFrame, n_test: int) -> pd.DataFrame:
@@ -416,5 +369,6 @@ def shrink(config: BasicsConfig, steps: int = 40) -> BasicsConfig:
                                depth=min(config.depth, BasicsConfig.depth))
 
 
-__all__ = ["BasicsConfig", "BasicsResult", "BnSteps", "DECAYS", "PRESETS", "STEPS",
-           "TEST_BATCH_SIZES", "bn_steps", "run_basics", "shrink"]
+__all__ = ["BasicsConfig", "BasicsResult", "BnSteps", "CHUNK", "DECAYS", "PRESETS", "PROBES",
+           "STEPS", "TEST_BATCH_SIZES", "bn_steps", "run_basics", "shown_batch", "shrink",
+           "spec_of", "train_config"]

@@ -11,6 +11,10 @@ Teaches, with the same trained nets, BN and plain side by side:
       (Ioffe Sec. 3.3); a general change still reaches BN's later layers, only less.
 Leaves out: convolutions, the EMA statistics (full-set train-mode statistics are used throughout).
 
+How it runs: config -> `runs.train_together` (BN and plain side by side, the probes
+`probes.test_accuracy` and `probes.last_layer_input` every CHUNK steps; the training programs
+are page 3's, the same static config) -> `probes.perturb_runs` on the trained nets -> summary.
+
     result = run_covariate_shift(CovariateShiftConfig(seed=0))
     result.summary["drift_plain"], result.summary["drift_bn"]
 """
@@ -19,20 +23,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 import pandas as pd
 
+from bnjax import probes, runs
 from bnjax.data import load_digits
-from bnjax.nn import DenseParams, MLPSpec, batchnorm_init, mlp_apply
-from bnjax.train import TrainConfig, hparams, train_runs
+from bnjax.nn import MLPSpec
+from bnjax.train import TrainConfig, hparams
 
 BN, PLAIN = "BN", "plain"
 SIZES = (0.25, 0.5, 1.0, 2.0)  # perturbation sizes measured in one go; 1.0 = s in [0.5, 2]
 REFERENCE_SIZE = 1.0  # the size the summary (and the tests) report
 PERCENTILES = (15.0, 50.0, 85.0)
-CHUNK = 50  # steps per compiled chunk: the percentile probe interval, shared with page 3
+CHUNK = 50  # steps between two probes of the percentile bands, shared with page 3
+PROBES = (probes.test_accuracy, probes.last_layer_input)  # measured every CHUNK steps
+perturb_runs = probes.perturb_runs  # 1b, where page 3 has always found it
 
 
 @dataclass(frozen=True)
@@ -68,118 +73,67 @@ class CovariateShiftResult:
     # w1x3_dlogit, values_change, moments_change (a random change of W1, at REFERENCE_SIZE, mean
     # over layers 2..depth), affine_values_change (the affine change, same layers).
     per_seed: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-
-# ---------------------------------------------------------------------------- probes (jitted)
-
-
-def _fresh_state(params, spec: MLPSpec):
-    return tuple(None if layer.bn is None else batchnorm_init(spec.width)[1]
-                 for layer in params.hidden)
-
-
-def full_pass(params, x, y, spec: MLPSpec):
-    """Train-mode pass over the whole set (BN on full-set statistics). Returns (loss, logits, h)."""
-    logits, _, trace = mlp_apply(params, _fresh_state(params, spec), x, spec=spec, train=True,
-                                 with_trace=True)
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-    return loss, logits, trace.h
-
-
-def last_layer_input(params, x, spec: MLPSpec):
-    """(n, width): the last hidden layer's input to the nonlinearity, over the whole set `x` as
-    one batch. Its percentiles are taken on the host (numpy's sort beats XLA's on CPU)."""
-    _, _, h = full_pass(params, x, jnp.zeros((x.shape[0],), jnp.int32), spec)
-    return h[-1]
-
-
-def _with_layer1(params, w, b):
-    """`params` with layer 1's dense weights replaced (b may be added even under BN: a no-op)."""
-    first = params.hidden[0]._replace(dense=DenseParams(w, b))
-    return params._replace(hidden=(first,) + tuple(params.hidden[1:]))
-
-
-def perturb_layer1(params, key, x, y, spec: MLPSpec, sizes: tuple):
-    """Experiment 1b on one trained net.
-
-    Affine change of layer 1: W1 -> W1 diag(s), s = 2 ** (size * U(-1, 1)) per unit, and a shift
-    of size * 0.5 * std(z1) per unit with a random sign. Random change: W1 -> W1 + R, R a
-    Gaussian direction with ||R|| = ||W1 diag(s) - W1||. Returns, per size, the loss changes
-    (affine, random), each layer's relative change ||h' - h|| / ||h|| of its input to the
-    nonlinearity (the values it sees, (size, depth)), the relative change of that input's
-    per-unit mean and std over the set ((||mu' - mu|| + ||sd' - sd||) / ||sd||: its distribution's
-    first two moments, (size, depth)); and the max |logit change| when W1 is scaled by 3.
-    """
-    w1, b1 = params.hidden[0].dense.w, params.hidden[0].dense.b  # (n_in, width), (width,) | None
-    width, k = w1.shape[1], len(sizes)
-    k_s, k_sign, k_r = jax.random.split(key, 3)
-    u = jax.random.uniform(k_s, (width,), minval=-1.0, maxval=1.0)
-    sign = jnp.where(jax.random.bernoulli(k_sign, 0.5, (width,)), 1.0, -1.0)
-    r = jax.random.normal(k_r, w1.shape)  # (n_in, width)
-    b0 = jnp.zeros((width,), jnp.float32) if b1 is None else b1
-    std1 = (x @ w1).std(0)  # (width,) spread of layer 1's linear output
-    size = jnp.asarray(sizes, jnp.float32)[:, None]  # (k, 1)
-    w_aff = w1[None] * (2.0 ** (size * u[None, :]))[:, None, :]  # (k, n_in, width)
-    b_aff = b0[None] + size * 0.5 * std1[None] * sign[None]  # (k, width)
-    step = jnp.sqrt(((w_aff - w1[None]) ** 2).sum((1, 2)))  # (k,) norm of the affine change
-    w_rand = w1[None] + r[None] * (step / jnp.linalg.norm(r))[:, None, None]
-    # One batched pass over every version of layer 1: original, k affine, k random, W1 x 3.
-    ws = jnp.concatenate([w1[None], w_aff, w_rand, 3.0 * w1[None]])  # (2k + 2, n_in, width)
-    bs = jnp.concatenate([b0[None], b_aff, jnp.broadcast_to(b0, (k, width)), b0[None]])
-    loss, logits, h = jax.vmap(lambda w, b: full_pass(_with_layer1(params, w, b), x, y, spec))(
-        ws, bs)
-    rel = jnp.stack([jnp.sqrt(((a - a[:1]) ** 2).sum((1, 2)) / ((a[0] ** 2).sum() + 1e-24))
-                     for a in h], 1)  # (2k + 2, depth)
-
-    def moments(a):  # (2k + 2, n, width) -> (2k + 2,)
-        mu, sd = a.mean(1), a.std(1)  # (2k + 2, width)
-        norm = lambda v: jnp.sqrt((v ** 2).sum(-1))  # noqa: E731
-        return (norm(mu - mu[:1]) + norm(sd - sd[:1])) / (norm(sd[:1]) + 1e-12)
-
-    mom = jnp.stack([moments(a) for a in h], 1)  # (2k + 2, depth)
-    dloss = loss - loss[0]
-    dlogit3 = jnp.abs(logits[-1] - logits[0]).max()
-    return (dloss[1:k + 1], dloss[k + 1:2 * k + 1], rel[1:k + 1], rel[k + 1:2 * k + 1], dlogit3,
-            mom[1:k + 1], mom[k + 1:2 * k + 1])
-
-
-# Module-level compiled probes, vmapped over runs: one program per network shape.
-last_h_runs = jax.jit(jax.vmap(last_layer_input, in_axes=(0, None, None)), static_argnames="spec")
-perturb_runs = jax.jit(jax.vmap(perturb_layer1, in_axes=(0, 0, None, None, None, None)),
-                       static_argnames=("spec", "sizes"))
+    # While training, `run_covariate_shift` hands partial results of this type to its progress
+    # callback (done False): `bands` and `units` so far, the 1b tables empty.
+    done: bool = True
+    step: int = 0  # steps trained by every net in `bands`
 
 
 # ---------------------------------------------------------------------------- the experiment
 
 
-def _spec(config: CovariateShiftConfig, bn: bool) -> MLPSpec:
+def spec_of(config: CovariateShiftConfig, bn: bool) -> MLPSpec:
     return MLPSpec(depth=config.depth, width=config.width, activation=config.activation, bn=bn)
 
 
-def _train(config: CovariateShiftConfig, bn: bool, data, progress, lo: float, hi: float):
-    """Train the seeds of one variant, probing the percentile bands every CHUNK steps."""
-    spec = _spec(config, bn)
-    tcfg = TrainConfig(spec=spec, optimizer="sgd", batch_size=config.batch_size)
-    x = jnp.asarray(data.x_train)
-    probes = []  # (step, (R, 3, width))
-
-    def on_chunk(step, carry):
-        h = np.asarray(last_h_runs(carry.params, x, spec))  # (R, n, width)
-        with np.errstate(invalid="ignore"):  # a diverged run may hold inf
-            probes.append((step, np.percentile(h, PERCENTILES, axis=1).transpose(1, 0, 2)))
-
-    def prog(frac, msg):
-        if progress is not None:
-            progress(lo + (hi - lo) * frac, f"{BN if bn else PLAIN}: {msg}")
-
-    runs = train_runs(tcfg, hparams(lr=config.lr), config.seeds, config.steps, data,
-                      chunk=CHUNK, on_chunk=on_chunk, progress=prog)
-    return spec, runs, probes
+def train_config(config: CovariateShiftConfig, bn: bool) -> TrainConfig:
+    """Plain SGD: at the default view, page 3's static config (the same compiled programs)."""
+    return TrainConfig(spec=spec_of(config, bn), optimizer="sgd", batch_size=config.batch_size)
 
 
-def _band_tables(variant, seeds, probes, diverged):
-    steps = np.array([s for s, _ in probes])
-    q = np.stack([p for _, p in probes], 1)  # (R, P, 3, width)
+class _Bands:
+    """The percentile bands of every probed step, taken as the runner's probes arrive."""
+
+    def __init__(self, config: CovariateShiftConfig):
+        self.config = config
+        self.q: dict[str, np.ndarray] = {}  # variant -> (R, P, 3, width)
+        self.seen: dict[str, np.ndarray] = {}  # variant -> (P,) columns taken
+
+    def take(self, results: dict) -> None:
+        for variant, r in results.items():
+            if r.probes is None:
+                continue
+            h = r.probes[1]  # (R, P, n, width)
+            if variant not in self.q:
+                self.q[variant] = np.full(h.shape[:2] + (len(PERCENTILES), h.shape[-1]),
+                                          np.nan)
+                self.seen[variant] = np.zeros(h.shape[1], bool)
+            new = (r.probed() if not r.done else np.ones(h.shape[1], bool)) & ~self.seen[variant]
+            for col in np.flatnonzero(new):
+                with np.errstate(invalid="ignore"):  # a diverged run's columns are NaN
+                    self.q[variant][:, col] = np.percentile(
+                        h[:, col], PERCENTILES, axis=1).transpose(1, 0, 2)
+                self.seen[variant][col] = True
+
+    def tables(self, results: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(bands, units) of the columns every variant has so far."""
+        bands, units = [], []
+        for variant, r in results.items():
+            if variant not in self.q:
+                continue
+            cols = np.flatnonzero(self.seen[variant])
+            b, u = _band_tables(variant, self.config.seeds, r.probe_steps[cols],
+                                self.q[variant][:, cols], r.divergence.flag)
+            bands.append(b), units.append(u)
+        if not bands:
+            return (pd.DataFrame(columns=["step", "variant", "seed", "unit", "p15", "p50",
+                                          "p85"]),
+                    pd.DataFrame(columns=["variant", "seed", "unit", "drift", "spread_ratio"]))
+        return pd.concat(bands, ignore_index=True), pd.concat(units, ignore_index=True)
+
+
+def _band_tables(variant, seeds, steps, q, diverged):
+    """Long tables from the percentiles q (R, P, 3, width) at `steps` (P,)."""
     n_runs, n_probes, _, width = q.shape
     rows = pd.DataFrame({
         "step": np.repeat(steps, width)[None].repeat(n_runs, 0).ravel(),
@@ -199,43 +153,69 @@ def _band_tables(variant, seeds, probes, diverged):
 
 
 def run_covariate_shift(config: CovariateShiftConfig, progress=None) -> CovariateShiftResult:
-    """Experiments 1a and 1b on BN and plain nets trained on the same seeds and batches."""
+    """Experiments 1a and 1b on BN and plain nets trained side by side on the same seeds and
+    batches. `progress(fraction, message, partial)` gets a partial result after every chunk
+    (the bands so far)."""
     data = load_digits()
-    x, y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
-    keys = jnp.stack([jax.random.fold_in(jax.random.key(s), 1) for s in config.seeds])
-    bands, units, perturb, layers, runs_rows, diverged = [], [], [], [], [], {}
-    for i, (variant, bn) in enumerate(((BN, True), (PLAIN, False))):
-        spec, runs, probes = _train(config, bn, data, progress, 0.5 * i, 0.5 * (i + 1))
-        div = np.asarray(runs.diverged)
+    hp = hparams(lr=config.lr)
+    jobs = {BN: runs.Job(train_config(config, True), hp, config.seeds),
+            PLAIN: runs.Job(train_config(config, False), hp, config.seeds)}
+    bands = _Bands(config)
+
+    def on_chunk(results):
+        bands.take(results)
+        if progress is None:
+            return
+        step = min(int(r.steps_done.min()) for r in results.values())
+        b, u = bands.tables(results)
+        partial = CovariateShiftResult(config, {}, b, u, pd.DataFrame(), pd.DataFrame(),
+                                       pd.DataFrame(), done=False,
+                                       step=int(b["step"].max()) if len(b) else 0)
+        progress(0.95 * step / config.steps, f"step {step} of {config.steps}", partial)
+
+    results = runs.train_together(jobs, config.steps, data, chunk=CHUNK, probe=PROBES,
+                                  on_chunk=on_chunk)
+    bands.take(results)
+    if progress is not None:
+        progress(0.96, "changing layer 1 of the trained nets")
+    band_table, unit_table = bands.tables(results)
+    x, y = data.x_train, data.y_train
+    # Each seed's change of layer 1 comes from fold_in(key(seed), 1), as it always has.
+    keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(
+        jax.random.wrap_key_data(np.stack([runs.key_data(s) for s in config.seeds])))
+    perturb, layers, runs_rows, diverged = [], [], [], {}
+    for variant, r in results.items():
+        spec = r.config.spec
+        div = r.divergence.flag
         diverged[variant] = bool(div.any())
-        b, u = _band_tables(variant, config.seeds, probes, div)
-        bands.append(b), units.append(u)
-        d_aff, d_rand, r_aff, r_rand, dlogit3, m_aff, m_rand = (np.asarray(a) for a in perturb_runs(
-            runs.carry.params, keys, x, y, spec, SIZES))
-        for r, seed in enumerate(config.seeds):
-            nan = np.nan if div[r] else 0.0  # a diverged net has nothing to perturb
-            runs_rows.append({"variant": variant, "seed": seed, "diverged": bool(div[r]),
-                              "test_acc": float(runs.test_acc[r, -1]),
-                              "final_loss": np.nan if div[r]
-                              else float(np.nanmean(runs.loss[r, -50:])),
-                              "w1x3_dlogit": float(dlogit3[r]) + nan})
+        d_aff, d_rand, r_aff, r_rand, dlogit3, m_aff, m_rand = (np.asarray(a) for a in
+                                                                perturb_runs(r.carry.params, keys,
+                                                                             x, y, spec, SIZES))
+        acc = r.probes[0][0]  # (R, P) test accuracy at every probe
+        for i, seed in enumerate(config.seeds):
+            nan = np.nan if div[i] else 0.0  # a diverged net has nothing to perturb
+            runs_rows.append({"variant": variant, "seed": seed, "diverged": bool(div[i]),
+                              "test_acc": float(acc[i, -1]),
+                              "final_loss": np.nan if div[i]
+                              else float(np.nanmean(r.loss[i, -50:])),
+                              "w1x3_dlogit": float(dlogit3[i]) + nan})
             for j, size in enumerate(SIZES):
-                for kind, d, rc, mc in (("affine", d_aff, r_aff, m_aff),
-                                        ("random", d_rand, r_rand, m_rand)):
+                for kind, dl, rc, mc in (("affine", d_aff, r_aff, m_aff),
+                                         ("random", d_rand, r_rand, m_rand)):
                     perturb.append({"variant": variant, "seed": seed, "size": size,
-                                    "kind": kind, "dloss": float(d[r, j]) + nan})
+                                    "kind": kind, "dloss": float(dl[i, j]) + nan})
                     for layer in range(spec.depth):
                         layers.append({"variant": variant, "seed": seed, "size": size,
                                        "kind": kind, "layer": layer + 1,
-                                       "rel_change": float(rc[r, j, layer]) + nan,
-                                       "moment_change": float(mc[r, j, layer]) + nan})
-    bands, units = pd.concat(bands, ignore_index=True), pd.concat(units, ignore_index=True)
+                                       "rel_change": float(rc[i, j, layer]) + nan,
+                                       "moment_change": float(mc[i, j, layer]) + nan})
     perturb, layers, runs_df = pd.DataFrame(perturb), pd.DataFrame(layers), pd.DataFrame(runs_rows)
     if progress is not None:
         progress(1.0, "done")
-    return CovariateShiftResult(config, _summary(units, perturb, layers, runs_df), bands, units,
-                                perturb, layers, runs_df, diverged,
-                                per_seed=seed_table(units, perturb, layers, runs_df))
+    return CovariateShiftResult(config, _summary(unit_table, perturb, layers, runs_df),
+                                band_table, unit_table, perturb, layers, runs_df, diverged,
+                                per_seed=seed_table(unit_table, perturb, layers, runs_df),
+                                step=config.steps)
 
 
 def later_layers(layers: pd.DataFrame, size: float, kind: str) -> pd.DataFrame:

@@ -48,8 +48,10 @@ def browser():
 def _open(context, url: str, charts: bool = True, finish: bool = True):
     page = context.new_page()
     page.goto(url, wait_until="domcontentloaded")
-    # On a phone the sidebar starts folded (hidden), so wait for it to exist, not to show.
-    page.wait_for_selector("[data-testid='stSidebar']", state="attached", timeout=600_000)
+    # On a phone the sidebar starts folded (hidden), so wait for it to exist, not to show; an
+    # error before the frame is drawn ends the wait too.
+    page.wait_for_selector("[data-testid='stSidebar'], [data-testid=stException]",
+                           state="attached", timeout=600_000)
     if charts:  # a chart, or an error where one would be (fail fast, with the error)
         page.wait_for_selector(".vega-embed svg, .vega-embed canvas, [data-testid=stException]",
                                timeout=600_000)

@@ -74,7 +74,8 @@ if inv is not None:
                       inv.runs[inv.runs.diverged][["variant", "seed"]].itertuples(index=False)])
     with first_chart if lecture else st.container():
         ui.chart(charts.invariance_chart(inv.changes, exp.CHANGE_LABELS,
-                                         say.invariance_title(inv)))
+                                         say.invariance_title(inv),
+                                         height=170 if lecture else 300))
     st.markdown(say.invariance_table(inv))
     ui.verdict(
         "With BN, a later layer is robust to changes in earlier layers: the mean and variance "

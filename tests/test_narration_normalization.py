@@ -11,7 +11,7 @@ SEEDS = (0, 1, 2)
 
 def part(answer: str, label: str) -> str:
     """The text of one labelled part of the short answer ("" when the part is absent)."""
-    marks = ["**Normalizing is enough**", "**Needs the batch**", "**The batch's price**",
+    marks = ["**Normalizing is enough**", "**It takes the batch**", "**The batch's price**",
              "*Still training"]
     start = answer.find(label)
     if start < 0:
@@ -57,13 +57,13 @@ def test_invariance_words_follow_the_numbers():
 
 def test_the_short_answer_sorts_claims_by_the_measurements():
     lost = say.short_answer(inv=_measured([0.3, 0.35, 0.34]))
-    need, enough = part(lost, "**Needs the batch**"), part(lost, "**Normalizing is enough**")
-    assert "each unit's own scale and shift" in need and "scale of a whole layer" in enough
-    assert "scale of a whole layer" not in need
+    need, enough = part(lost, "**It takes the batch**"), part(lost, "**Normalizing is enough**")
+    assert "each unit's own scale" in need and "a whole layer's scale" in enough
+    assert "a whole layer's scale" not in need
     assert "Still training" in lost and "the batch noise" in lost
     kept = say.short_answer(inv=_measured([1e-7, 2e-7, 1e-7]))
-    assert "**Needs the batch**" not in kept
-    assert "each unit's own scale and shift" in part(kept, "**Normalizing is enough**")
+    assert "**It takes the batch**" not in kept
+    assert "each unit's own scale" in part(kept, "**Normalizing is enough**")
 
 
 def _small(ln4, bn4, pop4, big=128) -> exp.SmallBatchResult:
@@ -105,11 +105,11 @@ def test_noise_words_follow_the_numbers():
     assert "does not move at all" in say.noise_title(zero)[0]
     assert "−0.50" in say.noise_lines(zero)[0]  # the slope of a pure 1/sqrt(B) law
     assert "no batch noise" in say.noise_lines(zero)[1]
-    assert "batch noise" in part(say.short_answer(noise=zero), "**Needs the batch**")
+    assert "regularizing noise" in part(say.short_answer(noise=zero), "**It takes the batch**")
     moving = _noise(0.2)
     assert "moves by 0.20" in say.noise_title(moving)[0]
     assert "not zero" in say.noise_lines(moving)[1]
-    assert "batch noise" in part(say.short_answer(noise=moving), "**Normalizing is enough**")
+    assert "regularizing noise" in part(say.short_answer(noise=moving), "**Normalizing is enough**")
 
 
 def _land(good: dict, largest: dict) -> exp.LandscapeResult:
@@ -145,13 +145,13 @@ def test_landscape_words_follow_the_numbers():
     assert "stuck near ln 10 on 6 of 6 runs and diverges on 0" in sweep
     assert "plain diverges on" in sweep
     answer = say.short_answer(land=ordered)
-    assert "part of the wider landscape" in part(answer, "**Normalizing is enough**")
-    assert "the rest of BN's wider landscape" in part(answer, "**Needs the batch**")
+    assert "part of the wider workable range" in part(answer, "**Normalizing is enough**")
+    assert "the rest of that range" in part(answer, "**It takes the batch**")
     same = _land({"BN": [12, 12, 13], "LayerNorm": [12, 13, 12], "plain": [6, 6, 5]},
                  {"BN": [1.0] * 3, "LayerNorm": [1.0] * 3, "plain": [0.3] * 3})
     assert "BN has about as many good cells as LayerNorm" in say.landscape_title(same)[0]
     assert "BN's is the same as LayerNorm's" in say.landscape_lines(same)[1]
-    assert "**Needs the batch**" not in say.short_answer(land=same)
+    assert "**It takes the batch**" not in say.short_answer(land=same)
 
 
 def _deep(bn_rank, ln_rank, bn_ratio) -> exp.DepthResult:
@@ -170,9 +170,9 @@ def test_depth_words_follow_the_numbers():
     assert "only BN's activations stay diverse" in say.depth_titles(diverse)[0][0]
     assert "BN's gradients grow toward the input (on 3 of 3 seeds)" in say.depth_lines(diverse)[1]
     assert "8.0e+03" in say.depth_titles(diverse)[1][0]
-    assert "diverse representations" in part(say.short_answer(depth=diverse),
-                                             "**Needs the batch**")
+    assert "diverse representations at depth 50" in part(say.short_answer(depth=diverse),
+                                             "**It takes the batch**")
     flat = _deep(3.0, 2.8, 1.2)
     assert "no more diverse" in say.depth_titles(flat)[0][0]
     assert "stay level" in say.depth_lines(flat)[1]
-    assert "**Needs the batch**" not in say.short_answer(depth=flat)
+    assert "**It takes the batch**" not in say.short_answer(depth=flat)

@@ -180,6 +180,24 @@ def test_the_depth_is_traced_and_the_first_layers_do_not_depend_on_it(deep):
     assert not np.allclose(a.xs(1, level="layer"), b.xs(1, level="layer"))  # the loss differs
 
 
+def test_probes_compiled_at_llvm_level_1_give_the_same_numbers(key):
+    """The once-per-view probes compile at LLVM level 1 (half the compile time): the same
+    numbers up to float rounding."""
+    import functools
+    import jax
+    import jax.numpy as jnp
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 32, 64)), jnp.float32)
+    y = jnp.asarray(np.random.default_rng(1).integers(0, 10, size=(2, 32)))
+    keys = jnp.stack([jax.random.key(0), jax.random.key(1)])
+    for norm in ("batch", "layer"):
+        f = functools.partial(exp._depth_probe, norm=norm, width=16, max_depth=6)
+        args = (jnp.int32(4), jnp.float32(1.0))
+        plain = jax.jit(jax.vmap(f, in_axes=(0, 0, 0, None, None)))(keys, x, y, *args)
+        once = exp.depth_probe(keys, x, y, *args, norm=norm, width=16, max_depth=6)
+        for a, b in zip(plain, once):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
 def test_the_three_nets_share_their_initial_weights(key):
     params = {n: mlp_init(key, MLPSpec(depth=3, width=16, norm=n))[0]
               for n in ("batch", "layer", "none")}
@@ -247,7 +265,7 @@ def test_the_page_default_view_answers_first_and_the_depth_slider_reruns_only_it
     at = render(PAGE)
     assert not at.exception, at.exception
     text = texts(at)
-    assert "Short answer." in text and "Needs the batch" in text
+    assert "Short answer." in text and "It takes the batch" in text
     assert "Still training" not in text  # every section finished: the answer is whole
     drawn = page_charts(at)
     assert len(drawn) >= 8

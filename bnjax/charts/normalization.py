@@ -24,6 +24,9 @@ FLOOR = 1e-9  # a relative change of exactly 0 sits here on the log axis (and sa
 # Streamlit sizes a chart with autosize "fit": the height given would hold the titles and the
 # legend too, squashing the plot. These charts fit the width only; `height` is the plot's.
 FIT_X = alt.AutoSizeParams(type="fit-x", contains="padding")
+# Title lines of a full-width chart wrap here: what fits at 1280 px with the sidebar open in
+# lecture mode's bigger title font (Vega-Lite cuts a longer line with an ellipsis).
+WRAP = 75
 
 
 def _title(text, wrap: int | None = None) -> dict:
@@ -66,7 +69,7 @@ def _encodings(variants, legend=True):
 
 
 def invariance_chart(changes: pd.DataFrame, labels: dict, title=None,
-                     tiny: float = 1e-4) -> alt.LayerChart:
+                     tiny: float = 1e-4, height: int = 300) -> alt.LayerChart:
     """The relative change of the logits for each change of W1, one point per net and seed, on a
     log axis: exact invariances sit at float rounding (left of the `tiny` line), real changes
     near 0.1 to 1. A change of exactly 0 is drawn at FLOOR."""
@@ -90,7 +93,7 @@ def invariance_chart(changes: pd.DataFrame, labels: dict, title=None,
     text = alt.Chart(line).mark_text(align="left", dx=4, dy=-6, color=GUIDE_COLOR,
                                      baseline="bottom").encode(
         x="x:Q", y=alt.value(0), text="label:N")
-    return alt.layer(points, rule, text).properties(height=300, **_title(title))
+    return alt.layer(points, rule, text).properties(height=height, **_title(title, WRAP))
 
 
 # ---------------------------------------------------------------------------- Q3
@@ -126,7 +129,7 @@ def noise_chart(std: pd.DataFrame, c: float | None, title=None) -> alt.LayerChar
         layers.append(alt.Chart(law.iloc[[len(law) // 3]]).mark_text(
             align="left", dx=6, dy=-8, color=GUIDE_COLOR).encode(
             x=x, y=y, text=alt.value(f"{c:.2f} / √B")))
-    return alt.layer(*layers).properties(height=280, **_title(title))
+    return alt.layer(*layers).properties(height=280, **_title(title, WRAP))
 
 
 def small_batch_chart(acc: pd.DataFrame, title=None) -> alt.LayerChart:
@@ -153,7 +156,7 @@ def small_batch_chart(acc: pd.DataFrame, title=None) -> alt.LayerChart:
                  alt.Tooltip("lo:Q", format=".3f", title="lowest seed"),
                  alt.Tooltip("hi:Q", format=".3f", title="highest seed"),
                  alt.Tooltip("diverged:Q", title="seeds diverged")])
-    return alt.layer(band, line, pts).properties(height=300, **_title(title))
+    return alt.layer(band, line, pts).properties(height=300, **_title(title, WRAP))
 
 
 # ---------------------------------------------------------------------------- Q4
@@ -199,7 +202,7 @@ def heatmaps_chart(cells: pd.DataFrame, good: float = 0.9, title=None,
             title=alt.TitleParams(f"{variant}: {n_good} of {len(d)} cells ≥ {good:.0%}",
                                   anchor="start", fontWeight="bold")))
     return alt.hconcat(*panels, spacing=8).resolve_scale(color="shared").properties(
-        **{k: v for k, v in _title(title).items() if k != "autosize"})
+        **{k: v for k, v in _title(title, WRAP).items() if k != "autosize"})
 
 
 def sweep_chart(sweep: pd.DataFrame, largest: dict, ln10: float = math.log(10.0),
@@ -240,7 +243,7 @@ def sweep_chart(sweep: pd.DataFrame, largest: dict, ln10: float = math.log(10.0)
         x=x, y=alt.value(height), color=color,
         tooltip=["variant", alt.Tooltip("lr:Q", format="g", title="largest lr that learns")])
     return alt.layer(rule, line, pts, cross, rule_text, ticks).properties(
-        height=height, **_title(title))
+        height=height, **_title(title, WRAP))
 
 
 def curves_chart(curves: pd.DataFrame, lr: float, ln10: float = math.log(10.0),
@@ -262,7 +265,7 @@ def curves_chart(curves: pd.DataFrame, lr: float, ln10: float = math.log(10.0),
     rule = alt.Chart(chance).mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(y="loss:Q")
     text = alt.Chart(chance).mark_text(align="right", dx=-4, dy=-6, color=GUIDE_COLOR).encode(
         y="loss:Q", x=alt.value(0), text="label:N")
-    return alt.layer(rule, line, text).properties(height=200, **_title(title))
+    return alt.layer(rule, line, text).properties(height=200, **_title(title, WRAP))
 
 
 # ---------------------------------------------------------------------------- depth

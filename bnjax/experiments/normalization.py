@@ -47,7 +47,12 @@ from bnjax.data import load_digits
 from bnjax.grid import train_grid
 from bnjax.nn import (DenseParams, MLPSpec, batchnorm_apply, batchnorm_init, dense_init,
                       layernorm_apply, layernorm_init, mlp_apply)
-from bnjax.train import TrainConfig, evaluate_runs, hparams
+from bnjax.train import INIT_COMPILER_OPTIONS, TrainConfig, evaluate_runs, hparams
+
+# The probes run once per view (not once per step): compiled at LLVM level 1, like the
+# initialization, about half the compile time (the same numbers up to float rounding:
+# tests/test_normalization.py).
+ONCE = INIT_COMPILER_OPTIONS
 
 # The three nets, as (name on screen, MLPSpec.norm, summary tag). The names are the palette's
 # variant names (bnjax.charts.STYLE).
@@ -142,7 +147,8 @@ def _changes(params, key, x, spec: MLPSpec, scale: float, random_size: float):
     return diff / jnp.sqrt((out[0] ** 2).sum())
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "scale", "random_size"))
+@functools.partial(jax.jit, static_argnames=("spec", "scale", "random_size"),
+                   compiler_options=ONCE)
 def invariance_probe(params, keys, x, *, spec: MLPSpec, scale: float, random_size: float):
     """`_changes` for R trained nets (leading axis R on params and keys): (R, 3)."""
     f = functools.partial(_changes, spec=spec, scale=scale, random_size=random_size)
@@ -227,7 +233,7 @@ def _x0_hat(params, state, x_train, idx, *, spec: MLPSpec, layer: int):
     return (z0 - z0.mean()) / jnp.sqrt(z0.var() + spec.eps)  # over x0's own units
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "layer"))
+@functools.partial(jax.jit, static_argnames=("spec", "layer"), compiler_options=ONCE)
 def noise_probe(params, state, x_train, idx, *, spec: MLPSpec, layer: int):
     """std over batches of x0's x_hat, mean over units, per run: idx is (R, N, B). (R,)."""
     f = functools.partial(_x0_hat, spec=spec, layer=layer)
@@ -625,17 +631,23 @@ def _normalize(z, norm: str, width: int):
     return z
 
 
-def _effective_rank(a):
-    """exp of the entropy of the normalized singular values of a (batch, width) (Roy & Vetterli
-    2007): 1 when every row points the same way, up to the width when all directions are used."""
-    s = jnp.sqrt(jnp.maximum(jnp.linalg.eigvalsh(a.T @ a), 0.0))  # singular values
-    p = s / jnp.maximum(s.sum(), 1e-30)
-    return jnp.exp(-jnp.sum(jnp.where(p > 0, p * jnp.log(jnp.where(p > 0, p, 1.0)), 0.0)))
+def effective_rank(gram: np.ndarray) -> np.ndarray:
+    """exp of the entropy of the normalized singular values of activations A (batch, width),
+    from their Gram matrices G = A^T A (..., width, width) (Roy & Vetterli 2007): 1 when every
+    example's activations point the same way, up to the width when all directions are used.
+    On the host (numpy's LAPACK): an eigensolver in the compiled program cost seconds of compile
+    time for microseconds of work."""
+    s = np.sqrt(np.maximum(np.linalg.eigvalsh(np.asarray(gram, np.float64)), 0.0))  # (..., w)
+    p = s / np.maximum(s.sum(-1, keepdims=True), 1e-300)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0), axis=-1)
+    return np.exp(h)
 
 
 def _depth_probe(key, x, y, depth, gain, *, norm: str, width: int, max_depth: int):
-    """Per layer l = 1..max_depth (layers past `depth`, a traced value, pass through): the
-    effective rank of its activations over the batch and ||dL/dW_l||. Returns (rank, grad)."""
+    """Per layer l = 1..max_depth (layers past `depth`, a traced value, pass through): the Gram
+    matrix A^T A of its activations over the batch (for the effective rank) and ||dL/dW_l||.
+    Returns (gram (max_depth, width, width), grad (max_depth,))."""
     first, rest, out = _deep_net(key, gain, norm=norm, width=width, n_in=x.shape[1],
                                  max_depth=max_depth)
 
@@ -660,13 +672,14 @@ def _depth_probe(key, x, y, depth, gain, *, norm: str, width: int, max_depth: in
         first, rest)
     grads = jnp.concatenate([jnp.linalg.norm(g_first.w)[None],
                              jnp.sqrt((g_rest.w ** 2).sum((1, 2)))])  # (max_depth,)
-    ranks = jax.vmap(_effective_rank)(acts)  # (max_depth,)
-    return ranks, grads
+    gram = jnp.einsum("lbi,lbj->lij", acts, acts)  # (max_depth, width, width)
+    return gram, grads
 
 
-@functools.partial(jax.jit, static_argnames=("norm", "width", "max_depth"))
+@functools.partial(jax.jit, static_argnames=("norm", "width", "max_depth"),
+                   compiler_options=ONCE)
 def depth_probe(keys, x, y, depth, gain, *, norm: str, width: int, max_depth: int):
-    """`_depth_probe` for R seeds (leading axis R on keys, x, y): ranks and grads (R, max_depth).
+    """`_depth_probe` for R seeds (leading axis R on keys, x, y): grams and grads, leading (R,).
     `depth` and `gain` are traced: a new depth compiles nothing."""
     f = functools.partial(_depth_probe, norm=norm, width=width, max_depth=max_depth)
     return jax.vmap(f, in_axes=(0, 0, 0, None, None))(keys, x, y, depth, gain)
@@ -685,10 +698,10 @@ def run_depth(config: DepthConfig = DepthConfig(), progress=None) -> DepthResult
     keys = jnp.stack([jax.random.key(s) for s in seeds])
     rows, summary = [], {}
     for i, (name, norm, tag) in enumerate(NETS):
-        ranks, grads = (np.asarray(a, np.float64) for a in depth_probe(
-            keys, x, y, jnp.int32(depth), jnp.float32(config.gain), norm=norm,
-            width=config.width, max_depth=MAX_DEPTH))
-        ranks, grads = ranks[:, :depth], grads[:, :depth]  # (R, depth)
+        gram, grads = depth_probe(keys, x, y, jnp.int32(depth), jnp.float32(config.gain),
+                                  norm=norm, width=config.width, max_depth=MAX_DEPTH)
+        ranks = effective_rank(np.asarray(gram)[:, :depth])  # (R, depth)
+        grads = np.asarray(grads, np.float64)[:, :depth]
         for k, seed in enumerate(seeds):
             rows.append(pd.DataFrame(dict(variant=name, seed=seed, layer=np.arange(1, depth + 1),
                                           rank=ranks[k], grad_norm=grads[k])))

@@ -132,8 +132,8 @@ def invariance_title(result) -> list[str]:
         inv = _invariant_to(result, variant)
         parts.append(f"{variant} to {_join([names[c] for c in inv])}" if inv
                      else f"{variant} to none")
-    return ["Which changes of layer 1 leave the logits exactly unchanged? " + "; ".join(parts),
-            "each point: one seed; left of the dashed line = zero up to float rounding"]
+    return ["Invariant (no change beyond float rounding): " + "; ".join(parts),
+            "the logits' relative change on the training set, one point per seed"]
 
 
 def invariance_lines(result) -> list[str]:
@@ -365,9 +365,10 @@ def depth_lines(result) -> list[str]:
     grow = compare(np.log(np.maximum(q[BN], 1e-30)), np.zeros(len(q[BN])), tol=math.log(10),
                    words=("grow", "shrink", "stay level"))
     return [f"Effective rank of layer {d}'s activations: BN {_spread(r[BN], '.1f')}, LayerNorm "
-            f"{_spread(r[LN], '.1f')}, plain {_spread(r[PLAIN], '.1f')} (LayerNorm's is {ln_vs_plain} "
-            f"plain's)" + (": only normalizing over the batch keeps the examples apart."
-                           if compare(r[BN], r[LN], tol=1.0).sign > 0 else "."),
+            f"{_spread(r[LN], '.1f')}, plain {_spread(r[PLAIN], '.1f')} (LayerNorm's is "
+            f"{ln_vs_plain} plain's)"
+            + (": only normalizing over the batch keeps the examples apart."
+               if compare(r[BN], r[LN], tol=1.0).sign > 0 else "."),
             f"Gradient of layer 1 over layer {d}: BN {_ratio_text(q[BN])}, LayerNorm "
             f"{_ratio_text(q[LN])}, plain {_ratio_text(q[PLAIN])}: BN's gradients {grow.word} "
             f"toward the input" + (f" ({grow.seeds})." if grow.seeds else ".")]
@@ -376,68 +377,75 @@ def depth_lines(result) -> list[str]:
 # ---------------------------------------------------------------------------- the short answer
 
 
+def _short(values) -> str:
+    """A change for the short answer: "≈ 0 (≤ 2e-06)" or the spread."""
+    v = _finite(values)
+    if v.size and v.max() < TINY:
+        return "0" if v.max() == 0 else f"≈ 0 (≤ {v.max():.0e})"
+    return change_text(values)
+
+
 def short_answer(inv=None, noise=None, small=None, land=None, depth=None) -> str:
     """Which claims need the batch and which only need normalizing, from whatever results are in
-    (a section still training is named as such)."""
+    (a section still training is named as such). Two or three sentences: what LayerNorm keeps,
+    what it loses, and what the batch costs at batch 4."""
     batch, norm, pending = [], [], []
     if inv is not None:
         a = {v: invariance_values(inv, v, "unit_affine") for v, _, _ in exp.NETS}
         b = {v: invariance_values(inv, v, "layer_scale") for v, _, _ in exp.NETS}
-        item_a = (f"invariance to each unit's own scale and shift (change of the logits: BN "
-                  f"{change_text(a[BN])}, LayerNorm {change_text(a[LN])})")
-        item_b = (f"invariance to the scale of a whole layer (BN {change_text(b[BN])}, "
-                  f"LayerNorm {change_text(b[LN])}, plain {change_text(b[PLAIN])})")
         if is_exact(a[BN]):
-            (norm if is_exact(a[LN]) else batch).append(item_a)
+            (norm if is_exact(a[LN]) else batch).append(
+                f"invariance to each unit's own scale (BN {_short(a[BN])}, LayerNorm "
+                f"{_short(a[LN])})")
         if is_exact(b[BN]):
-            (norm if is_exact(b[LN]) else batch).append(item_b)
+            (norm if is_exact(b[LN]) else batch).append(
+                f"invariance to a whole layer's scale (LayerNorm {_short(b[LN])}, plain "
+                f"{_short(b[PLAIN])})")
     else:
         pending.append("the invariances")
     if noise is not None:
         bmin = int(noise.summary["b_min"])
-        bn = noise_values(noise, BN, bmin)
         ln_all = noise.std[noise.std.variant == LN]["std"]
-        item = (f"the batch noise that regularizes (spread of one image's x̂ at B = {bmin}: "
-                f"BN {_spread(bn)}, LayerNorm {change_text(ln_all)})")
-        (batch if is_exact(ln_all) else norm).append(item)
+        bn = _short(noise_values(noise, BN, bmin))
+        (batch if is_exact(ln_all) else norm).append(
+            f"the regularizing noise (one image's x̂ moves by {bn} at B = {bmin} with BN, "
+            f"{_short(ln_all)} with LayerNorm)")
     else:
         pending.append("the batch noise")
     if land is not None:
         g = {v: exp.good_cells_per_seed(land, v) for v, _, _ in exp.NETS}
-        c_ln = compare(g[LN], g[PLAIN], words=("more", "fewer", "about as many"))
-        c_bn = compare(g[BN], g[LN], words=("more", "fewer", "about as many"))
-        counts = (f"learning rate x init gain cells reaching 90%: BN {_spread(g[BN], '.0f')}, "
-                  f"LayerNorm {_spread(g[LN], '.0f')}, plain {_spread(g[PLAIN], '.0f')} of "
-                  f"{int(land.summary['n_cells'])}")
+        c_ln = compare(g[LN], g[PLAIN])
+        c_bn = compare(g[BN], g[LN])
+        counts = (f"good cells BN {_spread(g[BN], '.0f')}, LayerNorm {_spread(g[LN], '.0f')}, "
+                  f"plain {_spread(g[PLAIN], '.0f')} of {int(land.summary['n_cells'])}")
         if c_ln.sign > 0 and c_bn.sign > 0:
-            norm.append(f"part of the wider landscape ({counts})")
-            batch.append("the rest of BN's wider landscape")
+            norm.append(f"part of the wider workable range of lr and init ({counts})")
+            batch.append("the rest of that range")
         elif c_ln.sign > 0:
-            norm.append(f"the wider landscape ({counts})")
+            norm.append(f"the wider workable range of lr and init ({counts})")
         elif c_bn.sign > 0:
-            batch.append(f"the wider landscape ({counts})")
+            batch.append(f"the wider workable range of lr and init ({counts})")
     else:
         pending.append("the landscape")
     if depth is not None:
         d = int(depth.summary["depth"])
         r = {v: depth_values(depth, v, "rank") for v, _, _ in exp.NETS}
-        c = compare(r[BN], r[LN], tol=1.0)
-        item = (f"diverse representations in a {d}-layer net at initialization (effective rank "
-                f"BN {_spread(r[BN], '.1f')}, LayerNorm {_spread(r[LN], '.1f')})")
-        (batch if c.sign > 0 else norm).append(item)
+        (batch if compare(r[BN], r[LN], tol=1.0).sign > 0 else norm).append(
+            f"diverse representations at depth {d} (effective rank BN {_spread(r[BN], '.1f')}, "
+            f"LayerNorm {_spread(r[LN], '.1f')})")
     else:
         pending.append("the deep nets")
     out = []
     if norm:
-        out.append("**Normalizing is enough** (LayerNorm has it too): " + _join(norm) + ".")
+        out.append("**Normalizing is enough** (LayerNorm too) for " + _join(norm) + ".")
     if batch:
-        out.append("**Needs the batch** (BN has it, LayerNorm does not): " + _join(batch) + ".")
+        out.append("**It takes the batch** (BN only) for " + _join(batch) + ".")
     if small is not None:
         b = exp.GAP_BATCH
         ln, run = small_values(small, LN, b), small_values(small, exp.BN_RUNNING, b)
         c = compare(ln, run, tol=0.01, words=("beats", "trails", "matches"))
-        out.append(f"**The batch's price**: trained with batches of {b}, LayerNorm {c.word} BN "
-                   f"({_pct(ln)} vs {_pct(run)} test accuracy).")
+        out.append(f"**The batch's price**: with batches of {b}, LayerNorm {c.word} BN, "
+                   f"{_pct(ln)} vs {_pct(run)} test accuracy.")
     else:
         pending.append("the small batches")
     if pending:

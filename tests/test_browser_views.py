@@ -102,21 +102,23 @@ _CONTRAST = """() => {
       if (!t.textContent.trim()) continue;
       const c = rgb(getComputedStyle(t).fill) || hex(t.getAttribute('fill'));
       if (!c) continue; texts++;
+      // A halo (text stroked in its own fill, under a label) is meant to blend in.
+      if (parseFloat(getComputedStyle(t).strokeWidth) > 0 && getComputedStyle(t).stroke === getComputedStyle(t).fill) continue;
       // Judged against what is under it: a bar or a cell (Vega draws them as paths in a
-      // .mark-rect group), else the page.
-      const r = t.getBoundingClientRect();
+      // .mark-rect group) whose box holds the text's centre, else the page.
+      const r = t.getBoundingClientRect(), x = r.x + r.width / 2, y = r.y + r.height / 2;
       let under = bg;
-      for (const e of document.elementsFromPoint(r.x + r.width / 2, r.y + r.height / 2)) {
-        if (e.closest('.mark-rect, .mark-area, .mark-arc') && e.tagName === 'path') {
-          const f = rgb(getComputedStyle(e).fill); if (f) { under = f; break; } }
-        if (e.tagName === 'svg') break;
+      for (const e of svg.querySelectorAll('.mark-rect path')) {
+        const b = e.getBoundingClientRect();
+        if (b.left <= x && x <= b.right && b.top <= y && y <= b.bottom) {
+          const f = rgb(getComputedStyle(e).fill); if (f) under = f; }
       }
       if (contrast(c, under) < 3) bad.push(['text', t.textContent.slice(0, 40), c.join(','), under.join(',')]);
     }
     for (const p of svg.querySelectorAll('.mark-rule.role-mark line, .mark-rule.role-mark path, .mark-symbol.role-mark path, .role-legend-symbol path')) {
       const c = rgb(getComputedStyle(p).stroke) || rgb(getComputedStyle(p).fill);
       if (!c || Math.max(...c) - Math.min(...c) > 24) continue;  // only greys: colours are data
-      if (contrast(c, bg) < 3) bad.push(['grey mark', p.getAttribute('class'), c.join(',')]);
+      if (contrast(c, bg) < 3) bad.push(['grey mark', p.closest('g').getAttribute('class'), c.join(',')]);
     }
   }
   // White boxes: any sizeable element with a near-white background on the dark page.

@@ -479,8 +479,9 @@ def for_dark(spec: dict) -> dict:
             return
         mark = node.get("mark")
         if isinstance(mark, dict) and mark.get("type") == "text":
-            # White text sits on a mark (a black bar turns light here): make it dark instead.
-            for key in ("color", "fill"):
+            # White text sits on a mark (a black bar turns light here): make it dark instead;
+            # a white halo under a label becomes the dark background's colour.
+            for key in ("color", "fill", "stroke"):
                 if str(mark.get(key, "")).lower() in ("white", "#fff", "#ffffff"):
                     mark[key] = DARK_BACKGROUND
         for key, value in list(node.items()):

@@ -511,6 +511,8 @@ def for_phone(spec: dict) -> dict:
         out["vconcat"] = out.pop("hconcat")
 
     size = ((out.get("config") or {}).get("title") or {}).get("fontSize", 16)
+    config = out["config"] = dict(out.get("config") or {})
+    config["legend"] = {**(config.get("legend") or {}), "orient": "bottom"}  # not beside
 
     def narrow(node, path):
         if isinstance(node.get("width"), (int, float)) and node["width"] > PHONE_PANEL:
@@ -522,6 +524,8 @@ def for_phone(spec: dict) -> dict:
         if path[-1:] == ("x",) and isinstance(node.get("title"), str):  # an x-axis title
             node["title"] = _lines(node["title"], 14, PHONE_PANEL)
         legend, domain = node.get("legend"), (node.get("scale") or {}).get("domain")
+        if isinstance(legend, dict) and legend.get("orient") in ("right", "left"):
+            legend["orient"] = "bottom"  # a legend beside the plot takes a phone's width
         if isinstance(legend, dict) and legend.get("orient") in ("top", "bottom") \
                 and isinstance(domain, list) and len(domain) > 3:
             legend["columns"] = 2  # four entries or more in a row are wider than a phone

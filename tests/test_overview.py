@@ -31,15 +31,34 @@ def _written():
     return [c for c in _cards() if overview.exists(c)]
 
 
+NORMALIZATION_SMALL = {  # page 7's configs, small (as tests/test_normalization.py's _tiny)
+    "InvarianceConfig": dict(steps=20, depth=2, width=16),
+    "NoiseConfig": dict(steps=20, batches=8, batch_sizes=(4, 16), depth=2, width=16),
+    "SmallBatchConfig": dict(epochs=1, batch_sizes=(4, 32), depth=2, width=16),
+    "LandscapeConfig": dict(steps=100, gains=(1.0,), depth=2, width=16, sweep_min=0.3),
+    "DepthConfig": dict(batch_size=32),
+}
+
+
 def _small(config):
     """A small version of a page's default config (the same programs where the module has a
     `shrink`), so every card's experiments run in seconds."""
     module = __import__(type(config).__module__, fromlist=["shrink"])
     if hasattr(module, "shrink"):
         return module.shrink(config)
+    if type(config).__module__.endswith(".normalization"):  # page 7: the smoke-test sizes
+        return dataclasses.replace(config, **NORMALIZATION_SMALL[type(config).__name__])
     if type(config).__name__ == "LandscapeConfig":
         return dataclasses.replace(config, steps=100, depth=2, width=32, n_seeds=2)
     return config
+
+
+def _key(fn):
+    return f"{fn.__module__}.{fn.__name__}"
+
+
+def _run_key(run):
+    return f"bnjax.experiments.{run.module}.{run.function}"
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +67,8 @@ def small_results():
     out = {}
     for card in _written():
         for fn, config in overview.available(card):
-            if fn.__name__ not in out:
-                out[fn.__name__] = fn(_small(config))
+            if _key(fn) not in out:  # page 4 and page 7 both have a run_noise_meter
+                out[_key(fn)] = fn(_small(config))
     return out
 
 
@@ -69,16 +88,15 @@ def served(small_results, monkeypatch, clear_streamlit_cache):
 
     def cached(name, *args, **kwargs):
         asked.append(name)
-        short = name.rsplit(".", 1)[-1]
-        if short not in small_results:
+        if name not in small_results:
             raise RuntimeError(f"not served in this test: {name}")
-        return small_results[short]
+        return small_results[name]
     monkeypatch.setattr(ui.panels, "_cached", cached)
     return asked
 
 
 def test_cards_are_the_question_pages():
-    assert [c.page for c in overview.CARDS] == [p.path for p in PAGES[2:6]]
+    assert [c.page for c in overview.CARDS] == [p.path for p in PAGES[2:6] + PAGES[7:8]]
     assert overview.BASICS.page == PAGES[1].path
     assert overview.WARM_UP == tuple(r for c in _cards() for r in c.runs)
     for card in _written():
@@ -90,7 +108,7 @@ def test_cards_are_the_question_pages():
 
 
 def _card_text(card, small_results):
-    return card.text([small_results[r.function] for r in card.runs])
+    return card.text([small_results[_run_key(r)] for r in card.runs])
 
 
 def test_overview_shows_each_pages_answer_and_numbers(served, small_results, no_warm_up):
@@ -128,6 +146,10 @@ SUMMARY_OF = [
      1),
     ("pages/5_Hyperparameter_landscape.py", "good cells, plain", "run_landscape",
      "good_cells_plain", 1),
+    ("pages/7_Batch_or_normalization.py", "batch of 4, LayerNorm", "run_small_batches",
+     "acc_b4_ln", 100),
+    ("pages/7_Batch_or_normalization.py", "batch of 4, BN", "run_small_batches",
+     "acc_b4_bn_running", 100),
 ]
 
 
@@ -136,7 +158,8 @@ SUMMARY_OF = [
 def test_card_numbers_are_the_pages_summary(small_results, page, label, function, key, scale):
     card = next(c for c in _written() if c.page == page)
     m = next(m for m in _card_text(card, small_results).metrics if m.label == label)
-    mean = small_results[function].summary[key] * scale
+    run = next(r for r in card.runs if r.function == function)
+    mean = small_results[_run_key(run)].summary[key] * scale
     value = float(m.value.split("/")[0].rstrip("% ").replace("−", "-"))
     decimals = len(m.value.split("/")[0].strip().rstrip("%").partition(".")[2])
     assert value == pytest.approx(mean, abs=0.51 * 10 ** -decimals), (label, m.value, mean)

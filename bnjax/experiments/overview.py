@@ -74,6 +74,13 @@ CARDS: tuple[Card, ...] = (
     Card("pages/5_Hyperparameter_landscape.py",
          (Run("landscape", "run_landscape", "LandscapeConfig"),),
          _text("landscape")),
+    Card("pages/7_Batch_or_normalization.py",  # the answer reads all five sections
+         (Run("normalization", "run_invariances", "InvarianceConfig"),
+          Run("normalization", "run_noise_meter", "NoiseConfig"),
+          Run("normalization", "run_small_batches", "SmallBatchConfig"),
+          Run("normalization", "run_landscape", "LandscapeConfig"),
+          Run("normalization", "run_depth", "DepthConfig")),
+         _text("normalization")),
 )
 
 BASICS = Card("pages/1_BatchNorm_basics.py", (Run("basics", "run_basics", "BasicsConfig"),),

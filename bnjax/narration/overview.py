@@ -175,5 +175,23 @@ def landscape(results: Sequence) -> CardText:
               help=_term("good cell"))])
 
 
+def normalization(results: Sequence) -> CardText:
+    """Page 7: what LayerNorm keeps and loses; test accuracy at the page's small batch, LayerNorm
+    vs BN on its running statistics (the page's "price of the batch")."""
+    inv, noise, small, land, depth = results
+    say = _say("normalization")
+    exp = importlib.import_module("bnjax.experiments.normalization")
+    b = exp.GAP_BATCH
+    answer = say.short_answer(inv=inv, noise=noise, small=small, land=land, depth=depth)
+    return CardText(answer, [
+        metric(f"batch of {b}, LayerNorm", say.small_values(small, exp.LN, b), ".1f", scale=100,
+               unit="%", help=f"Test accuracy after training with batches of {b}. "
+               + _term("LayerNorm")),
+        metric(f"batch of {b}, BN", say.small_values(small, exp.BN_RUNNING, b), ".1f",
+               scale=100, unit="%", help=f"Test accuracy after training with batches of {b}, "
+               "BN on its running averages. " + _term("running statistics"))])
+
+
 __all__ = ["CardText", "LABEL_MAX", "Metric", "basics", "column", "count", "covariate_shift",
-           "decoupling", "landscape", "metric", "ranged", "regularization"]
+           "decoupling", "landscape", "metric", "normalization", "ranged",
+           "regularization"]

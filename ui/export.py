@@ -493,6 +493,9 @@ def for_dark(spec: dict) -> dict:
             node["range"] = [dark_grey(v) for v in node["range"]]
 
     _walk(out, visit)
+    # Vega's own default subtitle colour is black, and Streamlit's dark theme leaves it.
+    config = out["config"] = dict(out.get("config") or {})
+    config["title"] = {"subtitleColor": "#bdbdbd", **(config.get("title") or {})}
     return out
 
 

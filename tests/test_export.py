@@ -203,7 +203,8 @@ def test_dark_variant_lightens_greys_only():
     assert export.dark_grey("black") == "#eeeeee" and export.dark_grey("#7f7f7f") == "#7f7f7f"
     cond = {"encoding": {"color": {"condition": {"test": "x", "value": "black"},
                                    "value": "white"}}}
-    assert export.for_dark(cond) == cond  # text picked against its cell stays as it is
+    assert export.for_dark(cond)["encoding"] == cond["encoding"]  # text picked against its cell
+    assert export.for_dark(cond)["config"]["title"]["subtitleColor"] != "#000"  # Vega's default
     on_bar = {"layer": [{"mark": {"type": "text", "color": "white"}}]}
     assert export.for_dark(on_bar)["layer"][0]["mark"]["color"] == export.DARK_BACKGROUND
     assert dark["datasets"] is spec["datasets"]  # the data is shared, not copied

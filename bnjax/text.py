@@ -31,6 +31,21 @@ def _finite(values: Iterable[float]) -> np.ndarray:
     return v[np.isfinite(v)]
 
 
+def finite(values: Iterable[float]) -> np.ndarray:
+    """The finite values, flattened (a diverged seed's NaN dropped)."""
+    return _finite(values)
+
+
+def is_zero(values: Iterable[float]) -> bool:
+    """Every finite value is zero up to float rounding (|v| < TINY), and there is at least one.
+
+    >>> is_zero([3e-9, 0.0, float("nan")]), is_zero([3e-9, 0.2]), is_zero([])
+    (True, False, False)
+    """
+    v = _finite(values)
+    return v.size > 0 and bool(np.all(np.abs(v) < TINY))
+
+
 def fmt(v: float, spec: str = ".2f") -> str:
     """One number, or "—" for NaN/inf (a run that diverged)."""
     return "—" if v is None or not math.isfinite(v) else format(v, spec)

@@ -22,7 +22,6 @@ so far, 4c's and 4d's curves so far): the page draws them live.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import warnings
 from dataclasses import dataclass
 from typing import Callable
@@ -35,6 +34,7 @@ from bnjax.data import load_digits
 from bnjax.nn import MLPSpec
 from bnjax.runs import Job
 from bnjax.train import TrainConfig, hparams
+from bnjax.experiments import reporter
 
 # Ladders the page's range controls choose from ("nice" log-spaced values).
 LR_LADDER = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -90,19 +90,6 @@ def _config(depth: int, width: int, bn: bool, optimizer: str, eps: float = 1e-5)
     return TrainConfig(MLPSpec(depth=depth, width=width, bn=bn, eps=eps), optimizer=optimizer)
 
 
-def _reporter(progress: Callable | None):
-    """`progress(fraction, message, partial)` when the callback takes a partial result (the
-    page's live charts), `progress(fraction, message)` otherwise; None without a callback."""
-    if progress is None:
-        return None
-    try:
-        params = inspect.signature(progress).parameters.values()
-        takes = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params) >= 3 \
-            or any(p.kind == p.VAR_POSITIONAL for p in params)
-    except (TypeError, ValueError):
-        takes = False
-    return (lambda f, m, partial=None: progress(f, m, partial)) if takes else \
-        (lambda f, m, partial=None: progress(f, m))
 
 
 # ---------------------------------------------------------------------------- 4a the landscape
@@ -288,7 +275,7 @@ def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) ->
                                   [lr], gains, seeds, prefix=f"{name} "))
     every = min(50, config.steps)
     steps = -(-config.steps // every) * every
-    report = _reporter(progress)
+    report = reporter(progress)
     partial = (lambda partials: LandscapeResult(landscape_cells(config, partials),
                                                 pd.DataFrame(), {}))
     results = runs.train_together(jobs, steps, load_digits(), chunk=every, probe=ACCURACY,
@@ -400,7 +387,7 @@ def run_effective_lr(config: EffectiveLrConfig = EffectiveLrConfig(),
     # only the weight norms: a probe that small compiles in a moment
     r = runs.train_together(jobs, steps_run, load_digits(), chunk=every,
                             probe=probes.weight_norms, probe_at_start=False,
-                            on_chunk=_counter(_reporter(progress)))
+                            on_chunk=_counter(reporter(progress)))
     fixed, scaled = r["fixed"], r["scaled"]
     losses = (fixed.loss[0], scaled.loss[0], fixed.loss[1])
     norms = (fixed.probes[0], scaled.probes[0], fixed.probes[1])
@@ -505,7 +492,7 @@ def run_faster(config: FasterConfig = FasterConfig(), progress=None) -> FasterRe
                       hparams(lr=np.repeat(np.asarray(lrs, np.float32), len(seeds)),
                               gain=config.gain), tuple(seeds) * len(lrs))
             for name, bn in VARIANTS}
-    report = _reporter(progress)
+    report = reporter(progress)
     results = runs.train_together(
         jobs, steps_run, load_digits(), chunk=every, probe=ACCURACY, probe_at_start=False,
         on_chunk=_counter(report, lambda p: _faster_curves(config, p, match), each=True))
@@ -675,7 +662,7 @@ def run_smoothness(config: SmoothnessConfig = SmoothnessConfig(),
     sizes = np.linspace(config.s_min, config.s_max, 8).astype(np.float32)
     jobs = {name: Job(_config(config.depth, config.width, bn, config.optimizer),
                       hparams(lr=config.lr), seeds) for name, bn in VARIANTS}
-    report = _reporter(progress)
+    report = reporter(progress)
     results = runs.train_together(
         jobs, steps, data, chunk=config.every, probe=probes.along_gradient, probe_args=sizes,
         on_chunk=_counter(report, lambda p: _smooth_partial(config, p, sizes), each=True))

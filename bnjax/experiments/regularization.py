@@ -27,12 +27,10 @@ programs). An experiment here is config -> runs -> probes -> summary.
 """
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import jax
@@ -43,6 +41,7 @@ from bnjax import probes, runs
 from bnjax.data import Dataset, batch_indices, load_digits
 from bnjax.nn import MLPSpec
 from bnjax.train import TrainConfig, hparams
+from bnjax.experiments import reporter
 
 # The page's probes (bnjax.probes), under the names this module's code and tests use.
 noise_probe, x0_offset = probes.noise_probe, probes.x0_offset
@@ -51,19 +50,6 @@ x0_in_batch, masked_accuracy_recomputed = probes.x0_in_batch, probes.masked_accu
 # ---------------------------------------------------------------------------- shared helpers
 
 
-def _reporter(progress: Callable | None):
-    """`progress(fraction, message, partial)` when the callback takes a partial result (the
-    page's live chart), `progress(fraction, message)` otherwise; None without a callback."""
-    if progress is None:
-        return None
-    try:
-        params = inspect.signature(progress).parameters.values()
-        takes = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params) >= 3 \
-            or any(p.kind == p.VAR_POSITIONAL for p in params)
-    except (TypeError, ValueError):
-        takes = False
-    return (lambda f, m, partial=None: progress(f, m, partial)) if takes else \
-        (lambda f, m, partial=None: progress(f, m))
 
 
 def _stage(progress: Callable | None, lo: float, hi: float, what: str) -> Callable | None:
@@ -506,7 +492,7 @@ def run_regularization(config: RegularizationConfig, progress=None) -> Regulariz
     The two arms are two static configs (BN over the whole batch, and over ghost groups of
     `group`): the runner takes no traced group size, so they compile two training programs."""
     t0 = time.perf_counter()
-    report = _reporter(progress)
+    report = reporter(progress)
     data = load_digits()
     n_train = len(data.x_train)
     group = int(np.clip(config.group, 2, n_train))

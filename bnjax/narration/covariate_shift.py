@@ -21,7 +21,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from bnjax.text import TINY, compare, ratio
+from bnjax.text import TINY, compare, is_zero, ratio
+from bnjax.text import finite as _finite
 
 BN, PLAIN = "BN", "plain"
 
@@ -32,17 +33,6 @@ def per_seed(table: pd.DataFrame, variant: str, column: str) -> np.ndarray:
     """`column` of one variant, one value per seed in seed order (NaN for a diverged run)."""
     rows = table[table["variant"] == variant].sort_values("seed")
     return rows[column].to_numpy(float)
-
-
-def _finite(values) -> np.ndarray:
-    v = np.asarray(values, float).ravel()
-    return v[np.isfinite(v)]
-
-
-def is_zero(values) -> bool:
-    """Every finite seed value is zero up to float rounding (and there is at least one)."""
-    v = _finite(values)
-    return v.size > 0 and bool(np.all(np.abs(v) < TINY))
 
 
 def num(values, spec: str = ".2f", suffix: str = "") -> str:

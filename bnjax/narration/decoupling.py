@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bnjax.text import TINY, compare, ratio, spread
+from bnjax.text import compare, is_zero, spread
+from bnjax.text import finite as _finite
 
 BN, PLAIN, NOISY_BN, NOISY_PLAIN = "BN", "plain", "noisy BN", "noisy plain"
 TEST_IMAGES = 540  # the digits test split: a difference under one image is "about the same"
@@ -24,17 +25,6 @@ ONE_IMAGE = 1.0 / TEST_IMAGES
 LATE = 0.9  # "late training": the last 10% of the steps
 
 # ---------------------------------------------------------------------------- numbers
-
-
-def _finite(values) -> np.ndarray:
-    v = np.asarray(values, float).ravel()
-    return v[np.isfinite(v)]
-
-
-def is_zero(values) -> bool:
-    """Every finite seed value is zero up to float rounding (and there is at least one)."""
-    v = _finite(values)
-    return v.size > 0 and bool(np.all(np.abs(v) < TINY))
 
 
 def _spread(v: np.ndarray, spec: str) -> str:

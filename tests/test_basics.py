@@ -275,9 +275,11 @@ def test_progress_is_reported_with_partial_results_and_deterministic():
     partials = [p[0] for _, _, *p in seen if p]
     assert partials and all(not p.done for p in partials)
     # The live chart's batch: the shown net as trained so far, ending where the result does.
-    assert [p.step for p in partials][:2] == [0, basics.CHUNK]
-    assert partials[-1].step == SMALL.steps
+    assert [p.step for p in partials] == [0, basics.CHUNK, SMALL.steps]
     np.testing.assert_array_equal(partials[-1].probe["z"], a.probe["z"])
+    assert np.abs(partials[1].probe["z"] - partials[0].probe["z"]).max() > 1e-3  # it trains
+    # About four frames over a longer run: each is a new drawing of a slow chart.
+    assert basics.frames_every(300, basics.CHUNK, frames=4) == 5
     s = bn_steps(partials[0], 1, 0, 1.0, 0.0)  # the page's live drawing works on a partial
     assert np.isfinite(s.table.value).all()
     assert a.summary == b.summary
@@ -344,7 +346,9 @@ def _answer(at) -> str:
     return "\n".join(m.value for m in at.markdown if m.value.startswith("**Short answer.**"))
 
 
-def test_page_default_view(default_view, clear_streamlit_cache):
+def test_page_default_view(default_view):
+    import streamlit as st
+    st.cache_data.clear()  # the page trains (the next page tests find its view cached)
     at = render(PAGE)
     assert not at.exception, at.exception
     assert len(charts_of(at)) == 3
@@ -359,7 +363,7 @@ def test_page_default_view(default_view, clear_streamlit_cache):
     assert "Words on this page" in [e.label for e in at.expander]
 
 
-def test_the_short_answer_changes_with_the_seed(default_view, clear_streamlit_cache):
+def test_the_short_answer_changes_with_the_seed(default_view):
     """The answer's numbers are this run's: another seed, other numbers (on the page too)."""
     other = run_basics(BasicsConfig(seed=5))
     assert tuple(other.per_seed.seed) == (5, 6, 7)
@@ -396,7 +400,7 @@ def _dataset(chart, name):
     raise KeyError(name)
 
 
-def test_page_sliders_move_the_last_step(default_runs, clear_streamlit_cache):
+def test_page_sliders_move_the_last_step(default_runs):
     at = render(PAGE, layer="2", unit="5", gamma="2.0", beta="-1.0")
     assert not at.exception, at.exception
     chart = charts_of(at)[0]
@@ -409,7 +413,7 @@ def test_page_sliders_move_the_last_step(default_runs, clear_streamlit_cache):
     np.testing.assert_allclose(pick(dots), pick(expected), atol=1e-6)
 
 
-def test_page_malformed_url_gives_notes(clear_streamlit_cache):
+def test_page_malformed_url_gives_notes():
     hostile = {"layer": "9", "gamma": "abc", "steps": "1e12", "seed": "inf", "lr": "<b>x</b>",
                "unit": "nan"}
     at = render(PAGE, **hostile)

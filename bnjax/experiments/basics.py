@@ -18,7 +18,8 @@ summary. Each seed trains three BN nets that differ only in the decay of their r
 as three framework BN layers with three momentum settings would: the decay is not used in train
 mode (BN normalizes with the batch's own statistics), so the three train identically, the same
 losses and weights bit for bit (tests/test_basics.py), and each keeps its own running averages.
-The decay-0.9 net (the default of every other page) is the one shown step by step.
+The runner takes the decay as data, so one compiled program trains all three (the decay-0.9
+config is page 4's); the decay-0.9 net is the one shown step by step.
 
     result = run_basics(BasicsConfig(seed=0))
     result.summary["acc_train_batch1"], result.summary["acc_eval_population"]
@@ -26,7 +27,6 @@ The decay-0.9 net (the default of every other page) is the one shown step by ste
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
@@ -97,8 +97,8 @@ def spec_of(config: BasicsConfig) -> MLPSpec:
 
 
 def train_config(config: BasicsConfig, decay: float = DECAYS[0]) -> TrainConfig:
-    """The static training config of the net whose running averages use `decay`; with the
-    default decay it is page 4's (the same compiled program)."""
+    """The training config of the net whose running averages use `decay`: page 4's, but for the
+    decay, which the runner passes to its compiled program as data."""
     return TrainConfig(spec=spec_of(config), optimizer=config.optimizer,
                        batch_size=config.batch_size, decay=decay)
 
@@ -107,6 +107,12 @@ def shown_batch(config: BasicsConfig, n_train: int) -> np.ndarray:
     """(batch_size,) indices of the training examples the page takes through BN step by step."""
     return np.random.default_rng(config.seed + 10_000).choice(n_train, config.batch_size,
                                                               replace=False)
+
+
+def frames_every(steps: int, chunk: int, frames: int = 6) -> int:
+    """Probe columns between two partial results: about `frames` over the run. Each one is a
+    new live drawing, which costs the training thread as much as a few chunks of training."""
+    return max(1, -(-steps // chunk) // (frames - 1))
 
 
 def _job_name(decay: float) -> str:
@@ -206,8 +212,9 @@ def run_basics(config: BasicsConfig, progress: Callable | None = None,
     with batch, running and population statistics. The summary holds seed means; `per_seed`
     each seed's numbers.
 
-    `progress(fraction, message, partial)` gets a partial `BasicsResult` after every chunk (the
-    decay-0.9 nets train first, so the shown batch appears after their first chunk).
+    `progress(fraction, message)` after every chunk, with a partial `BasicsResult` as a third
+    argument four times over the run (`frames_every`): the shown batch through the first seed's
+    net as trained so far.
 
     >>> r = run_basics(BasicsConfig(steps=40, n_seeds=1))
     >>> r.summary["acc_train_batch1"] < 0.2 < r.summary["acc_eval_population"]
@@ -219,31 +226,25 @@ def run_basics(config: BasicsConfig, progress: Callable | None = None,
     labels = np.asarray(data.y_train)[index]
     jobs = {_job_name(d): runs.Job(train_config(config, d), hparams(lr=config.lr), config.seeds)
             for d in DECAYS}
-    total = len(DECAYS) * len(config.seeds) * config.steps
-
-    shown = [-1]  # probe columns of the shown net handed out so far
+    shown = [-1]  # the last probe column of the shown net handed out
+    every = frames_every(config.steps, CHUNK, frames=4)  # its chart is slow to build
 
     def on_chunk(results):
         if progress is None:
             return
-        trained = sum(int(r.steps_done.sum()) for r in results.values())
-        now = next((d for d in DECAYS if not results[_job_name(d)].done), DECAYS[-1])
-        step = int(results[_job_name(now)].steps_done.min())
-        message = f"nets with running-average decay {now}: step {step} of {config.steps}"
+        step = min(int(r.steps_done.min()) for r in results.values())
+        message = f"step {step} of {config.steps}"
         main = results[_job_name(DECAYS[0])]
-        cols = int(main.probed().sum()) if main.probes is not None else 0
-        if cols == shown[0]:  # no news for the live chart
-            progress(0.9 * trained / total, message)
+        col = int(main.probed().sum()) - 1 if main.probes is not None else -1
+        if col == shown[0] or (col % every and step < config.steps):
+            progress(0.9 * step / config.steps, message)  # no new frame for the live chart
             return
-        shown[0] = cols
-        progress(0.9 * trained / total, message, _partial(config, results, index, labels))
+        shown[0] = col
+        progress(0.9 * step / config.steps, message, _partial(config, results, index, labels))
 
-    # The decay-0.9 nets first (their waves advance together), then the others: the shown
-    # batch appears after one compiled program, not three.
-    waves = math.ceil(len(config.seeds) / runs.devices())
+    # One compiled program trains the three decays' nets (the runner takes the decay as data).
     results = runs.train_together(jobs, config.steps, data, chunk=CHUNK, probe=PROBES,
-                                  probe_args=np.asarray(data.x_train[index]),
-                                  on_chunk=on_chunk, together=waves)
+                                  probe_args=np.asarray(data.x_train[index]), on_chunk=on_chunk)
     if progress is not None:
         progress(0.95, "evaluating with batch, running and population statistics")
     gap_rows = _ema_rows(config, results)

@@ -152,21 +152,31 @@ def _band_tables(variant, seeds, steps, q, diverged):
     return rows, units
 
 
+def frames_every(steps: int, chunk: int, frames: int = 6) -> int:
+    """Chunks between two partial results: about `frames` over the run. Each one is a new live
+    drawing, which costs the training thread as much as a few chunks of training."""
+    return max(1, -(-steps // chunk) // (frames - 1))
+
+
 def run_covariate_shift(config: CovariateShiftConfig, progress=None) -> CovariateShiftResult:
     """Experiments 1a and 1b on BN and plain nets trained side by side on the same seeds and
-    batches. `progress(fraction, message, partial)` gets a partial result after every chunk
-    (the bands so far)."""
+    batches. `progress(fraction, message)` after every chunk, with a partial result (the bands
+    so far) as a third argument about six times over the run (`frames_every`)."""
     data = load_digits()
     hp = hparams(lr=config.lr)
     jobs = {BN: runs.Job(train_config(config, True), hp, config.seeds),
             PLAIN: runs.Job(train_config(config, False), hp, config.seeds)}
     bands = _Bands(config)
+    every = frames_every(config.steps, CHUNK)
 
     def on_chunk(results):
         bands.take(results)
         if progress is None:
             return
         step = min(int(r.steps_done.min()) for r in results.values())
+        if (step // CHUNK) % every and step < config.steps:  # no new frame for the live chart
+            progress(0.95 * step / config.steps, f"step {step} of {config.steps}")
+            return
         b, u = bands.tables(results)
         partial = CovariateShiftResult(config, {}, b, u, pd.DataFrame(), pd.DataFrame(),
                                        pd.DataFrame(), done=False,

@@ -198,6 +198,20 @@ def test_probes_compiled_at_llvm_level_1_give_the_same_numbers(key):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
 
 
+def test_layer_norm_trains_through_train_runs_and_train_grid():
+    """The spec is all it takes: the older runners train an LN net (and the optimizer's
+    parameter labels cover LN's gamma and beta)."""
+    from bnjax.data import load_digits
+    from bnjax.grid import train_grid
+    from bnjax.train import TrainConfig, hparams, train_runs
+    config = TrainConfig(MLPSpec(depth=2, width=16, norm="layer"), "sgd")
+    r = train_runs(config, hparams(lr=0.1), (0, 1), 200, load_digits(), chunk=100)
+    assert np.isfinite(r.loss).all() and (r.loss[:, -20:].mean(1) < 0.5 * r.loss[:, 0]).all()
+    assert r.carry.params.hidden[0].norm.gamma.shape == (2, 16)
+    g = train_grid(config, [0.1], [1.0], (0,), 100, load_digits(), every=100)
+    assert g.test_acc.shape == (1, 1) and g.test_acc[0, -1] > 0.5
+
+
 def test_the_three_nets_share_their_initial_weights(key):
     params = {n: mlp_init(key, MLPSpec(depth=3, width=16, norm=n))[0]
               for n in ("batch", "layer", "none")}
@@ -259,10 +273,11 @@ def test_the_charts_follow_the_palette(inv, noise, small4, land, deep):
 # ---------------------------------------------------------------------------- the page
 
 
-def test_the_page_default_view_answers_first_and_the_depth_slider_reruns_only_its_section():
-    """The default view (its programs are the fixtures', compiled already): the short answer is
-    whole once every section is in; a new depth changes the depth section and nothing else."""
-    at = render(PAGE)
+def test_the_page_answers_first_and_the_depth_slider_reruns_only_its_section():
+    """The default view with a 250-step landscape (the fixtures compiled every program; fewer
+    steps train faster): the short answer is whole once every section is in; a new depth changes
+    the depth section and nothing else. (tests/test_app.py renders the default view itself.)"""
+    at = render(PAGE, steps="250")
     assert not at.exception, at.exception
     text = texts(at)
     assert "Short answer." in text and "It takes the batch" in text

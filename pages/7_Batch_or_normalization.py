@@ -73,9 +73,10 @@ if inv is not None:
     ui.diverged_note([f"{v} (seed {s})" for v, s in
                       inv.runs[inv.runs.diverged][["variant", "seed"]].itertuples(index=False)])
     with first_chart if lecture else st.container():
+        title = say.invariance_title(inv)
         ui.chart(charts.invariance_chart(inv.changes, exp.CHANGE_LABELS,
-                                         say.invariance_title(inv),
-                                         height=170 if lecture else 300))
+                                         title[:1] if lecture else title,
+                                         height=130 if lecture else 300))
     st.markdown(say.invariance_table(inv))
     ui.verdict(
         "With BN, a later layer is robust to changes in earlier layers: the mean and variance "

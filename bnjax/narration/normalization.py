@@ -132,8 +132,9 @@ def invariance_title(result) -> list[str]:
         inv = _invariant_to(result, variant)
         parts.append(f"{variant} to {_join([names[c] for c in inv])}" if inv
                      else f"{variant} to none")
-    return ["Invariant (no change beyond float rounding): " + "; ".join(parts),
-            "the logits' relative change on the training set, one point per seed"]
+    return ["Invariant: " + "; ".join(parts),
+            "no change of the logits beyond float rounding (left of the dashed line); a point "
+            "per seed"]
 
 
 def invariance_lines(result) -> list[str]:

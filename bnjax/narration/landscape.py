@@ -447,8 +447,10 @@ def smooth_title(smooth) -> dict:
         text = (f"Loss range: plain is {early.word} than BN until step {step:.0f}, then "
                 f"{late.word if late.sign else 'about as smooth'}")
     else:
-        text = f"Loss range: plain is {early.word} than BN throughout" if early.sign else \
-            "Loss range: plain and BN are about as smooth throughout"
+        r = _rows(smooth, m)
+        whole = f" (plain/BN {ratios(r['early_plain'], r['early_bn'])})"
+        text = (f"Loss range: plain is {early.word} than BN throughout" if early.sign else
+                "Loss range: plain and BN are about as smooth throughout") + whole
     return dict(text=text, subtitle="Log scale, smaller is smoother · dashed line: the step "
                                     "where plain's curve crosses BN's (median over seeds) · "
                                     "band: min–max over seeds")

@@ -224,7 +224,7 @@ def test_4d_says_when_the_answer_changes():
                                               "crossing: loss range 29×")
     smoother = smooth(cross=(NAN, NAN, NAN), step=NAN)
     smoother.seeds["early_plain"] = 0.05  # plain below BN's 0.14 on every seed, throughout
-    assert say.smooth_title(smoother)["text"] == "Loss range: plain is smoother than BN throughout"
+    assert say.smooth_title(smoother)["text"] == "Loss range: plain is smoother than BN throughout (plain/BN 0.4×)"
     assert say.smooth_panel(none, "loss range") == "loss range: no crossing"
 
 

@@ -137,7 +137,8 @@ if land is not None:
     ui.diverged_note([f"{v}: {int(runs_[runs_.variant == v].diverged.sum())} of "
                       f"{int((runs_.variant == v).sum())} runs" for v, _, _ in exp.NETS
                       if runs_[runs_.variant == v].diverged.any()])
-    ui.chart(charts.heatmaps_chart(land.cells, exp.GOOD, say.landscape_title(land)))
+    ui.chart(charts.heatmaps_chart(land.cells, exp.GOOD, say.landscape_title(land),
+                                   width=165 if lecture else 200))  # fits 1280 px, both modes
     largest = {v: float(exp.max_learn_lr_per_seed(land, v).min()) for v, _, _ in exp.NETS}
     ui.chart(charts.sweep_chart(land.sweep, largest, ls["ln10"], say.sweep_title(land)))
     show = exp.showcase_lr(land)

@@ -165,7 +165,7 @@ ACC_SCALE = alt.Scale(domain=[0.0, 1.0], scheme="viridis")
 
 
 def heatmaps_chart(cells: pd.DataFrame, good: float = 0.9, title=None,
-                   width: int = 230) -> alt.HConcatChart:
+                   width: int = 200) -> alt.HConcatChart:
     """One heat map per net (BN, LayerNorm, plain) of seed-mean test accuracy over lr x gain, on
     one colour scale: cells >= `good` outlined in white, the count of good cells in each panel's
     title, "✕" where every seed diverged."""

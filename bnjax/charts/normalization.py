@@ -167,8 +167,9 @@ ACC_SCALE = alt.Scale(domain=[0.0, 1.0], scheme="viridis")
 def heatmaps_chart(cells: pd.DataFrame, good: float = 0.9, title=None,
                    width: int = 200) -> alt.HConcatChart:
     """One heat map per net (BN, LayerNorm, plain) of seed-mean test accuracy over lr x gain, on
-    one colour scale: cells >= `good` outlined in white, the count of good cells in each panel's
-    title, "✕" where every seed diverged."""
+    one colour scale: cells whose seed mean is >= `good` outlined in white and counted in each
+    panel's title (the chart's title gives the per-seed counts), "✕" where every seed
+    diverged."""
     df = cells.copy()
     df["lr_label"] = df["lr"].map(lambda v: f"{v:g}")
     df["gain_label"] = df["gain"].map(lambda v: f"{v:g}")
@@ -199,8 +200,8 @@ def heatmaps_chart(cells: pd.DataFrame, good: float = 0.9, title=None,
         n_good = int(d.good.sum())
         panels.append(alt.layer(rect, text).properties(
             width=width, height=130,
-            title=alt.TitleParams(f"{variant}: {n_good} of {len(d)} cells ≥ {good:.0%}",
-                                  anchor="start", fontWeight="bold")))
+            title=alt.TitleParams(f"{variant}: {n_good} of {len(d)} outlined", anchor="start",
+                                  fontWeight="bold")))
     return alt.hconcat(*panels, spacing=8).resolve_scale(color="shared").properties(
         **{k: v for k, v in _title(title, WRAP).items() if k != "autosize"})
 

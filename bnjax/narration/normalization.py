@@ -260,7 +260,8 @@ def landscape_title(result) -> list[str]:
             f"({_spread(g[BN], '.0f')}, {_spread(g[LN], '.0f')} and {_spread(g[PLAIN], '.0f')} of "
             f"{n} per seed)",
             f"test accuracy after {result.config.steps} steps, mean of "
-            f"{int(result.summary['n_seeds'])} seed(s); outlined: ≥ 90%; ✕: every seed diverged"]
+            f"{int(result.summary['n_seeds'])} seed(s); outlined: mean ≥ 90%; ✕: every seed "
+            "diverged"]
 
 
 def _past(result, variant: str):

@@ -75,7 +75,8 @@ def programs():
             0, len(data.x_train), (d, runs.CALL_STEPS, config.batch_size)).astype(np.int32),
             run_sh)
         kind = "noise" if config.stochastic else "train"
-        out.append((kind, label, runs.train_calls, (carry, idx, hp, np.int32(runs.CALL_STEPS),
+        count = jax.device_put(np.full(d, runs.CALL_STEPS, np.int32), run_sh)
+        out.append((kind, label, runs.train_calls, (carry, idx, hp, count,
                                                      np.float32(0.9), arrays.x_train,
                                                      arrays.y_train),
                     {"config": config}))

@@ -61,7 +61,7 @@ from bnjax.train import (INIT_COMPILER_OPTIONS, Carry, Hparams, TrainConfig, ini
                          train_step)
 
 CALL_STEPS = 50  # K: steps one compiled call can take; shorter chunks skip the rest
-UNROLL = 2  # training steps per loop iteration (XLA overlaps them: ~15% faster)
+UNROLL = 2  # training steps per loop iteration (XLA overlaps them: ~15% faster); 1 or 2
 CHUNK = 50  # steps between probes and reports by default: the live charts' tick
 PRECOMPILE = 2  # threads compiling a call's programs ahead, side by side (0: none)
 
@@ -159,12 +159,14 @@ def _expand(tree):
 
 
 def _one_call(carry: Carry, idx, hp: Hparams, n, decay, x, y, config: TrainConfig):
-    """Up to K steps of one run (idx is (K, B)): steps t >= n are skipped, so one program serves
-    every chunk length up to K. A run whose loss turns non-finite is frozen by one `cond` per
-    step. Returns (carry, loss (K,), update_ratio (K, depth or 0)); NaN loss where skipped."""
+    """The first `n` of up to K steps of one run (idx is (K, B)), `n` traced: one program
+    serves every chunk length up to K. A run whose loss turns non-finite is frozen by one
+    `cond` per step. Returns (carry, loss (K,), update_ratio (K, depth or 0)), NaN past `n`."""
     depth = config.spec.depth if config.track else 0
 
-    def train(c: Carry, i):
+    def step(t, s):
+        c, losses, ratios = s
+        i = idx[t]  # (B,) this step's batch
         key, k_step = jax.random.split(c.key) if config.stochastic else (c.key, None)
         params, state, opt_state, loss, ratio = train_step(
             c.params, c.state, c.opt_state, (x[i], y[i]), hp, k_step, config=config,
@@ -173,36 +175,34 @@ def _one_call(carry: Carry, idx, hp: Hparams, n, decay, x, y, config: TrainConfi
         # A diverged run keeps its last finite parameters and stops moving: the flag tells.
         c = jax.lax.cond(diverged, lambda: c._replace(key=key, diverged=diverged),
                          lambda: Carry(params, state, opt_state, key, diverged))
-        return c, (jnp.where(diverged, jnp.nan, loss), ratio)
+        return c, losses.at[t].set(jnp.where(diverged, jnp.nan, loss)), ratios.at[t].set(ratio)
 
-    def skip(c: Carry, i):
-        return c, (jnp.float32(jnp.nan), jnp.full((depth,), jnp.nan, jnp.float32))
-
-    def step(c: Carry, inputs):
-        i, t = inputs
-        return jax.lax.cond(t < n, train, skip, c, i)
-
-    # Two steps per loop iteration let XLA overlap them (measured: ~15% faster).
-    # A stochastic step draws dozens of random numbers (threefry, a lot of code): unrolling it
-    # would double what XLA compiles for little speed (bench/xla_options.py).
-    carry, (loss, ratio) = jax.lax.scan(step, carry, (idx, jnp.arange(idx.shape[0])),
-                                        unroll=1 if config.stochastic else UNROLL)
-    return carry, loss, ratio
+    s = (carry, jnp.full((idx.shape[0],), jnp.nan, jnp.float32),
+         jnp.full((idx.shape[0], depth), jnp.nan, jnp.float32))
+    if config.stochastic or UNROLL == 1:
+        # A stochastic step draws dozens of random numbers (threefry, a lot of code): two per
+        # iteration would double what XLA compiles for little speed (bench/xla_options.py).
+        return jax.lax.fori_loop(0, n, step, s)
+    # Two steps per loop iteration let XLA overlap them (measured: ~15% faster); a loop with a
+    # traced trip count costs nothing per step (a per-step "skip" branch cost 25%).
+    s = jax.lax.fori_loop(0, n // 2, lambda j, s: step(2 * j + 1, step(2 * j, s)), s)
+    return jax.lax.cond(n % 2 == 1, lambda s: step(n - 1, s), lambda s: s, s)
 
 
 def train_calls(carry: Carry, idx, hp: Hparams, n, decay, x, y, *, config: TrainConfig):
     """Up to K = CALL_STEPS steps of one run per device: leading axis D (the devices) on carry,
-    idx (D, K, B) and hp; the first `n` steps are trained. One program per static config,
+    idx (D, K, B), hp and n (D,), the steps each device trains (0 for the slot that pads a wave
+    with fewer runs than devices: that device rests). One program per static config,
     whatever the number of runs, steps or the chunk length; `decay` (the running statistics'
     decay, traced) is data too: the runner compiles `config` with its decay normalized."""
     def one(c, i, h, n, decay, x, y):
         c = _squeeze(c)
         c = c._replace(key=jax.random.wrap_key_data(c.key))  # the runner stores raw key data
-        c, loss, ratio = _one_call(c, i[0], _squeeze(h), n, decay, x, y, config)
+        c, loss, ratio = _one_call(c, i[0], _squeeze(h), n[0], decay, x, y, config)
         return _expand((c._replace(key=jax.random.key_data(c.key)), loss, ratio))
     run, rep = P("runs"), P()
     return jax.shard_map(one, mesh=mesh(idx.shape[0]),
-                         in_specs=(run, run, run, rep, rep, rep, rep), out_specs=run,
+                         in_specs=(run, run, run, run, rep, rep, rep), out_specs=run,
                          check_vma=False)(carry, idx, hp, n, decay, x, y)
 
 
@@ -338,7 +338,8 @@ def precompile(jobs: Mapping[str, Job], data: Dataset, fns: tuple = (), probe_ar
     keys = jax.ShapeDtypeStruct((d,) + key_data(0).shape, np.uint32, sharding=run_sh)
     arrays = on(Dataset(*(np.asarray(a) for a in data)), rep_sh)
     args = on(jax.tree.map(np.asarray, probe_args), rep_sh)
-    decay, n = np.float32(TrainConfig().decay), np.int32(1)
+    decay = np.float32(TrainConfig().decay)
+    n = jax.ShapeDtypeStruct((d,), np.int32, sharding=run_sh)
     tasks = {}
     for job in jobs.values():
         cfg, shape = job.config, _drawn_shape(job.config.spec)
@@ -536,9 +537,10 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
             idx = jax.device_put(w.idx[:, a:a + CALL_STEPS], run_sh)
             config = jobs[w.name].config
             ahead.wait(("train", shared(config)))
+            count = np.where(np.arange(d) < len(w.members), min(CALL_STEPS, hi - a), 0)
             w.carry, loss, ratio = chunk_program(
-                w.carry, idx, w.hp, np.int32(min(CALL_STEPS, hi - a)), np.float32(config.decay),
-                arrays.x_train, arrays.y_train, config=shared(config))
+                w.carry, idx, w.hp, jax.device_put(count.astype(np.int32), run_sh),
+                np.float32(config.decay), arrays.x_train, arrays.y_train, config=shared(config))
             losses.append(loss), ratios.append(ratio)
         w.next = c + 1
         measured = measure(w, w.carry, hi) if fns and (c + 1) in slot else None

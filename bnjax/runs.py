@@ -45,7 +45,7 @@ import functools
 import logging
 import math
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
@@ -63,7 +63,6 @@ from bnjax.train import (INIT_COMPILER_OPTIONS, Carry, Hparams, TrainConfig, ini
 CALL_STEPS = 50  # K: steps one compiled call can take; shorter chunks skip the rest
 UNROLL = 2  # training steps per loop iteration (XLA overlaps them: ~15% faster); 1 or 2
 CHUNK = 50  # steps between probes and reports by default: the live charts' tick
-PRECOMPILE = 2  # threads compiling a call's programs ahead, side by side (0: none)
 
 # ---------------------------------------------------------------------------- result types
 
@@ -311,15 +310,37 @@ def forget_compiled() -> None:
 
 
 class _Ahead:
-    """Programs compiling in background threads; `wait(key)` before a program's first call."""
+    """Programs compiling in background threads; `wait(key)` before a program's first call.
+    While it waits it calls `beat()` every BEAT seconds: the progress callback, where a page
+    whose viewer left stops at once, and where a background run gives way to a viewer."""
 
-    def __init__(self, futures: dict):
-        self._futures = futures
+    def __init__(self, futures: dict, beat: Callable | None = None):
+        self._futures, self.beat = futures, beat
 
     def wait(self, key) -> None:
         future = self._futures.pop(key, None)
-        if future is not None:
-            future.result()
+        while future is not None and not future.done():
+            if self.beat is not None:
+                self.beat()
+            wait([future], timeout=BEAT)
+
+
+BEAT = 0.25  # seconds between two progress reports while a program compiles
+
+# Threads that compile a call's programs ahead (`compile_threads` sets it for a context).
+_workers: contextvars.ContextVar[int] = contextvars.ContextVar("bnjax_runs_workers", default=2)
+
+
+@contextlib.contextmanager
+def compile_threads(n: int):
+    """Within the block, runner calls in this thread compile their cold programs in `n`
+    threads side by side (0: at their first call instead). A background warm-up takes 1: at
+    most one compile of its own competes with a viewer who arrives meanwhile."""
+    token = _workers.set(int(n))
+    try:
+        yield
+    finally:
+        _workers.reset(token)
 
 
 def precompile(jobs: Mapping[str, Job], data: Dataset, fns: tuple = (), probe_args: Any = (),
@@ -507,9 +528,6 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
                                np.stack([idx_of[s] for s in seeds[rows]])))
     if with_carry and together is not None and together < len(waves):
         raise ValueError("with_carry needs every wave advanced together (together=None)")
-    # Cold programs compile side by side (PRECOMPILE = 0: one after the other, at first call).
-    ahead = precompile(jobs, data, fns, probe_args, workers=PRECOMPILE) if PRECOMPILE \
-        else _Ahead({})
 
     def start(w: _Wave):
         """Put the wave on the devices and initialize its runs (asynchronously)."""
@@ -548,6 +566,12 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
 
     total = len(waves) * n_chunks
     counted = [0]  # chunks read back (or skipped by a stopped wave), for the progress bar
+    # Cold programs compile side by side (`compile_threads(0)`: each at its first call).
+    workers = _workers.get()
+    ahead = precompile(jobs, data, fns, probe_args, workers=workers) if workers else _Ahead({})
+    if progress is not None:
+        ahead.beat = lambda: progress(min(1.0, counted[0] / total),
+                                      "compiling the programs of this view…")
 
     def retire(item):
         """Read one dispatched chunk (c = -1: the probe of the fresh nets) into the buffers."""

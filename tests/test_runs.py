@@ -170,3 +170,22 @@ def test_nets_that_differ_only_in_their_running_average_decay_share_programs(dat
     np.testing.assert_array_equal(out[0.9].loss, again[0.99].loss)
     slow, fast = out[0.999].carry.state[0].var[0], out[0.9].carry.state[0].var[0]
     assert np.abs(slow - 1.0).mean() < np.abs(fast - 1.0).mean()  # the slow average lags
+
+
+def test_a_cold_call_reports_while_it_compiles_and_stops_when_asked(data):
+    """While its programs compile, the runner reports progress every runs.BEAT seconds: a page
+    shows it, and a page whose viewer left stops there (its progress callback raises) instead
+    of after the compile."""
+    class Left(Exception):
+        pass
+
+    seen = []
+
+    def progress(fraction, message):
+        seen.append(message)
+        raise Left
+
+    cold = TrainConfig(MLPSpec(depth=3, width=28, activation="tanh"), "momentum")  # not compiled
+    with pytest.raises(Left):
+        runs.train(cold, hparams(), (0,), 100, data, progress=progress)
+    assert len(seen) == 1 and "compiling" in seen[0]

@@ -51,8 +51,11 @@ def _cached(name: str, config_json: str, _fn: Callable, _config, _report: Callab
         # run whose viewer left or moved a slider, so no queued work outlives its viewer.
         queued = work.Update(0.0, "queued behind another run on this server…")
         with work.GATE.hold(background=_background, on_wait=lambda: _report(queued)):
+            # A background run compiles one program at a time: at most one compile of its own
+            # (which nothing can interrupt) competes with a viewer who arrives meanwhile.
             try:
-                with runs.observe(lambda partials: report(runs=partials)):
+                with runs.observe(lambda partials: report(runs=partials)), \
+                        runs.compile_threads(1 if _background else 2):
                     return _fn(_config, progress=progress)
             finally:
                 if not work.GATE.paused():  # no paused warm-up still using compiled programs

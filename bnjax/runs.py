@@ -297,8 +297,10 @@ probe_program = jax.jit(probe_calls, static_argnames=("fns", "config"),
 
 # ---------------------------------------------------------------------------- compiling ahead
 
-# Programs this process has compiled, by (kind, static key): `precompile` skips them.
+# Programs this process has compiled, by (kind, static key): `precompile` skips them; and
+# those compiling now (their futures): a second call waits for them instead of compiling again.
 _compiled: set = set()
+_compiling: dict = {}
 _compiled_lock = threading.Lock()
 _log = logging.getLogger("bnjax.runs")
 
@@ -381,23 +383,31 @@ def precompile(jobs: Mapping[str, Job], data: Dataset, fns: tuple = (), probe_ar
         if fns:
             tasks[("probe", fns, shared(cfg))] = lambda c=carry, i=nxt, k=shared(cfg): \
                 probe_program.lower(c, hp, i, arrays, args, decay, fns=fns, config=k).compile()
-    with _compiled_lock:
-        todo = {key: task for key, task in tasks.items() if key not in _compiled}
-    if not todo:
-        return _Ahead({})
-
     def run(key, task):
         try:
             task()
         except (TypeError, ValueError, RuntimeError):  # the call itself will say what is wrong
             _log.debug("compiling %s ahead failed", key[0], exc_info=True)
-            return
-        with _compiled_lock:
-            _compiled.add(key)
+        else:
+            with _compiled_lock:
+                _compiled.add(key)
+        finally:
+            with _compiled_lock:
+                _compiling.pop(key, None)
 
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bnjax-compile")
-    futures = {key: pool.submit(run, key, task) for key, task in todo.items()}
-    pool.shutdown(wait=False)  # the threads end with their tasks
+    futures, pool = {}, None
+    with _compiled_lock:
+        for key, task in tasks.items():
+            if key in _compiled:
+                continue
+            if key not in _compiling:  # (a call that stopped early may still be compiling it)
+                if pool is None:
+                    pool = ThreadPoolExecutor(max_workers=workers,
+                                              thread_name_prefix="bnjax-compile")
+                _compiling[key] = pool.submit(run, key, task)
+            futures[key] = _compiling[key]
+    if pool is not None:
+        pool.shutdown(wait=False)  # the threads end with their tasks
     return _Ahead(futures)
 
 

@@ -74,7 +74,7 @@ if inv is not None:
                       inv.runs[inv.runs.diverged][["variant", "seed"]].itertuples(index=False)])
     with first_chart if lecture else st.container():
         title = say.invariance_title(inv)
-        ui.chart(charts.invariance_chart(inv.changes, exp.CHANGE_LABELS,
+        ui.chart(charts.invariance_chart(inv.changes, exp.CHANGE_SHORT,
                                          title[:1] if lecture else title,
                                          height=130 if lecture else 300))
     st.markdown(say.invariance_table(inv))

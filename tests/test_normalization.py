@@ -252,7 +252,7 @@ def test_every_preset_runs_small(name):
 
 def test_the_charts_follow_the_palette(inv, noise, small4, land, deep):
     largest = {v: float(exp.max_learn_lr_per_seed(land, v).min()) for v, _, _ in exp.NETS}
-    built = [charts.invariance_chart(inv.changes, exp.CHANGE_LABELS, say.invariance_title(inv)),
+    built = [charts.invariance_chart(inv.changes, exp.CHANGE_SHORT, say.invariance_title(inv)),
              charts.noise_chart(noise.std, noise.summary["noise_c_bn"], say.noise_title(noise)),
              charts.small_batch_chart(small4.acc, say.small_title(small4)),
              charts.heatmaps_chart(land.cells, exp.GOOD, say.landscape_title(land)),

@@ -84,7 +84,7 @@ def invariance_chart(changes: pd.DataFrame, labels: dict, title=None,
         x=alt.X("shown:Q", title="relative change of the logits on the training set (log)",
                 scale=alt.Scale(type="log", domain=[FLOOR, 10.0]),
                 axis=alt.Axis(format="~e", values=[1e-9, 1e-7, 1e-5, 1e-3, 1e-1, 10])),
-        y=alt.Y("change_label:N", sort=y_order, title=None, axis=alt.Axis(labelLimit=340)),
+        y=alt.Y("change_label:N", sort=y_order, title=None, axis=alt.Axis(labelLimit=180)),
         yOffset=alt.YOffset("variant:N", sort=variants),
         color=color, shape=shape,
         tooltip=["variant", "seed", "change_label", alt.Tooltip("value:N", title="change")])

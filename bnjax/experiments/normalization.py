@@ -91,6 +91,8 @@ CHANGES = ("unit_affine", "layer_scale", "random")  # the summary's names of (a)
 CHANGE_LABELS = {"unit_affine": "(a) each unit of W1 rescaled and shifted",
                  "layer_scale": "(b) the whole W1 times 3",
                  "random": "(c) W1 moved in a random direction"}
+CHANGE_SHORT = {"unit_affine": "(a) each unit × s, shifted", "layer_scale": "(b) W1 × 3",
+                "random": "(c) W1 + random"}  # chart labels that fit a phone
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ config is page 4's); the decay-0.9 net is the one shown step by step.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
@@ -36,7 +37,7 @@ import pandas as pd
 
 from bnjax import probes, runs
 from bnjax.data import Dataset, load_digits
-from bnjax.nn import MLPSpec
+from bnjax.nn import MLPSpec, mlp_init
 from bnjax.train import TrainConfig, hparams
 
 DECAYS = (0.9, 0.99, 0.999)  # the running-average decays compared on the page
@@ -113,6 +114,27 @@ def frames_every(steps: int, chunk: int, frames: int = 6) -> int:
     """Probe columns between two partial results: about `frames` over the run. Each one is a
     new live drawing, which costs the training thread as much as a few chunks of training."""
     return max(1, -(-steps // chunk) // (frames - 1))
+
+
+def compile_ahead(config: BasicsConfig, data: Dataset) -> threading.Thread:
+    """Compile the evaluation after training (`probes.test_time_program`) in a background
+    thread while the nets train: XLA compiles without holding Python's lock, and the calls after
+    training find it compiled (the same shapes: no second compile)."""
+    def compile_it():
+        try:
+            spec = spec_of(config)
+            params, state = jax.eval_shape(lambda: mlp_init(jax.random.key(0), spec, 1.0))
+            running = jax.tree.map(
+                lambda a: jax.ShapeDtypeStruct((len(DECAYS),) + a.shape, a.dtype), state)
+            perm = np.arange(len(data.x_test))
+            probes.test_time_program.lower(
+                params, running, data.x_train, data.x_test, data.y_test, perm, spec=spec,
+                batch_sizes=TEST_BATCH_SIZES, split=SPLIT).compile()
+        except Exception:  # noqa: BLE001  the call after training compiles, and says what is wrong
+            pass
+    thread = threading.Thread(target=compile_it, name="bnjax-compile-test-time", daemon=True)
+    thread.start()
+    return thread
 
 
 def _job_name(decay: float) -> str:
@@ -228,8 +250,11 @@ def run_basics(config: BasicsConfig, progress: Callable | None = None,
             for d in DECAYS}
     shown = [-1]  # the last probe column of the shown net handed out
     every = frames_every(config.steps, CHUNK, frames=4)  # its chart is slow to build
+    ahead = []
 
     def on_chunk(results):
+        if not ahead:  # the nets train: the evaluation's program compiles meanwhile
+            ahead.append(compile_ahead(config, data))
         if progress is None:
             return
         step = min(int(r.steps_done.min()) for r in results.values())
@@ -247,6 +272,8 @@ def run_basics(config: BasicsConfig, progress: Callable | None = None,
                                   probe_args=np.asarray(data.x_train[index]), on_chunk=on_chunk)
     if progress is not None:
         progress(0.95, "evaluating with batch, running and population statistics")
+    for thread in ahead:
+        thread.join()
     gap_rows = _ema_rows(config, results)
     per_seed, first = [], None
     for i, seed in enumerate(config.seeds):

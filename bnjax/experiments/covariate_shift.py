@@ -20,6 +20,7 @@ are page 3's, the same static config) -> `probes.perturb_runs` on the trained ne
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, replace
 
 import jax
@@ -28,7 +29,7 @@ import pandas as pd
 
 from bnjax import probes, runs
 from bnjax.data import load_digits
-from bnjax.nn import MLPSpec
+from bnjax.nn import MLPSpec, mlp_init
 from bnjax.train import TrainConfig, hparams
 
 BN, PLAIN = "BN", "plain"
@@ -152,6 +153,29 @@ def _band_tables(variant, seeds, steps, q, diverged):
     return rows, units
 
 
+def compile_ahead(config: CovariateShiftConfig, keys, data) -> threading.Thread:
+    """Compile 1b's programs (the draws, and the change of layer 1 for BN and plain) in a
+    background thread, while the nets train: XLA compiles without holding Python's lock, and
+    the calls after training find them compiled (the same shapes: no second compile)."""
+    def compile_all():
+        try:
+            shape = (spec_of(config, True).n_in, config.width)  # W1's
+            probes.perturbation_draws_runs.lower(keys, shape).compile()
+            draws = jax.eval_shape(lambda k: jax.vmap(
+                lambda one: probes.perturbation_draws(one, shape))(k), keys)
+            for bn in (True, False):
+                spec = spec_of(config, bn)
+                params = jax.eval_shape(lambda ks, spec=spec: jax.vmap(
+                    lambda k: mlp_init(k, spec, 1.0)[0])(ks), keys)
+                probes.perturb_layer1_runs.lower(params, draws, data.x_train, data.y_train,
+                                                 spec, SIZES).compile()
+        except Exception:  # noqa: BLE001  the call after training compiles, and says what is wrong
+            pass
+    thread = threading.Thread(target=compile_all, name="bnjax-compile-1b", daemon=True)
+    thread.start()
+    return thread
+
+
 def frames_every(steps: int, chunk: int, frames: int = 6) -> int:
     """Chunks between two partial results: about `frames` over the run. Each one is a new live
     drawing, which costs the training thread as much as a few chunks of training."""
@@ -168,9 +192,15 @@ def run_covariate_shift(config: CovariateShiftConfig, progress=None) -> Covariat
             PLAIN: runs.Job(train_config(config, False), hp, config.seeds)}
     bands = _Bands(config)
     every = frames_every(config.steps, CHUNK)
+    # Each seed's change of layer 1 comes from fold_in(key(seed), 1), as it always has.
+    keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(
+        jax.random.wrap_key_data(np.stack([runs.key_data(s) for s in config.seeds])))
+    ahead = []
 
     def on_chunk(results):
         bands.take(results)
+        if not ahead:  # the nets train: 1b's programs compile meanwhile
+            ahead.append(compile_ahead(config, keys, data))
         if progress is None:
             return
         step = min(int(r.steps_done.min()) for r in results.values())
@@ -190,9 +220,8 @@ def run_covariate_shift(config: CovariateShiftConfig, progress=None) -> Covariat
         progress(0.96, "changing layer 1 of the trained nets")
     band_table, unit_table = bands.tables(results)
     x, y = data.x_train, data.y_train
-    # Each seed's change of layer 1 comes from fold_in(key(seed), 1), as it always has.
-    keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(
-        jax.random.wrap_key_data(np.stack([runs.key_data(s) for s in config.seeds])))
+    for thread in ahead:
+        thread.join()
     perturb, layers, runs_rows, diverged = [], [], [], {}
     for variant, r in results.items():
         spec = r.config.spec

@@ -319,6 +319,15 @@ class _Ahead:
     def __init__(self, futures: dict, beat: Callable | None = None):
         self._futures, self.beat = futures, beat
 
+    def cancel(self) -> None:
+        """Drop the compiles that have not started (a call that stops early): they would only
+        compete for the cores with whatever runs next."""
+        for key, future in list(self._futures.items()):
+            if future.cancel():
+                with _compiled_lock:
+                    _compiling.pop(key, None)
+        self._futures.clear()
+
     def wait(self, key) -> None:
         future = self._futures.pop(key, None)
         while future is not None and not future.done():
@@ -641,29 +650,33 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
 
     queue, active, pending = list(waves), [], []
     width = len(waves) if together is None else max(1, int(together))
-    while queue or active or pending:
-        fresh = []
-        while queue and len(active) < width:
-            w = queue.pop(0)
-            start(w)
-            active.append(w)
-            if fns and probe_at_start:
-                pending.append((w, -1, w.carry, [], [], measure(w, w.carry, 0)))
-        # Every active wave's next chunk is dispatched before the previous chunk is read: the
-        # devices train while Python stores, probes and draws.
-        for w in active:
-            if not w.stopped and w.next < n_chunks:
-                fresh.append(dispatch(w))
-        for item in pending:
-            retire(item)
-        if pending:
-            report()
-        pending = fresh
-        for w in list(active):
-            if (w.stopped or w.next >= n_chunks) and not any(i[0] is w for i in pending):
-                active.remove(w)
-                counted[0] += n_chunks - w.next  # chunks a stopped wave never needed
-                w.next = n_chunks
+    try:
+        while queue or active or pending:
+            fresh = []
+            while queue and len(active) < width:
+                w = queue.pop(0)
+                start(w)
+                active.append(w)
+                if fns and probe_at_start:
+                    pending.append((w, -1, w.carry, [], [], measure(w, w.carry, 0)))
+            # Every active wave's next chunk is dispatched before the previous chunk is read:
+            # the devices train while Python stores, probes and draws.
+            for w in active:
+                if not w.stopped and w.next < n_chunks:
+                    fresh.append(dispatch(w))
+            for item in pending:
+                retire(item)
+            if pending:
+                report()
+            pending = fresh
+            for w in list(active):
+                if (w.stopped or w.next >= n_chunks) and not any(i[0] is w for i in pending):
+                    active.remove(w)
+                    counted[0] += n_chunks - w.next  # chunks a stopped wave never needed
+                    w.next = n_chunks
+    except BaseException:  # stopped early (the viewer left): no more compiling for it
+        ahead.cancel()
+        raise
     for name, res in out.items():
         res.carry = _gather([(w, w.retired) for w in waves if w.name == name])
         res.steps_done[:] = steps

@@ -132,3 +132,25 @@ def test_live_charts_grow_chunk_by_chunk_and_a_cached_view_draws_at_once(
     again = AppTest.from_function(_live_script, default_timeout=300)
     again.run()
     assert not again.exception and SEEN == []  # the cached view: nothing to draw live
+
+
+def test_a_viewer_moving_to_another_page_keeps_the_way_clear():
+    """Between one viewer's run and their next (a page switch takes a moment), the warm-up
+    does not slip in: it starts only Gate.GRACE seconds after the last viewer's run."""
+    gate, order = Gate(), []
+    with gate.hold():
+        pass  # a viewer's run ends...
+
+    def background():
+        with gate.hold(background=True):
+            order.append(("bg", time.monotonic()))
+
+    t = threading.Thread(target=background)
+    t0 = time.monotonic()
+    t.start()
+    time.sleep(0.3)  # ...and their next run starts 0.3 s later
+    with gate.hold():
+        order.append(("viewer", time.monotonic()))
+    t.join(10)
+    assert [who for who, _ in order] == ["viewer", "bg"]
+    assert order[1][1] - t0 >= Gate.GRACE

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from typing import Any, Callable, NamedTuple
 
 
@@ -29,11 +30,16 @@ class Update(NamedTuple):
 class Gate:
     """One heavy computation at a time; a viewer before a background (warm-up) run."""
 
+    # A background run starts only this long after the last viewer's run ended: a viewer who
+    # moves to another page (their next run starts a moment later) keeps the way clear.
+    GRACE = 1.5  # seconds
+
     def __init__(self) -> None:
         self._cv = threading.Condition()
         self._holder: str | None = None  # "viewer" or "background"
         self._viewers_waiting = 0
         self._paused = 0  # background runs paused for a viewer
+        self._viewer_left = -float("inf")  # time.monotonic() when a viewer's run last ended
 
     @contextlib.contextmanager
     def hold(self, *, background: bool = False, on_wait: Callable[[], None] | None = None,
@@ -47,6 +53,8 @@ class Gate:
         finally:
             with self._cv:
                 self._holder = None
+                if not background:
+                    self._viewer_left = time.monotonic()
                 self._cv.notify_all()
 
     def _acquire(self, background: bool, on_wait, poll: float) -> None:
@@ -56,12 +64,15 @@ class Gate:
         try:
             while True:
                 with self._cv:
-                    if self._holder is None and not (background and self._viewers_waiting):
+                    quiet = time.monotonic() - self._viewer_left
+                    if self._holder is None and not (background and (
+                            self._viewers_waiting or quiet < self.GRACE)):
                         self._holder = "background" if background else "viewer"
                         if not background:
                             self._viewers_waiting -= 1
                         return
-                    self._cv.wait(poll)
+                    self._cv.wait(min(poll, max(self.GRACE - quiet, 0.01)) if background
+                                  else poll)
                 if on_wait is not None:
                     on_wait()  # outside the lock: it may raise (the viewer left)
         except BaseException:
@@ -80,8 +91,9 @@ class Gate:
             self._holder = None
             self._paused += 1
             self._cv.notify_all()
-            while self._holder is not None or self._viewers_waiting:
-                self._cv.wait()
+            while self._holder is not None or self._viewers_waiting or \
+                    time.monotonic() - self._viewer_left < self.GRACE:
+                self._cv.wait(0.1)
             self._paused -= 1
             self._holder = "background"
 

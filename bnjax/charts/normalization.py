@@ -74,7 +74,7 @@ def invariance_chart(changes: pd.DataFrame, labels: dict, title=None,
     log axis: exact invariances sit at float rounding (left of the `tiny` line), real changes
     near 0.1 to 1. A change of exactly 0 is drawn at FLOOR."""
     df = changes.dropna(subset=["rel_change"]).copy()
-    df["change_label"] = df["change"].map(labels)
+    df["change of layer 1"] = df["change"].map(labels)
     df["shown"] = np.maximum(df["rel_change"], FLOOR)
     df["value"] = df["rel_change"].map(lambda v: "0" if v == 0 else f"{v:.1e}")
     variants = [v for v in ORDER if v in set(df.variant)]
@@ -84,10 +84,12 @@ def invariance_chart(changes: pd.DataFrame, labels: dict, title=None,
         x=alt.X("shown:Q", title="relative change of the logits on the training set (log)",
                 scale=alt.Scale(type="log", domain=[FLOOR, 10.0]),
                 axis=alt.Axis(format="~e", values=[1e-9, 1e-7, 1e-5, 1e-3, 1e-1, 10])),
-        y=alt.Y("change_label:N", sort=y_order, title=None, axis=alt.Axis(labelLimit=180)),
+        y=alt.Y(field="change of layer 1", type="nominal", sort=y_order, title=None,
+                axis=alt.Axis(labelLimit=180)),
         yOffset=alt.YOffset("variant:N", sort=variants),
         color=color, shape=shape,
-        tooltip=["variant", "seed", "change_label", alt.Tooltip("value:N", title="change")])
+        tooltip=["variant", "seed", alt.Tooltip(field="change of layer 1", type="nominal"),
+                 alt.Tooltip("value:N", title="relative change")])
     line = pd.DataFrame({"x": [tiny], "label": [f"below {tiny:g}: float rounding"]})
     rule = alt.Chart(line).mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(x="x:Q")
     text = alt.Chart(line).mark_text(align="left", dx=4, dy=-6, color=GUIDE_COLOR,

@@ -132,7 +132,11 @@ def invariance_title(result) -> list[str]:
         inv = _invariant_to(result, variant)
         parts.append(f"{variant} to {_join([names[c] for c in inv])}" if inv
                      else f"{variant} to none")
-    return ["Invariant: " + "; ".join(parts),
+    ln = [c for c in ("unit_affine", "layer_scale", "random")
+          if not is_exact(invariance_values(result, LN, c))]
+    moved = (f". {names[ln[0]]} moves LayerNorm's logits by "
+             f"{change_text(invariance_values(result, LN, ln[0]))}" if ln else "")
+    return ["Invariant: " + "; ".join(parts) + moved,
             "no change of the logits beyond float rounding (left of the dashed line); a point "
             "per seed"]
 

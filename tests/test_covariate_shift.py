@@ -175,7 +175,8 @@ def test_same_config_same_numbers_and_partial_results_while_training():
     assert partials and not any(p.done for p in partials)
     # The bands grow chunk by chunk, BN and plain together, and end as the result's.
     steps = [p.step for p in partials]
-    assert steps[0] == 0 and steps == sorted(steps) and steps[-1] == config.steps
+    assert steps[0] == exp.CHUNK and steps == sorted(steps) and steps[-1] == config.steps
+    assert sorted(partials[0].bands["step"].unique()) == [0, exp.CHUNK]  # lines from the start
     assert set(partials[0].bands["variant"]) == {"BN", "plain"}
     last = partials[-1].bands.sort_values(["variant", "seed", "step", "unit"], ignore_index=True)
     done = a.bands.sort_values(["variant", "seed", "step", "unit"], ignore_index=True)

@@ -235,8 +235,8 @@ def run_basics(config: BasicsConfig, progress: Callable | None = None,
     each seed's numbers.
 
     `progress(fraction, message)` after every chunk, with a partial `BasicsResult` as a third
-    argument four times over the run (`frames_every`): the shown batch through the first seed's
-    net as trained so far.
+    argument about four times over the run, from the first chunk on (`frames_every`): the
+    shown batch through the first seed's net as trained so far.
 
     >>> r = run_basics(BasicsConfig(steps=40, n_seeds=1))
     >>> r.summary["acc_train_batch1"] < 0.2 < r.summary["acc_eval_population"]
@@ -261,7 +261,8 @@ def run_basics(config: BasicsConfig, progress: Callable | None = None,
         message = f"step {step} of {config.steps}"
         main = results[_job_name(DECAYS[0])]
         col = int(main.probed().sum()) - 1 if main.probes is not None else -1
-        if col == shown[0] or (col % every and step < config.steps):
+        first = col == 1  # the first chunk of training: the first frame
+        if col == shown[0] or col < 1 or (col % every and not first and step < config.steps):
             progress(0.9 * step / config.steps, message)  # no new frame for the live chart
             return
         shown[0] = col

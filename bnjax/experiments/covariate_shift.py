@@ -185,7 +185,8 @@ def frames_every(steps: int, chunk: int, frames: int = 6) -> int:
 def run_covariate_shift(config: CovariateShiftConfig, progress=None) -> CovariateShiftResult:
     """Experiments 1a and 1b on BN and plain nets trained side by side on the same seeds and
     batches. `progress(fraction, message)` after every chunk, with a partial result (the bands
-    so far) as a third argument about six times over the run (`frames_every`)."""
+    so far) as a third argument about six times over the run, from the first chunk on
+    (`frames_every`)."""
     data = load_digits()
     hp = hparams(lr=config.lr)
     jobs = {BN: runs.Job(train_config(config, True), hp, config.seeds),
@@ -204,9 +205,10 @@ def run_covariate_shift(config: CovariateShiftConfig, progress=None) -> Covariat
         if progress is None:
             return
         step = min(int(r.steps_done.min()) for r in results.values())
-        if (step // CHUNK) % every and step < config.steps:  # no new frame for the live chart
+        chunks = step // CHUNK
+        if chunks < 1 or (chunks % every and chunks > 1 and step < config.steps):
             progress(0.95 * step / config.steps, f"step {step} of {config.steps}")
-            return
+            return  # no new frame for the live chart: its first is the first chunk's
         b, u = bands.tables(results)
         partial = CovariateShiftResult(config, {}, b, u, pd.DataFrame(), pd.DataFrame(),
                                        pd.DataFrame(), done=False,

@@ -154,3 +154,16 @@ def test_a_viewer_moving_to_another_page_keeps_the_way_clear():
     t.join(10)
     assert [who for who, _ in order] == ["viewer", "bg"]
     assert order[1][1] - t0 >= Gate.GRACE
+
+
+def test_a_background_run_a_viewer_waits_for_does_not_wait_out_the_grace():
+    """A viewer who opens a view the warm-up is computing watches that run: it goes on at once
+    (the grace keeps the way clear for viewers, not from them)."""
+    gate, board = Gate(), Board()
+    with gate.hold():
+        pass  # a viewer's run just ended
+    with board.watching("view"):
+        t0 = time.monotonic()
+        with gate.hold(background=True, watched=lambda: board.watched("view")):
+            assert time.monotonic() - t0 < Gate.GRACE / 2
+    assert not board.watched("view")

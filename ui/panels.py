@@ -34,11 +34,16 @@ def _cached(name: str, config_json: str, _fn: Callable, _config, _report: Callab
     from bnjax.runtime import release_memory
 
     latest = work.Update(0.0, "starting")
-    with work.BOARD.computing((name, config_json)) as publish:
+    key = (name, config_json)
+
+    def watched() -> bool:
+        return work.BOARD.watched(key)
+
+    with work.BOARD.computing(key) as publish:
         def report(**changes) -> None:
             nonlocal latest
             if _background:  # a unit of work is done: a waiting viewer goes first
-                work.GATE.yield_to_viewers()
+                work.GATE.yield_to_viewers(watched)
             latest = latest._replace(**changes)
             publish(latest)
             _report(latest)
@@ -50,7 +55,8 @@ def _cached(name: str, config_json: str, _fn: Callable, _config, _report: Callab
         # Waiting reports to the progress bar: each report is a point where Streamlit stops a
         # run whose viewer left or moved a slider, so no queued work outlives its viewer.
         queued = work.Update(0.0, "queued behind another run on this server…")
-        with work.GATE.hold(background=_background, on_wait=lambda: _report(queued)):
+        with work.GATE.hold(background=_background, on_wait=lambda: _report(queued),
+                            watched=watched):
             # A background run compiles one program at a time: at most one compile of its own
             # (which nothing can interrupt) competes with a viewer who arrives meanwhile.
             try:
@@ -110,9 +116,10 @@ def run(fn: Callable, config, *, what: str = "Training", live: Callable | None =
             outside.run(_draw_live, view, live, update)
 
     name, key = _key(fn, config)
-    while (update := work.BOARD.get((name, key))) is not None:  # computing elsewhere: watch
-        report(update)
-        time.sleep(0.1)
+    with work.BOARD.watching((name, key)):
+        while (update := work.BOARD.get((name, key))) is not None:  # computing elsewhere
+            report(update)
+            time.sleep(0.1)
     try:
         result = _cached(name, key, fn, config, report)
     except (ValueError, TypeError, FloatingPointError, RuntimeError, MemoryError) as err:

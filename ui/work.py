@@ -43,11 +43,12 @@ class Gate:
 
     @contextlib.contextmanager
     def hold(self, *, background: bool = False, on_wait: Callable[[], None] | None = None,
-             poll: float = 0.5):
+             poll: float = 0.5, watched: Callable[[], bool] = lambda: False):
         """Hold the gate for one run. While waiting, `on_wait()` is called every `poll`
         seconds (Streamlit stops a run whose viewer left at such a call). A background run
-        waits as long as any viewer waits or runs."""
-        self._acquire(background, on_wait, poll)
+        waits as long as any viewer waits or runs, and GRACE seconds after the last viewer's
+        run, unless `watched()` (a viewer is waiting for this very run: see `Board`)."""
+        self._acquire(background, on_wait, poll, watched)
         try:
             yield self
         finally:
@@ -57,22 +58,27 @@ class Gate:
                     self._viewer_left = time.monotonic()
                 self._cv.notify_all()
 
-    def _acquire(self, background: bool, on_wait, poll: float) -> None:
+    def _grace(self, watched: Callable[[], bool]) -> float:
+        """Seconds a background run still waits after the last viewer's run (0 if watched)."""
+        if watched():
+            return 0.0
+        return max(0.0, self.GRACE - (time.monotonic() - self._viewer_left))
+
+    def _acquire(self, background: bool, on_wait, poll: float, watched) -> None:
         with self._cv:
             if not background:
                 self._viewers_waiting += 1
         try:
             while True:
                 with self._cv:
-                    quiet = time.monotonic() - self._viewer_left
+                    grace = self._grace(watched) if background else 0.0
                     if self._holder is None and not (background and (
-                            self._viewers_waiting or quiet < self.GRACE)):
+                            self._viewers_waiting or grace > 0)):
                         self._holder = "background" if background else "viewer"
                         if not background:
                             self._viewers_waiting -= 1
                         return
-                    self._cv.wait(min(poll, max(self.GRACE - quiet, 0.01)) if background
-                                  else poll)
+                    self._cv.wait(min(poll, max(grace, 0.01)) if background else poll)
                 if on_wait is not None:
                     on_wait()  # outside the lock: it may raise (the viewer left)
         except BaseException:
@@ -82,17 +88,17 @@ class Gate:
                     self._cv.notify_all()
             raise
 
-    def yield_to_viewers(self) -> None:
+    def yield_to_viewers(self, watched: Callable[[], bool] = lambda: False) -> None:
         """Called by a background run between units of work (its progress reports): when a
-        viewer waits, step aside until no viewer waits or runs, then carry on."""
+        viewer waits, step aside until no viewer waits or runs (and GRACE seconds, unless
+        `watched()`), then carry on."""
         with self._cv:
             if self._holder != "background" or not self._viewers_waiting:
                 return
             self._holder = None
             self._paused += 1
             self._cv.notify_all()
-            while self._holder is not None or self._viewers_waiting or \
-                    time.monotonic() - self._viewer_left < self.GRACE:
+            while self._holder is not None or self._viewers_waiting or self._grace(watched):
                 self._cv.wait(0.1)
             self._paused -= 1
             self._holder = "background"
@@ -108,11 +114,29 @@ class Gate:
 
 
 class Board:
-    """The latest `Update` of every run in progress, by its cache key."""
+    """The latest `Update` of every run in progress, by its cache key, and who watches it."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._latest: dict[Any, Update] = {}
+        self._watchers: dict[Any, int] = {}
+
+    @contextlib.contextmanager
+    def watching(self, key):
+        """A viewer waits for the run of `key` that another thread computes."""
+        with self._lock:
+            self._watchers[key] = self._watchers.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._watchers[key] -= 1
+                if not self._watchers[key]:
+                    del self._watchers[key]
+
+    def watched(self, key) -> bool:
+        with self._lock:
+            return bool(self._watchers.get(key))
 
     @contextlib.contextmanager
     def computing(self, key):

@@ -265,8 +265,8 @@ def test_the_charts_follow_the_palette(inv, noise, small4, land, deep):
         assert not palette_problems(spec), palette_problems(spec)
         assert len(json.dumps(spec)) < 2_000_000
     heat = built[3].to_dict()
-    assert [p["title"]["text"].split(":")[0] for p in heat["hconcat"]] == ["BN", "LayerNorm",
-                                                                           "plain"]
+    assert [p.split(":")[0] for p in heat["facet"]["column"]["sort"]] == ["BN", "LayerNorm",
+                                                                          "plain"]
     assert exp.showcase_lr(land) == 3.0  # BN learns at 3 on every seed; LN and plain do not
 
 

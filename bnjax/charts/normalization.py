@@ -167,45 +167,44 @@ ACC_SCALE = alt.Scale(domain=[0.0, 1.0], scheme="viridis")
 
 
 def heatmaps_chart(cells: pd.DataFrame, good: float = 0.9, title=None,
-                   width: int = 200) -> alt.HConcatChart:
+                   width: int = 200) -> alt.FacetChart:
     """One heat map per net (BN, LayerNorm, plain) of seed-mean test accuracy over lr x gain, on
     one colour scale: cells whose seed mean is >= `good` outlined in white and counted in each
-    panel's title (the chart's title gives the per-seed counts), "✕" where every seed
-    diverged."""
+    panel's header (the chart's title gives the per-seed counts), "✕" where every seed
+    diverged. A facet, so that a phone stacks the panels (`ui.export.for_phone`)."""
     df = cells.copy()
     df["lr_label"] = df["lr"].map(lambda v: f"{v:g}")
     df["gain_label"] = df["gain"].map(lambda v: f"{v:g}")
     df["label"] = np.where(df["diverged"] == df["n_seeds"], "✕",
                            df["acc"].map(lambda a: f"{a:.2f}"))
+    order = [v for v in ORDER if v in set(df.variant)]
+    counts = df.groupby("variant")["good"].sum()
+    sizes = df.groupby("variant").size()
+    df["panel"] = df["variant"].map(lambda v: f"{v}: {int(counts[v])} of {int(sizes[v])} "
+                                              "outlined")
+    panels = [df.loc[df.variant == v, "panel"].iloc[0] for v in order]
     lr_order = [f"{v:g}" for v in sorted(df["lr"].unique())]
     gain_order = [f"{v:g}" for v in sorted(df["gain"].unique(), reverse=True)]
-    panels = []
-    for i, variant in enumerate([v for v in ORDER if v in set(df.variant)]):
-        d = df[df.variant == variant]
-        x = alt.X("lr_label:O", sort=lr_order, title="learning rate",
-                  axis=alt.Axis(labelAngle=-45, labelOverlap=False))
-        y = alt.Y("gain_label:O", sort=gain_order, title="init gain" if i == 0 else None,
-                  axis=alt.Axis(labels=i == 0, ticks=i == 0))
-        rect = alt.Chart(d).mark_rect(strokeWidth=3).encode(
-            x=x, y=y,
-            color=alt.Color("acc:Q", scale=ACC_SCALE, title=["test accuracy", "(seed mean)"],
-                            legend=alt.Legend(format=".0%") if i == 0 else None),
-            stroke=alt.condition(f"datum.acc >= {good}", alt.value("white"), alt.value(None)),
-            tooltip=["variant", alt.Tooltip("lr:Q", format="g"),
-                     alt.Tooltip("gain:Q", format="g"),
-                     alt.Tooltip("acc:Q", format=".3f", title="test accuracy (seed mean)"),
-                     alt.Tooltip("acc_std:Q", format=".3f", title="seed std"),
-                     alt.Tooltip("diverged:Q", title="seeds diverged")])
-        text = alt.Chart(d).mark_text(fontSize=12).encode(
-            x=x, y=y, text="label:N",
-            color=alt.condition("datum.acc > 0.6", alt.value("black"), alt.value("white")))
-        n_good = int(d.good.sum())
-        panels.append(alt.layer(rect, text).properties(
-            width=width, height=130,
-            title=alt.TitleParams(f"{variant}: {n_good} of {len(d)} outlined", anchor="start",
-                                  fontWeight="bold")))
-    return alt.hconcat(*panels, spacing=8).resolve_scale(color="shared").properties(
-        **{k: v for k, v in _title(title, WRAP).items() if k != "autosize"})
+    x = alt.X("lr_label:O", sort=lr_order, title="learning rate",
+              axis=alt.Axis(labelAngle=-45, labelOverlap=False))
+    y = alt.Y("gain_label:O", sort=gain_order, title="init gain")
+    rect = alt.Chart().mark_rect(strokeWidth=3).encode(
+        x=x, y=y,
+        color=alt.Color("acc:Q", scale=ACC_SCALE, title=["test accuracy", "(seed mean)"],
+                        legend=alt.Legend(format=".0%")),
+        stroke=alt.condition(f"datum.acc >= {good}", alt.value("white"), alt.value(None)),
+        tooltip=["variant", alt.Tooltip("lr:Q", format="g"), alt.Tooltip("gain:Q", format="g"),
+                 alt.Tooltip("acc:Q", format=".3f", title="test accuracy (seed mean)"),
+                 alt.Tooltip("acc_std:Q", format=".3f", title="seed std"),
+                 alt.Tooltip("diverged:Q", title="seeds diverged")])
+    text = alt.Chart().mark_text(fontSize=12).encode(
+        x=x, y=y, text="label:N",
+        color=alt.condition("datum.acc > 0.6", alt.value("black"), alt.value("white")))
+    return alt.layer(rect, text, data=df).properties(width=width, height=130).facet(
+        column=alt.Column("panel:N", title=None, sort=panels,
+                          header=alt.Header(labelFontWeight="bold", labelAnchor="start")),
+        spacing=8,
+    ).properties(**{k: v for k, v in _title(title, WRAP).items() if k != "autosize"})
 
 
 def sweep_chart(sweep: pd.DataFrame, largest: dict, ln10: float = math.log(10.0),

@@ -1,4 +1,4 @@
-"""Page 6: a BN net and a plain net of your choosing, trained side by side."""
+"""Page 6: two nets of your choosing (BN, LayerNorm or plain), trained side by side, live."""
 import streamlit as st
 
 import ui
@@ -12,8 +12,9 @@ answer = ui.lede(
     "What happens with my own network?",
     "Batch norm lets you train deeper nets with larger learning rates and less care about "
     "initialization.",
-    "Pick a network and an optimizer. Two copies train on the same three seeds (same initial "
-    "weights, same batches): one with batch norm before every nonlinearity, one without. Below "
+    "Pick a network, an optimizer and a normalization for each of two copies of it: batch norm "
+    "(BN), LayerNorm, or none (plain), before every nonlinearity. Both copies train side by "
+    "side on the same three seeds (same initial weights, same batches) while you watch. Below "
     "the curves are the health monitors from Karpathy's BatchNorm lecture.")
 
 # Lecture mode: the first chart sits right under the short answer, above the folded controls,
@@ -25,7 +26,13 @@ half, wide = (115, 80) if lecture else (say.TITLE_WIDTH, say.WIDE)  # title char
 d, O = exp.PlaygroundConfig(), exp.OPTIONS
 controls = ui.controls_area()
 c1, c2, c3, c4 = controls.columns(4)
+norm_help = "  \n".join(f"**{n}**: {ui.term(t)}" for n, t in (
+    ("batch", "batch norm (BN)"), ("layer", "LayerNorm"), ("none", "plain")))
 config = exp.PlaygroundConfig(
+    norm_a=ui.select("Net A: normalization", "norm_a", O["norm_a"], d.norm_a, container=c1,
+                     help=norm_help),
+    norm_b=ui.select("Net B: normalization", "norm_b", O["norm_b"], d.norm_b, container=c2,
+                     help=norm_help),
     depth=ui.slider("Hidden layers", "depth", min_value=O["depth"][0], max_value=O["depth"][1],
                     default=d.depth,
                     container=c1, help=ui.term("hidden layer")),
@@ -55,7 +62,34 @@ config = exp.PlaygroundConfig(
 )
 ui.presets(exp.PRESETS, d, container=controls)
 
-result = ui.run(exp.run_playground, config)
+curves = first if lecture else st.container()  # the live charts, then the finished ones
+drawn = {}  # the live charts' specs per partial result: a report with no news redraws them
+
+
+def live(update):
+    """While the nets train: their test accuracy and training loss so far, as they grow."""
+    p = update.partial
+    if p is None or p.accuracy.empty:
+        return
+    if p.step not in drawn:
+        drawn.clear()
+        drawn[p.step] = [charts.live_spec(c, lecture) for c in (
+            charts.accuracy_chart(p.accuracy, title=say.live_titles(
+                p.step, config.steps, "Test accuracy"), big=lecture,
+                plot=100 if lecture else charts.PLOT_HEIGHT),
+            charts.loss_chart(p.curves, title=say.live_titles(
+                p.step, config.steps, "Training loss"), big=lecture))]
+    acc_spec, loss_spec = drawn[p.step]
+    if lecture:
+        st.vega_lite_chart(acc_spec, width="stretch")
+    else:
+        left, right = st.columns(2)
+        left.vega_lite_chart(acc_spec, width="stretch")
+        right.vega_lite_chart(loss_spec, width="stretch")
+
+
+with curves:
+    result = ui.run(exp.run_playground, config, live=live)
 if result is None:
     st.stop()
 s, per_seed = result.summary, result.per_seed
@@ -66,27 +100,28 @@ accuracy = charts.accuracy_chart(result.accuracy, title=say.accuracy_title(per_s
 loss = charts.loss_chart(result.curves, result.diverged_at,
                          title=say.loss_title(per_seed, s, config.steps, half),
                          level=s["loss_level"], big=lecture)
-if lecture:
-    with first:
+with curves:
+    if lecture:
         ui.chart(accuracy)
-ui.diverged_note([f"{v} net, seed {seed}" for v, seeds in result.diverged.items()
+    else:
+        left, right = st.columns(2)
+        with left:
+            ui.chart(accuracy)
+        with right:
+            ui.chart(loss)
+ui.diverged_note([f"{say.label(v)}, seed {seed}" for v, seeds in result.diverged.items()
                   for seed in seeds])
 if lecture:
     ui.chart(loss)
-else:
-    left, right = st.columns(2)
-    with left:
-        ui.chart(accuracy)
-    with right:
-        ui.chart(loss)
 
 ui.verdict(
     "Batch norm makes training faster and more robust to the learning rate and the "
-    "initialization.",
+    "initialization; LayerNorm normalizes each example on its own, without the batch.",
     say.verdict_lines(per_seed, s, config),
     "Ioffe & Szegedy (2015) trained with 30x larger learning rates thanks to BN; Bjorck et al. "
     "(2018) showed that its benefit comes mostly from the large learning rates it tolerates. "
-    "The health monitors are those of Karpathy's *makemore part 3* BatchNorm lecture.")
+    "Ba, Kiros & Hinton (2016) introduced LayerNorm for settings where batch statistics are "
+    "unreliable (small batches, recurrent nets). The health monitors are those of Karpathy's *makemore part 3* BatchNorm lecture.")
 
 st.subheader("Health monitors")
 ui.explain("Activations should be spread out, not piled up where the activation is flat: a "
@@ -116,7 +151,7 @@ ui.chart(charts.histogram_chart(
     independent_x=True, big=lecture, x_format=".0e"))
 ui.chart(charts.update_ratio_chart(result.update_ratio, title=say.update_title(per_seed, wide),
                                    big=lecture))
-ui.glossary("batch norm (BN)", "plain", "test accuracy", "training loss", "seed",
+ui.glossary("batch norm (BN)", "LayerNorm", "plain", "test accuracy", "training loss", "seed",
             "seed spread", "diverged", "hidden layer", "unit", "activation function",
             "dead unit", "saturated unit", "saturation", "update:data ratio", "init gain",
             "He initialization", "learning rate", "SGD", "momentum", "Adam", "mini-batch",

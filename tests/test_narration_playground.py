@@ -159,7 +159,7 @@ def test_health_monitor_flips_and_follows_the_activation():
     a = answer(frame(), tanh)
     assert "saturated outputs (|output| > 0.97)" in a and "**less with BN**" in a
     assert "dead units" not in a
-    assert "update:data ratio 4e-04 (3e-04–5e-04) with BN, 3e-06 (2e-06–3e-06) without" in \
+    assert "update:data ratio BN 4e-04 (3e-04–5e-04), plain 3e-06 (2e-06–3e-06)" in \
         answer(frame())
 
 

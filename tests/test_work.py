@@ -96,8 +96,9 @@ def _live_script():
     drawer = live.training_curves()
 
     def draw(update):
-        live.SEEN_BY_TEST.append((update.runs[""].config.spec.bn,
-                          int(update.runs[""].steps_done.min())) if update.runs else None)
+        live.SEEN_BY_TEST.append(tuple((name, int(r.steps_done.min()))
+                                       for name, r in update.runs.items())
+                                 if update.runs else None)
         drawer(update)
 
     result = ui.run(exp.run_playground, exp.PlaygroundConfig(steps=300, depth=2, width=16,
@@ -107,9 +108,9 @@ def _live_script():
 
 def test_live_charts_grow_chunk_by_chunk_and_a_cached_view_draws_at_once(
         monkeypatch, clear_streamlit_cache):
-    """The Playground's experiment, unchanged, drawn live through the runner's partial results:
-    the BN nets' curves from the first chunk on, then the plain nets' beside them; the live
-    chart gives way to the page's own output; a second viewer gets the cached result at once."""
+    """The Playground's experiment drawn live through the runner's partial results: the BN
+    and plain nets' curves side by side from the first chunk on; the live chart gives way to
+    the page's own output; a second viewer gets the cached result at once."""
     from streamlit.testing.v1 import AppTest
 
     import ui.live
@@ -120,12 +121,11 @@ def test_live_charts_grow_chunk_by_chunk_and_a_cached_view_draws_at_once(
     at = AppTest.from_function(_live_script, default_timeout=300)
     at.run()
     assert not at.exception, at.exception
-    assert SEEN[0] == (True, 0)  # the fresh BN nets, before any training
-    bn = [s for b, s in SEEN if b]
-    plain = [s for b, s in SEEN if not b]
-    assert bn == sorted(bn) and bn[-1] == 300 and len(bn) >= 4  # every chunk of 100 steps
-    assert plain == sorted(plain) and plain[-1] == 300
-    assert SEEN.index((False, 0)) > SEEN.index((True, 300))  # BN first, then plain
+    assert SEEN[0] == (("BN", 0), ("plain", 0))  # the fresh nets, before any training
+    bn = [dict(s)["BN"] for s in SEEN]
+    plain = [dict(s)["plain"] for s in SEEN]
+    assert bn == sorted(bn) and bn[-1] == 300 and len(bn) >= 4  # every chunk
+    assert plain == bn  # side by side, chunk by chunk
     assert not at.get("vega_lite_chart") and not at.get("arrow_vega_lite_chart")  # emptied
     assert any("done" in m.value for m in at.markdown)
     SEEN.clear()

@@ -1,7 +1,10 @@
 """Charts of the Playground: curves with seed bands, health histograms, update:data ratios.
 
 Each chart takes its title lines from `bnjax.narration.playground` (the first line is the
-finding, the others its numbers), so a title cannot say what the data do not.
+finding, the others its numbers), so a title cannot say what the data do not. The two nets are
+named by their normalization ("BN", "LayerNorm", "plain": the shared palette's colours and
+dashes); two nets with the same normalization ("net A (BN)", "net B (BN)") get colours no
+variant owns (`net_color`), in the order of the data (net A first).
 """
 from __future__ import annotations
 
@@ -9,10 +12,41 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from bnjax.charts import GUIDE_COLOR, SERIES, present, series_color, variant_color, variant_dash
+from bnjax.charts import (GUIDE_COLOR, ORANGE, SERIES, SKY, STYLE, series_color,
+                          variant_color, variant_dash)
 
 # Layers differ by dash as well as colour (one pattern per series colour).
 LAYER_DASHES = [[1, 0], [7, 3], [2, 2], [10, 3, 2, 3], [4, 4], [12, 2, 2, 2, 2, 2]]
+
+
+# Nets that are not palette variants (both nets with one normalization): net A, net B.
+OTHER_NETS = [(SKY, [1, 0]), (ORANGE, [7, 4])]
+
+
+def nets(df: pd.DataFrame) -> list:
+    """The nets in `df`, in their order (net A first)."""
+    return list(dict.fromkeys(df.variant))
+
+
+def _styles(domain: list) -> list:
+    others = iter(OTHER_NETS)
+    return [STYLE[v][:2] if v in STYLE else next(others) for v in domain]
+
+
+def net_color(domain: list, legend=True) -> alt.Color:
+    """Each net's colour: a palette variant's own, or one no variant owns."""
+    if all(v in STYLE for v in domain):
+        return variant_color(domain=domain, legend=legend)
+    return alt.Color("variant:N", title=None, legend=alt.Legend(orient="top") if legend else None,
+                     scale=alt.Scale(domain=domain, range=[c for c, _ in _styles(domain)]))
+
+
+def net_dash(domain: list) -> alt.StrokeDash:
+    """Each net's dash pattern, so lines differ by more than colour."""
+    if all(v in STYLE for v in domain):
+        return variant_dash(domain=domain)
+    return alt.StrokeDash("variant:N", legend=None,
+                          scale=alt.Scale(domain=domain, range=[d for _, d in _styles(domain)]))
 
 
 PLOT_HEIGHT = 200  # the plot area of a stretched chart, in px
@@ -24,13 +58,14 @@ def _height(lines, plot: int = PLOT_HEIGHT) -> int:
     """Streamlit fits a stretched chart's title, legend, axes and plot into `height`: so the
     height grows with the title's lines, and the plot keeps its size. (A y-axis title longer
     than the plot would take height too: keep them short.)"""
-    n = 1 if isinstance(lines, str) else len(lines)
+    lines = [lines] if isinstance(lines, str) else lines
+    n = sum(len(x) if isinstance(x, list) else 1 for x in lines)
     return plot + 145 + 18 * n  # measured in Chromium: title lines, legend, x axis, paddings
 
 
 def _title(lines, big: bool = False) -> alt.Title:
-    """The first line as the title (the finding), the others as its subtitle (the numbers);
-    `big` for lecture mode (ui.chart enlarges titles, not subtitles)."""
+    """The first line as the title (the finding; a list: its lines), the others as its subtitle
+    (the numbers); `big` for lecture mode (ui.chart enlarges titles, not subtitles)."""
     lines = [lines] if isinstance(lines, str) else list(lines)
     return alt.Title(lines[0], subtitle=lines[1:] or alt.Undefined, anchor="start",
                      subtitleFontSize=16 if big else 12, subtitleColor="#333333")
@@ -38,16 +73,16 @@ def _title(lines, big: bool = False) -> alt.Title:
 
 def _band(df: pd.DataFrame, y: str, axis: alt.Axis | None, scale: alt.Scale) -> alt.Chart:
     """Seed mean as a line (each net its colour and dash), min-max over seeds as a band."""
-    domain = present(df)
+    domain = nets(df)
     legend = alt.Legend(orient="top", title=None, symbolType="stroke", symbolStrokeWidth=3,
                         symbolOpacity=1, symbolSize=300)
     base = alt.Chart(df).encode(x=alt.X("step:Q", title="training step"))
     band = base.mark_area(opacity=0.18).encode(
         y=alt.Y(f"min({y}):Q", axis=axis, scale=scale), y2=f"max({y}):Q",
-        color=_legend(variant_color(domain=domain), legend))
+        color=_legend(net_color(domain), legend))
     line = base.mark_line(strokeWidth=2.5).encode(
-        y=f"mean({y}):Q", color=_legend(variant_color(domain=domain), legend),
-        strokeDash=_legend(variant_dash(domain=domain), legend),
+        y=f"mean({y}):Q", color=_legend(net_color(domain), legend),
+        strokeDash=_legend(net_dash(domain), legend),
         tooltip=["variant", "step", alt.Tooltip(f"mean({y}):Q", format=".4g", title=y)])
     return band + line
 
@@ -91,7 +126,7 @@ def loss_chart(curves: pd.DataFrame, diverged_at: pd.DataFrame | None = None, *,
         top = float(10.0 ** hi)
         marks = alt.Chart(diverged_at.assign(loss=top)).mark_point(
             shape="cross", size=300, filled=True, strokeWidth=3).encode(
-            x="step:Q", y="loss:Q", color=variant_color(legend=False, domain=present(df)),
+            x="step:Q", y="loss:Q", color=net_color(nets(df), legend=False),
             tooltip=["variant", "seed", alt.Tooltip("step:Q", title="diverged at step")])
         chart = chart + marks
     return chart.properties(title=_title(title, big), height=_height(title, plot))
@@ -146,7 +181,7 @@ def histogram_chart(df: pd.DataFrame, x_title: str, *, title=None, y_title="shar
         tooltip=["layer", alt.Tooltip("x:Q", format=".3g"),
                  alt.Tooltip("density:Q", format=".1%")], **enc,
     ).properties(height=200, width=300).facet(
-        column=alt.Column("variant:N", title=None, sort=present(data),
+        column=alt.Column("variant:N", title=None, sort=nets(data),
                           header=alt.Header(labelFontWeight="bold")))
     if independent_x:
         chart = chart.resolve_scale(x="independent")
@@ -178,8 +213,16 @@ def update_ratio_chart(df: pd.DataFrame, *, title=None, big: bool = False) -> al
         for style in (dict(stroke="white", strokeWidth=4, color="white"),
                       dict(color=GUIDE_COLOR))]
     chart = alt.layer(lines, guide, *label).properties(height=240, width=300).facet(
-        column=alt.Column("variant:N", title=None, sort=present(data),
+        column=alt.Column("variant:N", title=None, sort=nets(data),
                           header=alt.Header(labelFontWeight="bold")))
     if title is not None:
         chart = chart.properties(title=_title(title, big))
     return chart
+
+
+def live_spec(chart: alt.Chart, big: bool = False) -> dict:
+    """A chart drawn while the nets train, as a Vega-Lite spec with the page's font sizes
+    (`ui.chart`'s, without its downloads: the finished chart replaces it)."""
+    chart = chart.configure_axis(labelFontSize=17 if big else 13, titleFontSize=19 if big else 14)
+    chart = chart.configure_legend(labelFontSize=17 if big else 13, symbolSize=200 if big else 100)
+    return chart.configure_title(fontSize=21 if big else 16).to_dict(validate=False)

@@ -1,9 +1,11 @@
 """What the Playground says: its short answer, its verdict lines and its chart titles, built from
 the per-seed numbers of `bnjax.experiments.playground.run_playground`.
 
-Teaches: "what did BN change for my net?" has several answers at once (test accuracy, training
-loss, speed, divergence, the health monitors) and they need not agree; each comparative is chosen
-by `bnjax.text.compare` from the paired seeds, so a sentence flips when the data flip.
+Teaches: "what did the normalization change for my net?" has several answers at once (test
+accuracy, training loss, speed, divergence, the health monitors) and they need not agree; each
+comparative is chosen by `bnjax.text.compare` from the paired seeds, so a sentence flips when the
+data flip. Net A is compared with net B (by default BN with plain); their names come from the
+per-seed table itself (its `variant` column, net A's rows first).
 Leaves out: any Streamlit or JAX; the numbers come in as a DataFrame with one row per net and seed
 (`PlaygroundResult.per_seed`).
 """
@@ -17,8 +19,8 @@ import pandas as pd
 from bnjax.probes import SATURATED
 from bnjax.text import compare, spread
 
-BN, PLAIN = "BN", "plain"
-NAMES = {BN: "BN", PLAIN: "the plain net"}  # how a sentence names each net
+BN, PLAIN, LN = "BN", "plain", "LayerNorm"
+NORM_WORDS = {"batch": "batch norm", "layer": "LayerNorm", "none": "no normalization"}
 ACC_TOL = 0.005  # half a point of test accuracy (about 3 of the 540 test digits)
 LOSS_TOL = math.log10(2.0)  # training losses compared in log10: "lower" = 2x lower on every seed
 DEAD_TOL = 0.0  # dead units: a difference on every seed counts (BN nets rarely have any)
@@ -104,28 +106,77 @@ def steps(values, total: int) -> str:
     return s if not missing else f"{s} ({missing} of {v.size} seeds never)"
 
 
+# ---------------------------------------------------------------------------- the two nets
+
+
+def nets(per_seed: pd.DataFrame) -> tuple[str, str]:
+    """(net A, net B): the two nets' names in the per-seed table, A's rows first."""
+    names = list(dict.fromkeys(per_seed.variant))
+    if len(names) != 2:
+        raise ValueError(f"the Playground compares two nets, got {names}")
+    return names[0], names[1]
+
+
+def identical(per_seed: pd.DataFrame) -> bool:
+    """Both nets have the same normalization ("net A (BN)", "net B (BN)"): the same network."""
+    a, b = nets(per_seed)
+    return a.startswith("net A (") and b.startswith("net B (")
+
+
+def name(v: str, start: bool = False) -> str:
+    """How a sentence names a net: "BN", "LayerNorm", "the plain net", "net A (BN)"."""
+    s = "the plain net" if v == PLAIN else v
+    return s[0].upper() + s[1:] if start else s
+
+
+def label(v: str) -> str:
+    """A net's label in a list: "BN net", "plain net", "LayerNorm net", "net A (BN)"."""
+    return f"{v} net" if v in (BN, PLAIN, LN) else v
+
+
+def _phrase(x_a, x_b, a: str, b: str, tol: float, words: tuple, short: bool = False) -> str:
+    """The comparative of a measure, said of the normalized net: "fewer with BN" (B plain),
+    "more with BN" when A is the plain net and BN (net B) has fewer, "fewer with BN than with
+    LayerNorm" when neither is plain; the third word when no direction holds on every seed
+    ("about as many with BN as without"; in a `short` title, "BN ≈ plain"). "" when nothing
+    compares (a net diverged on every seed)."""
+    subject, other, x, y = (b, a, x_b, x_a) if a == PLAIN and b != PLAIN else (a, b, x_a, x_b)
+    c = compare(x, y, tol=tol, words=words)
+    if c.n == 0:
+        return ""
+    if c.sign == 0:
+        return f"{a} ≈ {b}" if short else \
+            f"{c.word} with {subject} as " + ("without" if other == PLAIN else f"with {other}")
+    return f"{c.word} with {subject}" + ("" if other == PLAIN else f" than with {other}")
+
+
 # ---------------------------------------------------------------------------- comparisons
 
 
 def accuracy_comparison(per_seed: pd.DataFrame):
-    """BN vs plain final test accuracy, paired by seed: "higher" / "lower" / "about the same"."""
-    return compare(_col(per_seed, BN, "acc"), _col(per_seed, PLAIN, "acc"), tol=ACC_TOL)
+    """Net A vs net B final test accuracy, paired by seed: "higher" / "lower" / "about the
+    same"."""
+    a, b = nets(per_seed)
+    return compare(_col(per_seed, a, "acc"), _col(per_seed, b, "acc"), tol=ACC_TOL)
+
+
+def _log_loss(per_seed, v):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(np.maximum(_col(per_seed, v, "final_loss"), 1e-12))
 
 
 def loss_comparison(per_seed: pd.DataFrame):
-    """BN vs plain final training loss, in log10 (a 2x ratio on every seed to count)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = np.log10(np.maximum(_col(per_seed, BN, "final_loss"), 1e-12))
-        b = np.log10(np.maximum(_col(per_seed, PLAIN, "final_loss"), 1e-12))
-    return compare(a, b, tol=LOSS_TOL)
+    """Net A vs net B final training loss, in log10 (a 2x ratio on every seed to count)."""
+    a, b = nets(per_seed)
+    return compare(_log_loss(per_seed, a), _log_loss(per_seed, b), tol=LOSS_TOL)
 
 
 def speed_comparison(per_seed: pd.DataFrame, total: int):
-    """BN vs plain steps to the loss level, in log10 (25% fewer steps on every seed to count);
-    a run that never got there counts as "after the end" (total + 1). Words: BN "slower" /
-    "faster" / "about as fast"."""
-    a = _col(per_seed, BN, "steps_to_level")
-    b = _col(per_seed, PLAIN, "steps_to_level")
+    """Net A vs net B steps to the loss level, in log10 (25% fewer steps on every seed to
+    count); a run that never got there counts as "after the end" (total + 1). Words: A
+    "slower" / "faster" / "about as fast"."""
+    na, nb = nets(per_seed)
+    a, b = _col(per_seed, na, "steps_to_level"), _col(per_seed, nb, "steps_to_level")
     a, b = np.where(np.isfinite(a), a, total + 1), np.where(np.isfinite(b), b, total + 1)
     return compare(np.log10(np.maximum(a, 1)), np.log10(np.maximum(b, 1)), tol=SPEED_TOL,
                    words=("slower", "faster", "about as fast"))
@@ -140,11 +191,17 @@ def monitor(activation: str) -> tuple[str, str, float]:
     return "saturation", f"saturated outputs ({SATURATED[activation]})", SAT_TOL
 
 
+def _monitor_words(column: str) -> tuple:
+    return ("more", "fewer" if column == "dead" else "less",
+            "about as many" if column == "dead" else "about as much")
+
+
 def monitor_comparison(per_seed: pd.DataFrame, activation: str):
+    """Net A vs net B on the activation's monitor at the end."""
     column, _, tol = monitor(activation)
-    return compare(_col(per_seed, BN, column), _col(per_seed, PLAIN, column), tol=tol,
-                   words=("more", "fewer" if column == "dead" else "less",
-                          "about as many" if column == "dead" else "about as much"))
+    a, b = nets(per_seed)
+    return compare(_col(per_seed, a, column), _col(per_seed, b, column), tol=tol,
+                   words=_monitor_words(column))
 
 
 # ---------------------------------------------------------------------------- sentences
@@ -169,52 +226,55 @@ def _n(per_seed: pd.DataFrame) -> int:
 
 
 def accuracy_sentence(per_seed: pd.DataFrame) -> str:
-    """Final test accuracy, BN vs plain, or who diverged."""
+    """Final test accuracy, net A vs net B, or who diverged."""
     n, c = _n(per_seed), accuracy_comparison(per_seed)
-    acc_bn, acc_pl = _col(per_seed, BN, "acc"), _col(per_seed, PLAIN, "acc")
-    gone = {v: _diverged(per_seed, v) == n for v in (BN, PLAIN)}
-    if gone[BN] and gone[PLAIN]:
+    a, b = nets(per_seed)
+    acc = {a: _col(per_seed, a, "acc"), b: _col(per_seed, b, "acc")}
+    gone = {v: _diverged(per_seed, v) == n for v in (a, b)}
+    if gone[a] and gone[b]:
         return f"both nets diverged on all {n} seeds: neither learned."
-    if gone[BN] or gone[PLAIN]:
-        lost, kept = (BN, PLAIN) if gone[BN] else (PLAIN, BN)
-        acc = _finite(acc_pl if lost == BN else acc_bn)
-        said = f"{NAMES[lost]} diverged on all {n} seeds (its loss became infinite)"
-        if acc.size and acc.max() < CHANCE:
-            return (f"{said}; {NAMES[kept]} did not, but stayed near chance with "
-                    f"{pct(acc)} test accuracy: it learned nothing.")
-        return f"{said}, while {NAMES[kept]} reached **{pct(acc)}** test accuracy."
+    if gone[a] or gone[b]:
+        lost, kept = (a, b) if gone[a] else (b, a)
+        got = _finite(acc[kept])
+        said = f"{name(lost)} diverged on all {n} seeds (its loss became infinite)"
+        if got.size and got.max() < CHANCE:
+            return (f"{said}; {name(kept)} did not, but stayed near chance with "
+                    f"{pct(got)} test accuracy: it learned nothing.")
+        return f"{said}, while {name(kept)} reached **{pct(got)}** test accuracy."
     if c.sign == 0:
-        head, tail = "BN's test accuracy is **about the same**", " (no difference on every seed)"
+        head = f"{name(a)}'s test accuracy is **about the same** as {name(b)}'s"
+        tail = " (no difference on every seed)"
     else:
-        head, tail = f"BN's test accuracy is **{c.word}**", f", {c.seeds}"
-    chance = [NAMES[v] for v, a in ((BN, acc_bn), (PLAIN, acc_pl))
-              if _finite(a).size and _finite(a).max() < CHANCE]
+        head, tail = f"{name(a)}'s test accuracy is **{c.word}** than {name(b)}'s", f", {c.seeds}"
+    chance = [name(v) for v in (a, b) if _finite(acc[v]).size and _finite(acc[v]).max() < CHANCE]
     stuck = (f"; {' and '.join(chance)} stayed near chance (10%): "
              f"{'they' if len(chance) > 1 else 'it'} learned nothing") if chance else ""
-    return f"{head}: {pct(acc_bn)} vs {pct(acc_pl)} without BN{tail}{stuck}."
+    return f"{head}: {pct(acc[a])} vs {pct(acc[b])}{tail}{stuck}."
 
 
 def training_sentence(per_seed: pd.DataFrame, level: float, total: int) -> str:
     """Speed (steps until the training loss fell below `level`) and the final training loss;
     "and" or "but" as the two point the same way or not."""
-    to_bn, to_pl = _col(per_seed, BN, "steps_to_level"), _col(per_seed, PLAIN, "steps_to_level")
-    lb, lp = _col(per_seed, BN, "final_loss"), _col(per_seed, PLAIN, "final_loss")
+    a, b = nets(per_seed)
+    to_a, to_b = _col(per_seed, a, "steps_to_level"), _col(per_seed, b, "steps_to_level")
+    la, lb = _col(per_seed, a, "final_loss"), _col(per_seed, b, "final_loss")
     speed, favour = "", 0
-    if np.isfinite(to_bn).any() or np.isfinite(to_pl).any():
+    if np.isfinite(to_a).any() or np.isfinite(to_b).any():
         sp = speed_comparison(per_seed, total)
-        favour = -sp.sign  # +1: BN faster
-        speed = (f"BN trained **{sp.word}** (loss below {level:g} after {steps(to_bn, total)} vs "
-                 f"{steps(to_pl, total)})")
-    if not (_finite(lb).size and _finite(lp).size):
+        favour = -sp.sign  # +1: A faster
+        than = f"as {name(b)}" if sp.sign == 0 else f"than {name(b)}"
+        speed = (f"{name(a, True)} trained **{sp.word}** {than} (loss below {level:g} after "
+                 f"{steps(to_a, total)} vs {steps(to_b, total)})")
+    if not (_finite(la).size and _finite(lb).size):
         if speed:
             return speed + "."
         return f"Neither net got its training loss below {level:g} within {total} steps."
     lc = loss_comparison(per_seed)
     word = "about the same" if lc.sign == 0 else f"the {lc.word}"
-    end = f"ended with **{word}** training loss: {loss(lb)} vs {loss(lp)}"
+    end = f"ended with **{word}** training loss: {loss(la)} vs {loss(lb)}"
     if not speed:
-        return (f"Neither net got its training loss below {level:g} within {total} steps; BN "
-                f"{end}.")
+        return (f"Neither net got its training loss below {level:g} within {total} steps; "
+                f"{name(a)} {end}.")
     joint = " but " if favour * -lc.sign < 0 else " and "
     return speed + joint + end + "."
 
@@ -222,11 +282,11 @@ def training_sentence(per_seed: pd.DataFrame, level: float, total: int) -> str:
 def divergence_sentence(per_seed: pd.DataFrame) -> str:
     """Which nets diverged on some seeds ("Neither diverged." if none). A net that diverged on
     every seed is said by `accuracy_sentence` already."""
-    n = _n(per_seed)
-    d = {v: _diverged(per_seed, v) for v in (BN, PLAIN)}
-    if not d[BN] and not d[PLAIN]:
+    n, (a, b) = _n(per_seed), nets(per_seed)
+    d = {v: _diverged(per_seed, v) for v in (a, b)}
+    if not d[a] and not d[b]:
         return "Neither diverged."
-    some = [f"{NAMES[v]} on {d[v]} of {n} seeds" for v in (BN, PLAIN) if 0 < d[v] < n]
+    some = [f"{name(v)} on {d[v]} of {n} seeds" for v in (a, b) if 0 < d[v] < n]
     if not some:
         return ""
     return "Diverged (the loss became infinite): " + " and ".join(some) + "."
@@ -234,27 +294,47 @@ def divergence_sentence(per_seed: pd.DataFrame) -> str:
 
 def health_sentence(per_seed: pd.DataFrame, activation: str) -> str:
     """The activation's monitor at the end and the update:data ratio, both nets."""
-    column, name, _ = monitor(activation)
-    a, b = _col(per_seed, BN, column), _col(per_seed, PLAIN, column)
-    if not _finite(a).size and not _finite(b).size:
+    column, monitor_name, tol = monitor(activation)
+    a, b = nets(per_seed)
+    xa, xb = _col(per_seed, a, column), _col(per_seed, b, column)
+    if not _finite(xa).size and not _finite(xb).size:
         return ""
-    if _finite(a).size and _finite(b).size:
-        c = monitor_comparison(per_seed, activation)
-        verdict = f"{c.word} with BN as without" if c.sign == 0 else f"{c.word} with BN"
-        monitor_text = f"{name} BN {pct(a)}, plain {pct(b)} (**{verdict}**)"
+    if _finite(xa).size and _finite(xb).size:
+        verdict = _phrase(xa, xb, a, b, tol, _monitor_words(column))
+        monitor_text = f"{monitor_name} {a} {pct(xa)}, {b} {pct(xb)} (**{verdict}**)"
     else:
-        alive = BN if _finite(a).size else PLAIN
-        monitor_text = f"{name} {alive} {pct(a if alive == BN else b)}"
-    ub, up = _finite(_col(per_seed, BN, "update")), _finite(_col(per_seed, PLAIN, "update"))
-    said = [f"{ratio_text(u)} {w}" for u, w in ((ub, "with BN"), (up, "without")) if u.size]
+        alive = a if _finite(xa).size else b
+        monitor_text = f"{monitor_name} {alive} {pct(xa if alive == a else xb)}"
+    said = [f"{v} {ratio_text(u)}" for v in (a, b)
+            if (u := _finite(_col(per_seed, v, "update"))).size]
     ratio = ("; update:data ratio " + ", ".join(said) + " (rule of thumb: 1e-3)") if said else ""
     return f"Health after training: {monitor_text}{ratio}."
 
 
+def same_net_answer(config, per_seed: pd.DataFrame, summary: dict) -> str:
+    """Both nets have the same normalization: they are one network trained twice on the same
+    seeds and batches, so every number is the same for both; say so, with its numbers."""
+    n, (a, _) = _n(per_seed), nets(per_seed)
+    norm = NORM_WORDS.get(config.norm_a, config.norm_a)
+    parts = [f"Both nets have {norm}, so they are the same network ({net(config)}; {n} seeds): "
+             "on the same seeds and batches they train identically, and every number on this "
+             "page is the same for both."]
+    if _diverged(per_seed, a) == n:
+        parts.append(f"It diverged on all {n} seeds (its loss became infinite).")
+    else:
+        parts.append(f"Test accuracy **{pct(_col(per_seed, a, 'acc'))}**, final training loss "
+                     f"{loss(_col(per_seed, a, 'final_loss'))}.")
+    parts.append("Pick another normalization for net B to compare.")
+    return " ".join(parts)
+
+
 def short_answer(config, per_seed: pd.DataFrame, summary: dict, *, health: bool = True) -> str:
-    """Two to four plain sentences: what BN changed for this configuration (accuracy, speed,
-    training loss, divergence and, with `health`, the health monitors), with the seed spread
-    of every number and every comparative chosen by the numbers."""
+    """Two to four plain sentences: what net A's normalization changed against net B's for this
+    configuration (accuracy, speed, training loss, divergence and, with `health`, the health
+    monitors), with the seed spread of every number and every comparative chosen by the
+    numbers."""
+    if identical(per_seed):
+        return same_net_answer(config, per_seed, summary)
     n = _n(per_seed)
     parts = [f"On your net ({net(config)}; {n} seeds), " + accuracy_sentence(per_seed),
              training_sentence(per_seed, summary["loss_level"], config.steps),
@@ -266,127 +346,147 @@ def short_answer(config, per_seed: pd.DataFrame, summary: dict, *, health: bool 
 
 def verdict_lines(per_seed: pd.DataFrame, summary: dict, config) -> list[str]:
     """The "What this run measured" column: one line per net, then the monitors."""
-    n = _n(per_seed)
+    n, (a, b) = _n(per_seed), nets(per_seed)
     lines = []
-    for v in (BN, PLAIN):
+    for v in (a, b):
         d = _diverged(per_seed, v)
-        label = "BN net" if v == BN else "plain net"
         if d == n:
-            lines.append(f"{label}: diverged on every seed.")
+            lines.append(f"{label(v)}: diverged on every seed.")
             continue
-        lines.append(f"{label}: {pct(_col(per_seed, v, 'acc'))} test accuracy, final training "
-                     f"loss {loss(_col(per_seed, v, 'final_loss'))}"
+        lines.append(f"{label(v)}: {pct(_col(per_seed, v, 'acc'))} test accuracy, final "
+                     f"training loss {loss(_col(per_seed, v, 'final_loss'))}"
                      + (f" ({d} of {n} seeds diverged)" if d else "") + ".")
-    column, name, _ = monitor(config.activation)
-    lines.append(f"{name.capitalize()} at the end: BN {pct(_col(per_seed, BN, column))}, "
-                 f"plain {pct(_col(per_seed, PLAIN, column))} (mean and range over {n} seeds).")
+    column, monitor_name, _ = monitor(config.activation)
+    lines.append(f"{monitor_name.capitalize()} at the end: {a} {pct(_col(per_seed, a, column))}, "
+                 f"{b} {pct(_col(per_seed, b, column))} (mean and range over {n} seeds).")
     return lines
 
 
 # ---------------------------------------------------------------------------- chart titles
 TITLE_WIDTH = 58  # characters per subtitle line: fits a half-width chart at 1280 px
 WIDE = 110  # the same for the two-panel charts of the health monitors
+HEAD = 52  # characters of a title line: a two-panel chart in lecture mode (21 px titles)
 
 
-def _lines(title: str, subtitle: str, width: int = TITLE_WIDTH) -> list[str]:
+def _lines(title: str, subtitle: str, width: int = TITLE_WIDTH, head: int = HEAD) -> list:
     """[title, subtitle lines]: a chart title that states its finding, then its numbers, wrapped
-    so that nothing is clipped on a narrow chart."""
+    so that nothing is clipped on a narrow chart. A title longer than `head` characters breaks
+    after its colon into two lines (a list)."""
+    if len(title) > head and ": " in title:
+        first, rest = title.split(": ", 1)
+        title = [first + ":", rest]
     return [title] + textwrap.wrap(subtitle, width, break_on_hyphens=False)
 
 
+def live_titles(step: int, total: int, what: str) -> list[str]:
+    """The title of a chart drawn while the nets train."""
+    return [f"{what}, live: step {step} of {total}",
+            "the nets are training; the finished charts follow. Line: seed mean; band: range"]
+
 
 def loss_title(per_seed: pd.DataFrame, summary: dict, total: int,
-               width: int = TITLE_WIDTH) -> list[str]:
+               width: int = TITLE_WIDTH) -> list:
     """Title lines of the training-loss chart: its finding."""
-    lb, lp = _col(per_seed, BN, "final_loss"), _col(per_seed, PLAIN, "final_loss")
-    if not _finite(lb).size or not _finite(lp).size:
-        gone = [NAMES[v] for v, l in ((BN, lb), (PLAIN, lp)) if not _finite(l).size]
+    a, b = nets(per_seed)
+    la, lb = _col(per_seed, a, "final_loss"), _col(per_seed, b, "final_loss")
+    level = summary["loss_level"]
+    reached = (f"Dotted line: loss {level:g}, reached after "
+               f"{steps(_col(per_seed, a, 'steps_to_level'), total)} by {a}, "
+               f"{steps(_col(per_seed, b, 'steps_to_level'), total)} by {b}. Line: seed mean; "
+               "band: range")
+    if identical(per_seed):
+        return _lines("Training loss: the same net twice",
+                      f"cross-entropy at the end: {loss(la)}. " + reached, width)
+    if not _finite(la).size or not _finite(lb).size:
+        gone = [name(v) for v, l in ((a, la), (b, lb)) if not _finite(l).size]
         return ["Training loss: " + " and ".join(gone) + " diverged"]
     c = loss_comparison(per_seed)
     if c.sign == 0:
         head = "Training loss: about the same at the end"
     else:
-        low, high = (lb, lp) if c.sign < 0 else (lp, lb)
-        who = "BN" if c.sign < 0 else "plain"
+        low, high = (la, lb) if c.sign < 0 else (lb, la)
+        who = a if c.sign < 0 else b
         fl, fh = float(np.mean(_finite(low))), float(np.mean(_finite(high)))
         times = f"{fh / fl:,.0f}×" if fl > 0 and fh / fl >= 10 else "lower"
         head = f"Training loss: {who} ends {times}{' lower' if times.endswith('×') else ''}"
-    level = summary["loss_level"]
-    return _lines(head, f"cross-entropy at the end: BN {loss(lb)}, plain {loss(lp)}. Dotted "
-                        f"line: loss {level:g}, reached after "
-                        f"{steps(_col(per_seed, BN, 'steps_to_level'), total)} with BN, "
-                        f"{steps(_col(per_seed, PLAIN, 'steps_to_level'), total)} plain. Line: "
-                        f"seed mean; band: range", width)
+    return _lines(head, f"cross-entropy at the end: {a} {loss(la)}, {b} {loss(lb)}. " + reached,
+                  width)
 
 
-def accuracy_title(per_seed: pd.DataFrame, width: int = TITLE_WIDTH) -> list[str]:
-    c = accuracy_comparison(per_seed)
-    acc_bn, acc_pl = _col(per_seed, BN, "acc"), _col(per_seed, PLAIN, "acc")
+def accuracy_title(per_seed: pd.DataFrame, width: int = TITLE_WIDTH) -> list:
+    c, (a, b) = accuracy_comparison(per_seed), nets(per_seed)
+    acc_a, acc_b = _col(per_seed, a, "acc"), _col(per_seed, b, "acc")
+    if identical(per_seed):
+        return _lines("Test accuracy: the same net twice",
+                      f"at the end: {pct(acc_a)}. Line: seed mean; band: range", width)
     if c.n == 0:
-        gone = [NAMES[v] for v, a in ((BN, acc_bn), (PLAIN, acc_pl)) if not _finite(a).size]
-        kept = [f"{v} {pct(a)}" for v, a in ((BN, acc_bn), (PLAIN, acc_pl)) if _finite(a).size]
+        gone = [name(v) for v, x in ((a, acc_a), (b, acc_b)) if not _finite(x).size]
+        kept = [f"{v} {pct(x)}" for v, x in ((a, acc_a), (b, acc_b)) if _finite(x).size]
         return _lines("Test accuracy: " + " and ".join(gone) + " diverged",
                       "at the end: " + ", ".join(kept) if kept else "", width)
     word = "about the same" if c.sign == 0 else c.word
-    return _lines(f"Test accuracy: BN's {word}" + (" as plain's" if c.sign == 0
-                                                    else " than plain's"),
-                  f"at the end: BN {pct(acc_bn)}, plain {pct(acc_pl)}"
+    return _lines(f"Test accuracy: {a}'s {word}" + (f" as {b}'s" if c.sign == 0
+                                                     else f" than {b}'s"),
+                  f"at the end: {a} {pct(acc_a)}, {b} {pct(acc_b)}"
                   + (f" ({c.seeds})" if c.seeds else "") + ". Line: seed mean; band: range",
                   width)
 
 
-def _verdict(c) -> str:
-    """A chart title's verdict from a Comparison: "fewer with BN", "BN ≈ plain" (short: a title
-    must fit a two-panel chart in lecture mode); "" when there is nothing to compare (a net
-    diverged on every seed)."""
-    if c.n == 0:
-        return ""
-    return "BN ≈ plain" if c.sign == 0 else f"{c.word} with BN"
+def _per_net(layers: pd.DataFrame, when: str, columns) -> pd.DataFrame:
+    """Layer means per net and seed at `when`, net A's rows first."""
+    t = layers[layers.when == when]
+    order = list(dict.fromkeys(layers.variant))
+    per = t.groupby(["variant", "seed"], sort=False)[columns].mean().reset_index()
+    return per.sort_values("variant", key=lambda s: s.map(order.index), kind="stable")
 
 
 def activation_title(layers: pd.DataFrame, when: str, activation: str,
-                     width: int = WIDE) -> list[str]:
+                     width: int = WIDE) -> list:
     """Title lines of the activation histograms at `when` ("init" or "end"): the monitor's
     verdict (chosen by the per-seed numbers), then the numbers with their seed spread."""
-    t = layers[layers.when == when]
     moment = "at initialization" if when == "init" else "after training"
-    per = t.groupby(["variant", "seed"])[["dead", "saturation"]].mean().reset_index()
-    column, name, _ = monitor(activation)
-    verdict = _verdict(monitor_comparison(per, activation))
-    head = f"{name.split(' (')[0].capitalize()} {moment}" + (f": {verdict}" if verdict else "")
+    per = _per_net(layers, when, ["dead", "saturation"])
+    column, monitor_name, tol = monitor(activation)
+    a, b = nets(per)
     col = lambda v, c: _col(per, v, c)  # noqa: E731
-    numbers = f"BN {pct(col(BN, column))}, plain {pct(col(PLAIN, column))}. "
+    verdict = "the same net twice" if identical(per) else _phrase(
+        col(a, column), col(b, column), a, b, tol, _monitor_words(column), short=True)
+    head = f"{monitor_name.split(' (')[0].capitalize()} {moment}" + (
+        f": {verdict}" if verdict else "")
+    numbers = f"{a} {pct(col(a, column))}, {b} {pct(col(b, column))}. "
     if activation == "relu":
         return _lines(head, numbers + "Dead: 0 for every training digit. Outputs exactly 0 "
-                      f"(not drawn): BN {pct(col(BN, 'saturation'))}, plain "
-                      f"{pct(col(PLAIN, 'saturation'))}; about half is normal for ReLU", width)
+                      f"(not drawn): {a} {pct(col(a, 'saturation'))}, {b} "
+                      f"{pct(col(b, 'saturation'))}; about half is normal for ReLU", width)
     return _lines(head, numbers + f"Saturated: {SATURATED[activation]}, where almost no "
                   "gradient passes back", width)
 
 
-def gradient_title(layers: pd.DataFrame, when: str, width: int = WIDE) -> list[str]:
-    """The typical size (std) of the weight gradients, BN vs plain (compared in log10: 1.5x on
-    every seed to count)."""
-    t = layers[layers.when == when]
+def gradient_title(layers: pd.DataFrame, when: str, width: int = WIDE) -> list:
+    """The typical size (std) of the weight gradients, net A vs net B (compared in log10: 1.5x
+    on every seed to count)."""
     moment = "at initialization" if when == "init" else "after training"
-    per = t.groupby(["variant", "seed"]).grad_std.mean().reset_index()
-    a, b = _col(per, BN, "grad_std"), _col(per, PLAIN, "grad_std")
+    per = _per_net(layers, when, ["grad_std"])
+    a, b = nets(per)
+    xa, xb = _col(per, a, "grad_std"), _col(per, b, "grad_std")
     with np.errstate(divide="ignore", invalid="ignore"):
-        c = compare(np.log10(a), np.log10(b), tol=math.log10(1.5),
-                    words=("larger", "smaller", "about the same size"))
-    verdict = _verdict(c)
+        verdict = "the same net twice" if identical(per) else _phrase(
+            np.log10(xa), np.log10(xb), a, b, math.log10(1.5),
+            ("larger", "smaller", "about the same size"), short=True)
     return _lines(f"Weight gradients {moment}" + (f": {verdict}" if verdict else ""),
-                  f"typical size (standard deviation): BN {sci(a, '.1e')}, plain "
-                  f"{sci(b, '.1e')}; on all training digits; each panel has its own x-axis",
+                  f"typical size (standard deviation): {a} {sci(xa, '.1e')}, {b} "
+                  f"{sci(xb, '.1e')}; on all training digits; each panel has its own x-axis",
                   width)
 
 
-def update_title(per_seed: pd.DataFrame, width: int = WIDE) -> list[str]:
-    """The update:data ratio at the end, BN vs plain (log10, 2x on every seed to count)."""
-    ub, up = _col(per_seed, BN, "update"), _col(per_seed, PLAIN, "update")
-    verdict = _verdict(compare(ub, up, tol=math.log10(2.0)))
+def update_title(per_seed: pd.DataFrame, width: int = WIDE) -> list:
+    """The update:data ratio at the end, net A vs net B (log10, 2x on every seed to count)."""
+    a, b = nets(per_seed)
+    ua, ub = _col(per_seed, a, "update"), _col(per_seed, b, "update")
+    verdict = "the same net twice" if identical(per_seed) else _phrase(
+        ua, ub, a, b, math.log10(2.0), ("higher", "lower", "about the same"), short=True)
     return _lines("Update:data ratio at the end" + (f": {verdict}" if verdict else ""),
-                  f"BN {ratio_text(ub)}, plain {ratio_text(up)}: each step's change of a "
+                  f"{a} {ratio_text(ua)}, {b} {ratio_text(ub)}: each step's change of a "
                   "layer's weights ÷ the weights (standard deviations; lines: mean of the "
                   "seeds; below 1e-8 drawn at the bottom). Dashed: Karpathy's rule of "
                   "thumb, 1e-3", width)
@@ -394,18 +494,20 @@ def update_title(per_seed: pd.DataFrame, width: int = WIDE) -> list[str]:
 
 def health_table(layers: pd.DataFrame, when: str, activation: str) -> pd.DataFrame:
     """Per layer and net, the activation's monitor with its seed spread, as text."""
-    column, name, _ = monitor(activation)
+    column, _, _ = monitor(activation)
     t = layers[layers.when == when]
     rows = []
     for layer in dict.fromkeys(t.layer):
         row = {"layer": layer}
-        for v in (BN, PLAIN):
+        for v in dict.fromkeys(layers.variant):
             row[v] = pct(t[(t.layer == layer) & (t.variant == v)].sort_values("seed")[column])
         rows.append(row)
     return pd.DataFrame(rows).set_index("layer") if rows else pd.DataFrame()
 
 
 __all__ = ["accuracy_comparison", "accuracy_title", "activation_title", "divergence_sentence",
-           "gradient_title", "health_sentence", "health_table", "loss", "loss_comparison",
-           "loss_title", "monitor", "monitor_comparison", "net", "pct", "sci", "short_answer",
-           "speed_comparison", "steps", "training_sentence", "update_title", "verdict_lines"]
+           "gradient_title", "health_sentence", "health_table", "identical", "label",
+           "live_titles", "loss", "loss_comparison", "loss_title", "monitor",
+           "monitor_comparison", "name", "net", "nets", "pct", "same_net_answer", "sci",
+           "short_answer", "speed_comparison", "steps", "training_sentence", "update_title",
+           "verdict_lines"]

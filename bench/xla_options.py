@@ -64,11 +64,14 @@ def programs():
                                                track=True),
         "3x128 momentum plain dropout": TrainConfig(MLPSpec(depth=3, width=128, bn=False),
                                                     "momentum", stochastic="dropout"),
+        "3x64 momentum BN groups (page 4)": TrainConfig(MLPSpec(depth=3, width=64), "momentum",
+                                                       192, groups=8),
+        "3x64 momentum BN (page 4)": TrainConfig(MLPSpec(depth=3, width=64), "momentum", 192),
     }
     for label, config in configs.items():
         keys = np.stack([runs.key_data(s) for s in range(d)])
         hp = jax.device_put(Hparams(*(np.full(d, v, np.float32)
-                                      for v in (0.05, 1.0, 0.25, 0.2, 1.0))), run_sh)
+                                      for v in (0.05, 1.0, 0.25, 0.2, 1.0, 32, 0))), run_sh)
         carry = runs.init_program(jax.device_put(keys, run_sh), hp,
                                   config=TrainConfig(config.spec, config.optimizer))
         idx = jax.device_put(np.random.default_rng(0).integers(

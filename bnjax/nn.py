@@ -135,6 +135,69 @@ class MLPSpec(_SpecFields):
         return super()._replace(**changes)
 
 
+class RowGroups(NamedTuple):
+    """Which rows of a train-mode batch share batch-norm statistics, as traced data: ghost
+    groups and an effective batch size that change no compiled program (see `row_groups`).
+
+    The batch's B rows form G blocks of B / G consecutive rows; groups are sets of blocks
+    (`share`), so a group of rows is contiguous and its size a multiple of the block. Row i is
+    normalized with the mean and biased variance of the rows of its group that have weight 1;
+    rows of weight 0 count in no statistic (and, in `train.loss_fn`, in no loss): they pad a
+    static batch shape down to a traced effective batch size. The block (B / G, static, from
+    the shape of `share`) trades generality for speed: sums over a block are a reshape, sums
+    over a group a (G, G) matmul."""
+    share: jax.Array  # (G, G) float32: 1 where blocks i and j are in one group
+    weight: jax.Array  # (B,) float32: 1 = the row counts, 0 = ignored (padding)
+
+
+def row_groups(batch: int, ghost=0, rows=0, *, unit: int | None = None) -> RowGroups:
+    """Consecutive groups of `ghost` rows (0: one group of every row), among which only the
+    first `rows` rows of the batch count (0: all of them); `ghost` and `rows` may be traced.
+    `unit` (static, divides `batch`; default `batch`: no ghost groups, only an effective batch)
+    is the block: ghost sizes are multiples of it (another size rounds to whole blocks).
+
+    >>> g = row_groups(6, ghost=2, rows=4, unit=2)
+    >>> g.share.tolist(), g.weight.tolist()
+    ([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], [1.0, 1.0, 1.0, 1.0, 0.0, 0.0])
+    """
+    unit = batch if unit is None else int(unit)
+    if unit < 1 or batch % unit:
+        raise ValueError(f"the block of {unit} rows does not divide the batch of {batch}")
+    ghost = jnp.asarray(ghost).astype(jnp.int32)
+    rows = jnp.asarray(rows).astype(jnp.int32)
+    size = jnp.where(ghost > 0, jnp.maximum(ghost, unit), batch)  # () rows per group
+    start = jnp.arange(batch // unit, dtype=jnp.int32) * unit  # (G,) first row of each block
+    group = start // size  # (G,) the group of each block
+    n = jnp.where(rows > 0, jnp.minimum(rows, batch), batch)  # () rows that count
+    return RowGroups((group[:, None] == group[None, :]).astype(jnp.float32),
+                     (jnp.arange(batch) < n).astype(jnp.float32))
+
+
+def _group_stats(x, groups: RowGroups):
+    """For a (B, features) batch: x minus each row's group mean, each row's group variance
+    (biased, rows of weight 1 only), and the running-statistics update: the mean over the
+    non-empty groups of their mean and variance (as the static ghost groups do)."""
+    n_blocks = groups.share.shape[0]
+    unit = x.shape[0] // n_blocks
+
+    def per_block(v):  # (B, ...) -> (G, ...): sum over each block's rows
+        return v.reshape((n_blocks, unit) + v.shape[1:]).sum(1)
+
+    def to_rows(v):  # (G, features) -> (B, features): each row gets its block's value
+        return jnp.broadcast_to(v[:, None], (n_blocks, unit, v.shape[-1])).reshape(x.shape)
+
+    w = groups.weight[:, None]  # (B, 1)
+    count = groups.share @ per_block(groups.weight)  # (G,) rows of weight 1 in each block's group
+    per = (1.0 / jnp.maximum(count, 1.0))[:, None]  # (G, 1)
+    mean_b = (groups.share @ per_block(w * x)) * per  # (G, features): the block's group mean
+    d = x - to_rows(mean_b)  # (B, features)
+    var_b = (groups.share @ per_block(w * d * d)) * per  # (G, features)
+    # Each block weighs (its rows / its group's rows): a group's blocks add up to one group.
+    frac = (per_block(groups.weight) / jnp.maximum(count, 1.0))[:, None]  # (G, 1)
+    k = jnp.maximum(frac.sum(), 1.0)  # non-empty groups
+    return d, to_rows(var_b), (frac * mean_b).sum(0) / k, (frac * var_b).sum(0) / k
+
+
 class Trace(NamedTuple):
     """Per hidden layer, what the probes look at (each a tuple over layers)."""
     z: tuple  # (batch, width) linear output, before the norm
@@ -171,7 +234,8 @@ def batchnorm_init(features: int):
 
 
 def batchnorm_apply(params: BatchNormParams, state: BatchNormState, x, *, train: bool,
-                    decay: float = 0.9, eps: float = 1e-5, ghost: int = 0):
+                    decay: float = 0.9, eps: float = 1e-5, ghost: int = 0,
+                    groups: RowGroups | None = None):
     """Batch normalization (Ioffe & Szegedy 2015, Alg. 1).
 
         x_hat = (x - mean) / sqrt(var + eps);   y = gamma * x_hat + beta
@@ -180,7 +244,10 @@ def batchnorm_apply(params: BatchNormParams, state: BatchNormState, x, *, train:
     `running = decay * running + (1 - decay) * batch` for both. Eval mode: the mean and
     variance in `state` (running EMA or population statistics); `state` comes back unchanged.
     `ghost > 0` computes train-mode statistics over groups of `ghost` examples (Hoffer et al.
-    2017); the running statistics then average the groups' statistics.
+    2017); the running statistics then average the groups' statistics. `groups` does the
+    same with the groups as traced data (`RowGroups`: any ghost size, and rows of weight 0
+    left out of every statistic, in one compiled program); one group of every row is
+    ordinary BN (to float rounding: the sums run in another order).
 
     Args:
       params: BatchNormParams(gamma, beta), each (features,).
@@ -201,7 +268,10 @@ def batchnorm_apply(params: BatchNormParams, state: BatchNormState, x, *, train:
     if not train:
         x_hat = (x - state.mean[None, :]) / jnp.sqrt(state.var[None, :] + eps)
         return gamma * x_hat + beta, state
-    if ghost and ghost < x.shape[0]:
+    if groups is not None:
+        d, var_r, mean, var = _group_stats(x, groups)
+        x_hat = d / jnp.sqrt(var_r + eps)
+    elif ghost and ghost < x.shape[0]:
         g = x.reshape(-1, ghost, x.shape[-1])  # (groups, ghost, features)
         mean, var = g.mean(1, keepdims=True), g.var(1, keepdims=True)
         x_hat = ((g - mean) / jnp.sqrt(var + eps)).reshape(x.shape)
@@ -261,10 +331,11 @@ def layernorm_apply(params: LayerNormParams, state, x, *, train: bool = True, ep
 _NORM_INIT = {"batch": batchnorm_init, "layer": layernorm_init}
 
 
-def _norm_apply(spec: "MLPSpec", params, state, z, *, train: bool, decay: float):
+def _norm_apply(spec: "MLPSpec", params, state, z, *, train: bool, decay: float,
+                groups: RowGroups | None = None):
     if spec.norm == "batch":
         return batchnorm_apply(params, state, z, train=train, decay=decay, eps=spec.eps,
-                               ghost=spec.ghost)
+                               ghost=spec.ghost, groups=groups)
     return layernorm_apply(params, state, z, train=train, eps=spec.eps)
 
 
@@ -296,16 +367,23 @@ def mlp_init(key, spec: MLPSpec, gain=1.0):
 
 def _layer_noise(key, shape, scale):
     """Noise whose mean and scale are redrawn every call: mean ~ U(-s, s), std ~ U(0, s) per unit,
-    then mean + std * N(0, 1) per example (Santurkar et al. 2018, Sec. 2.1)."""
-    k_mu, k_sd, k_n = jax.random.split(key, 3)
-    mu = jax.random.uniform(k_mu, (1, shape[-1]), minval=-1.0, maxval=1.0) * scale
-    sd = jax.random.uniform(k_sd, (1, shape[-1])) * scale
-    return mu + sd * jax.random.normal(k_n, shape)
+    then mean + std * N(0, 1) per example (Santurkar et al. 2018, Sec. 2.1). `shape` is
+    (depth, batch, width): every layer's noise from ONE draw of normals (threefry is a lot of
+    code to compile), the uniforms from two rows of them through the normal CDF
+    (Phi(n) ~ U(0, 1)). A scale of 0 draws nothing (a traced branch) and adds exactly 0."""
+    depth, batch, width = shape
+
+    def draw():
+        n = jax.random.normal(key, (depth, batch + 2, width))
+        mu = jax.scipy.special.erf(n[:, :1] / jnp.sqrt(2.0)) * scale  # U(-s, s) per unit
+        sd = 0.5 * (1.0 + jax.scipy.special.erf(n[:, 1:2] / jnp.sqrt(2.0))) * scale  # U(0, s)
+        return mu + sd * n[:, 2:]  # (depth, batch, width)
+    return jax.lax.cond(scale > 0, draw, lambda: jnp.zeros(shape, jnp.float32))
 
 
 def mlp_apply(params: MLPParams, state: MLPState, x, *, spec: MLPSpec, train: bool,
               key=None, dropout=None, noise=None, masks=None, decay: float = 0.9,
-              with_trace: bool = False):
+              with_trace: bool = False, groups: RowGroups | None = None):
     """Forward pass. Returns (logits, new_state), or (logits, new_state, Trace) with `with_trace`.
 
     Args:
@@ -318,29 +396,37 @@ def mlp_apply(params: MLPParams, state: MLPState, x, *, spec: MLPSpec, train: bo
       dropout: rate in [0, 1), a traced scalar (inverted dropout after the activation); None
         (the default) builds no dropout at all, which is cheaper than a rate of 0.
       noise: scale s of the per-step noise added after the norm (after the linear layer when
-        plain);
-        a traced scalar; active in train mode; None builds none.
+        plain); a traced scalar; active in train mode; None builds none; 0 draws none.
       masks: optional tuple of (width,) 0/1 arrays, one per hidden layer: unit ablation,
         applied after the activation.
       decay: running-statistics decay.
+      groups: train-mode BN statistics over traced row groups (`RowGroups`, see
+        `batchnorm_apply`); None: over the whole batch (or `spec.ghost` groups).
     """
     act = ACTIVATIONS[spec.activation]
-    keys = (jax.random.split(key, 2 * spec.depth) if key is not None else [None] * (2 * spec.depth))
+    use_noise = train and key is not None and noise is not None
+    use_dropout = train and key is not None and dropout is not None
+    k_noise, k_drop = (jax.random.split(key) if use_noise and use_dropout else (key, key))
+    if use_noise:  # every layer's noise in one draw
+        layer_noise = _layer_noise(k_noise, (spec.depth, x.shape[0], spec.width), noise)
+    if use_dropout:  # every layer's dropout mask in one draw: keep with probability 1 - rate
+        keep_all = jax.random.uniform(k_drop, (spec.depth, x.shape[0], spec.width)) \
+            < 1.0 - dropout
     new_state, zs, hs, as_ = [], [], [], []
     for i, (layer, bn_state) in enumerate(zip(params.hidden, state)):
         z = dense_apply(layer.dense, x)  # (batch, width)
         if layer.norm is not None:
-            h, bn_state = _norm_apply(spec, layer.norm, bn_state, z, train=train, decay=decay)
+            h, bn_state = _norm_apply(spec, layer.norm, bn_state, z, train=train, decay=decay,
+                                      groups=groups)
         else:
             h = z
-        if train and key is not None and noise is not None:
-            h = h + _layer_noise(keys[2 * i], h.shape, noise)  # noise = 0 adds exactly 0
+        if use_noise:
+            h = h + layer_noise[i]  # noise = 0 adds exactly 0
         a = act(h)
         if masks is not None:
             a = a * jnp.reshape(masks[i], (1, -1))
-        if train and key is not None and dropout is not None:
-            keep = jax.random.bernoulli(keys[2 * i + 1], 1.0 - dropout, a.shape)
-            a = jnp.where(keep, a / (1.0 - dropout), 0.0)
+        if use_dropout:
+            a = jnp.where(keep_all[i], a / (1.0 - dropout), 0.0)
         new_state.append(bn_state)
         zs.append(z), hs.append(h), as_.append(a)
         x = a

@@ -22,7 +22,8 @@ import numpy as np
 import optax
 
 from bnjax.data import Dataset
-from bnjax.nn import MLPParams, MLPSpec, mlp_apply, mlp_init, population_state
+from bnjax.nn import (MLPParams, MLPSpec, RowGroups, mlp_apply, mlp_init, population_state,
+                      row_groups)
 
 # ---------------------------------------------------------------------------- configuration
 
@@ -35,6 +36,11 @@ class TrainConfig(NamedTuple):
     stochastic: bool | str = False  # build dropout and noise: True (both), "dropout", "noise"
     decay: float = 0.9  # BN running-statistics decay
     track: bool = False  # record each hidden layer's update:data ratio every step
+    # BN statistics over traced row groups (`nn.RowGroups`): the ghost size `Hparams.ghost` and
+    # the effective batch size `Hparams.batch` become data (one program for every value).
+    # 0: off. k > 0: groups are made of blocks of k consecutive rows (k divides batch_size;
+    # ghost sizes are multiples of k); k = batch_size: no ghost groups, an effective batch only.
+    groups: int = 0
 
 
 class Hparams(NamedTuple):
@@ -44,14 +50,19 @@ class Hparams(NamedTuple):
     noise: jax.Array  # () scale of the per-step noise after BN (0 = none)
     dropout: jax.Array  # () dropout rate
     w_lr_scale: jax.Array  # () extra lr factor for the hidden weights (effective-lr experiment)
+    # Read only under `TrainConfig.groups` (see `nn.row_groups`):
+    ghost: jax.Array  # () BN statistics over groups of this many rows; 0 = the whole batch
+    batch: jax.Array  # () effective batch size: only the first `batch` rows count; 0 = all
 
 
-def hparams(lr=0.1, gain=1.0, noise=0.0, dropout=0.0, w_lr_scale=1.0) -> Hparams:
-    """Hparams of float32 scalars (or equal-length 1-D arrays, one entry per run)."""
+def hparams(lr=0.1, gain=1.0, noise=0.0, dropout=0.0, w_lr_scale=1.0, ghost=0,
+            batch=0) -> Hparams:
+    """Hparams of float32 scalars (or equal-length 1-D arrays, one entry per run). `ghost` and
+    `batch` act only in a `TrainConfig(groups=True)` program."""
     def f32(v):  # numbers convert on the host: no tiny conversion program per new shape
         return jnp.asarray(v, jnp.float32) if isinstance(v, jax.Array) else jax.device_put(
             np.asarray(v, np.float32))
-    return Hparams(*(f32(v) for v in (lr, gain, noise, dropout, w_lr_scale)))
+    return Hparams(*(f32(v) for v in (lr, gain, noise, dropout, w_lr_scale, ghost, batch)))
 
 
 # Each name maps to an optax factory wrapped in `inject_hyperparams`, built once: the learning
@@ -109,12 +120,17 @@ class StepMetrics(NamedTuple):
 
 
 def loss_fn(params, state, x, y, *, spec: MLPSpec, train: bool = True, key=None,
-            dropout=None, noise=None, masks=None, decay: float = 0.9):
-    """Mean softmax cross-entropy. Returns (loss, (new_state, logits))."""
+            dropout=None, noise=None, masks=None, decay: float = 0.9,
+            groups: RowGroups | None = None):
+    """Mean softmax cross-entropy. Returns (loss, (new_state, logits)). With `groups` (traced
+    BN row groups) the mean is over the rows of weight 1 only: a traced effective batch."""
     logits, new_state = mlp_apply(params, state, x, spec=spec, train=train, key=key,
-                                  dropout=dropout, noise=noise, masks=masks, decay=decay)
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-    return loss, (new_state, logits)
+                                  dropout=dropout, noise=noise, masks=masks, decay=decay,
+                                  groups=groups)
+    ce = optax.softmax_cross_entropy_with_integer_labels(logits, y)  # (batch,)
+    if groups is None:
+        return ce.mean(), (new_state, logits)
+    return (groups.weight * ce).sum() / groups.weight.sum(), (new_state, logits)
 
 
 def init_optimizer(params, hp: Hparams, name: str):
@@ -138,10 +154,12 @@ def train_step(params, state, opt_state, batch, hp: Hparams, key=None, *, config
     x, y = batch
     decay = config.decay if decay is None else decay
     kind = config.stochastic
+    groups = (row_groups(x.shape[0], hp.ghost, hp.batch, unit=int(config.groups))
+              if config.groups else None)
     (loss, (new_state, _)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         params, state, x, y, spec=config.spec, key=key if kind else None,
         dropout=hp.dropout if kind in (True, "dropout") else None,
-        noise=hp.noise if kind in (True, "noise") else None, decay=decay)
+        noise=hp.noise if kind in (True, "noise") else None, decay=decay, groups=groups)
     tx = optimizer(config.optimizer)
     updates, opt_state = tx.update(grads, _with_lr(opt_state, hp), params)
     new_params = optax.apply_updates(params, updates)

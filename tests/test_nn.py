@@ -8,7 +8,7 @@ import pytest
 
 from bnjax.nn import (NORMS, BatchNormParams, LayerNormParams, MLPSpec, batchnorm_apply,
                       batchnorm_init, layernorm_apply, layernorm_init, mlp_apply, mlp_init,
-                      population_state)
+                      population_state, row_groups)
 
 DECAY, EPS = 0.9, 1e-5
 
@@ -86,6 +86,73 @@ def test_ghost_batches_normalize_each_group(key):
     groups = y.reshape(8, 8, 5)
     np.testing.assert_allclose(groups.mean(1), 0.0, atol=1e-5)
     assert not np.allclose(y, batchnorm_apply(*batchnorm_init(5), x, train=True)[0])
+
+
+# ---------------------------------------------------------------------------- traced row groups
+
+
+def _bn_out(x, **kw):
+    """(y, new_state) of a BN layer with non-trivial gamma, beta and running statistics."""
+    p, s = batchnorm_init(x.shape[1])
+    p = p._replace(gamma=1.0 + 0.1 * jnp.arange(float(x.shape[1])), beta=0.3 * jnp.ones(x.shape[1]))
+    s = s._replace(mean=jnp.full((x.shape[1],), 0.5), var=jnp.full((x.shape[1],), 2.0))
+    return batchnorm_apply(p, s, x, train=True, decay=DECAY, eps=EPS, **kw)
+
+
+def test_one_group_of_every_row_is_ordinary_bn_and_flax(key, flax_bn):
+    """Traced groups with one group of all rows: today's BN (and Flax's), output, running
+    statistics and gradients, to float rounding (the sums run in another order)."""
+    k1, k2 = jax.random.split(key)
+    x, w = _x(k1, n=64), jax.random.normal(k2, (64, 7))
+    one = row_groups(64)
+    for a, b in zip(jax.tree.leaves(_bn_out(x)), jax.tree.leaves(_bn_out(x, groups=one))):
+        np.testing.assert_allclose(a, b, atol=1e-6, rtol=1e-6)
+    variables = flax_bn.init(key, x, use_running_average=False)
+    y_flax, _ = flax_bn.apply(variables, x, use_running_average=False, mutable=["batch_stats"])
+    y, _ = batchnorm_apply(*batchnorm_init(7), x, train=True, decay=DECAY, eps=EPS, groups=one)
+    np.testing.assert_allclose(y, y_flax, atol=1e-5)
+    grad = lambda **kw: jax.grad(lambda x: (_bn_out(x, **kw)[0] * w).sum())(x)  # noqa: E731
+    np.testing.assert_allclose(grad(groups=one), grad(), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("ghost", [4, 8, 32])
+def test_traced_groups_are_the_static_ghost_groups(key, ghost):
+    x = _x(key, n=128, f=5)
+    for a, b in zip(jax.tree.leaves(_bn_out(x, ghost=ghost)),
+                    jax.tree.leaves(_bn_out(x, groups=row_groups(128, ghost, unit=4)))):
+        np.testing.assert_allclose(a, b, atol=2e-6, rtol=1e-6)
+
+
+def test_rows_of_weight_zero_count_in_no_statistic(key):
+    """An effective batch of 40 rows in a batch of 128: the first 40 rows come out as a batch
+    of those 40 alone would, and whatever the other 88 hold changes nothing of theirs."""
+    k1, k2 = jax.random.split(key)
+    x = _x(k1, n=128, f=6)
+    rows = row_groups(128, rows=40)
+    y, state = _bn_out(x, groups=rows)
+    y40, state40 = _bn_out(x[:40])
+    np.testing.assert_allclose(y[:40], y40, atol=1e-6)
+    for a, b in zip(state, state40):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    other = x.at[40:].set(100.0 * jax.random.normal(k2, (88, 6)))
+    np.testing.assert_allclose(_bn_out(other, groups=rows)[0][:40], y[:40], atol=1e-6)
+    # ghost groups inside the effective batch: groups of 8 among the first 40 rows
+    y8, _ = _bn_out(x, groups=row_groups(128, 8, 40, unit=8))
+    np.testing.assert_allclose(y8[:40], _bn_out(x[:40], ghost=8)[0], atol=2e-6)
+    # the running statistics average the 5 groups that hold counted rows, not the 16 blocks
+    for a, b in zip(_bn_out(x, groups=row_groups(128, 8, 40, unit=8))[1],
+                    _bn_out(x[:40], ghost=8)[1]):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_row_groups_are_data_one_program_for_every_size(key):
+    """The ghost size and the effective batch size are traced: one compiled program."""
+    x = _x(key, n=64, f=5)
+    f = jax.jit(lambda x, g, b: _bn_out(x, groups=row_groups(64, g, b, unit=2))[0])
+    outs = [f(x, g, b) for g, b in [(0, 0), (8, 0), (4, 32), (2, 10)]]
+    assert f._cache_size() == 1
+    np.testing.assert_allclose(outs[1].reshape(8, 8, 5).mean(1), 0.3, atol=1e-5)  # beta
+    assert not np.allclose(outs[0], outs[1])
 
 
 # ---------------------------------------------------------------------------- layer norm

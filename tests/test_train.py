@@ -149,3 +149,37 @@ def test_init_programs_compiled_faster_give_the_same_bits():
             one = ref(jax.random.key(seed), hparams(gain=gain), config)
             for a, b in zip(jax.tree.leaves(one.params), jax.tree.leaves(runs.params)):
                 np.testing.assert_array_equal(np.asarray(a), np.asarray(b)[i])
+
+
+def test_an_effective_batch_is_the_smaller_batch(data):
+    """`TrainConfig(groups=...)`: the first `batch` rows of a static batch count, the rest are
+    padding. Loss and gradient are those of the smaller batch alone, to float rounding."""
+    from bnjax.nn import mlp_init, row_groups
+    from bnjax.train import loss_fn
+
+    for norm in ("batch", "layer", "none"):
+        spec = MLPSpec(depth=2, width=16, norm=norm)
+        params, state = mlp_init(jax.random.key(0), spec)
+        x, y = jnp.asarray(data.x_train[:64]), jnp.asarray(data.y_train[:64])
+        grad = jax.grad(loss_fn, has_aux=True)
+        g24, _ = grad(params, state, x[:24], y[:24], spec=spec)
+        g64, _ = grad(params, state, x, y, spec=spec, groups=row_groups(64, rows=24))
+        for a, b in zip(jax.tree.leaves(g24), jax.tree.leaves(g64)):
+            np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_ghost_and_batch_sizes_are_data_one_program(data):
+    """Ghost sizes and effective batch sizes of a groups config compile nothing new; ghost 0
+    (one group) trains as ordinary BN does, to float rounding amplified by a few steps."""
+    grouped = TrainConfig(MLPSpec(depth=2, width=32), "momentum", 64, groups=4)
+    train_runs(grouped, hparams(lr=0.1, ghost=8), (0, 1), 100, data)
+    with count_compiles() as records:
+        r = train_runs(grouped, hparams(lr=0.1, ghost=np.array([0.0, 4.0, 16.0, 0.0]),
+                                        batch=np.array([0.0, 0.0, 0.0, 12.0])),
+                       (0, 0, 0, 0), 100, data)
+    assert _compiles(records) == []
+    plain_bn = train_runs(TrainConfig(MLPSpec(depth=2, width=32), "momentum", 64),
+                          hparams(lr=0.1), (0,), 100, data)
+    np.testing.assert_allclose(r.loss[0, :20], plain_bn.loss[0, :20], rtol=1e-4)
+    assert not np.allclose(r.loss[1], r.loss[0])  # ghost groups of 4: another run
+    assert np.all(r.test_acc[:, -1] > 0.8) and not r.diverged.any()

@@ -1,4 +1,6 @@
 """Page 6: two nets of your choosing (BN, LayerNorm or plain), trained side by side, live."""
+import time
+
 import streamlit as st
 
 import ui
@@ -63,7 +65,8 @@ config = exp.PlaygroundConfig(
 ui.presets(exp.PRESETS, d, container=controls)
 
 curves = first if lecture else st.container()  # the live charts, then the finished ones
-drawn = {}  # the live charts' specs per partial result: a report with no news redraws them
+drawn = {"at": -1.0}  # the live charts' specs: a report with no new drawing redraws them
+REDRAW = 1.0  # seconds between two new live drawings (building one costs the training thread)
 
 
 def live(update):
@@ -71,15 +74,15 @@ def live(update):
     p = update.partial
     if p is None or p.accuracy.empty:
         return
-    if p.step not in drawn:
-        drawn.clear()
-        drawn[p.step] = [charts.live_spec(c, lecture) for c in (
+    if "specs" not in drawn or time.monotonic() - drawn["at"] >= REDRAW:
+        drawn["at"] = time.monotonic()
+        drawn["specs"] = [charts.live_spec(c, lecture) for c in (
             charts.accuracy_chart(p.accuracy, title=say.live_titles(
                 p.step, config.steps, "Test accuracy"), big=lecture,
                 plot=100 if lecture else charts.PLOT_HEIGHT),
             charts.loss_chart(p.curves, title=say.live_titles(
                 p.step, config.steps, "Training loss"), big=lecture))]
-    acc_spec, loss_spec = drawn[p.step]
+    acc_spec, loss_spec = drawn["specs"]
     if lecture:
         st.vega_lite_chart(acc_spec, width="stretch")
     else:

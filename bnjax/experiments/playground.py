@@ -47,7 +47,6 @@ CURVE_POINTS = 200  # loss curve points per run: keeps the charts under ~5,000 r
 CHUNK = 50  # training steps between two reports: the live charts' tick
 ACC_POINTS = 40  # about this many test-accuracy measurements over a run
 PROBES = (probes.test_accuracy,)  # after every probe_every steps: (test accuracy, test loss)
-FRAMES = 6  # about this many live drawings over a run (each costs the training thread)
 
 # The normalizations a net can have (`MLPSpec.norm`), the name each net gets on the page (the
 # shared palette's variant names) and in the summary's keys.
@@ -319,8 +318,8 @@ def run_playground(config: PlaygroundConfig, progress: Callable | None = None,
     per-seed numbers and a summary (seed means: `<measure>_a`, `<measure>_b`, and under each
     net's normalization, `<measure>_bn`, `_ln` or `_plain`, when the two differ).
 
-    `progress(fraction, message)` after every chunk, with a partial `PlaygroundResult` (the
-    curves so far) as a third argument about FRAMES times, from the first chunk on.
+    `progress(fraction, message, partial)` after every chunk, from the first one on, with a
+    partial `PlaygroundResult` (the curves so far: tables only, cheap to build) for live charts.
     """
     check(config)
     data = load_digits() if data is None else data
@@ -331,9 +330,8 @@ def run_playground(config: PlaygroundConfig, progress: Callable | None = None,
     hp = hparams(lr=config.lr, gain=config.gain, dropout=config.dropout)
     jobs = {VARIANT[norm]: runs.Job(train_config(config, norm), hp, seeds)
             for norm in dict.fromkeys(norms.values())}
-    steps, n_chunks = config.steps, -(-config.steps // CHUNK)
-    every = max(1, n_chunks // (FRAMES - 1))  # chunks between two live drawings
-    start, ahead, shown = {}, [], [0]
+    steps = config.steps
+    start, ahead = {}, []
 
     def on_chunk(results):
         done = min(int(r.steps_done.min()) for r in results.values())
@@ -344,11 +342,10 @@ def run_playground(config: PlaygroundConfig, progress: Callable | None = None,
         if progress is None:
             return
         message = f"step {done} of {steps}"
-        chunk = -(-done // CHUNK)
-        if done >= steps or (chunk != 1 and chunk - shown[0] < every):
-            progress(0.9 * done / steps, message)  # no new frame for the live charts
+        if done >= steps:  # the finished result follows at once
+            progress(0.9 * done / steps, message)
             return
-        shown[0] = chunk
+        # A few milliseconds of tables: the page decides how often it draws them.
         progress(0.9 * done / steps, message, _partial(config, results, names, jobs_of, done))
 
     probe_every = max(CHUNK, round(steps / ACC_POINTS / CHUNK) * CHUNK)

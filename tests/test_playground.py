@@ -124,6 +124,18 @@ def test_sentences_name_the_two_nets_and_flip_with_the_data():
     assert say.verdict_lines(plain_first, {}, config)[0].startswith("plain net: ")
 
 
+def test_speed_is_compared_only_when_a_net_got_there_on_every_seed():
+    """lr 10: LayerNorm got below the level on one seed of three, BN on none: no "about as
+    fast", the sentence says that neither got there on every seed."""
+    some = say.training_sentence(frame(steps_to_level=([66, np.nan, np.nan], [np.nan] * 3)),
+                                 1.0, 300)
+    assert some.startswith("Neither net got its training loss below 1 on every seed within "
+                           "300 steps; LayerNorm ended with") and "trained" not in some
+    every = say.training_sentence(frame(steps_to_level=([66, 70, 80], [np.nan] * 3)), 1.0, 300)
+    assert every.startswith("LayerNorm trained **faster** than BN (loss below 1: after 72 "
+                            "(66–80) steps vs not within 300 steps)")
+
+
 def test_long_chart_titles_break_after_their_colon():
     layers = pd.DataFrame([dict(when="end", variant=v, seed=s, layer="layer 1", dead=0.0,
                                 saturation=sat, grad_std=g)

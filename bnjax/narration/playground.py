@@ -150,6 +150,12 @@ def _phrase(x_a, x_b, a: str, b: str, tol: float, words: tuple, short: bool = Fa
     return f"{c.word} with {subject}" + ("" if other == PLAIN else f" than with {other}")
 
 
+def after(values, total: int) -> str:
+    """ "after 51 (45–54) steps", "not within 2000 steps"."""
+    text = steps(values, total)
+    return text if text.startswith("not within") else "after " + text
+
+
 # ---------------------------------------------------------------------------- comparisons
 
 
@@ -259,22 +265,21 @@ def training_sentence(per_seed: pd.DataFrame, level: float, total: int) -> str:
     to_a, to_b = _col(per_seed, a, "steps_to_level"), _col(per_seed, b, "steps_to_level")
     la, lb = _col(per_seed, a, "final_loss"), _col(per_seed, b, "final_loss")
     speed, favour = "", 0
-    if np.isfinite(to_a).any() or np.isfinite(to_b).any():
+    # Speed compares only when one net got there on every seed (else: who never did is the news)
+    if np.isfinite(to_a).all() or np.isfinite(to_b).all():
         sp = speed_comparison(per_seed, total)
         favour = -sp.sign  # +1: A faster
         than = f"as {name(b)}" if sp.sign == 0 else f"than {name(b)}"
-        speed = (f"{name(a, True)} trained **{sp.word}** {than} (loss below {level:g} after "
-                 f"{steps(to_a, total)} vs {steps(to_b, total)})")
+        speed = (f"{name(a, True)} trained **{sp.word}** {than} (loss below {level:g}: "
+                 f"{after(to_a, total)} vs {after(to_b, total)})")
+    neither = f"Neither net got its training loss below {level:g} on every seed within {total} steps"
     if not (_finite(la).size and _finite(lb).size):
-        if speed:
-            return speed + "."
-        return f"Neither net got its training loss below {level:g} within {total} steps."
+        return (speed or neither) + "."
     lc = loss_comparison(per_seed)
     word = "about the same" if lc.sign == 0 else f"the {lc.word}"
     end = f"ended with **{word}** training loss: {loss(la)} vs {loss(lb)}"
     if not speed:
-        return (f"Neither net got its training loss below {level:g} within {total} steps; "
-                f"{name(a)} {end}.")
+        return f"{neither}; {name(a)} {end}."
     joint = " but " if favour * -lc.sign < 0 else " and "
     return speed + joint + end + "."
 
@@ -390,9 +395,9 @@ def loss_title(per_seed: pd.DataFrame, summary: dict, total: int,
     a, b = nets(per_seed)
     la, lb = _col(per_seed, a, "final_loss"), _col(per_seed, b, "final_loss")
     level = summary["loss_level"]
-    reached = (f"Dotted line: loss {level:g}, reached after "
-               f"{steps(_col(per_seed, a, 'steps_to_level'), total)} by {a}, "
-               f"{steps(_col(per_seed, b, 'steps_to_level'), total)} by {b}. Line: seed mean; "
+    reached = (f"Dotted line: loss {level:g}; below it "
+               f"{after(_col(per_seed, a, 'steps_to_level'), total)} for {a}, "
+               f"{after(_col(per_seed, b, 'steps_to_level'), total)} for {b}. Line: seed mean; "
                "band: range")
     if identical(per_seed):
         return _lines("Training loss: the same net twice",
@@ -505,7 +510,7 @@ def health_table(layers: pd.DataFrame, when: str, activation: str) -> pd.DataFra
     return pd.DataFrame(rows).set_index("layer") if rows else pd.DataFrame()
 
 
-__all__ = ["accuracy_comparison", "accuracy_title", "activation_title", "divergence_sentence",
+__all__ = ["accuracy_comparison", "after", "accuracy_title", "activation_title", "divergence_sentence",
            "gradient_title", "health_sentence", "health_table", "identical", "label",
            "live_titles", "loss", "loss_comparison", "loss_title", "monitor",
            "monitor_comparison", "name", "net", "nets", "pct", "same_net_answer", "sci",

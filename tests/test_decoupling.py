@@ -14,7 +14,7 @@ from bnjax.data import load_digits
 from bnjax.experiments import decoupling as exp
 from bnjax.narration import decoupling as say
 from bnjax.nn import MLPSpec, mlp_init
-from bnjax.train import TrainConfig, loss_fn
+from bnjax.train import TrainConfig, hparams, loss_fn
 from tests.apphelp import charts as page_charts
 from tests.apphelp import render, texts
 
@@ -188,16 +188,21 @@ def test_same_config_same_numbers_and_the_parts_make_the_whole():
     assert exp.merge(clean, noisy).summary == {**whole.summary}
 
 
-def test_it_trains_on_the_runner_with_page_2s_programs_and_reports_partials():
-    """Clean nets: page 2's static config (the same compiled training program); noisy nets
-    differ only in what draws noise. Every chunk hands the page a partial result whose curves
-    and Def. 2.1 probes grow, the last one the finished tables."""
+def test_clean_and_noisy_nets_share_one_program_and_reports_partials():
+    """Clean and noisy nets: one static config (the noise scale is data), so one compiled
+    training program each for BN and plain; a noise scale of 0 adds nothing: the clean nets
+    train bit for bit as page 2's config (no noise built) does. Every chunk hands the page a
+    partial result whose curves and Def. 2.1 probes grow, the last one the finished tables."""
     config = exp.shrink(exp.DecouplingConfig(seed=4), 100)
+    data = load_digits()
     for bn in (True, False):  # page 2's setup: 8x64 ReLU, plain SGD, batch 64
-        assert runs.shared(exp.train_config(config, bn)) == runs.shared(TrainConfig(
-            MLPSpec(depth=8, width=64, bn=bn), optimizer="sgd", batch_size=64))
-        assert exp.train_config(config, bn, noisy=True) == exp.train_config(
-            config, bn)._replace(stochastic="noise")
+        assert exp.train_config(config, bn, noisy=True) == exp.train_config(config, bn)
+        page2 = TrainConfig(MLPSpec(depth=8, width=64, bn=bn), optimizer="sgd", batch_size=64)
+        assert exp.train_config(config, bn)._replace(stochastic=False) == page2
+        ours = runs.train(exp.train_config(config, bn), hparams(lr=0.05, noise=0.0), (4,),
+                          60, data)
+        theirs = runs.train(page2, hparams(lr=0.05), (4,), 60, data)
+        np.testing.assert_array_equal(ours.loss, theirs.loss)
     seen = []
     result = exp.run_gradients(config, progress=lambda f, m, *p: seen.append((f, p)))
     partials = [p[0] for _, p in seen if p]

@@ -92,7 +92,11 @@ _OVERFLOW = """() => {
 
 # Luminance contrast of every chart text and grey line against the page's background.
 _CONTRAST = """() => {
-  const rgb = s => { const m = s.match(/[\\d.]+/g); return m ? m.slice(0, 3).map(Number) : null; };
+  // a colour as [r, g, b]; null for none or a transparent one (Vega strokes symbols 'transparent')
+  const rgb = s => { const m = s.match(/[\\d.]+/g); return m && !(m.length > 3 && +m[3] === 0)
+                     ? m.slice(0, 3).map(Number) : null; };
+  // what shows on the page: a colour at opacity a over the colour under it
+  const over = (c, a, u) => c.map((v, i) => a * v + (1 - a) * u[i]);
   const hex = s => s && s[0] === '#' ? (s.length === 4 ? [...s.slice(1)].map(h => parseInt(h + h, 16))
                     : [1, 3, 5].map(i => parseInt(s.slice(i, i + 2), 16))) : null;
   const lum = c => { const [r, g, b] = c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92
@@ -114,7 +118,8 @@ _CONTRAST = """() => {
       for (const e of svg.querySelectorAll('.mark-rect path')) {
         const b = e.getBoundingClientRect();
         if (b.left <= x && x <= b.right && b.top <= y && y <= b.bottom) {
-          const f = rgb(getComputedStyle(e).fill); if (f) under = f; }
+          const st = getComputedStyle(e), f = rgb(st.fill);
+          if (f) under = over(f, (+st.fillOpacity) * (+st.opacity), bg); }
       }
       if (contrast(c, under) < 3) bad.push(['text', t.textContent.slice(0, 40), c.join(','), under.join(',')]);
     }

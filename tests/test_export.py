@@ -236,3 +236,22 @@ def test_phone_variant_stacks_panels_and_wraps_titles():
     pair = alt.hconcat(alt.Chart(df).mark_point().encode(x="x:Q"),
                        alt.Chart(df).mark_point().encode(x="y:Q"))
     assert "vconcat" in export.for_phone(export.to_spec(pair)[0])
+    # Streamlit would stretch a plain stacked panel to the page, its axes sticking out: each
+    # stacked panel (a layer too) sits in a stack of one, at the phone's panel width, never
+    # narrower (stacked, it need not share the width) nor wider.
+    narrow = alt.Chart(df).mark_point().encode(x="x:Q", y="y:Q").properties(width=120)
+    wide = alt.layer(narrow, narrow.mark_line()).properties(width=600)
+    spec = export.for_phone(export.to_spec(alt.hconcat(narrow, wide))[0])
+    assert [list(p) for p in spec["vconcat"]] == [["vconcat"], ["vconcat"]]
+    assert [p["vconcat"][0]["width"] for p in spec["vconcat"]] == [export.PHONE_PANEL] * 2
+    assert "layer" in spec["vconcat"][1]["vconcat"][0]
+    # A legend whose row of entries is wider than a phone goes in columns; a short one stays.
+    states = ["learns", "finite, does not learn", "diverged"]
+    long = alt.Chart(pd.DataFrame({"s": states, "x": [1, 2, 3]})).mark_point().encode(
+        x="x:Q", color=alt.Color("s:N", scale=alt.Scale(domain=states),
+                                 legend=alt.Legend(orient="top")))
+    legend = export.for_phone(export.to_spec(long)[0])["encoding"]["color"]["legend"]
+    assert legend["orient"] == "top" and legend["columns"] == 1
+    short = long.encode(color=alt.Color("s:N", scale=alt.Scale(domain=["BN", "plain"])))
+    assert "columns" not in export.for_phone(export.to_spec(short)[0])["encoding"]["color"].get(
+        "legend", {})

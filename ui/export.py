@@ -510,8 +510,20 @@ def for_phone(spec: dict) -> dict:
     if isinstance(facet, dict) and "column" in facet and "row" not in facet:
         out["facet"] = facet["column"]  # a wrapped facet, one panel per row, headers on top
         out["columns"] = 1
+        inner = out.get("spec")
+        if isinstance(inner, dict) and _narrower(inner):  # stacked: each panel takes the width
+            inner["width"] = PHONE_PANEL
     if "hconcat" in out:
         out["vconcat"] = out.pop("hconcat")
+    if not any(k in out for k in _COMPOSED) and "autosize" not in out:
+        # One view: Streamlit fits it whole (titles, legends, plot) into its height, and a
+        # phone's wrapped title and stacked legend would squeeze the plot; fit the width only.
+        out["autosize"] = {"type": "fit-x", "contains": "padding"}
+    if isinstance(out.get("vconcat"), list):
+        # Streamlit stretches every plain panel of a stack to the page's width, its axes not
+        # counted (they then stick out of a phone's screen); a panel inside a stack of one keeps
+        # its own width. Stacked, a narrow panel may take the phone's width.
+        out["vconcat"] = [_own_width(p) for p in out["vconcat"]]
 
     size = ((out.get("config") or {}).get("title") or {}).get("fontSize", 16)
     config = out["config"] = dict(out.get("config") or {})
@@ -520,21 +532,57 @@ def for_phone(spec: dict) -> dict:
     def narrow(node, path):
         if isinstance(node.get("width"), (int, float)) and node["width"] > PHONE_PANEL:
             node["width"] = PHONE_PANEL
-        if isinstance(node.get("columns"), int) and node.get("columns", 1) > 1:
-            node["columns"] = 1
+        if isinstance(node.get("columns"), int) and node.get("columns", 1) > 1 \
+                and path[-1:] != ("legend",):
+            node["columns"] = 1  # a wrapped facet or concat: one panel per row
         if "title" in node and path[-1:] in ((), ("spec",)):  # a chart's title, not an axis's
             node["title"] = _wrap_title(node["title"], size)
         if path[-1:] == ("x",) and isinstance(node.get("title"), str):  # an x-axis title
             node["title"] = _lines(node["title"], 14, PHONE_PANEL)
-        legend, domain = node.get("legend"), (node.get("scale") or {}).get("domain")
-        if isinstance(legend, dict) and legend.get("orient") in ("right", "left"):
-            legend["orient"] = "bottom"  # a legend beside the plot takes a phone's width
-        if isinstance(legend, dict) and legend.get("orient") in ("top", "bottom") \
-                and isinstance(domain, list) and len(domain) > 3:
-            legend["columns"] = 2  # four entries or more in a row are wider than a phone
+        if path[-1:] and path[-1] in _LEGEND_CHANNELS and node.get("field") \
+                and node.get("legend", {}) is not None:
+            legend = dict(node.get("legend") or {})
+            if legend.get("orient") in ("right", "left"):
+                legend["orient"] = "bottom"  # a legend beside the plot takes a phone's width
+            domain = (node.get("scale") or {}).get("domain")
+            if legend.get("orient", "bottom") in ("top", "bottom") and isinstance(domain, list):
+                columns = _legend_columns([str(d) for d in domain],
+                                          legend.get("labelFontSize", 13))
+                if columns:  # a row of entries wider than a phone: in columns instead
+                    legend["columns"] = columns
+            node["legend"] = legend
 
     _walk(out, narrow)
     return out
+
+
+_COMPOSED = ("hconcat", "vconcat", "concat", "facet", "repeat")
+_LEGEND_CHANNELS = ("color", "fill", "stroke", "shape", "strokeDash")
+
+
+def _legend_columns(labels: list[str], px: float) -> int | None:
+    """How many columns a legend's entries need to fit a phone (None: one row fits). A legend
+    starts where the plot does, after the y axis: it has about a panel's width."""
+    entries = [0.6 * px * len(label) + 30 for label in labels]  # symbol, gap, label
+    if sum(entries) <= PHONE_PANEL:
+        return None
+    return max(1, min(len(labels) - 1, int(PHONE_PANEL // max(entries))))
+
+
+def _narrower(panel: dict) -> bool:
+    """A panel of a fixed width below PHONE_PANEL, or of none (Streamlit would choose it)."""
+    width = panel.get("width")
+    return width is None or isinstance(width, (int, float)) and width < PHONE_PANEL
+
+
+def _own_width(panel):
+    """A stacked panel at least PHONE_PANEL wide (a width in steps stays), wrapped in a stack
+    of one so that Streamlit leaves its width alone."""
+    if not isinstance(panel, dict) or any(k in panel for k in _COMPOSED):
+        return panel
+    if _narrower(panel):
+        panel = {**panel, "width": PHONE_PANEL}
+    return {"vconcat": [panel]}
 
 
 PHONE_TEXT = 330  # px of title line on a 390 px phone

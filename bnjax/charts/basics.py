@@ -10,8 +10,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from bnjax.charts import (BLACK, GREEN, GUIDE_COLOR, ORANGE, PURPLE, SKY, STYLE,
-                          series_color)  # noqa: F401  (series_color: the rule for non-variants)
+from bnjax.charts import BLACK, GREEN, GUIDE_COLOR, ORANGE, PURPLE, SKY, STYLE
 
 BN_COLOR = STYLE["BN"][0]  # the shared BN colour: every net on this page is a BN net
 HIGHLIGHT = ORANGE
@@ -101,7 +100,10 @@ def accuracy_chart(accuracy: pd.DataFrame, chance: float, title=None) -> alt.Lay
     """Test accuracy of the trained BN nets under every test-time choice of statistics: one bar
     per choice (the seed mean), each seed a point of its own shape, the mean and the seeds'
     range written on the bar, and the best constant guess ("chance") as a rule. Bars are
-    coloured by where the statistics come from, as in `ema_gap_chart`."""
+    coloured by where the statistics come from, as in `ema_gap_chart`.
+
+    Each bar's name is written above it, not beside it: the names are long, and beside the
+    bars they would leave a phone's plot a few pixels wide."""
     df = accuracy.copy()
     df["label"] = [SETTING_LABEL.get(s, f"train mode: all {s.split()[2]} test images")
                    for s in df["setting"]]
@@ -117,32 +119,41 @@ def accuracy_chart(accuracy: pd.DataFrame, chance: float, title=None) -> alt.Lay
     agg.loc[agg["label"] == "train mode: test batch of 1", "text"] += \
         "  ← x̂ = 0: one answer for every image"
     names, scale = _stats_scale(agg["stats"])
-    y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=400))
+    # One row per bar: its name at the top of the row, the bar (and the seeds) below it.
+    y = alt.Y("label:N", sort=order, title=None, axis=None)
+    low = 9  # px: the bar and the seeds' points sit this far below the row's middle
     x = alt.X("mean:Q", scale=alt.Scale(domain=[0, 1]), title="test accuracy (540 test digits)",
               axis=alt.Axis(format="%"))
-    bars = alt.Chart(agg).mark_bar(opacity=0.85).encode(
+    bars = alt.Chart(agg).mark_bar(opacity=0.85, height=20, yOffset=low).encode(
         y=y, x=x, color=alt.Color("stats:N", scale=scale, legend=None),
         tooltip=["label:N", alt.Tooltip("mean:Q", format=".1%", title="seed mean"),
                  alt.Tooltip("min:Q", format=".1%"), alt.Tooltip("max:Q", format=".1%")])
     seeds = sorted(int(v) for v in df["seed"].unique())
-    dots = alt.Chart(df.dropna()).mark_point(filled=True, size=50, color=GUIDE_COLOR).encode(
+    dots = alt.Chart(df.dropna()).mark_point(filled=True, size=50, color=GUIDE_COLOR,
+                                             yOffset=low).encode(
         y=y, x=alt.X("accuracy:Q"),
         shape=alt.Shape("seed:N", scale=alt.Scale(domain=seeds, range=SEED_SHAPES[:len(seeds)]),
                         legend=alt.Legend(orient="top", title="seed") if len(seeds) > 1
                         else None),
         tooltip=["label:N", "seed:N", alt.Tooltip("accuracy:Q", format=".1%")])
+    name = dict(align="left", baseline="middle", x=0, yOffset=-12)
+    # a halo of the page's colour under each name, where the chance line crosses it
+    halo = alt.Chart(agg).mark_text(color="white", stroke="white", strokeWidth=4, **name).encode(
+        y=y, text="label:N")
+    names_text = alt.Chart(agg).mark_text(color=GUIDE_COLOR, **name).encode(y=y, text="label:N")
     inside = alt.Chart(agg[agg["mean"] >= 0.5]).mark_text(
-        align="right", dx=-6, color="white", fontWeight="bold").encode(y=y, x=x, text="text:N")
+        align="right", dx=-6, yOffset=low, color="white", fontWeight="bold").encode(
+        y=y, x=x, text="text:N")
     outside = alt.Chart(agg[~(agg["mean"] >= 0.5)]).mark_text(
-        align="left", dx=6, color=GUIDE_COLOR, fontWeight="bold").encode(
+        align="left", dx=6, yOffset=low, color=GUIDE_COLOR, fontWeight="bold").encode(
         y=y, x=alt.X("max:Q"), text="text:N")
     guide = alt.Chart(pd.DataFrame({"v": [chance], "label": [f"chance {chance:.1%}"]}))
     chance_rule = guide.mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(x="v:Q")
     chance_text = guide.mark_text(align="left", dx=4, dy=-6, color=GUIDE_COLOR,
                                   baseline="bottom").encode(x="v:Q", y=alt.value(0),
                                                             text="label:N")
-    chart = alt.layer(bars, dots, inside, outside, chance_rule, chance_text).properties(
-        height=alt.Step(34))
+    chart = alt.layer(bars, dots, chance_rule, halo, names_text, inside, outside,
+                      chance_text).properties(height=alt.Step(52))
     return chart.properties(title=_title(title)) if title else chart
 
 

@@ -13,7 +13,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from bnjax.charts import (BN, GUIDE_COLOR, PLAIN, STYLE, present, variant_color, variant_dash,
+from bnjax.charts import (BN, GUIDE_COLOR, STYLE, present, variant_color, variant_dash,
                           variant_shape)
 
 METRIC_TITLE = {"cos": "cos(G, G′)", "rel": "‖G − G′‖ / ‖G‖"}

@@ -320,7 +320,9 @@ def status_chart(sweep: pd.DataFrame, seeds: pd.DataFrame | None = None, title=N
             layers.append(alt.Chart(tk).mark_tick(thickness=5, orient="vertical").encode(
                 x="a:Q", y=y,
                 color=alt.Color("edge:N", title=None,
-                                legend=alt.Legend(orient="top", symbolType="square",
+                                # below the plot: beside the states' legend it would be
+                                # wider than a phone
+                                legend=alt.Legend(orient="bottom", symbolType="square",
                                                   symbolOpacity=1),
                                 scale=alt.Scale(domain=["learns up to", "finite up to"],
                                                 range=[BLACK, "#888888"])),

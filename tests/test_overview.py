@@ -127,6 +127,8 @@ def test_overview_shows_each_pages_answer_and_numbers(served, small_results, no_
             assert shown[m.label].value == m.value, (card.page, m.label)
     assert "How to use this in a lecture" in text
     assert "Measuring live" not in text  # every card got its numbers
+    labels = [link.proto.label for link in at.sidebar.get("page_link")]
+    assert labels == [p.label for p in PAGES if page_exists(p)]
 
 
 # The card numbers that a page's summary states too: (card, metric label, summary key, scale).

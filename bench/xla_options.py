@@ -2,6 +2,7 @@
 
     python bench/xla_options.py                   # every program, every option set
     python bench/xla_options.py --only train      # or: probe, init, noise
+    python bench/xla_options.py --only train --options default --unroll 1 2   # runs.UNROLL
 
 A program that runs briefly (a probe between chunks, an initialization) should compile cheaply;
 one that trains for thousands of steps should run fast. For each program of `bnjax.runs` at the
@@ -99,6 +100,9 @@ def main():
     ap.add_argument("--only", nargs="*", help="program kinds: train, noise, probe, init")
     ap.add_argument("--options", nargs="*", help=f"option sets, of {list(OPTIONS)}")
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--unroll", nargs="*", type=int, default=None,
+                    help="training steps per loop iteration of the runner (runs.UNROLL) to "
+                         "compare, e.g. 1 2 (stochastic programs always take 1)")
     args = ap.parse_args()
     from bnjax import runtime
     runtime.configure(cache_dir=None)  # every compile is a real one
@@ -109,9 +113,14 @@ def main():
     for kind, label, fn, a, kw in programs():
         if args.only and kind not in args.only:
             continue
-        for name, opts in OPTIONS.items():
+        for (name, opts), unroll in ((o, u) for o in OPTIONS.items()
+                                     for u in (args.unroll or [None])):
             if args.options and name not in args.options:
                 continue
+            if unroll is not None:
+                from bnjax import runs
+                runs.UNROLL = unroll
+                name = f"{name} unroll {unroll}"
             jitted = jax.jit(fn, static_argnames=list(kw), compiler_options=opts or None)
             lowered = jitted.lower(*a, **kw)
             jax.clear_caches()  # no compiled executable reused from memory

@@ -61,7 +61,7 @@ from bnjax.train import (INIT_COMPILER_OPTIONS, Carry, Hparams, TrainConfig, ini
                          train_step)
 
 CALL_STEPS = 50  # K: steps one compiled call can take; shorter chunks skip the rest
-UNROLL = 1  # training steps per loop iteration, 1 or 2 (2: ~40% more to compile, no faster: bench/unroll)
+UNROLL = 1  # training steps per loop iteration, 1 or 2 (bench/xla_options.py --unroll 1 2)
 CHUNK = 50  # steps between probes and reports by default: the live charts' tick
 
 # ---------------------------------------------------------------------------- result types

@@ -272,10 +272,13 @@ def run_ablation(config: AblationConfig, progress=None) -> AblationResult:
     seeds = _seeds(config.seed, config.seeds)
     plain = MLPSpec(depth=config.depth, width=config.width, bn=False)
     bn = plain._replace(bn=True)
+    # The dropout rate is data: the plain net is the dropout program at rate 0 (no mask drawn,
+    # nothing changed), so the two share one compiled training program.
+    unnormalized = TrainConfig(plain, "momentum", 64, stochastic="dropout")
     jobs = {  # the same seeds, so the same initial weights and batches in all three
-        "dropout": runs.Job(TrainConfig(plain, "momentum", 64, stochastic="dropout"),
-                            hparams(lr=config.dropout_lr, dropout=config.dropout), seeds),
-        "plain": runs.Job(TrainConfig(plain, "momentum", 64), hparams(lr=config.lr), seeds),
+        "dropout": runs.Job(unnormalized, hparams(lr=config.dropout_lr, dropout=config.dropout),
+                            seeds),
+        "plain": runs.Job(unnormalized, hparams(lr=config.lr, dropout=0.0), seeds),
         "BN": runs.Job(TrainConfig(bn, "momentum", 64), hparams(lr=config.lr), seeds),
     }
     trained = _train(jobs, config.steps, data,
@@ -384,30 +387,44 @@ def run_ghost(config: GhostConfig, progress=None) -> GhostResult:
                    full.y_test)
     seeds = _seeds(config.seed, config.seeds)
     base = MLPSpec(depth=config.depth, width=config.width, bn=True)
-    jobs = {}
-    for g in config.ghosts:
-        # A group as large as the batch is ordinary BN: ghost 0 then shares its compiled program.
-        spec = base._replace(ghost=0 if g >= config.batch_size else int(g))
-        jobs[ghost_name(g, config.batch_size)] = runs.Job(
-            TrainConfig(spec, "momentum", config.batch_size), hparams(lr=config.lr), seeds)
+    # Every ghost size in one job: the group size is data (`TrainConfig(groups=True)`, one
+    # compiled program for all of them); a group as large as the batch is ordinary BN.
+    ghosts = [int(g) for g in config.ghosts]
+    sizes = np.repeat([0 if g >= config.batch_size else g for g in ghosts], len(seeds))
+    unit = int(np.gcd.reduce([config.batch_size] + [g for g in ghosts if g < config.batch_size]))
+    jobs = {"BN": runs.Job(TrainConfig(base, "momentum", config.batch_size, groups=unit),
+                           hparams(lr=np.full(len(sizes), config.lr, np.float32),
+                                   ghost=sizes.astype(np.float32)),
+                           tuple(seeds) * len(ghosts))}
     if config.plain:
         jobs["plain"] = runs.Job(TrainConfig(base._replace(bn=False), "momentum",
                                              config.batch_size), hparams(lr=config.lr), seeds)
-    trained = _train(jobs, config.steps, data,
-                     progress=_stage(progress, 0.0, 0.95, f"training {len(jobs)} x {len(seeds)}"
-                                                          " nets"))
+    n_runs = len(ghosts) * len(seeds) + (len(seeds) if config.plain else 0)
+    done = _train(jobs, config.steps, data,
+                  progress=_stage(progress, 0.0, 0.95, f"training {n_runs} nets"))
+    trained = {}  # one result per variant, as before: {name: (config, carry, divergence)}
+    n = len(seeds)
+    for j, g in enumerate(ghosts):
+        part = slice(j * n, (j + 1) * n)
+        r = done["BN"]
+        trained[ghost_name(g, config.batch_size)] = (
+            r.config, jax.tree.map(lambda a: a[part], r.carry),
+            runs.Divergence(r.divergence.flag[part], r.divergence.step[part]))
+    if config.plain:
+        r = done["plain"]
+        trained["plain"] = (r.config, r.carry, r.divergence)
     n = len(seeds)
     x_sub = np.broadcast_to(data.x_train, (n,) + data.x_train.shape)
     y_sub = np.broadcast_to(data.y_train, (n,) + data.y_train.shape)
     rows, summary, diverged = [], {}, {}
     accs = {}
-    for name, res in trained.items():
+    for name, (cfg, carry, divergence) in trained.items():
         # evaluation: population statistics of the subset, no ghost groups
-        a = np.asarray(probes.subset_scores_runs(res.carry.params, x_sub, y_sub, data.x_test,
-                                                 data.y_test, spec=res.config.spec),
+        a = np.asarray(probes.subset_scores_runs(carry.params, x_sub, y_sub, data.x_test,
+                                                 data.y_test, spec=cfg.spec),
                        np.float64)[:, 2]
-        a[res.diverged] = np.nan
-        diverged[name] = res.divergence.of(seeds)
+        a[divergence.flag] = np.nan
+        diverged[name] = divergence.of(seeds)
         g = 0 if name == "plain" else int(name.split()[2])
         rows += [(name, g, s, float(a[r])) for r, s in enumerate(seeds)]
         key = "plain" if g == 0 else f"g{g}"
@@ -447,6 +464,7 @@ class RegularizationConfig:
     seed: int = 0
 
 
+GROUP_UNIT = 8  # rows per block of BN's traced groups: the page's group sizes 8 ... 96
 ARMS = ("noise off", "noise on")  # statistics of the whole subset; of random groups
 
 
@@ -489,8 +507,9 @@ def run_regularization(config: RegularizationConfig, progress=None) -> Regulariz
     one program for both arms), so `progress(fraction, message, partial)` gets a partial
     result that grows by one seed at a time: the page's live chart.
 
-    The two arms are two static configs (BN over the whole batch, and over ghost groups of
-    `group`): the runner takes no traced group size, so they compile two training programs."""
+    The two arms are one static config (`TrainConfig(groups=True)`): BN's group size is data
+    (`hparams(ghost=...)`: `group` in the noise-on arm, 0 = the whole subset in the other), so
+    both nets train in one compiled program, side by side on the two devices."""
     t0 = time.perf_counter()
     report = reporter(progress)
     data = load_digits()
@@ -499,9 +518,13 @@ def run_regularization(config: RegularizationConfig, progress=None) -> Regulariz
     size = int(np.clip(config.subset, group, n_train)) // group * group  # whole groups
     seeds = _seeds(config.seed, max(2, int(config.seeds)))
     base = MLPSpec(depth=config.depth, width=config.width, bn=True)
-    configs = {arm: TrainConfig(base._replace(ghost=group if arm == "noise on" else 0),
-                                "momentum", size) for arm in ARMS}
-    hp = hparams(lr=config.lr)
+    # Groups are made of blocks of GROUP_UNIT rows (every group size the page offers is a
+    # multiple of it: one program for all); another size falls back to blocks of its own.
+    unit = GROUP_UNIT if group % GROUP_UNIT == 0 and size % GROUP_UNIT == 0 else group
+    train_config = TrainConfig(base, "momentum", size, groups=unit)
+    hp = hparams(lr=np.full(len(ARMS), config.lr, np.float32),  # one run per arm, ARMS order
+                 ghost=np.array([0 if arm == "noise off" else group for arm in ARMS],
+                                np.float32))
     x_test, y_test = jax.device_put((data.x_test, data.y_test))
     scores = {arm: np.full((len(seeds), 4), np.nan) for arm in ARMS}
     diverged = {arm: [] for arm in ARMS}
@@ -510,16 +533,15 @@ def run_regularization(config: RegularizationConfig, progress=None) -> Regulariz
     for r, s in enumerate(seeds):
         sub = subset_of(s, n_train, size)
         own = Dataset(data.x_train[sub], data.y_train[sub], data.x_test, data.y_test)
-        done = runs.train_together({arm: runs.Job(configs[arm], hp, (s,)) for arm in ARMS},
-                                   config.steps, own, chunk=config.steps)
-        params = jax.tree.map(lambda *a: np.concatenate(a),
-                              *(done[arm].carry.params for arm in ARMS))
+        pair = runs.train_together({"": runs.Job(train_config, hp, (s,) * len(ARMS))},
+                                   config.steps, own, chunk=config.steps)[""]
+        params = pair.carry.params  # (arms, ...) in ARMS order
         xs = np.broadcast_to(own.x_train, (len(ARMS),) + own.x_train.shape)
         ys = np.broadcast_to(own.y_train, (len(ARMS),) + own.y_train.shape)
         both = np.asarray(probes.subset_scores_runs(params, xs, ys, x_test, y_test, spec=base),
                           np.float64)  # (arms, 4)
         for j, arm in enumerate(ARMS):
-            if done[arm].diverged[0]:
+            if pair.diverged[j]:
                 diverged[arm].append(s)  # a diverged run has no accuracy
             else:
                 scores[arm][r] = both[j]

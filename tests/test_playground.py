@@ -190,6 +190,23 @@ def test_hostile_urls_get_a_note_and_never_a_traceback():
     assert page_charts(at)
 
 
+def test_a_view_too_big_for_the_server_is_refused_with_a_message():
+    """The largest URL (10x256 nets, batch 256, 5000 steps: about 9 minutes of training on 2
+    cores) gets a message saying how to make it smaller; it never starts training."""
+    big = dataclasses.replace(exp.PlaygroundConfig(), depth=10, width=256, batch_size=256,
+                              steps=5000)
+    with pytest.raises(ValueError, match="about 9.4 minutes"):
+        exp.check(big)
+    for preset in exp.PRESETS.values():
+        exp.check(preset)  # every preset fits
+    at = render("pages/6_Playground.py", depth="10", width="256", batch_size="256",
+                steps="5000")
+    assert not at.exception, at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "could not be run" in errors and "fewer steps" in errors
+    assert not page_charts(at)
+
+
 def test_the_same_normalization_twice_is_said_plainly():
     at = render("pages/6_Playground.py", norm_a="none", norm_b="none", steps="100", depth="2",
                 width="16")

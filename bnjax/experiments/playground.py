@@ -127,8 +127,23 @@ def net_names(config: PlaygroundConfig) -> tuple[str, str]:
     return (a, b) if a != b else (f"net A ({a})", f"net B ({b})")
 
 
+# At most this much arithmetic per view (forward + backward FLOPs of every training step of
+# every run: 6 x batch x weights x steps x runs): about a minute on 2 slow cores, so that no URL
+# makes the server compute for longer (the default view is about 0.2e12).
+MAX_FLOPS = 3e12
+
+
+def flops(config: PlaygroundConfig) -> float:
+    """Forward and backward FLOPs of all the training of `config` (both nets, every seed)."""
+    w = config.width
+    weights = 64 * w + (config.depth - 1) * w * w + w * 10
+    runs_ = N_SEEDS * (1 if config.norm_a == config.norm_b else 2)
+    return 6.0 * config.batch_size * weights * config.steps * runs_
+
+
 def check(config: PlaygroundConfig) -> None:
-    """ValueError (a message the page shows) for a config no control offers."""
+    """ValueError (a message the page shows) for a config no control offers, or one that would
+    keep the server busy for more than about a minute."""
     for name in ("norm_a", "norm_b", "activation", "optimizer"):
         if getattr(config, name) not in OPTIONS[name]:
             raise ValueError(f"{name} must be one of {', '.join(OPTIONS[name])}, "
@@ -141,6 +156,12 @@ def check(config: PlaygroundConfig) -> None:
             and 1 <= config.batch_size <= 1257):
         raise ValueError("the learning rate and init gain must be positive, the dropout rate "
                          "in [0, 1) and the batch size at most 1257")
+    if flops(config) > MAX_FLOPS:
+        minutes = flops(config) / MAX_FLOPS
+        raise ValueError(
+            f"this view would train for about {minutes:.{1 if minutes < 10 else 0}f} minutes on this "
+            "server, longer than it gives one view. Make it smaller: fewer steps, fewer or "
+            "narrower layers, or a smaller batch")
 
 
 def train_config(config: PlaygroundConfig, norm: str) -> TrainConfig:

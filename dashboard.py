@@ -73,8 +73,10 @@ def _fill(card, answer, ready):
 st.markdown("#### Start here")
 basics = _card(overview.BASICS, st)
 st.markdown("#### The four questions")
-cols = st.columns(2)
-cards = [(c, *_card(c, cols[i % 2])) for i, c in enumerate(overview.CARDS)]
+# Two cards a row: on a phone the rows stack in reading order (2, 3, 4, 5, ...), where two
+# long columns would stack as 2, 4, 7, 3, 5.
+rows = [st.columns(2) for _ in range((len(overview.CARDS) + 1) // 2)]
+cards = [(c, *_card(c, rows[i // 2][i % 2])) for i, c in enumerate(overview.CARDS)]
 # The Playground has no single answer: a link.
 playground = next(p for p in ui.PAGES if p.path.endswith("6_Playground.py"))
 if ui.page_exists(playground):

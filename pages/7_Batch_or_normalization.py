@@ -39,6 +39,9 @@ page = exp.PageConfig(
                            [0.005, 0.01, 0.02, 0.05, 0.1], d.sb_lr, format_func=lr_fmt,
                            container=c3, help="Every batch size trains for the same 20 "
                            "epochs at this learning rate."),
+    sb_min=ui.select("Smallest training batch", "sb_min", [exp.TINY_BATCH, 4], d.sb_min,
+                     container=c3, help="Batch 2 takes 12,570 steps per net (20 epochs), the "
+                     "slowest part of the page: try it with a small learning rate."),
     steps=ui.select("Training steps, landscape", "steps", [250, 500, 1000], d.steps,
                     container=c4, help="Steps of every network of the Q4 grid (page 5 uses "
                     "1000; three nets and three seeds train here)."),
@@ -88,8 +91,9 @@ if inv is not None:
 
 # ---------------------------------------------------------------------------- Q3
 st.header("Q3 · Noise from the batch")
-ui.explain(f"Page 4's batch-noise meter for both norms: a {noise_cfg.depth}x{noise_cfg.width} "
-           f"net trained {noise_cfg.steps} steps (SGD, momentum 0.9), then training image "
+ui.explain(f"Page 4's batch-noise meter for both norms: {noise_cfg.depth}x{noise_cfg.width} "
+           f"nets like Q1's, trained {noise_cfg.steps} steps (SGD, lr {noise_cfg.lr:g}), then "
+           f"training image "
            f"{noise_cfg.example} goes into {noise_cfg.batches} random batches of each size, and "
            f"we measure how much its normalized value x̂ at hidden layer {noise_cfg.layer} "
            "moves from batch to batch.")
@@ -139,8 +143,8 @@ if land is not None:
                       if runs_[runs_.variant == v].diverged.any()])
     ui.chart(charts.heatmaps_chart(land.cells, exp.GOOD, say.landscape_title(land),
                                    width=165 if lecture else 200))  # fits 1280 px, both modes
-    largest = {v: float(exp.max_learn_lr_per_seed(land, v).min()) for v, _, _ in exp.NETS}
-    ui.chart(charts.sweep_chart(land.sweep, largest, ls["ln10"], say.sweep_title(land)))
+    ui.chart(charts.sweep_chart(land.sweep, exp.largest_on_every_seed(land), ls["ln10"],
+                                say.sweep_title(land)))
     show = exp.showcase_lr(land)
     ui.chart(charts.curves_chart(land.curves, show, ls["ln10"], [
         f"At lr {show:g}, gain 1: the training loss of every seed", "a line that stops has "

@@ -114,13 +114,12 @@ def test_ln_beats_bn_at_batch_4_and_population_statistics_do_not_rescue_bn(small
 
 @pytest.mark.slow
 def test_the_whole_batch_size_ladder():
-    """All of 2..128 (15 compiled programs): LN ahead of BN at the smallest batches; by batch
-    32 BN has caught up."""
-    r = exp.run_small_batches(exp.SmallBatchConfig())
+    """The ladder with batch 2, at lr 0.005 (the preset: at 0.05 nothing learns at batch 2): LN
+    far ahead of BN at batch 2; by batch 64 BN has caught up."""
+    r = exp.run_small_batches(exp.SmallBatchConfig(lr=0.005, batch_sizes=(2, 4, 16, 64)))
     s = r.summary
-    assert s["small_batch_gap"] >= 0.03, s
     assert s["acc_b2_ln"] - s["acc_b2_bn_running"] >= 0.3, s
-    assert s["acc_b32_bn_population"] >= s["acc_b32_ln"] - 0.01, s
+    assert s["acc_b64_bn_population"] >= s["acc_b64_ln"] - 0.01, s
 
 
 # ---------------------------------------------------------------------------- Q4
@@ -193,7 +192,8 @@ def test_probes_compiled_at_llvm_level_1_give_the_same_numbers(key):
         f = functools.partial(exp._depth_probe, norm=norm, width=16, max_depth=6)
         args = (jnp.int32(4), jnp.float32(1.0))
         plain = jax.jit(jax.vmap(f, in_axes=(0, 0, 0, None, None)))(keys, x, y, *args)
-        once = exp.depth_probe(keys, x, y, *args, norm=norm, width=16, max_depth=6)
+        once, = exp.depth_probe(np.array([0, 1], np.int32), x, y, *args, norms=(norm,),
+                                width=16, max_depth=6)
         for a, b in zip(plain, once):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
 
@@ -248,6 +248,66 @@ def test_every_preset_runs_small(name):
     assert deep.summary["depth"] == exp.PRESETS[name].depth
     assert np.isfinite(deep.layers[["rank", "grad_norm"]].to_numpy()).all()
     assert say.short_answer(inv, noise, small, land, deep)
+
+
+def _draw_the_page(inv, noise, small, land, deep) -> list:
+    """Every chart and sentence page 7 builds from its five results, as the page calls them."""
+    lt, gt = say.depth_titles(deep)
+    out = [charts.invariance_chart(inv.changes, exp.CHANGE_SHORT, say.invariance_title(inv)),
+           charts.noise_chart(noise.std, noise.summary.get("noise_c_bn"), say.noise_title(noise)),
+           charts.small_batch_chart(small.acc, say.small_title(small)),
+           charts.heatmaps_chart(land.cells, exp.GOOD, say.landscape_title(land)),
+           charts.sweep_chart(land.sweep, exp.largest_on_every_seed(land),
+                              land.summary["ln10"], say.sweep_title(land)),
+           charts.curves_chart(land.curves, exp.showcase_lr(land), land.summary["ln10"], "t"),
+           charts.depth_rank_chart(deep.layers, lt), charts.depth_grad_chart(deep.layers, gt)]
+    for chart in out:
+        chart.to_dict()  # the spec builds (Altair validates it)
+    text = [say.invariance_table(inv), *say.invariance_lines(inv), *say.noise_lines(noise),
+            *say.small_lines(small), *say.landscape_lines(land), *say.depth_lines(deep),
+            say.short_answer(inv, noise, small, land, deep)]
+    assert all(isinstance(t, str) and t for t in text)
+    return out
+
+
+def _all_diverged(inv, noise, small, land, deep):
+    """The five results as if every run had diverged (NaN measurements, diverged flags)."""
+    import copy
+    inv, noise, small, land, deep = (copy.deepcopy(r) for r in (inv, noise, small, land, deep))
+    inv.changes["rel_change"] = np.nan
+    inv.runs["diverged"] = True
+    noise.std["std"] = np.nan
+    noise.summary["noise_c_bn"] = float("nan")
+    small.acc["acc"], small.acc["diverged"] = 0.0, True
+    for df in (land.per_seed, land.sweep):
+        df["diverged"], df["final_loss"], df["learns"] = True, np.nan, False
+    land.cells["diverged"] = land.cells["n_seeds"]
+    land.cells["acc"], land.cells["good"] = 0.0, False
+    land.curves["loss"] = np.nan
+    deep.layers["grad_norm"] = np.inf
+    return inv, noise, small, land, deep
+
+
+def test_hostile_views_draw_and_narrate_without_errors():
+    """Views where nothing learns (4 steps; lrs too small or far too large), one seed, a large
+    seed, depth 2, and the same results with every run diverged: every chart builds and every
+    sentence is written (the page shows them; it must never show a traceback)."""
+    common = dict(seed=998, n_seeds=1)
+    small_net = dict(depth=2, width=16)
+    results = (
+        exp.run_invariances(exp.InvarianceConfig(steps=4, lr=0.2, **common, **small_net)),
+        exp.run_noise_meter(exp.NoiseConfig(steps=4, batches=8, batch_sizes=(4, 16), layer=5,
+                                            **common, **small_net)),
+        exp.run_small_batches(exp.SmallBatchConfig(epochs=1, lr=100.0, batch_sizes=(2, 4),
+                                                   **common, **small_net)),
+        exp.run_landscape(exp.LandscapeConfig(steps=4, lrs=(0.003, 1e4), gains=(1.0,),
+                                              sweep_extra=(1e5,), **common, **small_net)),
+        exp.run_depth(exp.DepthConfig(depth=2, batch_size=16, **common)))
+    land = results[3]
+    assert not land.sweep.learns.any()  # nothing learns: no ticks on the sweep chart
+    assert set(exp.largest_on_every_seed(land).values()) == {0.0}
+    _draw_the_page(*results)
+    _draw_the_page(*_all_diverged(*results))
 
 
 def test_the_charts_follow_the_palette(inv, noise, small4, land, deep):

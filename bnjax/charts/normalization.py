@@ -88,11 +88,13 @@ def invariance_chart(changes: pd.DataFrame, labels: dict, title=None,
                 axis=alt.Axis(labelLimit=180)),
         yOffset=alt.YOffset("variant:N", sort=variants),
         color=color, shape=shape,
-        tooltip=["variant", "seed", alt.Tooltip(field="change of layer 1", type="nominal"),
+        tooltip=["variant:N", "seed:Q", alt.Tooltip(field="change of layer 1", type="nominal"),
                  alt.Tooltip("value:N", title="relative change")])
-    line = pd.DataFrame({"x": [tiny], "label": [f"below {tiny:g}: float rounding"]})
+    # The label sits left of the line, over what it names: on a 390 px phone the plot is
+    # ~210 px wide and a label running right from the middle was cut at the chart's edge.
+    line = pd.DataFrame({"x": [tiny], "label": [f"float rounding (< {tiny:g})"]})
     rule = alt.Chart(line).mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(x="x:Q")
-    text = alt.Chart(line).mark_text(align="left", dx=4, dy=-6, color=GUIDE_COLOR,
+    text = alt.Chart(line).mark_text(align="right", dx=-4, dy=-6, color=GUIDE_COLOR,
                                      baseline="bottom").encode(
         x="x:Q", y=alt.value(0), text="label:N")
     return alt.layer(points, rule, text).properties(height=height, **_title(title, WRAP))
@@ -121,9 +123,9 @@ def noise_chart(std: pd.DataFrame, c: float | None, title=None) -> alt.LayerChar
                                                              strokeDash=dash)
     pts = alt.Chart(df).mark_point(size=70, filled=True, opacity=0.8).encode(
         x=x, y=y, color=color, shape=shape,
-        tooltip=["variant", "seed", "batch_size", alt.Tooltip("std:Q", format=".2e")])
+        tooltip=["variant:N", "seed:Q", "batch_size", alt.Tooltip("std:Q", format=".2e")])
     layers = [line, pts]
-    if c is not None and math.isfinite(c):
+    if c is not None and math.isfinite(c) and sizes:
         grid = np.exp(np.linspace(np.log(sizes[0]), np.log(sizes[-1]), 40))
         law = pd.DataFrame({"batch_size": grid, "std": c / np.sqrt(grid)})
         layers.insert(0, alt.Chart(law).mark_line(strokeDash=[6, 4], color=GUIDE_COLOR).encode(
@@ -228,22 +230,23 @@ def sweep_chart(sweep: pd.DataFrame, largest: dict, ln10: float = math.log(10.0)
                                                              strokeDash=dash)
     pts = alt.Chart(finite).mark_point(size=80, filled=True, opacity=0.8).encode(
         x=x, y=y, color=color, shape=shape,
-        tooltip=["variant", "seed", alt.Tooltip("lr:Q", format="g"),
-                 alt.Tooltip("final_loss:Q", format=".3f"), "learns"])
+        tooltip=["variant:N", "seed:Q", alt.Tooltip("lr:Q", format="g"),
+                 alt.Tooltip("final_loss:Q", format=".3f"), "learns:N"])
     dead = df[df.diverged].assign(final_loss=top)
     cross = alt.Chart(dead).mark_text(text="✕", fontSize=16, color=DIVERGED_COLOR,
                                       dy=8).encode(
         x=x, y=y, yOffset=alt.YOffset("variant:N", sort=variants),
-        tooltip=["variant", "seed", alt.Tooltip("lr:Q", format="g"),
+        tooltip=["variant:N", "seed:Q", alt.Tooltip("lr:Q", format="g"),
                  alt.Tooltip("diverged:N", title="diverged")])
     chance = pd.DataFrame({"final_loss": [ln10], "label": ["ln 10: predicts nothing"]})
     rule = alt.Chart(chance).mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(y=y)
     rule_text = alt.Chart(chance).mark_text(align="left", dx=4, dy=-6, color=GUIDE_COLOR).encode(
         y=y, x=alt.value(0), text="label:N")
-    edges = pd.DataFrame([dict(variant=v, lr=lr) for v, lr in largest.items() if lr > 0])
+    edges = pd.DataFrame([dict(variant=v, lr=lr) for v, lr in largest.items() if lr > 0],
+                         columns=["variant", "lr"])  # no net learns: no ticks, still a frame
     ticks = alt.Chart(edges).mark_tick(thickness=4, size=22).encode(
         x=x, y=alt.value(height), color=color,
-        tooltip=["variant", alt.Tooltip("lr:Q", format="g", title="largest lr that learns")])
+        tooltip=["variant:N", alt.Tooltip("lr:Q", format="g", title="largest lr that learns")])
     return alt.layer(rule, line, pts, cross, rule_text, ticks).properties(
         height=height, **_title(title, WRAP))
 
@@ -262,7 +265,7 @@ def curves_chart(curves: pd.DataFrame, lr: float, ln10: float = math.log(10.0),
         y=alt.Y("loss:Q", title="training batch loss", scale=alt.Scale(domain=[0, top],
                                                                         clamp=True)),
         color=color, strokeDash=dash, detail="seed:N",
-        tooltip=["variant", "seed", "step", alt.Tooltip("loss:Q", format=".3f")])
+        tooltip=["variant:N", "seed:Q", "step", alt.Tooltip("loss:Q", format=".3f")])
     chance = pd.DataFrame({"loss": [ln10], "label": ["ln 10"]})
     rule = alt.Chart(chance).mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(y="loss:Q")
     text = alt.Chart(chance).mark_text(align="right", dx=-4, dy=-6, color=GUIDE_COLOR).encode(

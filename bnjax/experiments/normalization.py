@@ -12,8 +12,8 @@ the batch (LN loses them). One experiment per claim, each a frozen config, a res
   to (a) and (b), LN to (b) only, plain to neither.
 - Q3 `run_noise_meter`: page 4's batch-noise meter for both norms: one training example in many
   random batches, the spread of its normalized value x_hat (BN's falls like 1/sqrt(B); LN's is 0).
-- Q3 `run_small_batches`: test accuracy over training batch sizes 2 to 128 (same epochs), BN
-  evaluated on running (EMA) and on population statistics.
+- Q3 `run_small_batches`: test accuracy over training batch sizes 4 to 64 (2 on request; the
+  same epochs), BN evaluated on running (EMA) and on population statistics.
 - Q4 `run_landscape`: page 5's learning-rate x init-gain grid for the three nets, and the
   largest learning rate that learns (monotone: it and every smaller one in the sweep learn).
 - `run_depth`: depth-50 nets at initialization (no training): the effective rank of the last
@@ -45,9 +45,10 @@ import pandas as pd
 from bnjax import probes, runs
 from bnjax.data import load_digits
 from bnjax.grid import train_grid
-from bnjax.nn import (DenseParams, MLPSpec, batchnorm_apply, batchnorm_init, dense_init,
-                      layernorm_apply, layernorm_init, mlp_apply)
-from bnjax.train import INIT_COMPILER_OPTIONS, TrainConfig, evaluate_runs, hparams
+from bnjax.nn import (ACTIVATIONS, DenseParams, MLPSpec, batchnorm_apply, batchnorm_init,
+                      dense_apply, dense_init, layernorm_apply, layernorm_init, mlp_apply,
+                      population_state)
+from bnjax.train import INIT_COMPILER_OPTIONS, TrainConfig, hparams
 
 # The probes run once per view (not once per step): compiled at LLVM level 1, like the
 # initialization, about half the compile time (the same numbers up to float rounding:
@@ -59,6 +60,9 @@ ONCE = INIT_COMPILER_OPTIONS
 BN, LN, PLAIN = "BN", "LayerNorm", "plain"
 NETS = ((BN, "batch", "bn"), (LN, "layer", "ln"), (PLAIN, "none", "plain"))
 GOOD = 0.90  # a good landscape cell: test accuracy at least this (page 5's threshold)
+# What the runner measures after training: the grid's own probes (`bnjax.grid.train_grid`), so
+# that Q1's nets and the landscape's grid (the same 8x64 SGD configs) share one probe program.
+GRID_PROBE = (probes.test_accuracy, probes.weight_norms)
 
 
 def _seeds(seed: int, n: int) -> tuple[int, ...]:
@@ -66,16 +70,28 @@ def _seeds(seed: int, n: int) -> tuple[int, ...]:
 
 
 def _train_nets(nets, optimizer: str, batch_size: int, lr: float, seeds, steps: int, data,
-                depth: int, width: int, progress=None) -> dict[str, runs.Result]:
+                depth: int, width: int, progress=None,
+                probe=GRID_PROBE) -> dict[str, runs.Result]:
     """The nets (name, norm, tag) trained side by side by the runner (`bnjax.runs`), on the same
-    seeds, hence the same initial weights and batches; test accuracy (population statistics)
-    measured once, at the end. Returns name -> runs.Result (final state in `.carry`)."""
+    seeds, hence the same initial weights and batches; `probe` (test accuracy with population
+    statistics, and the weight norms) measured once, at the end: the landscape's grid probes
+    the same (`bnjax.grid.train_grid`), so the nets of one shape share that program too.
+    Returns name -> runs.Result (final state in `.carry`)."""
     jobs = {name: runs.Job(TrainConfig(MLPSpec(depth=depth, width=width, norm=norm), optimizer,
                                        batch_size), hparams(lr=lr), tuple(seeds))
             for name, norm, _ in nets}
     return runs.train_together(jobs, steps, data, chunk=max(1, math.ceil(steps / 10)),
-                               probe=probes.test_accuracy, probe_every=steps,
+                               probe=probe, probe_every=steps,
                                probe_at_start=False, progress=progress)
+
+
+def _final_acc(r: runs.Result) -> np.ndarray:
+    """(R,) test accuracy (population statistics) after training, NaN where a run diverged
+    (and for every run when all diverged: the runner then measured nothing)."""
+    if not r.probes:
+        return np.full(len(r.seeds), np.nan)
+    (acc, _), _ = r.probes
+    return np.where(np.asarray(r.diverged), np.nan, np.asarray(acc[:, -1], np.float64))
 
 
 def _stage(progress: Callable | None, lo: float, hi: float, what: str) -> Callable | None:
@@ -149,12 +165,22 @@ def _changes(params, key, x, spec: MLPSpec, scale: float, random_size: float):
     return diff / jnp.sqrt((out[0] ** 2).sum())
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "scale", "random_size"),
+def change_key(seed):
+    """The key of a seed's random changes (a, c): apart from its training keys."""
+    return jax.random.fold_in(jax.random.key(seed), 7)
+
+
+@functools.partial(jax.jit, static_argnames=("specs", "scale", "random_size"),
                    compiler_options=ONCE)
-def invariance_probe(params, keys, x, *, spec: MLPSpec, scale: float, random_size: float):
-    """`_changes` for R trained nets (leading axis R on params and keys): (R, 3)."""
-    f = functools.partial(_changes, spec=spec, scale=scale, random_size=random_size)
-    return jax.vmap(f, in_axes=(0, 0, None))(params, keys, x)
+def invariance_probe(params, seeds, x, *, specs: tuple, scale: float, random_size: float):
+    """`_changes` for R trained nets of each net in `specs` (params a tuple over the nets,
+    leading axis R; seeds (R,) int32): a tuple over the nets of (R, 3). One program for the
+    three nets; the keys are made inside (`change_key`): no small program of their own."""
+    out = []
+    for p_net, spec in zip(params, specs):
+        f = functools.partial(_changes, spec=spec, scale=scale, random_size=random_size)
+        out.append(jax.vmap(lambda p, s: f(p, change_key(s), x))(p_net, seeds))
+    return tuple(out)
 
 
 def run_invariances(config: InvarianceConfig = InvarianceConfig(),
@@ -162,21 +188,20 @@ def run_invariances(config: InvarianceConfig = InvarianceConfig(),
     """Train BN, LN and plain on the same seeds and batches, then change W1 three ways."""
     data = load_digits()
     seeds = _seeds(config.seed, config.n_seeds)
-    x = jnp.asarray(data.x_train)
-    keys = jnp.stack([jax.random.fold_in(jax.random.key(s), 7) for s in seeds])
+    x = data.x_train  # numpy: the call puts it on the device (jnp.asarray compiles a program)
+    seed_arr = np.asarray(seeds, np.int32)
     trained = _train_nets(NETS, "sgd", config.batch_size, config.lr, seeds, config.steps, data,
                           config.depth, config.width, _stage(progress, 0.0, 0.95, "training"))
     rows, table, summary = [], [], {}
-    for name, norm, tag in NETS:
-        r = trained[name]
-        spec = r.config.spec
-        rel = np.asarray(invariance_probe(r.carry.params, keys, x, spec=spec,
-                                          scale=float(config.scale),
-                                          random_size=float(config.random_size)),
-                         np.float64)  # (R, 3)
+    nets = [trained[name] for name, _, _ in NETS]
+    measured = invariance_probe(tuple(r.carry.params for r in nets), seed_arr, x,
+                                specs=tuple(r.config.spec for r in nets),
+                                scale=float(config.scale), random_size=float(config.random_size))
+    for (name, norm, tag), r, rel in zip(NETS, nets, measured):
+        rel = np.array(rel, np.float64)  # (R, 3)
         div = np.asarray(r.diverged)
         rel[div] = np.nan  # a diverged net has nothing to perturb
-        acc = np.asarray(r.probes[0][:, -1], np.float64)
+        acc = _final_acc(r)
         for j, seed in enumerate(seeds):
             table.append(dict(variant=name, seed=seed, diverged=bool(div[j]),
                               test_acc=float(acc[j])))
@@ -202,10 +227,12 @@ NOISE_BATCH_SIZES = (4, 8, 16, 32, 64, 128, 256)
 
 @dataclass(frozen=True)
 class NoiseConfig:
-    """Q3: page 4's meter (4x64, SGD momentum 0.9, 500 steps, example 0, layer 2) for BN and LN."""
+    """Q3: page 4's meter (example 0, 300 random batches of each size, hidden layer 2) for BN and
+    LN, on nets shaped and trained as Q1's (8x64, plain SGD, batch 64): the same compiled
+    training programs, so the meter adds only its own."""
     seed: int = 0
     n_seeds: int = 3
-    depth: int = 4
+    depth: int = 8
     width: int = 64
     lr: float = 0.05
     steps: int = 500
@@ -222,26 +249,42 @@ class NoiseResult:
     summary: dict[str, float] = field(default_factory=dict)
 
 
-def _x0_hat(params, state, x_train, idx, *, spec: MLPSpec, layer: int):
-    """x0's normalized value at hidden layer `layer` (0-based) in the batch x_train[idx] (x0 in
-    row 0), as the net's own normalization computes it: over the batch (BN) or over x0's units
-    (LN). (width,)."""
-    _, _, trace = mlp_apply(params, state, x_train[idx], spec=spec, train=True, with_trace=True)
-    z = trace.z[layer]  # (B, width), the linear output the norm normalizes
-    if spec.norm == "batch":
-        mean, var = z.mean(0), z.var(0)  # over the batch, per unit
-        return (z[0] - mean) / jnp.sqrt(var + spec.eps)
-    z0 = z[0]
-    return (z0 - z0.mean()) / jnp.sqrt(z0.var() + spec.eps)  # over x0's own units
+def _x0_hat(params, z1, *, spec: MLPSpec, layer: int):
+    """x0's normalized value at hidden layer `layer` (0-based) in one batch (x0 in row 0), as
+    the net's own normalization computes it in training: over the batch per unit (BN, at this
+    layer and every one before it) or over x0's units (LN). `z1` (B, width) is the batch's
+    first linear output, `x @ W1 (+ b)`. (width,)."""
+    act = ACTIVATIONS[spec.activation]
+    z, h = z1, None
+    for i in range(layer + 1):
+        hidden = params.hidden[i]
+        if i > 0:
+            z = dense_apply(hidden.dense, act(h))  # (B, width)
+        if spec.norm == "batch":  # over the batch, per unit: x0's value moves with the batch
+            x_hat = (z - z.mean(0, keepdims=True)) / jnp.sqrt(z.var(0, keepdims=True) + spec.eps)
+        elif spec.norm == "layer":  # over each example's own units
+            x_hat = (z - z.mean(1, keepdims=True)) / jnp.sqrt(z.var(1, keepdims=True) + spec.eps)
+        else:
+            x_hat = z
+        h = x_hat if hidden.norm is None else \
+            hidden.norm.gamma[None, :] * x_hat + hidden.norm.beta[None, :]
+    return x_hat[0]
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "layer"), compiler_options=ONCE)
-def noise_probe(params, state, x_train, idx, *, spec: MLPSpec, layer: int):
-    """std over batches of x0's x_hat, mean over units, per run: idx is (R, N, B). (R,)."""
-    f = functools.partial(_x0_hat, spec=spec, layer=layer)
-    x_hat = jax.vmap(jax.vmap(f, in_axes=(None, None, None, 0)),
-                     in_axes=(0, 0, None, 0))(params, state, x_train, idx)  # (R, N, width)
-    return x_hat.std(axis=1).mean(axis=1)
+def noise_probe(params, x_train, idxs, *, spec: MLPSpec, layer: int):
+    """The std over batches of x0's x_hat, mean over units, for R runs and every batch size at
+    once: `idxs` is a tuple over batch sizes of (R, N, B) indices (x0 in column 0). One program
+    per net whatever the sizes' count; the first layer's linear output is computed once per
+    run for the whole training set and gathered. Returns (R, sizes)."""
+    def one_run(inp):
+        p, idx_run = inp
+        z1 = dense_apply(p.hidden[0].dense, x_train)  # (n, width)
+        per = functools.partial(_x0_hat, p, spec=spec, layer=layer)
+        out = [jax.vmap(lambda i: per(z1[i]))(idx).std(axis=0).mean() for idx in idx_run]
+        return jnp.stack(out)  # (sizes,)
+    # one run at a time: the largest batches of one run are (N, 256, width), 20 MB
+    return jax.lax.map(one_run, (params, tuple(idxs)))
 
 
 def noise_batches(rng: np.random.Generator, i0: int, n: int, batch_size: int,
@@ -266,37 +309,34 @@ def run_noise_meter(config: NoiseConfig = NoiseConfig(), progress=None) -> Noise
     layer = int(np.clip(config.layer, 1, config.depth)) - 1
     sizes = tuple(int(b) for b in config.batch_sizes if 2 <= int(b) <= n)
     seeds = _seeds(config.seed, config.n_seeds)
-    x = jnp.asarray(data.x_train)
     rows, summary = [], {}
     nets = NETS[:2]  # the plain net normalizes nothing
-    trained = _train_nets(nets, "momentum", 64, config.lr, seeds, config.steps, data,
-                          config.depth, config.width, _stage(progress, 0.0, 0.6, "training"))
+    trained = _train_nets(nets, "sgd", 64, config.lr, seeds, config.steps, data,
+                          config.depth, config.width, _stage(progress, 0.0, 0.8, "training"))
+    rng = np.random.default_rng([config.seed, i0])  # the same batches for both nets
+    idxs = tuple(np.stack([noise_batches(rng, i0, n, b, config.batches) for _ in seeds])
+                 for b in sizes)  # per size (R, batches, B)
     for i, (name, norm, tag) in enumerate(nets):
         r = trained[name]
-        spec = r.config.spec
-        rng = np.random.default_rng([config.seed, i0])  # the same batches for both nets
-        std = np.zeros((len(seeds), len(sizes)))
-        for j, b in enumerate(sizes):
-            idx = np.stack([noise_batches(rng, i0, n, b, config.batches) for _ in seeds])
-            std[:, j] = np.asarray(noise_probe(r.carry.params, r.carry.state, x,
-                                               jnp.asarray(idx), spec=spec, layer=layer))
-            if progress is not None:
-                progress(0.6 + 0.2 * i + 0.2 * (j + 1) / len(sizes),
-                         f"{name}: {config.batches} batches of {b}")
+        std = np.array(noise_probe(r.carry.params, data.x_train, idxs, spec=r.config.spec,
+                                   layer=layer), np.float64)  # (R, sizes)
+        if progress is not None:
+            progress(0.8 + 0.1 * (i + 1), f"{name}: {config.batches} batches of each size")
         div = np.asarray(r.diverged)
         std[div] = np.nan
         for k, seed in enumerate(seeds):
             for j, b in enumerate(sizes):
                 rows.append(dict(variant=name, seed=seed, batch_size=b, std=float(std[k, j])))
-        ok = ~div
-        summary[f"noise_std_b{sizes[0]}_{tag}"] = float(np.nanmean(std[:, 0]))
+        ok = ~div & np.isfinite(std).all(axis=1)
+        summary[f"noise_std_b{sizes[0]}_{tag}"] = float(np.nanmean(std[:, 0])) \
+            if ok.any() else float("nan")
         summary[f"noise_std_max_{tag}"] = float(np.nanmax(std)) if ok.any() else float("nan")
-        if norm == "batch" and ok.any():
+        if norm == "batch" and ok.any() and (std[ok] > 0).all():
             slopes = np.array([loglog_slope(sizes, std[k]) for k in np.flatnonzero(ok)])
             summary["noise_slope_bn"] = float(slopes.mean())
             summary["noise_slope_bn_min"] = float(slopes.min())
             summary["noise_slope_bn_max"] = float(slopes.max())
-            summary["noise_c_bn"] = float(np.exp(np.nanmean(np.log(std[ok] * np.sqrt(sizes)))))
+            summary["noise_c_bn"] = float(np.exp(np.mean(np.log(std[ok] * np.sqrt(sizes)))))
         summary[f"diverged_{tag}"] = float(div.sum())
     summary.setdefault("noise_slope_bn", float("nan"))
     # LN's spread is exactly 0 by construction: the largest measured over every batch size and
@@ -309,7 +349,9 @@ def run_noise_meter(config: NoiseConfig = NoiseConfig(), progress=None) -> Noise
 
 # ---------------------------------------------------------------------------- Q3 small batches
 
-SMALL_BATCH_SIZES = (2, 4, 8, 32, 128)
+# 64 trains with the programs of Q1 and the landscape; each other size compiles 3 programs.
+SMALL_BATCH_SIZES = (4, 16, 64)
+TINY_BATCH = 2  # added on request (`PageConfig.sb_min`): at lr 0.05 no net learns at batch 2
 BN_RUNNING, BN_POPULATION = "BN (running stats)", BN  # BN's two evaluations
 GAP_BATCH = 4  # small_batch_gap: LN minus BN (running statistics) at this batch size
 
@@ -342,32 +384,58 @@ def small_batch_steps(epochs: int, batch_size: int, n: int) -> tuple[int, int]:
     return steps, max(1, math.ceil(steps / 10))
 
 
+def _test_accuracy(params, state, x_train, x_test, y_test, *, spec: MLPSpec, stats: str):
+    """One net's test accuracy in eval mode: BN on population statistics of the training set
+    (`stats="population"`, Ioffe Alg. 2) or on its running EMA (`"running"`)."""
+    if spec.norm == "batch" and stats == "population":
+        state = population_state(params, x_train, spec=spec)
+    logits, _ = mlp_apply(params, state, x_test, spec=spec, train=False)
+    return (logits.argmax(-1) == y_test).mean()
+
+
+@functools.partial(jax.jit, static_argnames=("specs",), compiler_options=ONCE)
+def evaluate_nets(params, states, x_train, x_test, y_test, *, specs: tuple):
+    """Test accuracy of R runs of each net (`specs`, params and states tuples over the nets,
+    leading axis R): per net (population, running) statistics, each (R,) (the same for a net
+    without BN statistics). One program for the three nets, whatever the batch size they
+    trained with."""
+    out = []
+    for p, st, spec in zip(params, states, specs):
+        acc = {how: jax.vmap(functools.partial(_test_accuracy, x_train=x_train, x_test=x_test,
+                                               y_test=y_test, spec=spec, stats=how))(p, st)
+               for how in (("population", "running") if spec.norm == "batch"
+                           else ("population",))}
+        out.append((acc["population"], acc.get("running", acc["population"])))
+    return tuple(out)
+
+
 def run_small_batches(config: SmallBatchConfig = SmallBatchConfig(),
                       progress=None) -> SmallBatchResult:
     """Train each net at each batch size for the same epochs; evaluate BN with its running
-    (EMA) statistics and with population statistics of the training set."""
+    (EMA) statistics and with population statistics of the training set. The test accuracy is
+    measured after training by `evaluate_nets`, one program for every batch size (the runner's
+    probes would compile once per net and batch size)."""
     data = load_digits()
     n = len(data.x_train)
     seeds = _seeds(config.seed, config.n_seeds)
     sizes = tuple(sorted({int(b) for b in config.batch_sizes if 2 <= int(b) <= n}))
-    x_train, x_test, y_test = (jnp.asarray(a) for a in (data.x_train, data.x_test, data.y_test))
     work = [small_batch_steps(config.epochs, b, n)[0] for b in sizes]
     rows, done = [], 0
     for b, steps in zip(sizes, work):  # the three nets of one batch size train side by side
         trained = _train_nets(NETS, config.optimizer, b, config.lr, seeds, steps, data,
                               config.depth, config.width,
                               _stage(progress, done / sum(work), (done + steps) / sum(work),
-                                     f"batch size {b}"))
+                                     f"batch size {b}"), probe=None)
         done += steps
-        for name, norm, _ in NETS:
-            r = trained[name]
+        nets = [trained[name] for name, _, _ in NETS]
+        measured = evaluate_nets(tuple(r.carry.params for r in nets),
+                                 tuple(r.carry.state for r in nets), data.x_train, data.x_test,
+                                 data.y_test, specs=tuple(r.config.spec for r in nets))
+        for (name, norm, _), r, (population, running) in zip(NETS, nets, measured):
             div = np.asarray(r.diverged)
-            accs = {name: np.asarray(r.probes[0][:, -1], np.float64)}  # population statistics
-            if norm == "batch":
-                acc, _ = evaluate_runs(r.carry.params, r.carry.state, x_train, x_test, y_test,
-                                       r.config.spec, "running")
-                accs[BN_RUNNING] = np.where(div, np.nan, np.asarray(acc, np.float64))
+            accs = {name: population} | ({BN_RUNNING: running} if norm == "batch" else {})
             for variant, acc in accs.items():
+                acc = np.where(div, np.nan, np.asarray(acc, np.float64))
                 for k, seed in enumerate(seeds):
                     rows.append(dict(variant=variant, batch_size=b, seed=seed,
                                      acc=float(np.nan_to_num(acc[k], nan=0.0)),
@@ -417,13 +485,13 @@ SWEEP_EXTRA = (10.0,)  # the sweep continues the grid's gain-1 column upwards
 class LandscapeConfig:
     """Q4: page 5's grid (8x64, plain SGD, lr 0.003-3 x gain 0.5-2) for the three nets, and the
     sweep of the largest lr that learns: the grid's gain-1 column from `sweep_min` up, and
-    beyond. 500 steps by default (half of page 5's: three nets and three seeds train here; the
-    orderings are the same at 1000, tests/test_normalization.py)."""
+    beyond. 250 steps by default (a quarter of page 5's: three nets and three seeds train here,
+    198 networks; the orderings are the same at 500 and 1000, on seeds 0-2 and 5-7)."""
     seed: int = 0
     n_seeds: int = 3
     depth: int = 8
     width: int = 64
-    steps: int = 500
+    steps: int = 250
     lrs: tuple = LR_LADDER
     gains: tuple = GAINS
     sweep_extra: tuple = SWEEP_EXTRA
@@ -571,6 +639,16 @@ def max_learn_lr_per_seed(result: LandscapeResult, variant: str) -> np.ndarray:
     return np.array([largest_learning_lr(d.lr, d.learns) for _, d in s.groupby("seed")])
 
 
+def largest_on_every_seed(result: LandscapeResult) -> dict[str, float]:
+    """Each net's largest lr that learns on every seed (the smallest of the seeds' own), 0 where
+    none learns (the sweep chart's ticks)."""
+    out = {}
+    for name, _, _ in NETS:
+        per = max_learn_lr_per_seed(result, name)
+        out[name] = float(per.min()) if per.size else 0.0
+    return out
+
+
 def past_largest(result: LandscapeResult, variant: str) -> pd.DataFrame:
     """The sweep's runs of `variant` above their own seed's largest learning lr: where and how
     learning stopped (diverged, or stuck near ln 10)."""
@@ -678,13 +756,18 @@ def _depth_probe(key, x, y, depth, gain, *, norm: str, width: int, max_depth: in
     return gram, grads
 
 
-@functools.partial(jax.jit, static_argnames=("norm", "width", "max_depth"),
+@functools.partial(jax.jit, static_argnames=("norms", "width", "max_depth"),
                    compiler_options=ONCE)
-def depth_probe(keys, x, y, depth, gain, *, norm: str, width: int, max_depth: int):
-    """`_depth_probe` for R seeds (leading axis R on keys, x, y): grams and grads, leading (R,).
-    `depth` and `gain` are traced: a new depth compiles nothing."""
-    f = functools.partial(_depth_probe, norm=norm, width=width, max_depth=max_depth)
-    return jax.vmap(f, in_axes=(0, 0, 0, None, None))(keys, x, y, depth, gain)
+def depth_probe(seeds, x, y, depth, gain, *, norms: tuple, width: int, max_depth: int):
+    """`_depth_probe` of each normalization in `norms`, for R seeds (leading axis R on seeds
+    (R,) int32, x, y): a tuple over `norms` of (grams, grads), leading (R,). One program for
+    the three nets; `depth` and `gain` are traced: a new depth compiles nothing. The keys are
+    made inside, from the seeds (no small program of their own)."""
+    out = []
+    for norm in norms:
+        f = functools.partial(_depth_probe, norm=norm, width=width, max_depth=max_depth)
+        out.append(jax.vmap(lambda s, x, y: f(jax.random.key(s), x, y, depth, gain))(seeds, x, y))
+    return tuple(out)
 
 
 def run_depth(config: DepthConfig = DepthConfig(), progress=None) -> DepthResult:
@@ -696,12 +779,14 @@ def run_depth(config: DepthConfig = DepthConfig(), progress=None) -> DepthResult
     rng = [np.random.default_rng([s, 50]) for s in seeds]
     b = int(min(config.batch_size, len(data.x_train)))
     idx = np.stack([r.choice(len(data.x_train), b, replace=False) for r in rng])
-    x, y = jnp.asarray(data.x_train[idx]), jnp.asarray(data.y_train[idx])
-    keys = jnp.stack([jax.random.key(s) for s in seeds])
+    # numpy in, numpy scalars: jnp.asarray and jnp.int32 would each compile a small program
+    x, y = data.x_train[idx], data.y_train[idx]
+    seed_arr = np.asarray(seeds, np.int32)
     rows, summary = [], {}
-    for i, (name, norm, tag) in enumerate(NETS):
-        gram, grads = depth_probe(keys, x, y, jnp.int32(depth), jnp.float32(config.gain),
-                                  norm=norm, width=config.width, max_depth=MAX_DEPTH)
+    measured = depth_probe(seed_arr, x, y, np.int32(depth), np.float32(config.gain),
+                           norms=tuple(norm for _, norm, _ in NETS), width=config.width,
+                           max_depth=MAX_DEPTH)
+    for i, ((name, norm, tag), (gram, grads)) in enumerate(zip(NETS, measured)):
         ranks = effective_rank(np.asarray(gram)[:, :depth])  # (R, depth)
         grads = np.asarray(grads, np.float64)[:, :depth]
         for k, seed in enumerate(seeds):
@@ -732,7 +817,8 @@ class PageConfig:
     n_seeds: int = 3
     lr: float = 0.05  # Q1: the nets' training lr (plain SGD)
     sb_lr: float = 0.05  # Q3: the small-batch training lr (plain SGD)
-    steps: int = 500  # Q4: training steps of every net of the landscape
+    sb_min: int = 4  # Q3: the smallest training batch (TINY_BATCH adds batch 2)
+    steps: int = 250  # Q4: training steps of every net of the landscape
     depth: int = 50  # deep nets at initialization
 
 
@@ -742,7 +828,8 @@ def configs(page: PageConfig):
     common = dict(seed=page.seed, n_seeds=page.n_seeds)
     return (InvarianceConfig(lr=page.lr, **common),
             NoiseConfig(**common),
-            SmallBatchConfig(lr=page.sb_lr, **common),
+            SmallBatchConfig(lr=page.sb_lr, batch_sizes=tuple(
+                b for b in (TINY_BATCH,) + SMALL_BATCH_SIZES if b >= page.sb_min), **common),
             LandscapeConfig(steps=page.steps, **common),
             DepthConfig(depth=page.depth, **common))
 
@@ -750,8 +837,8 @@ def configs(page: PageConfig):
 PRESETS: dict[str, PageConfig] = {
     "the default: 3 seeds": PageConfig(),
     "other seeds (3 to 5)": PageConfig(seed=3),
-    "tiny batches at a small lr (0.005)": PageConfig(sb_lr=0.005),
-    "page 5's 1000 steps": PageConfig(steps=1000),
+    "batch 2 at a small lr (0.005)": PageConfig(sb_lr=0.005, sb_min=TINY_BATCH),
+    "the landscape at 1000 steps (page 5's)": PageConfig(steps=1000),
     "depth 100 at initialization": PageConfig(depth=100),
     "one seed (quick)": PageConfig(n_seeds=1),
 }

@@ -332,8 +332,9 @@ def depth_values(result, variant: str, what: str) -> np.ndarray:
     out = []
     for _, s in d.groupby("seed"):
         s = s.set_index("layer")
-        out.append(s.loc[last, "rank"] if what == "rank"
-                   else s.loc[1, "grad_norm"] / s.loc[last, "grad_norm"])
+        with np.errstate(divide="ignore", invalid="ignore"):  # inf / inf: NaN, shown as "—"
+            out.append(s.loc[last, "rank"] if what == "rank"
+                       else s.loc[1, "grad_norm"] / s.loc[last, "grad_norm"])
     return np.asarray(out, float)
 
 

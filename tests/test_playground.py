@@ -72,7 +72,8 @@ def test_partial_results_grow_from_the_first_chunk():
             seen.append(partial)
     config = dataclasses.replace(SMALL, steps=300, norm_a="layer", norm_b="batch")
     final = exp.run_playground(config, progress=progress)
-    assert seen and seen[0].step == exp.CHUNK and not seen[0].done
+    assert seen and seen[0].step == exp.chunk_steps(300) == exp.CHUNK and not seen[0].done
+    assert exp.chunk_steps(2000) == 100 and exp.chunk_steps(5000) == 250
     steps = [p.step for p in seen]
     assert steps == sorted(steps) and len(steps) >= 3
     for p in seen:

@@ -43,9 +43,9 @@ from bnjax.train import TrainConfig, hparams
 
 N_SEEDS = 3
 CURVE_POINTS = 200  # loss curve points per run: keeps the charts under ~5,000 rows
-CHUNK = 50  # training steps between two reports: the live charts' tick
-ACC_POINTS = 40  # about this many test-accuracy measurements over a run
-PROBES = (probes.test_accuracy,)  # after every probe_every steps: (test accuracy, test loss)
+CHUNK = 50  # the shortest chunk: training steps between two reports (the live charts' tick)
+CHUNKS = 20  # about this many chunks over a run; test accuracy is measured after each
+PROBES = (probes.test_accuracy,)  # after every chunk: (test accuracy, test loss)
 
 # The normalizations a net can have (`MLPSpec.norm`), the name each net gets on the page (the
 # shared palette's variant names) and in the summary's keys.
@@ -303,6 +303,13 @@ def _partial(config: PlaygroundConfig, results: dict, names, jobs_of, upto: int)
         tuple(names), done=False, step=upto)
 
 
+def chunk_steps(steps: int) -> int:
+    """Steps per chunk: about CHUNKS chunks over the run, a multiple of CHUNK (2000 steps: 100).
+    Every chunk costs a report, a probe and a copy of the nets' state: fewer, longer chunks
+    for long runs; the first live drawing comes after the first chunk."""
+    return max(CHUNK, round(steps / CHUNKS / CHUNK) * CHUNK)
+
+
 def steps_to_level(loss: np.ndarray, level: float) -> np.ndarray:
     """Per run (rows of `loss`, (R, steps)), the number of steps after which the training loss,
     as a trailing mean over max(5, steps / 100) steps, first falls below `level`; NaN if it never
@@ -370,9 +377,8 @@ def run_playground(config: PlaygroundConfig, progress: Callable | None = None,
         # A few milliseconds of tables: the page decides how often it draws them.
         progress(0.9 * done / steps, message, _partial(config, results, names, jobs_of, done))
 
-    probe_every = max(CHUNK, round(steps / ACC_POINTS / CHUNK) * CHUNK)
-    results = runs.train_together(jobs, steps, data, chunk=CHUNK, probe=PROBES,
-                                  probe_every=probe_every, on_chunk=on_chunk, with_carry=True)
+    results = runs.train_together(jobs, steps, data, chunk=chunk_steps(steps), probe=PROBES,
+                                  on_chunk=on_chunk, with_carry=True)
     if progress is not None:
         progress(0.92, "measuring the health monitors on every training digit")
     for thread in ahead:

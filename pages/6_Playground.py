@@ -124,12 +124,15 @@ ui.verdict(
     "Ioffe & Szegedy (2015) trained with 30x larger learning rates thanks to BN; Bjorck et al. "
     "(2018) showed that its benefit comes mostly from the large learning rates it tolerates. "
     "Ba, Kiros & Hinton (2016) introduced LayerNorm for settings where batch statistics are "
-    "unreliable (small batches, recurrent nets). The health monitors are those of Karpathy's *makemore part 3* BatchNorm lecture.")
+    "unreliable (small batches, recurrent nets). The health monitors are those of Karpathy's "
+    "*makemore part 3* BatchNorm lecture.")
 
 st.subheader("Health monitors")
-ui.explain("Activations should be spread out, not piled up where the activation is flat: a "
-           "**dead** ReLU unit outputs 0 for every training digit, a **saturated** tanh or "
-           "sigmoid output sits near ±1 (or 0 and 1), where almost no gradient passes back. "
+ui.explain("Activations should be spread out, not piled up where the activation is flat, "
+           "where almost no gradient passes back. A **dead** unit is flat for every training "
+           "digit (a ReLU unit that outputs 0 for all of them; one ReLU output in two being 0 "
+           "is normal). A **saturated** output is in the flat part: tanh beyond ±0.97, sigmoid "
+           "below 0.03 or above 0.97. "
            "The weight gradients should be of similar size in every layer. The **update:data "
            "ratio** says how much each step changes a layer's weights; Karpathy's rule of thumb "
            "is about 1e-3 (the dashed line). Measured on all 1,257 training digits, every seed.")

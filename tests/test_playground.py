@@ -168,7 +168,8 @@ def test_two_nets_of_one_normalization_keep_the_palette(pairs):
 def test_the_page_compares_layernorm_with_plain():
     at = render("pages/6_Playground.py", norm_a="layer", steps="200", depth="2", width="16")
     assert not at.exception, at.exception
-    assert at.selectbox(key="norm_a").value == "layer" and at.selectbox(key="norm_b").value == "none"
+    assert at.selectbox(key="norm_a").value == "layer"
+    assert at.selectbox(key="norm_b").value == "none"
     text = texts(at)
     assert "LayerNorm's test accuracy is" in text and "LayerNorm net:" in text
     for c in page_charts(at):

@@ -158,10 +158,11 @@ def check(config: PlaygroundConfig) -> None:
                          "in [0, 1) and the batch size at most 1257")
     if flops(config) > MAX_FLOPS:
         minutes = flops(config) / MAX_FLOPS
+        shown = f"{minutes:.{1 if minutes < 10 else 0}f}"
         raise ValueError(
-            f"this view would train for about {minutes:.{1 if minutes < 10 else 0}f} minutes on this "
-            "server, longer than it gives one view. Make it smaller: fewer steps, fewer or "
-            "narrower layers, or a smaller batch")
+            f"this view would train for about {shown} minutes on this server, longer than it "
+            "gives one view. Make it smaller: fewer steps, fewer or narrower layers, or a "
+            "smaller batch")
 
 
 def train_config(config: PlaygroundConfig, norm: str) -> TrainConfig:
@@ -202,7 +203,7 @@ def compile_ahead(specs, data: Dataset) -> threading.Thread:
                 params, state = jax.tree.map(
                     lambda a: jax.ShapeDtypeStruct((N_SEEDS,) + a.shape, a.dtype), shapes)
                 health_program.lower(params, state, x, y, spec=spec).compile()
-            except Exception:  # noqa: BLE001  the call after training compiles, and says what is wrong
+            except Exception:  # noqa: BLE001  the call after training compiles and says why
                 return
     thread = threading.Thread(target=compile_them, name="bnjax-compile-health", daemon=True)
     thread.start()

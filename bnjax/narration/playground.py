@@ -272,7 +272,8 @@ def training_sentence(per_seed: pd.DataFrame, level: float, total: int) -> str:
         than = f"as {name(b)}" if sp.sign == 0 else f"than {name(b)}"
         speed = (f"{name(a, True)} trained **{sp.word}** {than} (loss below {level:g}: "
                  f"{after(to_a, total)} vs {after(to_b, total)})")
-    neither = f"Neither net got its training loss below {level:g} on every seed within {total} steps"
+    neither = (f"Neither net got its training loss below {level:g} on every seed within "
+               f"{total} steps")
     if not (_finite(la).size and _finite(lb).size):
         return (speed or neither) + "."
     lc = loss_comparison(per_seed)
@@ -510,7 +511,8 @@ def health_table(layers: pd.DataFrame, when: str, activation: str) -> pd.DataFra
     return pd.DataFrame(rows).set_index("layer") if rows else pd.DataFrame()
 
 
-__all__ = ["accuracy_comparison", "after", "accuracy_title", "activation_title", "divergence_sentence",
+__all__ = ["accuracy_comparison", "accuracy_title", "activation_title", "after",
+           "divergence_sentence",
            "gradient_title", "health_sentence", "health_table", "identical", "label",
            "live_titles", "loss", "loss_comparison", "loss_title", "monitor",
            "monitor_comparison", "name", "net", "nets", "pct", "same_net_answer", "sci",

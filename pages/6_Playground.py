@@ -28,8 +28,8 @@ half, wide = (115, 80) if lecture else (say.TITLE_WIDTH, say.WIDE)  # title char
 d, O = exp.PlaygroundConfig(), exp.OPTIONS
 controls = ui.controls_area()
 c1, c2, c3, c4 = controls.columns(4)
-norm_help = "  \n".join(f"**{n}**: {ui.term(t)}" for n, t in (
-    ("batch", "batch norm (BN)"), ("layer", "LayerNorm"), ("none", "plain")))
+norm_help = "  \n".join([ui.term("normalization")] + [f"**{n}**: {ui.term(t)}" for n, t in (
+    ("batch", "batch norm (BN)"), ("layer", "LayerNorm"), ("none", "plain"))])
 config = exp.PlaygroundConfig(
     norm_a=ui.select("Net A: normalization", "norm_a", O["norm_a"], d.norm_a, container=c1,
                      help=norm_help),
@@ -157,7 +157,7 @@ ui.chart(charts.histogram_chart(
     independent_x=True, big=lecture, x_format=".0e"))
 ui.chart(charts.update_ratio_chart(result.update_ratio, title=say.update_title(per_seed, wide),
                                    big=lecture))
-ui.glossary("batch norm (BN)", "LayerNorm", "plain", "test accuracy", "training loss", "seed",
+ui.glossary("normalization", "batch norm (BN)", "LayerNorm", "plain", "test accuracy", "training loss", "seed",
             "seed spread", "diverged", "hidden layer", "unit", "activation function",
             "dead unit", "saturated unit", "saturation", "update:data ratio", "init gain",
             "He initialization", "learning rate", "SGD", "momentum", "Adam", "mini-batch",

@@ -173,6 +173,10 @@ TERMS: dict[str, str] = {
     # ---- page 7
     "LayerNorm": "Layer normalization: like batch norm, but each example is normalized over its "
                  "own units rather than each unit over the batch. It needs no batch.",
+    "normalization": "Shifting and scaling a layer's values to mean 0 and variance 1 before the "
+                     "nonlinearity, then by learned γ and β: batch norm takes the mean and "
+                     "variance over the mini-batch, LayerNorm over each example's own units; "
+                     "with none, the net is plain.",
     "effective rank": "How many independent directions a set of vectors really spans: 1 if "
                       "every example's representation points the same way, up to the width if "
                       "they are all different.",

@@ -165,6 +165,16 @@ def check(config: PlaygroundConfig) -> None:
             "smaller batch")
 
 
+def _jobs(config: PlaygroundConfig, seeds: tuple) -> tuple[dict, dict]:
+    """The runner's jobs, and where each net's runs are: {net name: (job name, rows)}. Two nets
+    of one normalization are one job, trained once."""
+    hp = hparams(lr=config.lr, gain=config.gain, dropout=config.dropout)
+    norms = dict(zip(net_names(config), (config.norm_a, config.norm_b)))
+    jobs = {VARIANT[norm]: runs.Job(train_config(config, norm), hp, seeds)
+            for norm in dict.fromkeys(norms.values())}
+    return jobs, {n: (VARIANT[norm], slice(None)) for n, norm in norms.items()}
+
+
 def train_config(config: PlaygroundConfig, norm: str) -> TrainConfig:
     spec = MLPSpec(depth=config.depth, width=config.width, activation=config.activation,
                    norm=norm)
@@ -293,9 +303,25 @@ def _curve_frames(res: runs.Result, name: str, steps: int, upto: int):
     return curves, accuracy
 
 
-def _partial(config: PlaygroundConfig, results: dict, names, jobs_of, upto: int):
+def _net(results: dict, plan: dict, name: str) -> runs.Result:
+    """Net `name`'s runs (one per seed) out of the runner's results: its job's rows."""
+    job, rows = plan[name]
+    r = results[job]
+    if rows == slice(None):
+        return r
+    cut = lambda tree: None if tree is None else jax.tree.map(  # noqa: E731
+        lambda a: np.asarray(a)[rows] if np.ndim(a) else a, tree)
+    return dataclasses.replace(
+        r, seeds=r.seeds[rows], hp=cut(r.hp), loss=r.loss[rows],
+        update_ratio=r.update_ratio[rows], probes=cut(r.probes), steps_done=r.steps_done[rows],
+        divergence=runs.Divergence(r.divergence.flag[rows], r.divergence.step[rows]),
+        carry=cut(r.carry))
+
+
+def _partial(config: PlaygroundConfig, results: dict, plan: dict, upto: int):
     """What is trained so far, as a PlaygroundResult (done False) for live charts."""
-    parts = [_curve_frames(results[jobs_of[n]], n, config.steps, upto) for n in names]
+    names = list(plan)
+    parts = [_curve_frames(_net(results, plan, n), n, config.steps, upto) for n in names]
     empty = pd.DataFrame()
     return PlaygroundResult(
         config, pd.concat([p[0] for p in parts], ignore_index=True),
@@ -355,18 +381,14 @@ def run_playground(config: PlaygroundConfig, progress: Callable | None = None,
     data = load_digits() if data is None else data
     seeds = tuple(config.seed + i for i in range(N_SEEDS))
     names = net_names(config)
-    norms = dict(zip(names, (config.norm_a, config.norm_b)))
-    jobs_of = {n: VARIANT[norm] for n, norm in norms.items()}  # same norm: one job, trained once
-    hp = hparams(lr=config.lr, gain=config.gain, dropout=config.dropout)
-    jobs = {VARIANT[norm]: runs.Job(train_config(config, norm), hp, seeds)
-            for norm in dict.fromkeys(norms.values())}
+    jobs, plan = _jobs(config, seeds)
     steps = config.steps
     start, ahead = {}, []
 
     def on_chunk(results):
         done = min(int(r.steps_done.min()) for r in results.values())
         if done == 0:  # the fresh nets: their state is the health monitors' "at init"
-            start.update({job: r.carry for job, r in results.items()})
+            start.update({n: _net(results, plan, n).carry for n in names})
             ahead.append(compile_ahead([j.config.spec for j in jobs.values()], data))
             return
         if progress is None:
@@ -376,7 +398,7 @@ def run_playground(config: PlaygroundConfig, progress: Callable | None = None,
             progress(0.9 * done / steps, message)
             return
         # A few milliseconds of tables: the page decides how often it draws them.
-        progress(0.9 * done / steps, message, _partial(config, results, names, jobs_of, done))
+        progress(0.9 * done / steps, message, _partial(config, results, plan, done))
 
     results = runs.train_together(jobs, steps, data, chunk=chunk_steps(steps), probe=PROBES,
                                   on_chunk=on_chunk, with_carry=True)
@@ -389,12 +411,12 @@ def run_playground(config: PlaygroundConfig, progress: Callable | None = None,
     curves, accs, ratios, div_rows, probed, losses, per_seed = [], [], [], [], {}, {}, {}
     diverged = {}
     for name in names:
-        res = results[jobs_of[name]]
+        res = _net(results, plan, name)
         spec = res.config.spec
         div = np.asarray(res.divergence.flag, bool)
-        if (jobs_of[name], "init") not in probed:  # a job shared by both nets: measured once
-            probed[(jobs_of[name], "init")] = (spec, start[jobs_of[name]], np.zeros_like(div))
-            probed[(jobs_of[name], "end")] = (spec, res.carry, div)  # a diverged net has no "end"
+        if plan[name] not in [plan[n] for n, _ in probed]:  # one job and rows: measured once
+            probed[(name, "init")] = (spec, start[name], np.zeros_like(div))
+            probed[(name, "end")] = (spec, res.carry, div)  # a diverged net has no "end"
         c, a = _curve_frames(res, name, steps, steps)
         curves.append(c), accs.append(a)
         div_step = np.where(div, res.divergence.step, np.nan).astype(float)
@@ -425,8 +447,9 @@ def run_playground(config: PlaygroundConfig, progress: Callable | None = None,
             diverged_step=div_step, update=np.where(div, np.nan, update_end))
     level, speed = _speed(losses)
     act, grad, layers = _health_tables(probed, config.activation, data, seeds)
-    # Health tables are measured per job; each net gets its job's rows under its own name.
-    act, grad, layers = (pd.concat([t[t.variant == jobs_of[n]].assign(variant=n) for n in names],
+    # Two nets of one normalization are one net, measured once: each gets its rows, renamed.
+    measured = {n: next(m for m, _ in probed if plan[m] == plan[n]) for n in names}
+    act, grad, layers = (pd.concat([t[t.variant == measured[n]].assign(variant=n) for n in names],
                                    ignore_index=True) for t in (act, grad, layers))
     rows = []
     for name in names:

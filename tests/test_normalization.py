@@ -354,3 +354,15 @@ def test_the_page_answers_first_and_the_depth_slider_reruns_only_its_section():
     # the depth section's two charts, last on the page
     assert changed == [len(before) - 2, len(before) - 1], changed
     assert "At layer 12" in after[-2] and "W12" in after[-1]
+
+
+def test_a_hostile_url_gets_messages_not_a_traceback():
+    """One seed, a seed out of range, the largest learning rates (every run at batch 2
+    diverges or learns nothing), the shortest landscape and the shallowest depth: the page
+    renders every section, with a message where the URL was out of range."""
+    at = render(PAGE, seed="999999", n_seeds="1", lr="0.2", sb_lr="0.1", sb_min="2",
+                steps="250", depth="2")
+    assert not at.exception, at.exception
+    assert not [e.value for e in at.error], [e.value for e in at.error]
+    assert any("seed=999999" in w.value for w in at.warning)
+    assert len(page_charts(at)) >= 8

@@ -48,6 +48,14 @@ class LayerNormParams(NamedTuple):
     beta: jax.Array  # (features,) shift, 0 at init
 
 
+class SwitchParams(NamedTuple):
+    """A hidden layer that is batch norm or plain by a traced switch (norm "switch"): BN and
+    plain nets of one shape then share every compiled program."""
+    gamma: jax.Array  # (features,) BN scale, 1 at init
+    beta: jax.Array  # (features,) BN shift, 0 at init
+    on: jax.Array  # () 1.0: batch norm (the linear bias unused); 0.0: plain (gamma, beta unused)
+
+
 class _HiddenFields(NamedTuple):
     dense: DenseParams
     norm: BatchNormParams | LayerNormParams | None  # None for a plain layer
@@ -81,13 +89,16 @@ MLPState = tuple  # tuple[BatchNormState | None, ...], one per hidden layer (Non
 # The normalizations a hidden layer can have. "batch" keeps running statistics (state);
 # "layer" needs none: it is the same function in train and eval mode.
 NORMS = ("batch", "layer", "none")
+# Not a normalization of its own: "switch" is batch norm or none by a traced value per net
+# (`SwitchParams.on`, set by `set_switch`), so that BN and plain nets share their programs.
+SWITCH = "switch"
 
 
 def _norm_name(norm) -> str:
     """"batch" | "layer" | "none" from a name, or from the older bool switch (True = batch)."""
     if not isinstance(norm, str):  # a truth value (bool, numpy bool, 0/1)
         return "batch" if norm else "none"
-    if norm not in NORMS:
+    if norm not in NORMS + (SWITCH,):
         raise ValueError(f"unknown normalization {norm!r}; one of {NORMS}")
     return norm
 
@@ -126,6 +137,11 @@ class MLPSpec(_SpecFields):
     def bn(self) -> bool:
         """Batch norm on (the switch every page before LayerNorm used)."""
         return self.norm == "batch"
+
+    @property
+    def has_stats(self) -> bool:
+        """The net keeps batch-norm statistics: norm "batch", or "switch" (BN or not is data)."""
+        return self.norm in ("batch", SWITCH)
 
     def _replace(self, **changes):
         if "bn" in changes:
@@ -327,8 +343,41 @@ def layernorm_apply(params: LayerNormParams, state, x, *, train: bool = True, ep
     return params.gamma[None, :] * x_hat + params.beta[None, :], state
 
 
+def _switch_init(features: int):
+    """A switch layer: batch norm's gamma, beta and statistics, switched on (see `set_switch`)."""
+    p, state = batchnorm_init(features)
+    return SwitchParams(p.gamma, p.beta, jnp.ones((), jnp.float32)), state
+
+
+def set_switch(params: "MLPParams", on) -> "MLPParams":
+    """The same net with every switch layer set to batch norm (`on` 1.0) or plain (0.0); `on`
+    may be traced. Layers of another kind are left as they are."""
+    on = jnp.asarray(on, jnp.float32)
+    hidden = tuple(h._replace(norm=h.norm._replace(on=on)) if isinstance(h.norm, SwitchParams)
+                   else h for h in params.hidden)
+    return params._replace(hidden=hidden)
+
+
+def _switch_apply(layer: "HiddenParams", state, x, *, train: bool, decay, eps: float,
+                  groups: RowGroups | None = None):
+    """One switch layer: (z, h, new_state). BN on: z = x W (the bias left out, as a BN layer has
+    none), h = BN(z). Off: z = x W + b, h = z, the statistics kept. The unused branch gets
+    zeros as input (so a plain net's huge values cannot overflow inside it and reach the
+    gradient as NaN), and `where` passes it no gradient: a BN net trains bit for bit as with
+    norm "batch", a plain one as "none" (tests/test_nn.py)."""
+    p = layer.norm
+    on = p.on > 0.5
+    xw = x @ layer.dense.w  # (batch, width)
+    z = xw + jnp.where(on, 0.0, layer.dense.b)[None, :]
+    h_bn, bn_state = batchnorm_apply(BatchNormParams(p.gamma, p.beta), state,
+                                     jnp.where(on, xw, 0.0), train=train, decay=decay, eps=eps,
+                                     groups=groups)
+    new_state = jax.tree.map(lambda a, b: jnp.where(on, a, b), bn_state, state)
+    return z, jnp.where(on, h_bn, z), new_state
+
+
 # What each normalization's init and apply are; "none" has neither.
-_NORM_INIT = {"batch": batchnorm_init, "layer": layernorm_init}
+_NORM_INIT = {"batch": batchnorm_init, "layer": layernorm_init, SWITCH: _switch_init}
 
 
 def _norm_apply(spec: "MLPSpec", params, state, z, *, train: bool, decay: float,
@@ -355,7 +404,9 @@ def mlp_init(key, spec: MLPSpec, gain=1.0):
     hidden, state, fan_in = [], [], spec.n_in
     for k in keys[:-1]:
         norm = spec.norm != "none"  # every norm here has a beta, which replaces the bias
-        dense = dense_init(k, fan_in, spec.width, gain=gain, c=c, bias=not norm)
+        # (a switch layer keeps both: which one acts is data)
+        dense = dense_init(k, fan_in, spec.width, gain=gain, c=c,
+                           bias=not norm or spec.norm == SWITCH)
         norm_params, norm_state = _NORM_INIT[spec.norm](spec.width) if norm else (None, None)
         hidden.append(HiddenParams(dense, norm_params))
         state.append(norm_state)
@@ -394,7 +445,7 @@ def mlp_apply(params: MLPParams, state: MLPState, x, *, spec: MLPSpec, train: bo
         Layer norm is the same in both modes.
       key: randomness for dropout and noise; needed when either is non-zero in train mode.
       dropout: rate in [0, 1), a traced scalar (inverted dropout after the activation); None
-        (the default) builds no dropout at all, which is cheaper than a rate of 0.
+        (the default) builds no dropout at all; a rate of 0 draws no mask and changes nothing.
       noise: scale s of the per-step noise added after the norm (after the linear layer when
         plain); a traced scalar; active in train mode; None builds none; 0 draws none.
       masks: optional tuple of (width,) 0/1 arrays, one per hidden layer: unit ablation,
@@ -410,15 +461,21 @@ def mlp_apply(params: MLPParams, state: MLPState, x, *, spec: MLPSpec, train: bo
     if use_noise:  # every layer's noise in one draw
         layer_noise = _layer_noise(k_noise, (spec.depth, x.shape[0], spec.width), noise)
     if use_dropout:  # every layer's dropout mask in one draw: keep with probability 1 - rate
-        keep_all = jax.random.uniform(k_drop, (spec.depth, x.shape[0], spec.width)) \
-            < 1.0 - dropout
+        shape = (spec.depth, x.shape[0], spec.width)
+        keep_all = jax.lax.cond(  # a rate of 0 draws nothing (a traced branch), keeps all
+            dropout > 0, lambda: jax.random.uniform(k_drop, shape) < 1.0 - dropout,
+            lambda: jnp.ones(shape, bool))
     new_state, zs, hs, as_ = [], [], [], []
     for i, (layer, bn_state) in enumerate(zip(params.hidden, state)):
-        z = dense_apply(layer.dense, x)  # (batch, width)
-        if layer.norm is not None:
+        if isinstance(layer.norm, SwitchParams):
+            z, h, bn_state = _switch_apply(layer, bn_state, x, train=train, decay=decay,
+                                           eps=spec.eps, groups=groups)
+        elif layer.norm is not None:
+            z = dense_apply(layer.dense, x)  # (batch, width)
             h, bn_state = _norm_apply(spec, layer.norm, bn_state, z, train=train, decay=decay,
                                       groups=groups)
         else:
+            z = dense_apply(layer.dense, x)  # (batch, width)
             h = z
         if use_noise:
             h = h + layer_noise[i]  # noise = 0 adds exactly 0
@@ -442,7 +499,7 @@ def population_state(params: MLPParams, x, *, spec: MLPSpec, masks=None):
     A train-mode pass on the full set computes exactly these; ghost groups are turned off.
     Layers without batch norm (plain, layer norm) have no statistics: None."""
     full = spec._replace(ghost=0)
-    state = tuple(batchnorm_init(spec.width)[1] if spec.norm == "batch" else None
+    state = tuple(batchnorm_init(spec.width)[1] if spec.has_stats else None
                   for _ in params.hidden)
     _, new = mlp_apply(params, state, x, spec=full, train=True, masks=masks, decay=0.0)
     return new  # decay 0: the "running" statistics are exactly this pass's statistics

@@ -109,7 +109,7 @@ def test_accuracy(snap, config):
 
     spec = config.spec._replace(ghost=0)  # eval mode has no ghost groups
     params, state = snap.params, snap.state
-    if spec.bn:
+    if spec.has_stats:
         state = population_state(params, snap.data.x_train, spec=spec)
     logits, _ = mlp_apply(params, state, snap.data.x_test, spec=spec, train=False)
     y = snap.data.y_test
@@ -137,7 +137,8 @@ def _fresh_bn_state(spec: MLPSpec) -> tuple:
     In train mode BN normalizes with the batch's own statistics, so these are never read."""
     from bnjax.nn import batchnorm_init  # noqa: PLC0415
 
-    return tuple(batchnorm_init(spec.width)[1] if spec.bn else None for _ in range(spec.depth))
+    return tuple(batchnorm_init(spec.width)[1] if spec.has_stats else None
+                 for _ in range(spec.depth))
 
 
 def running_gap(snap, config):
@@ -322,6 +323,24 @@ perturb_layer1_runs = jax.jit(jax.vmap(perturb_layer1, in_axes=(0, 0, None, None
                               compiler_options=ONCE_COMPILER_OPTIONS)
 
 
+def _draws_seeds(raw_keys, shape: tuple):
+    keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.wrap_key_data(k), 1))(raw_keys)
+    return _draws_runs(keys, shape)
+
+
+# The same draws from the seeds' raw key data (`runs.key_data`), each change drawn from
+# fold_in(key(seed), 1) inside the program: no small eager programs for the keys.
+perturbation_draws_seeds = jax.jit(_draws_seeds, static_argnums=1,
+                                   compiler_options=ONCE_COMPILER_OPTIONS)
+
+
+def perturb_seeds(params, raw_keys, x, y, spec: MLPSpec, sizes: tuple):
+    """`perturb_runs` with run r's change drawn from fold_in(key(seed_r), 1), given the seeds'
+    raw key data (R, 2) (`runs.key_data(seed)`): pages 2 and 3."""
+    draws = perturbation_draws_seeds(raw_keys, tuple(params.hidden[0].dense.w.shape[1:]))
+    return perturb_layer1_runs(params, draws, x, y, spec, sizes)
+
+
 def perturb_runs(params, keys, x, y, spec: MLPSpec, sizes: tuple):
     """`perturb_layer1` on R trained nets (params with a leading (R,) axis), run r's change
     drawn from `keys[r]`: the outputs of `perturb_layer1`, each with a leading (R,) axis."""
@@ -370,7 +389,7 @@ def subset_scores(params, x_sub, y_sub, x_test, y_test, *, spec: MLPSpec):
     from bnjax.nn import population_state  # noqa: PLC0415
 
     spec = spec._replace(ghost=0)
-    pop = population_state(params, x_sub, spec=spec) if spec.bn else \
+    pop = population_state(params, x_sub, spec=spec) if spec.has_stats else \
         tuple(None for _ in params.hidden)
     out = []
     for x, y in ((x_sub, y_sub), (x_test, y_test)):

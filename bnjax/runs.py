@@ -56,7 +56,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from bnjax.data import Dataset, batch_indices
-from bnjax.nn import MLPParams, MLPSpec, mlp_init
+from bnjax.nn import SWITCH, MLPParams, MLPSpec, mlp_init, set_switch
 from bnjax.train import (INIT_COMPILER_OPTIONS, Carry, Hparams, TrainConfig, init_optimizer,
                          train_step)
 
@@ -224,6 +224,7 @@ def init_one(weights, hp: Hparams, config: TrainConfig) -> Carry:
     ref, state = mlp_init(jax.random.key(0), config.spec, hp.gain)
     hidden = tuple(h._replace(dense=h.dense._replace(w=w)) for h, w in zip(ref.hidden, ws))
     params = MLPParams(hidden, out)
+    params = set_switch(params, hp.bn) if config.spec.norm == SWITCH else params
     return Carry(params, state, init_optimizer(params, hp, config.optimizer), raw_key,
                  jnp.array(False))
 

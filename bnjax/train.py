@@ -22,8 +22,8 @@ import numpy as np
 import optax
 
 from bnjax.data import Dataset
-from bnjax.nn import (MLPParams, MLPSpec, RowGroups, mlp_apply, mlp_init, population_state,
-                      row_groups)
+from bnjax.nn import (SWITCH, MLPParams, MLPSpec, RowGroups, mlp_apply, mlp_init,
+                      population_state, row_groups, set_switch)
 
 # ---------------------------------------------------------------------------- configuration
 
@@ -53,16 +53,19 @@ class Hparams(NamedTuple):
     # Read only under `TrainConfig.groups` (see `nn.row_groups`):
     ghost: jax.Array  # () BN statistics over groups of this many rows; 0 = the whole batch
     batch: jax.Array  # () effective batch size: only the first `batch` rows count; 0 = all
+    bn: jax.Array  # () 1.0: batch norm on, 0.0: plain; read only by norm "switch" nets
 
 
 def hparams(lr=0.1, gain=1.0, noise=0.0, dropout=0.0, w_lr_scale=1.0, ghost=0,
-            batch=0) -> Hparams:
+            batch=0, bn=1.0) -> Hparams:
     """Hparams of float32 scalars (or equal-length 1-D arrays, one entry per run). `ghost` and
-    `batch` act only in a `TrainConfig(groups=True)` program."""
+    `batch` act only in a `TrainConfig(groups=True)` program; `bn` only in a net of norm
+    "switch" (`nn.SwitchParams`: BN and plain nets of one shape share their programs)."""
     def f32(v):  # numbers convert on the host: no tiny conversion program per new shape
         return jnp.asarray(v, jnp.float32) if isinstance(v, jax.Array) else jax.device_put(
             np.asarray(v, np.float32))
-    return Hparams(*(f32(v) for v in (lr, gain, noise, dropout, w_lr_scale, ghost, batch)))
+    return Hparams(*(f32(v) for v in (lr, gain, noise, dropout, w_lr_scale, ghost, batch,
+                                      bn)))
 
 
 # Each name maps to an optax factory wrapped in `inject_hyperparams`, built once: the learning
@@ -78,7 +81,8 @@ def _labels(params: MLPParams):
     """'hidden_w' for every hidden layer's weight matrix, 'other' for the rest."""
     hidden = tuple(h._replace(dense=h.dense._replace(
         w="hidden_w", b=None if h.dense.b is None else "other"),
-        bn=None if h.bn is None else type(h.bn)("other", "other")) for h in params.hidden)
+        bn=None if h.bn is None else type(h.bn)(*("other",) * len(h.bn)))
+        for h in params.hidden)
     return MLPParams(hidden, params.out._replace(w="other", b="other"))
 
 
@@ -142,6 +146,7 @@ def init_carry(key, hp: Hparams, *, config: TrainConfig) -> Carry:
     """A fresh run: parameters from `key`, gain from `hp` (traced), optimizer state."""
     k_init, k_train = jax.random.split(key)
     params, state = mlp_init(k_init, config.spec, hp.gain)
+    params = set_switch(params, hp.bn) if config.spec.norm == SWITCH else params
     return Carry(params, state, init_optimizer(params, hp, config.optimizer), k_train,
                  jnp.array(False))
 
@@ -215,7 +220,7 @@ def init_runs(keys, hp: Hparams, config: TrainConfig) -> Carry:
 def _evaluate(params, state, x_train, x_test, y_test, spec: MLPSpec, stats: str):
     """Test accuracy and loss in eval mode, with population statistics of the training set
     (`stats="population"`) or the running EMA in `state` (`stats="running"`)."""
-    if spec.bn and stats == "population":
+    if spec.has_stats and stats == "population":
         state = population_state(params, x_train, spec=spec)
     logits, _ = mlp_apply(params, state, x_test, spec=spec, train=False)
     loss = optax.softmax_cross_entropy_with_integer_labels(logits, y_test).mean()

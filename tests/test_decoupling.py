@@ -188,21 +188,27 @@ def test_same_config_same_numbers_and_the_parts_make_the_whole():
     assert exp.merge(clean, noisy).summary == {**whole.summary}
 
 
-def test_clean_and_noisy_nets_share_one_program_and_reports_partials():
-    """Clean and noisy nets: one static config (the noise scale is data), so one compiled
-    training program each for BN and plain; a noise scale of 0 adds nothing: the clean nets
-    train bit for bit as page 2's config (no noise built) does. Every chunk hands the page a
-    partial result whose curves and Def. 2.1 probes grow, the last one the finished tables."""
+def test_every_net_shares_one_program_and_reports_partials():
+    """BN and plain, clean and noisy nets: one static config (BN on or off and the noise scale
+    are data), so one compiled training program for all four; BN off/on and a noise scale of 0
+    change nothing else: the clean nets train bit for bit as page 2's configs (norm "batch" or
+    "none", no noise built) do. Every chunk hands the page a partial result whose curves and
+    Def. 2.1 probes grow, the last one the finished tables."""
     config = exp.shrink(exp.DecouplingConfig(seed=4), 100)
     data = load_digits()
+    one = exp.train_config(config)
     for bn in (True, False):  # page 2's setup: 8x64 ReLU, plain SGD, batch 64
-        assert exp.train_config(config, bn, noisy=True) == exp.train_config(config, bn)
+        for noisy in (True, False):
+            assert exp.train_config(config, bn, noisy) == one
         page2 = TrainConfig(MLPSpec(depth=8, width=64, bn=bn), optimizer="sgd", batch_size=64)
-        assert exp.train_config(config, bn)._replace(stochastic=False) == page2
-        ours = runs.train(exp.train_config(config, bn), hparams(lr=0.05, noise=0.0), (4,),
-                          60, data)
-        theirs = runs.train(page2, hparams(lr=0.05), (4,), 60, data)
+        ours = runs.train(one, exp.train_hparams(config, bn, False), (4,), 60, data,
+                          probe=probes.test_accuracy)
+        theirs = runs.train(page2, hparams(lr=config.lr), (4,), 60, data,
+                            probe=probes.test_accuracy)
         np.testing.assert_array_equal(ours.loss, theirs.loss)
+        np.testing.assert_array_equal(ours.probes[0], theirs.probes[0])
+        noisy = runs.train(one, exp.train_hparams(config, bn, True), (4,), 60, data)
+        assert not np.allclose(noisy.loss, ours.loss)  # the noise is there when asked
     seen = []
     result = exp.run_gradients(config, progress=lambda f, m, *p: seen.append((f, p)))
     partials = [p[0] for _, p in seen if p]

@@ -155,6 +155,50 @@ def test_row_groups_are_data_one_program_for_every_size(key):
     assert not np.allclose(outs[0], outs[1])
 
 
+# ---------------------------------------------------------------------------- the BN switch
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_a_switch_net_is_the_bn_net_or_the_plain_net(key, train):
+    """norm "switch": with `on` 1 the net computes what the BN net (norm "batch") computes,
+    with `on` 0 what the plain net computes, bit for bit: outputs, statistics, gradients."""
+    from bnjax.nn import set_switch
+    from bnjax.train import loss_fn
+
+    k1, k2 = jax.random.split(key)
+    x, y = _x(k1, n=32, f=64), jax.random.randint(k2, (32,), 0, 10)
+    switch = MLPSpec(depth=3, width=16, norm="switch")
+    sw, sw_state = mlp_init(key, switch)
+    assert sw.hidden[0].dense.b is not None and sw.hidden[0].norm.on == 1.0
+    for bn in (True, False):
+        spec = switch._replace(norm="batch" if bn else "none")
+        ref, ref_state = mlp_init(key, spec)
+        # the plain net's biases and BN's gamma, beta made non-trivial, the same in both nets
+        ref = ref._replace(hidden=tuple(
+            h._replace(dense=h.dense._replace(b=None if bn else 0.1 * h.dense.w[0]),
+                       norm=h.norm._replace(gamma=1.0 + h.dense.w[1], beta=h.dense.w[2])
+                       if bn else None) for h in ref.hidden))
+        mine = set_switch(sw._replace(hidden=tuple(
+            s._replace(dense=s.dense._replace(w=r.dense.w, b=0.1 * r.dense.w[0]),
+                       norm=s.norm._replace(gamma=1.0 + r.dense.w[1], beta=r.dense.w[2]))
+            for s, r in zip(sw.hidden, ref.hidden)), out=ref.out), 1.0 if bn else 0.0)
+        (l1, (st1, _)), g1 = jax.value_and_grad(loss_fn, has_aux=True)(
+            ref, ref_state, x, y, spec=spec, train=train)
+        (l2, (st2, _)), g2 = jax.value_and_grad(loss_fn, has_aux=True)(
+            mine, sw_state, x, y, spec=switch, train=train)
+        assert l1 == l2
+        for a, b in zip(jax.tree.leaves(st1), jax.tree.leaves(st2) if bn else []):
+            np.testing.assert_array_equal(a, b)
+        for a, b in zip(g1.hidden, g2.hidden):
+            np.testing.assert_array_equal(a.dense.w, b.dense.w)
+            if bn:  # the unused bias of a BN net gets no gradient at all
+                assert float(jnp.abs(b.dense.b).max()) == 0.0
+                np.testing.assert_array_equal(a.norm.gamma, b.norm.gamma)
+            else:  # nor do a plain net's unused gamma and beta
+                np.testing.assert_array_equal(a.dense.b, b.dense.b)
+                assert float(jnp.abs(b.norm.gamma).max() + jnp.abs(b.norm.beta).max()) == 0.0
+
+
 # ---------------------------------------------------------------------------- layer norm
 
 

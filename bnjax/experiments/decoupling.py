@@ -19,8 +19,9 @@ Leaves out: the loss-landscape explanation of why BN helps anyway (page 5).
 How it runs: config -> `runs.train_together` (BN and plain side by side, clean or noisy, the
 probes `probes.test_accuracy` and, clean, `probes.def21` every PROBE_EVERY steps; partial results
 after every chunk to `progress(fraction, message, partial)`) -> on the trained clean nets
-page 2's `perturb_runs` (2c) and `probes.rescale_runs` (the example) -> summary. Clean and noisy
-nets share one static config (the noise scale is data): the same compiled programs.
+page 2's change of layer 1 (`probes.perturb_seeds`, 2c) and `probes.rescale_runs` (the example)
+-> summary. Clean and noisy nets, BN and plain, share one static config (the noise scale and
+BN on/off are data): the same compiled programs.
 
     result = run_decoupling(DecouplingConfig(seed=0))
     result.summary["ics_cos_bn"], result.summary["ics_cos_plain"]
@@ -29,14 +30,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-import jax
 import numpy as np
 import pandas as pd
 
 from bnjax import probes, runs
 from bnjax.data import load_digits
 # Page 2's tick (steps between reports) and its change of layer 1 (2c shows it at REFERENCE_SIZE).
-from bnjax.experiments.covariate_shift import CHUNK, REFERENCE_SIZE, SIZES, perturb_runs
+from bnjax.experiments.covariate_shift import CHUNK, REFERENCE_SIZE, SIZES
 from bnjax.nn import MLPSpec
 from bnjax.train import TrainConfig, hparams
 
@@ -107,9 +107,9 @@ class DecouplingResult:
 
 # ---------------------------------------------------------------------------- the experiment
 # config -> `runs.train_together` (BN and plain side by side, the probes every PROBE_EVERY steps)
-# -> the programs after training (page 2's `perturb_runs`, `probes.rescale_runs`) -> summary.
-# Clean and noisy nets train with one static config (the noise scale is data: 0 for the clean
-# ones draws nothing), so they share their training and probe programs.
+# -> the programs after training (`probes.perturb_seeds`, `probes.rescale_runs`) -> summary.
+# BN and plain, clean and noisy nets train with one static config (BN on or off and the noise
+# scale are data), so they share their training, probe and after-training programs.
 
 # Every PROBE_EVERY steps, and at step 0. The noisy nets get the same probes (their Def. 2.1
 # numbers are not shown): the same probe program as the clean nets', not a second one.
@@ -126,14 +126,22 @@ def example_spec(spec: MLPSpec) -> MLPSpec:
     return spec._replace(eps=0.0)
 
 
-def train_config(config: DecouplingConfig, bn: bool, noisy: bool = False) -> TrainConfig:
+def train_config(config: DecouplingConfig, bn: bool = True, noisy: bool = False) -> TrainConfig:
     """Plain SGD, with the per-step noise built in ("noise": no dropout masks, which would cost
-    as much again). Its scale is data (`hparams(noise=...)`), so the clean nets (scale 0: no
-    draw, exactly nothing added) and the noisy ones train in the same compiled program.
-    (`noisy` is accepted for the callers that still pass it; it changes nothing.)"""
-    spec = MLPSpec(depth=config.depth, width=config.width, activation=config.activation, bn=bn)
+    as much again), and BN or not as data (norm "switch": `hparams(bn=1.0 or 0.0)`). The noise
+    scale is data too (`hparams(noise=...)`: 0 draws nothing and adds exactly nothing), so BN
+    and plain, clean and noisy nets all train in one compiled program, and share every program
+    after it (bit for bit the numbers of norm "batch" and "none" nets without noise,
+    tests/test_decoupling.py). (`bn` and `noisy` change nothing: the hparams say which.)"""
+    spec = MLPSpec(depth=config.depth, width=config.width, activation=config.activation,
+                   norm="switch")
     return TrainConfig(spec=spec, optimizer="sgd", batch_size=config.batch_size,
                        stochastic="noise")
+
+
+def train_hparams(config: DecouplingConfig, bn: bool, noisy: bool):
+    """The traced half of a net's setup: learning rate, BN on or off, noise scale (0: clean)."""
+    return hparams(lr=config.lr, noise=config.noise if noisy else 0.0, bn=1.0 if bn else 0.0)
 
 
 def _tables(config: DecouplingConfig, results: dict, final: bool) -> dict:
@@ -188,9 +196,8 @@ def _run(config: DecouplingConfig, noisy: bool, progress) -> DecouplingResult:
     data = load_digits()
     seeds = config.seeds
     names = (NOISY_BN, NOISY_PLAIN) if noisy else (BN, PLAIN)
-    hp = hparams(lr=config.lr, noise=config.noise if noisy else 0.0)
-    jobs = {name: runs.Job(train_config(config, bn, noisy), hp, seeds)
-            for name, bn in zip(names, (True, False))}
+    jobs = {name: runs.Job(train_config(config, bn, noisy), train_hparams(config, bn, noisy),
+                           seeds) for name, bn in zip(names, (True, False))}
     train_share = 0.95 if noisy else 0.85
 
     def on_chunk(results):
@@ -215,8 +222,7 @@ def _run(config: DecouplingConfig, noisy: bool, progress) -> DecouplingResult:
             progress(train_share, "changing layer 1 of the trained nets")
         x, y = data.x_train, data.y_train
         # Each seed's change of layer 1 comes from fold_in(key(seed), 1), as on page 2.
-        keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(
-            jax.random.wrap_key_data(np.stack([runs.key_data(s) for s in seeds])))
+        raw_keys = np.stack([runs.key_data(s) for s in seeds])
         ref = SIZES.index(REFERENCE_SIZE)
         # The scatter's sample of the example layer's weights: the same for every net and seed.
         pick = np.random.default_rng(0).choice(config.width * config.width,
@@ -225,7 +231,8 @@ def _run(config: DecouplingConfig, noisy: bool, progress) -> DecouplingResult:
         for variant, r in results.items():
             spec, div = r.config.spec, r.divergence.flag
             # 2c: the affine change of layer 1 (experiment 1b) on the clean nets.
-            rel_aff = np.asarray(perturb_runs(r.carry.params, keys, x, y, spec, SIZES)[2])[:, ref]
+            rel_aff = np.asarray(probes.perturb_seeds(r.carry.params, raw_keys, x, y, spec,
+                                                      SIZES)[2])[:, ref]
             for i, seed in enumerate(seeds):
                 for layer in range(spec.depth):
                     stats.append({"variant": variant, "seed": seed, "layer": layer + 1,

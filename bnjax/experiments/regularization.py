@@ -270,16 +270,17 @@ def run_ablation(config: AblationConfig, progress=None) -> AblationResult:
     """3b: train plain, BN and dropout nets on the same seeds and batches, then ablate."""
     data = load_digits()
     seeds = _seeds(config.seed, config.seeds)
-    plain = MLPSpec(depth=config.depth, width=config.width, bn=False)
-    bn = plain._replace(bn=True)
-    # The dropout rate is data: the plain net is the dropout program at rate 0 (no mask drawn,
-    # nothing changed), so the two share one compiled training program.
-    unnormalized = TrainConfig(plain, "momentum", 64, stochastic="dropout")
+    # BN on or off and the dropout rate are data (norm "switch"; a rate of 0 draws no mask and
+    # changes nothing): the three nets train in one compiled program, bit for bit as a BN net
+    # and a plain net (with or without dropout) of their own configs would, and share every
+    # program after training.
+    plain = bn = MLPSpec(depth=config.depth, width=config.width, norm="switch")
+    one = TrainConfig(plain, "momentum", 64, stochastic="dropout")
     jobs = {  # the same seeds, so the same initial weights and batches in all three
-        "dropout": runs.Job(unnormalized, hparams(lr=config.dropout_lr, dropout=config.dropout),
+        "dropout": runs.Job(one, hparams(lr=config.dropout_lr, dropout=config.dropout, bn=0.0),
                             seeds),
-        "plain": runs.Job(unnormalized, hparams(lr=config.lr, dropout=0.0), seeds),
-        "BN": runs.Job(TrainConfig(bn, "momentum", 64), hparams(lr=config.lr), seeds),
+        "plain": runs.Job(one, hparams(lr=config.lr, dropout=0.0, bn=0.0), seeds),
+        "BN": runs.Job(one, hparams(lr=config.lr, dropout=0.0, bn=1.0), seeds),
     }
     trained = _train(jobs, config.steps, data,
                      progress=_stage(progress, 0.0, 0.85, "training plain, BN and dropout nets"))

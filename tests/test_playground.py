@@ -64,6 +64,26 @@ def test_two_nets_with_one_normalization_are_one_net(pairs):
     assert say.accuracy_title(r.per_seed)[0] == "Test accuracy: the same net twice"
 
 
+def test_bn_and_plain_train_as_one_switch_job_and_layernorm_apart():
+    """BN vs plain (either way round) is one job of switch nets: one compiled program and full
+    waves; its numbers are the BN and the plain nets' own, bit for bit (the tests above compare
+    them with LayerNorm vs plain's plain nets and BN vs BN's nets)."""
+    seeds = (0, 1, 2)
+    for a, b in (("batch", "none"), ("none", "batch")):
+        jobs, plan = exp._jobs(dataclasses.replace(SMALL, norm_a=a, norm_b=b), seeds)
+        assert len(jobs) == 1 and next(iter(jobs.values())).config.spec.norm == "switch"
+        job = next(iter(jobs.values()))
+        assert job.seeds == seeds + seeds
+        on = np.asarray(job.hp.bn).tolist()
+        assert on == ([1.0] * 3 + [0.0] * 3 if a == "batch" else [0.0] * 3 + [1.0] * 3)
+        assert [rows for _, rows in plan.values()] == [slice(0, 3), slice(3, 6)]
+    jobs, plan = exp._jobs(dataclasses.replace(SMALL, norm_a="layer"), seeds)
+    assert sorted(j.config.spec.norm for j in jobs.values()) == ["layer", "none"]
+    jobs, plan = exp._jobs(dataclasses.replace(SMALL, norm_b="batch"), seeds)
+    a, b = plan.values()
+    assert len(jobs) == 1 and a == b  # BN twice: trained once
+
+
 def test_partial_results_grow_from_the_first_chunk():
     seen = []
 

@@ -37,7 +37,7 @@ import pandas as pd
 
 from bnjax import probes, runs
 from bnjax.data import Dataset, load_digits
-from bnjax.nn import MLPSpec, mlp_init
+from bnjax.nn import SWITCH, MLPSpec, mlp_init
 from bnjax.probes import dead_units, histogram, saturation
 from bnjax.train import TrainConfig, hparams
 
@@ -165,12 +165,27 @@ def check(config: PlaygroundConfig) -> None:
             "smaller batch")
 
 
+SWITCHED = "BN and plain"  # the job of a BN net and a plain net trained as one switch net
+
+
 def _jobs(config: PlaygroundConfig, seeds: tuple) -> tuple[dict, dict]:
-    """The runner's jobs, and where each net's runs are: {net name: (job name, rows)}. Two nets
-    of one normalization are one job, trained once."""
-    hp = hparams(lr=config.lr, gain=config.gain, dropout=config.dropout)
-    norms = dict(zip(net_names(config), (config.norm_a, config.norm_b)))
-    jobs = {VARIANT[norm]: runs.Job(train_config(config, norm), hp, seeds)
+    """The runner's jobs, and where each net's runs are: {net name: (job name, rows)}.
+
+    BN vs plain is one job of switch nets (`nn.SWITCH`: batch norm on or off is data, bit for
+    bit the BN and the plain net), net A's seeds then net B's: one compiled program for both,
+    and their 6 runs fill 3 waves of the 2 devices (two jobs of 3 leave a device idle in 2 of
+    4). Two nets of one normalization are one job, trained once. LayerNorm is a job of its own.
+    """
+    hp = dict(lr=config.lr, gain=config.gain, dropout=config.dropout)
+    names = net_names(config)
+    norms = dict(zip(names, (config.norm_a, config.norm_b)))
+    if set(norms.values()) == {"batch", "none"}:
+        on = np.array([float(norms[n] == "batch") for n in names for _ in seeds], np.float32)
+        job = runs.Job(train_config(config, SWITCH), hparams(**hp, bn=on), seeds + seeds)
+        r = len(seeds)
+        return {SWITCHED: job}, {names[0]: (SWITCHED, slice(0, r)),
+                                 names[1]: (SWITCHED, slice(r, 2 * r))}
+    jobs = {VARIANT[norm]: runs.Job(train_config(config, norm), hparams(**hp), seeds)
             for norm in dict.fromkeys(norms.values())}
     return jobs, {n: (VARIANT[norm], slice(None)) for n, norm in norms.items()}
 

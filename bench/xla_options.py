@@ -72,7 +72,7 @@ def programs():
     for label, config in configs.items():
         keys = np.stack([runs.key_data(s) for s in range(d)])
         hp = jax.device_put(Hparams(*(np.full(d, v, np.float32)
-                                      for v in (0.05, 1.0, 0.25, 0.2, 1.0, 32, 0))), run_sh)
+                                      for v in (0.05, 1.0, 0.25, 0.2, 1.0, 32, 0, 1))), run_sh)
         carry = runs.init_program(jax.device_put(keys, run_sh), hp,
                                   config=TrainConfig(config.spec, config.optimizer))
         idx = jax.device_put(np.random.default_rng(0).integers(

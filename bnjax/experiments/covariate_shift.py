@@ -12,8 +12,9 @@ Teaches, with the same trained nets, BN and plain side by side:
 Leaves out: convolutions, the EMA statistics (full-set train-mode statistics are used throughout).
 
 How it runs: config -> `runs.train_together` (BN and plain side by side, the probes
-`probes.test_accuracy` and `probes.last_layer_input` every CHUNK steps; the training programs
-are page 3's, the same static config) -> `probes.perturb_runs` on the trained nets -> summary.
+`probes.test_accuracy` and `probes.last_layer_input` every CHUNK steps; BN on or off is data,
+norm "switch": one training and one probe program for both) -> `probes.perturb_seeds` on the
+trained nets (one program for both) -> summary.
 
     result = run_covariate_shift(CovariateShiftConfig(seed=0))
     result.summary["drift_plain"], result.summary["drift_bn"]
@@ -87,9 +88,12 @@ def spec_of(config: CovariateShiftConfig, bn: bool) -> MLPSpec:
     return MLPSpec(depth=config.depth, width=config.width, activation=config.activation, bn=bn)
 
 
-def train_config(config: CovariateShiftConfig, bn: bool) -> TrainConfig:
-    """Plain SGD: at the default view, page 3's static config (the same compiled programs)."""
-    return TrainConfig(spec=spec_of(config, bn), optimizer="sgd", batch_size=config.batch_size)
+def train_config(config: CovariateShiftConfig, bn: bool = True) -> TrainConfig:
+    """Plain SGD, BN or not as data (norm "switch", `hparams(bn=1.0 or 0.0)`): the BN and plain
+    nets train in one compiled program and share the probe and the change of layer 1, bit for
+    bit the numbers of their own configs (tests/test_nn.py). (`bn` changes nothing.)"""
+    return TrainConfig(spec=spec_of(config, True)._replace(norm="switch"), optimizer="sgd",
+                       batch_size=config.batch_size)
 
 
 class _Bands:
@@ -153,22 +157,21 @@ def _band_tables(variant, seeds, steps, q, diverged):
     return rows, units
 
 
-def compile_ahead(config: CovariateShiftConfig, keys, data) -> threading.Thread:
-    """Compile 1b's programs (the draws, and the change of layer 1 for BN and plain) in a
+def compile_ahead(config: CovariateShiftConfig, raw_keys, data) -> threading.Thread:
+    """Compile 1b's programs (the draws, and the change of layer 1, one for BN and plain) in a
     background thread, while the nets train: XLA compiles without holding Python's lock, and
     the calls after training find them compiled (the same shapes: no second compile)."""
     def compile_all():
         try:
             shape = (spec_of(config, True).n_in, config.width)  # W1's
-            probes.perturbation_draws_runs.lower(keys, shape).compile()
-            draws = jax.eval_shape(lambda k: jax.vmap(
-                lambda one: probes.perturbation_draws(one, shape))(k), keys)
-            for bn in (True, False):
-                spec = spec_of(config, bn)
-                params = jax.eval_shape(lambda ks, spec=spec: jax.vmap(
-                    lambda k: mlp_init(k, spec, 1.0)[0])(ks), keys)
-                probes.perturb_layer1_runs.lower(params, draws, data.x_train, data.y_train,
-                                                 spec, SIZES).compile()
+            probes.perturbation_draws_seeds.lower(raw_keys, shape).compile()
+            draws = jax.eval_shape(lambda k: probes._draws_seeds(k, shape), raw_keys)
+            spec = train_config(config).spec
+            keys = jax.random.split(jax.random.key(0), len(raw_keys))
+            params = jax.eval_shape(lambda ks: jax.vmap(
+                lambda k: mlp_init(k, spec, 1.0)[0])(ks), keys)
+            probes.perturb_layer1_runs.lower(params, draws, data.x_train, data.y_train,
+                                             spec, SIZES).compile()
         except Exception:  # noqa: BLE001  the call after training compiles, and says what is wrong
             pass
     thread = threading.Thread(target=compile_all, name="bnjax-compile-1b", daemon=True)
@@ -188,20 +191,19 @@ def run_covariate_shift(config: CovariateShiftConfig, progress=None) -> Covariat
     so far) as a third argument about six times over the run, from the first chunk on
     (`frames_every`)."""
     data = load_digits()
-    hp = hparams(lr=config.lr)
-    jobs = {BN: runs.Job(train_config(config, True), hp, config.seeds),
-            PLAIN: runs.Job(train_config(config, False), hp, config.seeds)}
+    jobs = {BN: runs.Job(train_config(config), hparams(lr=config.lr, bn=1.0), config.seeds),
+            PLAIN: runs.Job(train_config(config), hparams(lr=config.lr, bn=0.0), config.seeds)}
     bands = _Bands(config)
     every = frames_every(config.steps, CHUNK)
-    # Each seed's change of layer 1 comes from fold_in(key(seed), 1), as it always has.
-    keys = jax.vmap(lambda k: jax.random.fold_in(k, 1))(
-        jax.random.wrap_key_data(np.stack([runs.key_data(s) for s in config.seeds])))
+    # Each seed's change of layer 1 comes from fold_in(key(seed), 1), as it always has (drawn
+    # inside the program, from the seeds' raw keys).
+    raw_keys = np.stack([runs.key_data(s) for s in config.seeds])
     ahead = []
 
     def on_chunk(results):
         bands.take(results)
         if not ahead:  # the nets train: 1b's programs compile meanwhile
-            ahead.append(compile_ahead(config, keys, data))
+            ahead.append(compile_ahead(config, raw_keys, data))
         if progress is None:
             return
         step = min(int(r.steps_done.min()) for r in results.values())
@@ -230,8 +232,9 @@ def run_covariate_shift(config: CovariateShiftConfig, progress=None) -> Covariat
         div = r.divergence.flag
         diverged[variant] = bool(div.any())
         d_aff, d_rand, r_aff, r_rand, dlogit3, m_aff, m_rand = (np.asarray(a) for a in
-                                                                perturb_runs(r.carry.params, keys,
-                                                                             x, y, spec, SIZES))
+                                                                probes.perturb_seeds(
+                                                                    r.carry.params, raw_keys,
+                                                                    x, y, spec, SIZES))
         acc = r.probes[0][0]  # (R, P) test accuracy at every probe
         for i, seed in enumerate(config.seeds):
             nan = np.nan if div[i] else 0.0  # a diverged net has nothing to perturb

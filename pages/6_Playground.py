@@ -79,9 +79,9 @@ def live(update):
         drawn["specs"] = [charts.live_spec(c, lecture) for c in (
             charts.accuracy_chart(p.accuracy, title=say.live_titles(
                 p.step, config.steps, "Test accuracy"), big=lecture,
-                plot=100 if lecture else charts.PLOT_HEIGHT),
+                plot=100 if lecture else charts.PLOT_HEIGHT, x_max=config.steps),
             charts.loss_chart(p.curves, title=say.live_titles(
-                p.step, config.steps, "Training loss"), big=lecture))]
+                p.step, config.steps, "Training loss"), big=lecture, x_max=config.steps))]
     acc_spec, loss_spec = drawn["specs"]
     if lecture:
         st.vega_lite_chart(acc_spec, width="stretch")
@@ -157,8 +157,8 @@ ui.chart(charts.histogram_chart(
     independent_x=True, big=lecture, x_format=".0e"))
 ui.chart(charts.update_ratio_chart(result.update_ratio, title=say.update_title(per_seed, wide),
                                    big=lecture))
-ui.glossary("normalization", "batch norm (BN)", "LayerNorm", "plain", "test accuracy", "training loss", "seed",
-            "seed spread", "diverged", "hidden layer", "unit", "activation function",
+ui.glossary("normalization", "batch norm (BN)", "LayerNorm", "plain", "test accuracy",
+            "training loss", "seed", "seed spread", "diverged", "hidden layer", "unit", "activation function",
             "dead unit", "saturated unit", "saturation", "update:data ratio", "init gain",
             "He initialization", "learning rate", "SGD", "momentum", "Adam", "mini-batch",
             "training step", "dropout")

@@ -106,6 +106,18 @@ def test_partial_results_grow_from_the_first_chunk():
     assert final.done and final.accuracy.step.max() == 300
 
 
+def test_a_live_chart_spans_the_run_and_shows_its_first_point():
+    """The first live frame has one test-accuracy point per net: drawn as a dot on an x-axis
+    that already spans the whole run (a line of one point draws nothing)."""
+    one = pd.DataFrame({"step": [100] * 6, "variant": ["BN"] * 3 + ["plain"] * 3,
+                        "seed": [0, 1, 2] * 2, "acc": [0.9, 0.91, 0.92, 0.8, 0.85, 0.82]})
+    spec = json.dumps(charts.accuracy_chart(one, x_max=2000).to_dict())
+    assert '"domain": [0, 2000.0]' in spec.replace("0.0, 2000.0", "0, 2000.0")
+    assert '"point": true' in spec
+    assert '"point": true' not in json.dumps(charts.accuracy_chart(
+        pd.concat([one, one.assign(step=200), one.assign(step=300)])).to_dict())
+
+
 def test_a_config_no_control_offers_is_a_clear_error():
     for bad, word in ((dict(norm_a="group"), "norm_a"), (dict(depth=500), "depth"),
                       (dict(lr=-1.0), "learning rate"), (dict(activation="gelu"), "activation")):

@@ -71,16 +71,21 @@ def _title(lines, big: bool = False) -> alt.Title:
                      subtitleFontSize=16 if big else 12, subtitleColor="#333333")
 
 
-def _band(df: pd.DataFrame, y: str, axis: alt.Axis | None, scale: alt.Scale) -> alt.Chart:
-    """Seed mean as a line (each net its colour and dash), min-max over seeds as a band."""
+def _band(df: pd.DataFrame, y: str, axis: alt.Axis | None, scale: alt.Scale,
+          x_max: float | None = None) -> alt.Chart:
+    """Seed mean as a line (each net its colour and dash), min-max over seeds as a band. With
+    `x_max` (a live chart: the run's length) the x-axis spans the whole run from the start, so
+    the curves grow left to right; a curve of one or two points also gets dots (a line of one
+    point draws nothing)."""
     domain = nets(df)
     legend = alt.Legend(orient="top", title=None, symbolType="stroke", symbolStrokeWidth=3,
                         symbolOpacity=1, symbolSize=300)
-    base = alt.Chart(df).encode(x=alt.X("step:Q", title="training step"))
+    x_scale = alt.Undefined if x_max is None else alt.Scale(domain=[0, float(x_max)])
+    base = alt.Chart(df).encode(x=alt.X("step:Q", title="training step", scale=x_scale))
     band = base.mark_area(opacity=0.18).encode(
         y=alt.Y(f"min({y}):Q", axis=axis, scale=scale), y2=f"max({y}):Q",
         color=_legend(net_color(domain), legend))
-    line = base.mark_line(strokeWidth=2.5).encode(
+    line = base.mark_line(strokeWidth=2.5, point=df.step.nunique() < 3).encode(
         y=f"mean({y}):Q", color=_legend(net_color(domain), legend),
         strokeDash=_legend(net_dash(domain), legend),
         tooltip=["variant", "step", alt.Tooltip(f"mean({y}):Q", format=".4g", title=y)])
@@ -107,7 +112,7 @@ def _level(value: float, label: str, x: float) -> alt.Chart:
 
 def loss_chart(curves: pd.DataFrame, diverged_at: pd.DataFrame | None = None, *,
                title=("Training loss",), level: float | None = None, big: bool = False,
-               plot: int = PLOT_HEIGHT) -> alt.Chart:
+               plot: int = PLOT_HEIGHT, x_max: float | None = None) -> alt.Chart:
     """Training loss (log scale) with the seed band; a cross where a run diverged; a dotted line
     at the loss level of the "trained faster" comparison."""
     df = curves[curves.loss > 0]
@@ -119,7 +124,7 @@ def loss_chart(curves: pd.DataFrame, diverged_at: pd.DataFrame | None = None, *,
                     labelExpr="datum.value >= 0.01 ? format(datum.value, '~g') "
                               ": format(datum.value, '.0e')")
     chart = _band(df, "loss", axis, alt.Scale(type="log", domain=[10.0 ** lo, 10.0 ** hi],
-                                              clamp=True))
+                                              clamp=True), x_max)
     if level is not None and len(df):
         chart = chart + _level(level, f"loss {level:g}", float(df.step.max()))
     if diverged_at is not None and len(diverged_at):
@@ -133,13 +138,13 @@ def loss_chart(curves: pd.DataFrame, diverged_at: pd.DataFrame | None = None, *,
 
 
 def accuracy_chart(acc: pd.DataFrame, *, title=("Test accuracy",), big: bool = False,
-                   plot: int = PLOT_HEIGHT) -> alt.Chart:
+                   plot: int = PLOT_HEIGHT, x_max: float | None = None) -> alt.Chart:
     """Test accuracy over training with the seed band. The axis runs to 100% and starts at the
     lowest value shown, rounded down to 5% (at most 90%), which its labels show."""
     df = acc.dropna()
     lo = min(0.9, float(np.floor(df.acc.min() * 20) / 20)) if len(df) else 0.0
     axis = alt.Axis(title="test accuracy", format=".0%")
-    return _band(df, "acc", axis, alt.Scale(domain=[lo, 1.0], nice=False)).properties(
+    return _band(df, "acc", axis, alt.Scale(domain=[lo, 1.0], nice=False), x_max).properties(
         title=_title(title, big), height=_height(title, plot))
 
 

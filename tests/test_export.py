@@ -247,6 +247,9 @@ def test_phone_variant_stacks_panels_and_wraps_titles():
     assert [list(p) for p in spec["vconcat"]] == [["vconcat"], ["vconcat"]]
     assert [p["vconcat"][0]["width"] for p in spec["vconcat"]] == [export.PHONE_PANEL] * 2
     assert "layer" in spec["vconcat"][1]["vconcat"][0]
+    # One view fits a phone's width only: its height is the plot's, not shared with a title
+    # wrapped on a phone and a legend in columns.
+    assert export.for_phone(export.to_spec(narrow)[0])["autosize"]["type"] == "fit-x"
     # A legend whose row of entries is wider than a phone goes in columns; a short one stays.
     states = ["learns", "finite, does not learn", "diverged"]
     long = alt.Chart(pd.DataFrame({"s": states, "x": [1, 2, 3]})).mark_point().encode(

@@ -65,8 +65,10 @@ config = exp.PlaygroundConfig(
 ui.presets(exp.PRESETS, d, container=controls)
 
 curves = first if lecture else st.container()  # the live charts, then the finished ones
-drawn = {"at": -1.0}  # the live charts' specs: a report with no new drawing redraws them
-REDRAW = 1.0  # seconds between two new live drawings (building one costs the training thread)
+drawn = {"at": -1.0, "step": 0}  # the live charts' specs: a report with no news redraws them
+# A new live drawing at most every REDRAW seconds and every 1/FRAMES of the run: building one
+# costs the training thread ~0.1 s of CPU, more on a busy server, where runs take longer.
+REDRAW, FRAMES = 1.0, 8
 
 
 def live(update):
@@ -74,8 +76,9 @@ def live(update):
     p = update.partial
     if p is None or p.accuracy.empty:
         return
-    if "specs" not in drawn or time.monotonic() - drawn["at"] >= REDRAW:
-        drawn["at"] = time.monotonic()
+    if "specs" not in drawn or (time.monotonic() - drawn["at"] >= REDRAW
+                                and p.step - drawn["step"] >= config.steps / FRAMES):
+        drawn["at"], drawn["step"] = time.monotonic(), p.step
         drawn["specs"] = [charts.live_spec(c, lecture) for c in (
             charts.accuracy_chart(p.accuracy, title=say.live_titles(
                 p.step, config.steps, "Test accuracy"), big=lecture,

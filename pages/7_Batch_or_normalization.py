@@ -79,7 +79,7 @@ if inv is not None:
         title = say.invariance_title(inv)
         ui.chart(charts.invariance_chart(inv.changes, exp.CHANGE_SHORT,
                                          title[:1] if lecture else title,
-                                         height=130 if lecture else 300))
+                                         height=95 if lecture else 300, compact=lecture))
     st.markdown(say.invariance_table(inv))
     ui.verdict(
         "With BN, a later layer is robust to changes in earlier layers: the mean and variance "
@@ -146,9 +146,7 @@ if land is not None:
     ui.chart(charts.sweep_chart(land.sweep, exp.largest_on_every_seed(land), ls["ln10"],
                                 say.sweep_title(land)))
     show = exp.showcase_lr(land)
-    ui.chart(charts.curves_chart(land.curves, show, ls["ln10"], [
-        f"At lr {show:g}, gain 1: the training loss of every seed", "a line that stops has "
-        "diverged; dashed: ln 10, the loss of a net that has learned nothing"]))
+    ui.chart(charts.curves_chart(land.curves, show, ls["ln10"], say.curves_title(land, show)))
     ui.verdict(
         "With batch norm the search over hyperparameters becomes much easier: the network is "
         "far more robust to the learning rate and the initialization.",

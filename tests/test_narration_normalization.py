@@ -101,8 +101,9 @@ def _noise(ln_std) -> exp.NoiseResult:
 
 
 def test_noise_words_follow_the_numbers():
-    zero = _noise(5e-8)
-    assert "does not move at all" in say.noise_title(zero)[0]
+    assert "does not move at all" in say.noise_title(_noise(0.0))[0]
+    zero = _noise(5e-8)  # float rounding: said so, with its size
+    assert "does not move (at most 5e-08: float rounding)" in say.noise_title(zero)[0]
     assert "−0.50" in say.noise_lines(zero)[0]  # the slope of a pure 1/sqrt(B) law
     assert "no batch noise" in say.noise_lines(zero)[1]
     assert "regularizing noise" in part(say.short_answer(noise=zero), "**It takes the batch**")
@@ -139,7 +140,11 @@ def test_landscape_words_follow_the_numbers():
     title = say.landscape_title(ordered)[0]
     assert "BN has more good cells than LayerNorm, and LayerNorm more than plain" in title
     lines = say.landscape_lines(ordered)
-    assert "BN's is larger than LayerNorm's, LayerNorm's larger than plain's" in lines[1]
+    assert ("BN's is larger than LayerNorm's on every seed; LayerNorm's is larger than plain's "
+            "on every seed") in lines[1]
+    curves = say.curves_title(ordered, 3.0)[0]
+    assert curves == ("At lr 3, gain 1: BN learns on 3 of 3; LayerNorm stuck near ln 10 on 3 of "
+                      "3; plain diverged on 3 of 3"), curves
     assert "plain 0.21 (0.1–0.3)" in lines[1]
     sweep = say.sweep_title(ordered)[0]
     assert "stuck near ln 10 on 6 of 6 runs and diverges on 0" in sweep
@@ -150,7 +155,11 @@ def test_landscape_words_follow_the_numbers():
     same = _land({"BN": [12, 12, 13], "LayerNorm": [12, 13, 12], "plain": [6, 6, 5]},
                  {"BN": [1.0] * 3, "LayerNorm": [1.0] * 3, "plain": [0.3] * 3})
     assert "BN has about as many good cells as LayerNorm" in say.landscape_title(same)[0]
-    assert "BN's is the same as LayerNorm's" in say.landscape_lines(same)[1]
+    assert "BN's is the same as LayerNorm's on every seed" in say.landscape_lines(same)[1]
+    mixed = _land({"BN": [12, 12, 13], "LayerNorm": [12, 13, 12], "plain": [6, 6, 5]},
+                  {"BN": [3.0] * 3, "LayerNorm": [0.3, 0.3, 1.0], "plain": [0.1, 0.3, 0.3]})
+    assert ("LayerNorm's is larger than plain's on 2 of 3 seeds, equal on 1"
+            in say.landscape_lines(mixed)[1])
     assert "**It takes the batch**" not in say.short_answer(land=same)
 
 

@@ -254,12 +254,15 @@ def _draw_the_page(inv, noise, small, land, deep) -> list:
     """Every chart and sentence page 7 builds from its five results, as the page calls them."""
     lt, gt = say.depth_titles(deep)
     out = [charts.invariance_chart(inv.changes, exp.CHANGE_SHORT, say.invariance_title(inv)),
+           charts.invariance_chart(inv.changes, exp.CHANGE_SHORT, say.invariance_title(inv)[:1],
+                                   height=110, compact=True),  # lecture mode's
            charts.noise_chart(noise.std, noise.summary.get("noise_c_bn"), say.noise_title(noise)),
            charts.small_batch_chart(small.acc, say.small_title(small)),
            charts.heatmaps_chart(land.cells, exp.GOOD, say.landscape_title(land)),
            charts.sweep_chart(land.sweep, exp.largest_on_every_seed(land),
                               land.summary["ln10"], say.sweep_title(land)),
-           charts.curves_chart(land.curves, exp.showcase_lr(land), land.summary["ln10"], "t"),
+           charts.curves_chart(land.curves, exp.showcase_lr(land), land.summary["ln10"],
+                               say.curves_title(land, exp.showcase_lr(land))),
            charts.depth_rank_chart(deep.layers, lt), charts.depth_grad_chart(deep.layers, gt)]
     for chart in out:
         chart.to_dict()  # the spec builds (Altair validates it)

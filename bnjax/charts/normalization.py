@@ -43,8 +43,8 @@ def _title(text, wrap: int | None = None) -> dict:
 
 
 def _legend(**kw) -> alt.Legend:
-    return alt.Legend(orient="top", title=None, labelLimit=0, symbolOpacity=1,
-                      symbolStrokeWidth=3, **kw)
+    return alt.Legend(**{"orient": "top", "title": None, "labelLimit": 0, "symbolOpacity": 1,
+                         "symbolStrokeWidth": 3, **kw})
 
 
 def _styles(variants):
@@ -69,10 +69,12 @@ def _encodings(variants, legend=True):
 
 
 def invariance_chart(changes: pd.DataFrame, labels: dict, title=None,
-                     tiny: float = 1e-4, height: int = 300) -> alt.LayerChart:
+                     tiny: float = 1e-4, height: int = 300,
+                     compact: bool = False) -> alt.LayerChart:
     """The relative change of the logits for each change of W1, one point per net and seed, on a
     log axis: exact invariances sit at float rounding (left of the `tiny` line), real changes
-    near 0.1 to 1. A change of exactly 0 is drawn at FLOOR."""
+    near 0.1 to 1. A change of exactly 0 is drawn at FLOOR. `compact` (lecture mode, where it
+    shares the first screen with the short answer): the legend beside the plot, not above."""
     df = changes.dropna(subset=["rel_change"]).copy()
     df["change of layer 1"] = df["change"].map(labels)
     df["shown"] = np.maximum(df["rel_change"], FLOOR)
@@ -80,6 +82,8 @@ def invariance_chart(changes: pd.DataFrame, labels: dict, title=None,
     variants = [v for v in ORDER if v in set(df.variant)]
     y_order = [labels[c] for c in labels]
     color, _, shape = _encodings(variants)
+    if compact:
+        color = color.legend(_legend(orient="right"))
     points = alt.Chart(df).mark_point(size=110, filled=True, opacity=0.85).encode(
         x=alt.X("shown:Q", title="relative change of the logits on the training set (log)",
                 scale=alt.Scale(type="log", domain=[FLOOR, 10.0]),
@@ -90,13 +94,14 @@ def invariance_chart(changes: pd.DataFrame, labels: dict, title=None,
         color=color, shape=shape,
         tooltip=["variant:N", "seed:Q", alt.Tooltip(field="change of layer 1", type="nominal"),
                  alt.Tooltip("value:N", title="relative change")])
-    # The label sits left of the line, over what it names: on a 390 px phone the plot is
-    # ~210 px wide and a label running right from the middle was cut at the chart's edge.
-    line = pd.DataFrame({"x": [tiny], "label": [f"float rounding (< {tiny:g})"]})
+    # The label sits inside the plot, left of the line, at the bottom: in row (c), whose
+    # changes (random directions) are never at rounding level, so no point sits there. Short,
+    # so that on a 390 px phone (a plot ~210 px wide) it stays clear of the row labels.
+    line = pd.DataFrame({"x": [tiny], "label": [f"rounding (< {tiny:.0e})".replace("e-0", "e-")]})
     rule = alt.Chart(line).mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(x="x:Q")
-    text = alt.Chart(line).mark_text(align="right", dx=-4, dy=-6, color=GUIDE_COLOR,
+    text = alt.Chart(line).mark_text(align="right", dx=-4, dy=-3, color=GUIDE_COLOR,
                                      baseline="bottom").encode(
-        x="x:Q", y=alt.value(0), text="label:N")
+        x="x:Q", y=alt.value(height), text="label:N")
     return alt.layer(points, rule, text).properties(height=height, **_title(title, WRAP))
 
 

@@ -185,10 +185,12 @@ def noise_title(result) -> list[str]:
     b = int(result.summary["b_min"])
     bn, ln = noise_values(result, BN, b), noise_values(result, LN, b)
     ln_all = result.std[result.std.variant == LN]["std"]
-    zero = is_exact(ln_all)
+    top = _finite(ln_all)
+    ln_says = ("it does not move at all" if top.size and top.max() == 0 else
+               f"it does not move (at most {top.max():.0e}: float rounding)"
+               if is_exact(ln_all) else f"it moves by {change_text(ln)}")
     return [f"One image's x̂ moves with its batch under BN ({_spread(bn)} at B = {b}, "
-            f"like 1/√B); under LayerNorm " + ("it does not move at all" if zero else
-                                               f"it moves by {change_text(ln)}"),
+            f"like 1/√B); under LayerNorm " + ln_says,
             f"the spread of x̂ across {result.config.batches} random batches holding the image; "
             "a point per seed"]
 
@@ -261,11 +263,11 @@ def landscape_title(result) -> list[str]:
     c1 = compare(g[BN], g[LN], words=("more", "fewer", "about as many"))
     c2 = compare(g[LN], g[PLAIN], words=("more", "fewer", "about as many"))
     return [f"BN has {_cmp(c1, 'good cells')} LayerNorm, and LayerNorm {_cmp(c2)} plain "
-            f"({_spread(g[BN], '.0f')}, {_spread(g[LN], '.0f')} and {_spread(g[PLAIN], '.0f')} of "
-            f"{n} per seed)",
+            f"(per seed: {_spread(g[BN], '.0f')}, {_spread(g[LN], '.0f')} and "
+            f"{_spread(g[PLAIN], '.0f')} of {n} reach 90%)",
             f"test accuracy after {result.config.steps} steps, mean of "
-            f"{int(result.summary['n_seeds'])} seed(s); outlined: mean ≥ 90%; ✕: every seed "
-            "diverged"]
+            f"{int(result.summary['n_seeds'])} seed(s); outlined (and counted over each map): "
+            "the seed mean ≥ 90%; ✕: every seed diverged"]
 
 
 def _past(result, variant: str):
@@ -292,11 +294,10 @@ def landscape_lines(result) -> list[str]:
     n = int(s["n_cells"])
     lines = [f"Cells reaching 90% test accuracy, per seed: BN {_spread(g[BN], '.0f')}, "
              f"LayerNorm {_spread(g[LN], '.0f')}, plain {_spread(g[PLAIN], '.0f')} of {n}."]
-    c1 = compare(m[BN], m[LN], words=("larger", "smaller", "the same"))
-    c2 = compare(m[LN], m[PLAIN], words=("larger", "smaller", "the same"))
     lines.append("Largest learning rate that learns (it and every smaller one in the sweep): "
                  + ", ".join(f"{v} {_lr_spread(m[v])}" for v, _, _ in exp.NETS)
-                 + f"; BN's is {_than(c1)} LayerNorm's, LayerNorm's {_than(c2)} plain's.")
+                 + f"; {_lr_vs(m[BN], m[LN], BN, LN)}; "
+                 + f"{_lr_vs(m[LN], m[PLAIN], LN, PLAIN)}.")
     for v, _, _ in exp.NETS:
         beyond = _past(result, v)
         if len(beyond) == 0:
@@ -308,6 +309,53 @@ def landscape_lines(result) -> list[str]:
                      + (f" (final losses {_spread(finite.final_loss, '.2f')})" if len(finite)
                         else "") + ".")
     return lines
+
+
+def _lr_vs(a, b, name_a: str, name_b: str) -> str:
+    """How one net's largest learning lr compares with another's, seed by seed (the lrs are
+    rungs of one ladder, so "equal" is exact): "BN's is larger than LayerNorm's on every seed",
+    or each outcome counted when they are mixed."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    a, b = a[ok], b[ok]
+    n = a.size
+    head = f"{name_a}'s is"
+    if n == 0:
+        return f"{head} not comparable with {name_b}'s"
+    every = "on every seed" if n > 1 else "on its one seed"
+    up, same, down = int((a > b).sum()), int((a == b).sum()), int((a < b).sum())
+    if up == n:
+        return f"{head} larger than {name_b}'s {every}"
+    if down == n:
+        return f"{head} smaller than {name_b}'s {every}"
+    if same == n:
+        return f"{head} the same as {name_b}'s {every}"
+    first, rest = ("larger", up) if up else ("smaller", down), []
+    if same:
+        rest.append(f"equal on {same}")
+    if up and down:
+        rest.append(f"smaller on {down}")
+    return (f"{head} {first[0]} than {name_b}'s on {first[1]} of {n} seeds"
+            + "".join(f", {r}" for r in rest))
+
+
+def curves_title(result, lr: float) -> list[str]:
+    """The curves chart's title: how each net fares at `lr` (gain 1), seed by seed, from the
+    sweep (a net that diverges in the first steps draws no line)."""
+    s = result.sweep[np.isclose(result.sweep.lr, lr)]
+    parts = []
+    for v, _, _ in exp.NETS:
+        d = s[s.variant == v]
+        if not len(d):
+            continue
+        n = len(d)
+        what = [(int(d.learns.sum()), "learns"), (int(exp.stuck(d).sum()), "stuck near ln 10"),
+                (int(d.diverged.sum()), "diverged")]
+        parts.append(f"{v} " + ", ".join(f"{w} on {k} of {n}" for k, w in what if k))
+    return [f"At lr {lr:g}, gain 1: " + "; ".join(parts),
+            "the training loss of every seed; a line that stops has diverged (one that "
+            "diverges at once draws none); dashed: ln 10, the loss of a net that has learned "
+            "nothing"]
 
 
 def _lr_spread(values) -> str:
@@ -400,14 +448,16 @@ def short_answer(inv=None, noise=None, small=None, land=None, depth=None) -> str
     if inv is not None:
         a = {v: invariance_values(inv, v, "unit_affine") for v, _, _ in exp.NETS}
         b = {v: invariance_values(inv, v, "layer_scale") for v, _, _ in exp.NETS}
+        # one number per claim (LayerNorm's, the one that decides): the short answer shares
+        # the lecture's first screen with the first chart
         if is_exact(a[BN]):
             (norm if is_exact(a[LN]) else batch).append(
-                f"invariance to each unit's own scale (BN {_short(a[BN])}, LayerNorm "
+                f"invariance to each unit's own scale (LayerNorm's logits move by "
                 f"{_short(a[LN])})")
         if is_exact(b[BN]):
             (norm if is_exact(b[LN]) else batch).append(
-                f"invariance to a whole layer's scale (LayerNorm {_short(b[LN])}, plain "
-                f"{_short(b[PLAIN])})")
+                f"invariance to a whole layer's scale (LayerNorm's logits move by "
+                f"{_short(b[LN])})")
     else:
         pending.append("the invariances")
     if noise is not None:
@@ -415,7 +465,7 @@ def short_answer(inv=None, noise=None, small=None, land=None, depth=None) -> str
         ln_all = noise.std[noise.std.variant == LN]["std"]
         bn = _short(noise_values(noise, BN, bmin))
         (batch if is_exact(ln_all) else norm).append(
-            f"the regularizing noise (one image's x̂ moves by {bn} at B = {bmin} with BN, "
+            f"the regularizing noise (an image's x̂ moves by {bn} at B = {bmin} with BN, "
             f"{_short(ln_all)} with LayerNorm)")
     else:
         pending.append("the batch noise")

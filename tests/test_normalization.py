@@ -114,12 +114,14 @@ def test_ln_beats_bn_at_batch_4_and_population_statistics_do_not_rescue_bn(small
 
 @pytest.mark.slow
 def test_the_whole_batch_size_ladder():
-    """The ladder with batch 2, at lr 0.005 (the preset: at 0.05 nothing learns at batch 2): LN
-    far ahead of BN at batch 2; by batch 64 BN has caught up."""
-    r = exp.run_small_batches(exp.SmallBatchConfig(lr=0.005, batch_sizes=(2, 4, 16, 64)))
-    s = r.summary
-    assert s["acc_b2_ln"] - s["acc_b2_bn_running"] >= 0.3, s
+    """The default ladder (4, 16, 64 at lr 0.05): by batch 64 BN has caught up with LN. Batch 2
+    at lr 0.005 (the preset; at 0.05 nothing learns at batch 2): LN far ahead of BN. (At lr
+    0.005 the larger batches are under-trained in 20 epochs: BN 0.64, LN 0.74 at batch 64.)"""
+    s = exp.run_small_batches(exp.SmallBatchConfig()).summary
+    assert s["small_batch_gap"] >= 0.03, s
     assert s["acc_b64_bn_population"] >= s["acc_b64_ln"] - 0.01, s
+    s = exp.run_small_batches(exp.SmallBatchConfig(lr=0.005, batch_sizes=(2,))).summary
+    assert s["acc_b2_ln"] - s["acc_b2_bn_running"] >= 0.3, s
 
 
 # ---------------------------------------------------------------------------- Q4

@@ -167,9 +167,8 @@ def compile_ahead(config: CovariateShiftConfig, raw_keys, data) -> threading.Thr
             probes.perturbation_draws_seeds.lower(raw_keys, shape).compile()
             draws = jax.eval_shape(lambda k: probes._draws_seeds(k, shape), raw_keys)
             spec = train_config(config).spec
-            keys = jax.random.split(jax.random.key(0), len(raw_keys))
-            params = jax.eval_shape(lambda ks: jax.vmap(
-                lambda k: mlp_init(k, spec, 1.0)[0])(ks), keys)
+            params = jax.eval_shape(lambda: jax.vmap(lambda k: mlp_init(k, spec, 1.0)[0])(
+                jax.random.split(jax.random.key(0), len(raw_keys))))  # shapes only
             probes.perturb_layer1_runs.lower(params, draws, data.x_train, data.y_train,
                                              spec, SIZES).compile()
         except Exception:  # noqa: BLE001  the call after training compiles, and says what is wrong

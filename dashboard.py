@@ -79,9 +79,9 @@ rows = [st.columns(2) for _ in range((len(overview.CARDS) + 1) // 2)]
 cards = [(c, *_card(c, rows[i // 2][i % 2])) for i, c in enumerate(overview.CARDS)]
 # The Playground has no single answer: a link.
 playground = next(p for p in ui.PAGES if p.path.endswith("6_Playground.py"))
-if ui.page_exists(playground):
-    st.page_link(playground.path, label=f"{playground.label}: {playground.question}",
-                 icon=playground.icon)
+if ui.page_exists(playground):  # the question as text: a link's label is cut on a phone
+    st.markdown(f"**{playground.label}**: “{playground.question}”")
+    st.page_link(playground.path, label="Open the playground", icon=playground.icon)
 
 # The words the cards' answers use, explained once (the pages explain the rest).
 ui.glossary("batch norm (BN)", "plain", "seed", "seed spread", "mini-batch", "x̂", "γ and β",

@@ -111,8 +111,14 @@ _OVERFLOW = """() => {
       .map(t => t.textContent.slice(0, 30));
     return {box: Math.round(box.width), drawn: Math.round(r.width), right: Math.round(r.right),
             scaled: Math.abs(r.width - natural) > 2, cut}; });
+  // any text cut off in its box (a link's label, a caption) that a reader cannot scroll to
+  const clipped = [...main.querySelectorAll('*')].filter(e => {
+    const s = getComputedStyle(e);
+    return e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0 && ['hidden', 'clip'].includes(s.overflowX)
+           && !e.closest('.katex-mathml') && (e.innerText || '').trim(); })  // katex-mathml: for screen readers
+    .map(e => e.innerText.slice(0, 50));
   return {W, doc: document.documentElement.scrollWidth, main: main.scrollWidth,
-          mainClient: main.clientWidth, charts};
+          mainClient: main.clientWidth, charts, clipped};
 }"""
 
 
@@ -235,6 +241,7 @@ def test_a_phone_never_scrolls_sideways(visits, page_def):
     info = row["phone"]
     assert row["phone_errors"] == []
     assert info["doc"] <= info["W"] and info["main"] <= info["mainClient"], info
+    assert info["clipped"] == [], info["clipped"]
     for chart in info["charts"]:  # whole, not clipped, not shrunk: panels stack instead
         assert chart["drawn"] <= chart["box"] and chart["right"] <= info["W"], info["charts"]
         assert not chart["scaled"], info["charts"]

@@ -112,11 +112,11 @@ ui.explain(say.example_caption(result, factor))
 
 # ---------------------------------------------------------------------------- 2a
 st.header("2a · During training: Santurkar's gradient measure")
-ui.explain(f"The same question during real training, as Santurkar et al. (2018) measure it "
-           f"(their **Def. 2.1**): every 100 steps, take layer i's gradient G; let layers "
-           f"1 … i−1 take their SGD step; compute layer i's gradient G′ again **on the same "
-           f"batch**. If layer i learned independently of the layers below, G′ = G: "
-           f"**cos(G, G′)** = 1 (the dashed line) and **‖G − G′‖/‖G‖** = 0.")
+ui.explain("The same question during real training, as Santurkar et al. (2018) measure it "
+           "(their **Def. 2.1**): every 100 steps, take layer i's gradient G; let layers "
+           "1 … i−1 take their SGD step; compute layer i's gradient G′ again **on the same "
+           "batch**. If layer i learned independently of the layers below, G′ = G: "
+           "**cos(G, G′)** = 1 (the dashed line) and **‖G − G′‖/‖G‖** = 0.")
 p1, p2 = st.columns(2)
 layer = ui.slider("Layer", "layer", min_value=2, max_value=config.depth, default=mid,
                   container=p1)

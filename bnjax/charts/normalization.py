@@ -13,8 +13,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from bnjax.charts import (DIVERGED_COLOR, GUIDE_COLOR, SKY, STYLE, present, variant_color,
-                          variant_dash, variant_shape)
+from bnjax.charts import DIVERGED_COLOR, GUIDE_COLOR, SKY, STYLE
 
 ORDER = ["BN", "LayerNorm", "plain"]
 # BN evaluated with its running (EMA) statistics: a BN net, so BN's hue family, never BN's blue.

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from bnjax.experiments import normalization as exp
-from bnjax.text import TINY, compare, fmt, spread, tiny
+from bnjax.text import TINY, compare, spread
 
 BN, LN, PLAIN = exp.BN, exp.LN, exp.PLAIN
 CHANGE = {"unit_affine": "each unit's own rescale and shift of layer 1",

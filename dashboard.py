@@ -1,4 +1,5 @@
-"""The Overview: the four student questions, one card each, with each page's short answer and
+"""The Overview: the four student questions and one more (why not LayerNorm?), one card
+each, with each page's short answer and
 headline numbers at its default view, measured live, and how to use the lab in a lecture."""
 import logging
 
@@ -9,7 +10,7 @@ import ui
 _log = logging.getLogger("bnjax.overview")
 
 ui.frame("Overview")
-st.title("Why does batch norm work? Four claims, tested live")
+st.title("Why does batch norm work? The lecture's claims, tested live")
 ui.explain("After the lecture *Why does batch norm work?* students ask for a concrete example of "
            "each claim. Every page trains real networks in JAX while you wait, batch norm and no "
            "batch norm side by side on the same seeds and the same batches, and puts what the "
@@ -72,7 +73,7 @@ def _fill(card, answer, ready):
 
 st.markdown("#### Start here")
 basics = _card(overview.BASICS, st)
-st.markdown("#### The four questions")
+st.markdown("#### The four questions, and one more: why not LayerNorm?")
 # Two cards a row: on a phone the rows stack in reading order (2, 3, 4, 5, ...), where two
 # long columns would stack as 2, 4, 7, 3, 5.
 rows = [st.columns(2) for _ in range((len(overview.CARDS) + 1) // 2)]

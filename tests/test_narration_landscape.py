@@ -40,7 +40,7 @@ def grid(bn_loss=(0.41, 0.46), pl_loss=(0.15, 0.17), bn_good=(18, 18), pl_good=(
 
 def test_the_short_answer_at_the_measured_default():
     text = say.short_answer(grid())
-    assert text.startswith("**More than faster.**")
+    assert text.startswith("**Easier, not faster.**")
     assert "BN is not faster" in text and "is higher" in text and "on 2 of 2 seeds" in text
     assert "0.43 (0.41–0.46) vs 0.16 (0.15–0.17)" in text  # seed mean (min–max)
     assert "18 of 21" in text and "6 without, on both seeds" in text
@@ -49,10 +49,11 @@ def test_the_short_answer_at_the_measured_default():
 
 def test_short_answer_speed_flips_with_the_losses():
     faster = say.short_answer(grid(bn_loss=(0.05, 0.06), pl_loss=(0.15, 0.17)))
-    assert faster.startswith("**Faster, and more.**") and "BN is faster" in faster
+    assert faster.startswith("**Faster and easier.**") and "BN is faster" in faster
     assert "is lower" in faster and "not faster" not in faster
     same = say.short_answer(grid(bn_loss=(0.15, 0.17), pl_loss=(0.16, 0.16)))
     assert "BN is no faster" in same and "about the same" in same
+    assert same.startswith("**Easier, no faster.**")
     mixed = say.short_answer(grid(bn_loss=(0.40, 0.05), pl_loss=(0.15, 0.16)))  # seeds disagree
     assert "about the same" in mixed and "on 2 of 2 seeds" not in mixed.split(".")[1]
 
@@ -66,12 +67,16 @@ def test_a_diverged_matched_run_is_said_not_compared():
 
 def test_short_answer_width_flips_with_the_good_cells():
     fewer = say.short_answer(grid(bn_good=(5, 4), pl_good=(9, 10)))
-    assert fewer.startswith("**Not easier here.**") and "fewer with BN" in fewer
+    assert fewer.startswith("**Neither faster nor easier here.**") and "fewer with BN" in fewer
     assert "(4–5 by seed)" in fewer and "(9–10 by seed)" in fewer
     same = say.short_answer(grid(bn_good=(7, 6), pl_good=(6, 7)))
-    assert same.startswith("**Not a wider choice here.**") and "about as many" in same
+    assert same.startswith("**Neither faster nor easier here.**") and "about as many" in same
     only_faster = say.short_answer(grid(bn_good=(7, 6), pl_good=(6, 7), bn_loss=(0.05, 0.06)))
-    assert only_faster.startswith("**Here only faster.**")
+    assert only_faster.startswith("**Faster, but not easier.**")
+    fewer_faster = say.short_answer(grid(bn_good=(5, 4), pl_good=(9, 10), bn_loss=(0.05, 0.06)))
+    assert fewer_faster.startswith("**Faster, but not easier.**")
+    diverged = say.short_answer(grid(pl_loss=(NAN, NAN)))
+    assert diverged.startswith("**Easier.**") and "faster" not in diverged.split("**")[1]
 
 
 def test_short_answer_learning_rate_reach_flips():
@@ -279,3 +284,18 @@ def test_per_seed_tables_agree_with_the_charts(small_runs):
                            & (curves.step > lo) & (curves.step <= hi)]
                 assert len(c) == hi - lo
                 assert row["match_loss"] == pytest.approx(c["loss"].mean(), rel=1e-5)
+
+
+def test_overview_card_5_says_when_the_seeds_agree():
+    """Card 5's counts carry their seed spread: the range where the seeds differ, "all 2 seeds
+    agree" where they do not (a bare "6 / 21" reads as one run); its lead is the page's."""
+    from bnjax.narration import overview as cards
+    card = cards.landscape([grid()])
+    assert card.answer.startswith("**Easier, not faster.**")
+    assert [(m.value, m.spread) for m in card.metrics] == [("18 / 21", "all 2 seeds agree"),
+                                                           ("6 / 21", "all 2 seeds agree")]
+    card = cards.landscape([grid(pl_good=(6, 7), bn_loss=(0.05, 0.06))])
+    assert card.answer.startswith("**Faster and easier.**")
+    assert card.metrics[1].spread == "seeds 6 to 7"
+    one = cards.agreed(cards.metric("x", [0.5]), [0.5])
+    assert one.spread == ""  # one seed: no spread to state

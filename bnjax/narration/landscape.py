@@ -157,19 +157,26 @@ def _lr_range(lo: Sequence[float], hi: Sequence[float]) -> str:
     return f"at every learning rate from {span(lo)} up to {span(hi)}"
 
 
+def lead_words(fast, wide) -> str:
+    """The short answer's first words, from the two comparisons: is BN faster at the same small
+    lr (`fast`, sign -1: BN's loss is lower), and does it have more good cells (`wide`)."""
+    easier = {1: "easier", 0: "not easier", -1: "not easier"}[wide.sign]
+    if not fast.n:  # a diverged run: no speed to compare
+        return {1: "Easier.", 0: "Not easier here.", -1: "Not easier here."}[wide.sign]
+    if fast.sign < 0:
+        return "Faster and easier." if wide.sign > 0 else f"Faster, but {easier}."
+    if wide.sign > 0:
+        return "Easier, not faster." if fast.sign > 0 else "Easier, no faster."
+    return "Neither faster nor easier here."
+
+
 def short_answer(grid) -> str:
     """Two or three sentences answering "only faster, or more?" from the 4a grid (its seeds)."""
     s, t = grid.summary, grid.seeds
     fast, wide = speed(t), width(t)
     bn_hi, pl_hi = per_seed(t, BN, "good_lr_hi"), per_seed(t, PLAIN, "good_lr_hi")
     far = reach(bn_hi, pl_hi, floor=s["lr_grid_min"] / 10)
-    slower_or_same = fast.sign >= 0
-    if wide.sign > 0:
-        lead = "More than faster." if slower_or_same else "Faster, and more."
-    elif wide.sign == 0:
-        lead = "Not a wider choice here." if slower_or_same else "Here only faster."
-    else:
-        lead = "Not easier here."
+    lead = lead_words(fast, wide)
     lr, g = lr_text(s["match_lr"]), lr_text(s["ref_gain"])
     losses = (f"{num(per_seed(t, BN, 'match_loss'))} vs {num(per_seed(t, PLAIN, 'match_loss'))} "
               f"without BN")  # the mean over steps 100-350 (the 4a grid's curves)

@@ -101,6 +101,15 @@ def count(label: str, value: float, per_seed, of: float, *, help: str = "") -> M
     return Metric(label, f"{value:.0f} / {n}", "" if lo == hi else f"seeds {lo} to {hi}", help)
 
 
+def agreed(m: Metric, per_seed) -> Metric:
+    """`m`, saying "all 3 seeds agree" where its seeds agree to the digits shown (several finite
+    seeds, no range): a bare number would look like one run without a spread."""
+    n = _finite(per_seed).size
+    if m.spread or n < 2 or m.value == "—":
+        return m
+    return m._replace(spread=f"all {n} seeds agree")
+
+
 def _term(name: str) -> str:
     """A glossary definition when ui's glossary is importable (it is pure data), else ""."""
     try:
@@ -118,11 +127,12 @@ def basics(results: Sequence) -> CardText:
     (r,) = results
     say = _say("basics")
     ps = r.per_seed
+    train, evals = column(ps, "acc_train_batch1"), column(ps, "acc_eval_population")
     return CardText(say.short_answer(ps, r.summary["chance"]), [
-        metric("train mode, batch of 1", column(ps, "acc_train_batch1"), ".1f", scale=100,
-               unit="%", help=_term("train mode")),
-        metric("eval mode", column(ps, "acc_eval_population"), ".1f", scale=100, unit="%",
-               help=_term("eval mode"))])
+        agreed(metric("train mode, batch of 1", train, ".1f", scale=100, unit="%",
+                      help=_term("train mode")), train),
+        agreed(metric("eval mode", evals, ".1f", scale=100, unit="%", help=_term("eval mode")),
+               evals)])
 
 
 def covariate_shift(results: Sequence) -> CardText:
@@ -160,19 +170,21 @@ def regularization(results: Sequence) -> CardText:
                     + _term("regularization")),
         ranged("batch-noise slope", noise.summary["noise_slope"],
                noise.summary["noise_slope_min"], noise.summary["noise_slope_max"],
-               help="How an example's batch noise shrinks with the batch size B, on log-log "
-                    "axes: −0.5 is 1/√B. " + _term("batch noise"))])
+               help="How fast batch noise shrinks as the batch grows: the slope of the "
+                    "noise against the batch size B on log-log axes. −0.5 means the noise "
+                    "falls like 1/√B (4× the batch, half the noise); 0 would mean it does not "
+                    "shrink at all. " + _term("batch noise"))])
 
 
 def landscape(results: Sequence) -> CardText:
     """Page 5: the learning-rate x init-gain grid."""
     (grid,) = results
     s, seeds, n = grid.summary, grid.seeds, grid.summary["n_cells"]
+    bn, plain = column(seeds, "good_cells", BN), column(seeds, "good_cells", PLAIN)
     return CardText(_say("landscape").short_answer(grid), [
-        count("good cells, BN", s["good_cells_bn"], column(seeds, "good_cells", BN), n,
-              help=_term("good cell")),
-        count("good cells, plain", s["good_cells_plain"], column(seeds, "good_cells", PLAIN), n,
-              help=_term("good cell"))])
+        agreed(count("good cells, BN", s["good_cells_bn"], bn, n, help=_term("good cell")), bn),
+        agreed(count("good cells, plain", s["good_cells_plain"], plain, n,
+                     help=_term("good cell")), plain)])
 
 
 def normalization(results: Sequence) -> CardText:
@@ -192,6 +204,6 @@ def normalization(results: Sequence) -> CardText:
                "BN on its running averages. " + _term("running statistics"))])
 
 
-__all__ = ["CardText", "LABEL_MAX", "Metric", "basics", "column", "count", "covariate_shift",
+__all__ = ["CardText", "LABEL_MAX", "Metric", "agreed", "basics", "column", "count", "covariate_shift",
            "decoupling", "landscape", "metric", "normalization", "ranged",
            "regularization"]

@@ -99,7 +99,7 @@ with curves:
 if result is None:
     st.stop()
 s, per_seed = result.summary, result.per_seed
-ui.short_answer(answer, say.short_answer(config, per_seed, s, health=not lecture))
+ui.short_answer(answer, say.short_answer(config, per_seed, s))
 
 accuracy = charts.accuracy_chart(result.accuracy, title=say.accuracy_title(per_seed, half),
                                  big=lecture, plot=100 if lecture else charts.PLOT_HEIGHT)
@@ -139,6 +139,8 @@ ui.explain("Activations should be spread out, not piled up where the activation 
            "The weight gradients should be of similar size in every layer. The **update:data "
            "ratio** says how much each step changes a layer's weights; Karpathy's rule of thumb "
            "is about 1e-3 (the dashed line). Measured on all 1,257 training digits, every seed.")
+if health := say.health_sentence(per_seed, config.activation):
+    st.markdown(health)
 when = st.radio("Snapshot", ["init", "end"], index=1, horizontal=True,
                 format_func=lambda w: {"init": "at initialization", "end": "after training"}[w])
 relu = config.activation == "relu"
@@ -148,11 +150,8 @@ ui.chart(charts.histogram_chart(
     else f"{config.activation} output",
     title=say.activation_title(result.layers, when, config.activation, wide),
     y_title="share of all outputs", independent_x=relu, big=lecture))
-column, monitor_name, _ = say.monitor(config.activation)
-st.markdown(f"**{monitor_name.capitalize()} per layer** "
-            f"({'at initialization' if when == 'init' else 'after training'}; mean and range "
-            f"over {int(s['n_seeds'])} seeds)", help=ui.term("dead unit" if relu
-                                                             else "saturation"))
+st.markdown(say.monitor_heading(result.layers, when, config.activation),
+            help=ui.term("dead unit" if relu else "saturation"))
 st.table(say.health_table(result.layers, when, config.activation))
 ui.chart(charts.histogram_chart(
     result.gradients[result.gradients.when == when], "weight gradient ∂loss/∂w",

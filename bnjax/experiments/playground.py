@@ -354,8 +354,9 @@ def chunk_steps(steps: int) -> int:
 
 def steps_to_level(loss: np.ndarray, level: float) -> np.ndarray:
     """Per run (rows of `loss`, (R, steps)), the number of steps after which the training loss,
-    as a trailing mean over max(5, steps / 100) steps, first falls below `level`; NaN if it never
-    does (or the run diverged first)."""
+    as a trailing mean over max(5, steps / 100) steps, stays below `level` to the end (its last
+    crossing: a curve that dips below and comes back up has not got there yet); NaN if it never
+    does (or the run diverged)."""
     r, steps = loss.shape
     w = max(5, steps // 100)
     out = np.full(r, np.nan)
@@ -364,9 +365,9 @@ def steps_to_level(loss: np.ndarray, level: float) -> np.ndarray:
     c = np.cumsum(np.concatenate([np.zeros((r, 1)), loss.astype(np.float64)], 1), 1)
     smooth = (c[:, w:] - c[:, :-w]) / w  # smooth[:, j] = mean of loss[:, j : j + w]
     for i in range(r):
-        below = np.flatnonzero(smooth[i] < level)  # NaN compares False
-        if below.size:
-            out[i] = below[0] + w  # steps done when that window ends
+        above = np.flatnonzero(~(smooth[i] < level))  # NaN (diverged) counts as above
+        if above.size < smooth.shape[1]:  # below at the end: the window after the last above
+            out[i] = (above[-1] + 1 if above.size else 0) + w  # steps done when it ends
     return out
 
 

@@ -270,8 +270,8 @@ def training_sentence(per_seed: pd.DataFrame, level: float, total: int) -> str:
         sp = speed_comparison(per_seed, total)
         favour = -sp.sign  # +1: A faster
         than = f"as {name(b)}" if sp.sign == 0 else f"than {name(b)}"
-        speed = (f"{name(a, True)} trained **{sp.word}** {than} (loss below {level:g}: "
-                 f"{after(to_a, total)} vs {after(to_b, total)})")
+        speed = (f"{name(a, True)} trained **{sp.word}** {than} (loss below {level:g} for "
+                 f"good: {after(to_a, total)} vs {after(to_b, total)})")
     neither = (f"Neither net got its training loss below {level:g} on every seed within "
                f"{total} steps")
     if not (_finite(la).size and _finite(lb).size):
@@ -334,11 +334,11 @@ def same_net_answer(config, per_seed: pd.DataFrame, summary: dict) -> str:
     return " ".join(parts)
 
 
-def short_answer(config, per_seed: pd.DataFrame, summary: dict, *, health: bool = True) -> str:
+def short_answer(config, per_seed: pd.DataFrame, summary: dict, *, health: bool = False) -> str:
     """Two to four plain sentences: what net A's normalization changed against net B's for this
-    configuration (accuracy, speed, training loss, divergence and, with `health`, the health
-    monitors), with the seed spread of every number and every comparative chosen by the
-    numbers."""
+    configuration (accuracy, speed, training loss, divergence; the health monitors only with
+    `health`: the page says them in their own section), with the seed spread of every number
+    and every comparative chosen by the numbers."""
     if identical(per_seed):
         return same_net_answer(config, per_seed, summary)
     n = _n(per_seed)
@@ -396,7 +396,7 @@ def loss_title(per_seed: pd.DataFrame, summary: dict, total: int,
     a, b = nets(per_seed)
     la, lb = _col(per_seed, a, "final_loss"), _col(per_seed, b, "final_loss")
     level = summary["loss_level"]
-    reached = (f"Dotted line: loss {level:g}; below it "
+    reached = (f"Dotted line: loss {level:g}; below it for good "
                f"{after(_col(per_seed, a, 'steps_to_level'), total)} for {a}, "
                f"{after(_col(per_seed, b, 'steps_to_level'), total)} for {b}. Line: seed mean; "
                "band: range")
@@ -413,8 +413,11 @@ def loss_title(per_seed: pd.DataFrame, summary: dict, total: int,
         low, high = (la, lb) if c.sign < 0 else (lb, la)
         who = a if c.sign < 0 else b
         fl, fh = float(np.mean(_finite(low))), float(np.mean(_finite(high)))
-        times = f"{fh / fl:,.0f}×" if fl > 0 and fh / fl >= 10 else "lower"
-        head = f"Training loss: {who} ends {times}{' lower' if times.endswith('×') else ''}"
+        if loss(low).startswith("≈ 0"):  # a ratio to float32 noise means nothing
+            head = f"Training loss: {who} ends lower, ≈ 0"
+        else:
+            times = f"{fh / fl:,.0f}×" if fl > 0 and fh / fl >= 10 else "lower"
+            head = f"Training loss: {who} ends {times}{' lower' if times.endswith('×') else ''}"
     return _lines(head, f"cross-entropy at the end: {a} {loss(la)}, {b} {loss(lb)}. " + reached,
                   width)
 
@@ -461,9 +464,15 @@ def activation_title(layers: pd.DataFrame, when: str, activation: str,
         f": {verdict}" if verdict else "")
     numbers = f"{a} {pct(col(a, column))}, {b} {pct(col(b, column))}. "
     if activation == "relu":
-        return _lines(head, numbers + "Dead: 0 for every training digit. Outputs exactly 0 "
-                      f"(not drawn): {a} {pct(col(a, 'saturation'))}, {b} "
-                      f"{pct(col(b, 'saturation'))}; about half is normal for ReLU", width)
+        # The histogram draws the outputs above 0 (no dead unit shows there): its title says
+        # how many there are; the dead units are said with their table (`monitor_heading`).
+        on = {v: 1.0 - col(v, "saturation") for v in (a, b)}
+        verdict = "the same net twice" if identical(per) else _phrase(
+            on[a], on[b], a, b, SAT_TOL, ("more", "fewer", "about as many"), short=True)
+        return _lines(f"ReLU outputs above 0 {moment}" + (f": {verdict}" if verdict else ""),
+                      f"share of outputs above 0: {a} {pct(on[a])}, {b} {pct(on[b])} (about "
+                      "half is normal for ReLU; the outputs exactly 0 are not drawn). Dead "
+                      "units, 0 for every training digit: the table below", width)
     return _lines(head, numbers + f"Saturated: {SATURATED[activation]}, where almost no "
                   "gradient passes back", width)
 
@@ -498,15 +507,39 @@ def update_title(per_seed: pd.DataFrame, width: int = WIDE) -> list:
                   "thumb, 1e-3", width)
 
 
+def pct_seeds(values) -> str:
+    """`pct` with its seeds said when they agree: "0% on all 3 seeds", "1.0% (0.5–1.5%)"."""
+    text, n = pct(values), _finite(values).size
+    return text if "(" in text or text == "—" or n < 2 else f"{text} on all {n} seeds"
+
+
+def monitor_heading(layers: pd.DataFrame, when: str, activation: str) -> str:
+    """The heading of the monitor's table: the monitor, its verdict (chosen by the per-seed
+    layer means) and the nets' numbers with their seeds."""
+    moment = "at initialization" if when == "init" else "after training"
+    per = _per_net(layers, when, ["dead", "saturation"])
+    column, monitor_name, tol = monitor(activation)
+    a, b = nets(per)
+    xa, xb = _col(per, a, column), _col(per, b, column)
+    verdict = "the same net twice" if identical(per) else _phrase(
+        xa, xb, a, b, tol, _monitor_words(column))
+    n = int(per.seed.nunique())
+    return (f"**{monitor_name.capitalize()} per layer** ({moment}; mean and range over {n} "
+            "seeds)" + (f": **{verdict}** ({a} {pct_seeds(xa)}, {b} {pct_seeds(xb)}, "
+                        "mean of the layers)" if verdict else ""))
+
+
 def health_table(layers: pd.DataFrame, when: str, activation: str) -> pd.DataFrame:
-    """Per layer and net, the activation's monitor with its seed spread, as text."""
+    """Per layer and net, the activation's monitor with its seed spread, as text ("0% on all
+    3 seeds" when the seeds agree)."""
     column, _, _ = monitor(activation)
     t = layers[layers.when == when]
     rows = []
     for layer in dict.fromkeys(t.layer):
         row = {"layer": layer}
         for v in dict.fromkeys(layers.variant):
-            row[v] = pct(t[(t.layer == layer) & (t.variant == v)].sort_values("seed")[column])
+            row[v] = pct_seeds(
+                t[(t.layer == layer) & (t.variant == v)].sort_values("seed")[column])
         rows.append(row)
     return pd.DataFrame(rows).set_index("layer") if rows else pd.DataFrame()
 
@@ -515,6 +548,6 @@ __all__ = ["accuracy_comparison", "accuracy_title", "activation_title", "after",
            "divergence_sentence",
            "gradient_title", "health_sentence", "health_table", "identical", "label",
            "live_titles", "loss", "loss_comparison", "loss_title", "monitor",
-           "monitor_comparison", "name", "net", "nets", "pct", "same_net_answer", "sci",
+           "monitor_comparison", "monitor_heading", "name", "net", "nets", "pct", "pct_seeds", "same_net_answer", "sci",
            "short_answer", "speed_comparison", "steps", "training_sentence", "update_title",
            "verdict_lines"]

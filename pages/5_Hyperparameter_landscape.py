@@ -183,7 +183,8 @@ if fast is not None:
 
 # ---------------------------------------------------------------------------- 4d
 st.header("4d · Smoother along the gradient?",
-          help=words("loss range", "gradient change", "gradient smoothness", "crossing step"))
+          help=words("loss range", "gradient change", "gradient change per unit distance",
+                     "crossing step"))
 def live_smooth(update):
     """While the 4d nets train: the measures along the gradient, probe by probe."""
     p = update.partial
@@ -199,10 +200,10 @@ if smooth is not None:
                f"we step along the current gradient g with sizes {sconfig.s_min:g} to "
                f"{sconfig.s_max:g} and measure how much the loss varies (loss range), how much "
                f"the gradient changes (gradient change), and that change per unit of distance "
-               f"(gradient smoothness, Santurkar et al.'s smoothness constant). Smaller is "
-               f"smoother. "
-               f"Plain's curves cross BN's during training, so the ratios are given before and "
-               f"after the crossing (typical values: geometric means over the probes).")
+               f"(gradient change per unit distance, Santurkar et al.'s smoothness constant). "
+               f"Smaller is smoother. Where plain's curve crosses BN's, the ratios are given "
+               f"before and after the crossing step (typical values: geometric means over the "
+               f"probes).")
     ui.chart(charts.smoothness_chart(
         smooth.bands, {m: smooth.summary[f"{k}_cross_step"] for m, k in say.STEMS.items()},
         {m: say.smooth_panel(smooth, m) for m in say.STEMS}, title=say.smooth_title(smooth)))
@@ -216,5 +217,5 @@ if smooth is not None:
 ui.glossary("learning rate", "init gain", "good cell", "diverged", "seed spread",
             "effective learning rate", "ε", "matched learning rate", "largest lr that learns",
             "largest lr that stays finite", "loss range", "gradient change",
-            "gradient smoothness", "crossing step")
+            "gradient change per unit distance", "crossing step")
 ui.show_code(exp.run_landscape, exp.grid_jobs)

@@ -214,7 +214,7 @@ def test_4d_says_when_the_answer_changes():
     assert "until step 300 (250–450 by seed), plain rougher (on 3 of 3 seeds)" in line
     assert "plain smoother (on 3 of 3 seeds)" in line
     assert "0.2× (0.1–0.3×)" in line  # per-seed ratios late: 0.33, 0.13, 0.27
-    assert say.smooth_panel(s, "loss range") == "loss range: cross at step 300"
+    assert say.smooth_panel(s, "loss range") == "cross at step 300"
     # flip the late window: plain stays rougher after the crossing
     rough = smooth(late=(0.05, 0.08, 0.1))
     assert say.smooth_title(rough)["text"].endswith("then rougher")
@@ -230,7 +230,7 @@ def test_4d_says_when_the_answer_changes():
     smoother = smooth(cross=(NAN, NAN, NAN), step=NAN)
     smoother.seeds["early_plain"] = 0.05  # plain below BN's 0.14 on every seed, throughout
     assert say.smooth_title(smoother)["text"] == "Loss range: plain is smoother than BN throughout (plain/BN 0.4×)"
-    assert say.smooth_panel(none, "loss range") == "loss range: no crossing"
+    assert say.smooth_panel(none, "loss range") == "no crossing"
 
 
 def test_the_4d_chart_marks_the_crossing_and_says_gradient_smoothness():
@@ -238,11 +238,15 @@ def test_the_4d_chart_marks_the_crossing_and_says_gradient_smoothness():
                           for v in ("BN", "plain") for st in (0, 50, 100)
                           for m in exp.MEASURES])
     spec = charts.smoothness_chart(bands, {"loss range": 50.0, "gradient change": NAN},
-                                   {"loss range": "loss range: cross at step 50"},
+                                   {"loss range": "cross at step 50"},
                                    title={"text": "t", "subtitle": "s"}).to_dict()
     text = json.dumps(spec, ensure_ascii=False)
-    assert "step 50" in text and "loss range: cross at step 50" in text
-    assert "gradient smoothness" in text and "effective β" not in text
+    assert "step 50" in text and "loss range|(loss, nats)|cross at step 50" in text
+    # the inverted name is not a header: the panel says what it measures, with its unit
+    headers = {r["panel"] for r in next(iter(spec["datasets"].values()))}
+    assert "gradient change per|unit distance, ‖Δg‖ / ‖Δw‖" in headers
+    assert not any("smoothness" in h for h in headers) and "effective β" not in text
+    assert "lower = smoother" in text  # the y axes' title
     rows = next(iter(spec["datasets"].values()))
     assert [r["step"] for r in rows if r.get("kind") == "cross"] == [50.0]
 
@@ -299,3 +303,53 @@ def test_overview_card_5_says_when_the_seeds_agree():
     assert card.metrics[1].spread == "seeds 6 to 7"
     one = cards.agreed(cards.metric("x", [0.5]), [0.5])
     assert one.spread == ""  # one seed: no spread to state
+
+
+def test_4d_says_when_the_curves_cross_several_times():
+    """With the seed-mean curves on record: one swap is "cross at step N"; several swaps are
+    counted and said, never a single crossing."""
+    def bands(plain):
+        return pd.DataFrame([dict(variant=v, step=float(50 * i), measure=m, lo=0.1, hi=2.0,
+                                  mid=(p if v == "plain" else 0.5))
+                             for m in say.STEMS for i, p in enumerate(plain)
+                             for v in ("BN", "plain")])
+    once = smooth()
+    once.bands = bands([2.0, 1.5, 1.0, 0.2, 0.1, 0.1, 0.1])
+    assert say.crossings(once, "loss range") == [150.0]
+    assert say.smooth_panel(once, "loss range") == "cross at step 300"
+    assert "cross" not in say.smooth_title(once)["text"].split("then")[1]
+    many = smooth()
+    many.bands = bands([2.0, 0.2, 1.0, 0.2, 0.1, 0.9, 0.1])
+    assert say.crossings(many, "loss range") == [50.0, 100.0, 150.0, 250.0, 300.0]
+    assert say.smooth_panel(many, "loss range") == "cross 5 times (split: step 300)"
+    assert say.smooth_title(many)["text"].endswith("(the seed-mean curves cross 5 times)")
+    assert "until about step 300" in say.smooth_title(many)["text"]
+    assert say.smooth_lines(many)[2].startswith("**Gradient change per unit distance** (the "
+                                                 "seed-mean curves cross 5 times)")
+    none = smooth(cross=(NAN, NAN, NAN), step=NAN)
+    none.bands = many.bands
+    assert say.smooth_panel(none, "loss range") == "cross 5 times, no lasting crossing"
+
+
+def test_4c_failures_of_both_nets_stay_visible():
+    """Where both nets fail at the same lr, their markers sit on separate rows (BN lower)."""
+    rows = []
+    for v in ("BN", "plain"):
+        for lr in (0.1, 1.0, 10.0):
+            fail = lr == 10.0 or (v == "plain" and lr == 1.0)
+            rows.append(dict(variant=v, lr=lr, seed=0, steps_to_target=NAN if fail else 100.0,
+                             diverged=fail and v == "plain", learns=not fail))
+    spec = charts.steps_chart(pd.DataFrame(rows), 500).to_dict()
+    pts = [r for d in spec["datasets"].values() for r in d if "kind" in r and "reached" in r]
+    top = {(r["variant"], r["lr"]): r["y"] for r in pts if r["kind"] != "reached 90%"}
+    assert top[("BN", 10.0)] < top[("plain", 10.0)]  # same lr, both failed: two rows
+    assert top[("plain", 1.0)] == top[("plain", 10.0)] > 500
+
+
+def test_heat_map_cells_speak_the_legends_unit():
+    cells = pd.DataFrame([dict(variant=v, lr=lr, gain=1.0, acc=a, acc_std=0.0, good=a >= 0.9,
+                               diverged=0, n_seeds=2)
+                          for v, a in (("BN", 0.934), ("plain", 0.5)) for lr in (0.1, 1.0)])
+    spec = charts.heatmap_chart(cells).to_dict()
+    labels = {r["label"] for d in spec["datasets"].values() for r in d if "label" in r}
+    assert labels == {"93%", "50%"}

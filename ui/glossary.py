@@ -136,6 +136,11 @@ TERMS: dict[str, str] = {
     "gradient smoothness": "The largest change of the gradient per unit of distance moved along "
                            "it (what Santurkar et al. call effective β-smoothness): smaller is "
                            "smoother, which lets training take bigger steps.",
+    "gradient change per unit distance": "How much the gradient changes per unit of distance "
+                                         "moved along it, ‖Δg‖ / ‖Δw‖, the largest over the "
+                                         "step sizes tried (Santurkar et al.'s effective "
+                                         "β-smoothness): lower is smoother, which lets "
+                                         "training take bigger steps.",
     "largest lr that stays finite": "The largest learning rate such that it and every smaller "
                                     "one in the sweep keep a finite loss (none diverged). A "
                                     "larger lr that happens to stay finite after one that "

@@ -69,7 +69,7 @@ def heatmap_chart(cells: pd.DataFrame, good: float = GOOD, title=None,
         lambda v: f"{v}: {int(counts[v])} of {int(n[v])} cells ≥ {good:.0%}"
         + ("" if total is None or n[v] >= total else f" ({int(n[v])} of {total} trained)"))
     df["label"] = np.where(df["diverged"] == df["n_seeds"], "✕",
-                           df["acc"].map(lambda a: f"{a:.2f}"))
+                           df["acc"].map(lambda a: f"{a:.0%}"))  # the legend's unit
     df["status"] = np.where(df["diverged"] > 0,
                             df["diverged"].astype(str) + " of " + df["n_seeds"].astype(str)
                             + " seeds diverged", "finite")
@@ -246,9 +246,13 @@ def steps_chart(sweep: pd.DataFrame, steps: int, title=None,
         diverged=("diverged", "sum"), learns=("learns", "sum"), n=("seed", "count"))
     agg["kind"] = np.where(agg["diverged"] == agg["n"], "diverged",
                            np.where(agg["reached"] == agg["n"], "reached 90%", "never 90%"))
-    top = steps * 1.15
-    agg["y"] = np.where(agg["kind"] == "reached 90%", agg["steps"], top)
     domain = present(agg)
+    # the failures sit above the plot, one row per net (BN lowest), so that neither net's
+    # markers hide the other's at the same lr
+    top = steps * 1.15
+    row = agg["variant"].map({v: top + 0.1 * steps * i for i, v in enumerate(domain)})
+    agg["y"] = np.where(agg["kind"] == "reached 90%", agg["steps"], row)
+    ceiling = top + 0.1 * steps * max(len(domain) - 1, 0)
     lo, hi = float(agg["lr"].min()), float(agg["lr"].max())
     x = alt.X("lr:Q", scale=alt.Scale(type="log", domain=[lo / 1.3, hi * 1.3], nice=False),
               title="learning rate (log)", axis=alt.Axis(format="~g"))
@@ -259,7 +263,7 @@ def steps_chart(sweep: pd.DataFrame, steps: int, title=None,
     reached = agg[agg["kind"] == "reached 90%"]
     line = alt.Chart(reached).mark_line(strokeWidth=2).encode(
         x=x, y=alt.Y("y:Q", title="steps to 90% test accuracy",
-                     scale=alt.Scale(domain=[0, top * 1.05], nice=False)),
+                     scale=alt.Scale(domain=[0, ceiling + 0.06 * steps], nice=False)),
         color=color, strokeDash=variant_dash(domain=domain))
     pts = alt.Chart(agg).mark_point(size=80, filled=True, opacity=0.9).encode(
         x=x, y="y:Q", color=color, shape=shape,
@@ -272,7 +276,7 @@ def steps_chart(sweep: pd.DataFrame, steps: int, title=None,
         x=x, y="y:Q", color=color,
         tooltip=["variant", alt.Tooltip("lr:Q", format=".3g", title="fastest lr"),
                  alt.Tooltip("steps:Q", format=".0f", title="steps to 90%")])
-    edge = alt.Chart(pd.DataFrame({"v": [top]})).mark_rule(
+    edge = alt.Chart(pd.DataFrame({"v": [(steps + top) / 2]})).mark_rule(
         strokeDash=[2, 3], color=GUIDE_COLOR).encode(y="v:Q")
     return alt.layer(edge, line, pts, ring).properties(
         height=260, autosize=FIT_X, title=_title(title or "Steps to 90% test accuracy", wrap))
@@ -335,6 +339,12 @@ def status_chart(sweep: pd.DataFrame, seeds: pd.DataFrame | None = None, title=N
 # ---------------------------------------------------------------------------- 4d
 
 MEASURE_ORDER = ("loss range", "gradient change", "gradient smoothness")
+# Each measure's panel header, line by line ("|"), with its unit. The experiment's third measure
+# ("gradient smoothness", Santurkar's effective β) is a change of the gradient per unit of
+# distance: larger is rougher, so the screen names what it measures.
+HEADERS = {"loss range": "loss range|(loss, nats)",
+           "gradient change": "gradient change|‖Δg‖",
+           "gradient smoothness": "gradient change per|unit distance, ‖Δg‖ / ‖Δw‖"}
 
 
 def smoothness_chart(bands: pd.DataFrame, crossings: dict | None = None,
@@ -343,12 +353,17 @@ def smoothness_chart(bands: pd.DataFrame, crossings: dict | None = None,
     """Santurkar Fig. 4 as three small multiples: the seed mean as a line, the min-max over
     seeds as a band, BN vs plain, log y; a dashed rule at each measure's crossing step (the step
     from which plain's curve stays below BN's: `experiments.landscape.crossing`). `panels`
-    renames each measure's header (e.g. "loss range: cross at step 300")."""
+    adds each measure's finding under its header (e.g. "cross at step 300")."""
     df = bands[(bands["lo"] > 0) & np.isfinite(bands["hi"])].copy()
-    panels = panels or {}
-    df["panel"] = df["measure"].map(lambda m: panels.get(m, m))
-    order = [panels.get(m, m) for m in MEASURE_ORDER]
-    cross = pd.DataFrame([dict(panel=panels.get(m, m), step=float(s), label=f"step {s:.0f}")
+    finding = panels or {}
+
+    def header(m):
+        h = HEADERS.get(m, m)
+        return f"{h}|{finding[m]}" if finding.get(m) else h
+
+    df["panel"] = df["measure"].map(header)
+    order = [header(m) for m in MEASURE_ORDER]
+    cross = pd.DataFrame([dict(panel=header(m), step=float(s), label=f"step {s:.0f}")
                           for m, s in (crossings or {}).items() if np.isfinite(s)])
     domain = present(df)
     df["kind"] = "band"
@@ -358,8 +373,8 @@ def smoothness_chart(bands: pd.DataFrame, crossings: dict | None = None,
     base = alt.Chart().encode(x=alt.X("step:Q", title="training step"))
     is_band = alt.datum.kind == "band"
     band = base.mark_area(opacity=0.25).encode(
-        y=alt.Y("lo:Q", scale=alt.Scale(type="log"), title=None,  # the title says "log y"
-                axis=alt.Axis(format="~g")),
+        y=alt.Y("lo:Q", scale=alt.Scale(type="log"), title="log scale, lower = smoother",
+                axis=alt.Axis(format="~g")),  # units: in each panel's header
         y2="hi:Q", color=variant_color(domain=domain)).transform_filter(is_band)
     line = base.mark_line(strokeWidth=2, point=True).encode(
         y="mid:Q", color=variant_color(domain=domain), strokeDash=variant_dash(domain=domain),
@@ -372,8 +387,8 @@ def smoothness_chart(bands: pd.DataFrame, crossings: dict | None = None,
                           fontWeight="bold").encode(y=alt.value(2), text="label:N"
                                                     ).transform_filter(alt.datum.kind == "cross")
     chart = alt.layer(band, line, rule, text, data=df).properties(width=190, height=230).facet(
-        column=alt.Column("panel:N", title=None, sort=order,  # "measure: finding", two lines
+        column=alt.Column("panel:N", title=None, sort=order,  # "measure|unit|finding"
                           header=alt.Header(labelFontWeight="bold",
-                                            labelExpr="split(datum.value, ': ')"))
+                                            labelExpr="split(datum.value, '|')"))
     ).resolve_scale(y="independent")
     return chart if title is None else chart.properties(title=_title(title, wrap))

@@ -342,8 +342,9 @@ def faster_titles(fast) -> dict:
         text = "Steps to 90% test accuracy: " + ", ".join(
             f"{v} never" if not np.isfinite(per_seed(t, v, "fewest_steps")).any() else
             f"{v} {num(per_seed(t, v, 'fewest_steps'), '.0f')}" for v in (BN, PLAIN))
-    steps = dict(text=text, subtitle="Ringed: each net's fastest learning rate · top row: never "
-                                     "reached 90% (triangle) or diverged (cross)")
+    steps = dict(text=text, subtitle="Ringed: each net's fastest learning rate · top rows, "
+                                     "one per net (BN lower, plain upper): never reached 90% "
+                                     "(triangle) or diverged (cross)")
     lo = {v: span(per_seed(t, v, "learn_lr_lo")) for v in (BN, PLAIN)}
     hi = {v: span(per_seed(t, v, "learn_lr_hi")) for v in (BN, PLAIN)}
     fin = {v: span(per_seed(t, v, "finite_lr_hi")) for v in (BN, PLAIN)}
@@ -412,6 +413,27 @@ def faster_lines(fast, seed: int) -> list[str]:
 
 STEMS = {"loss range": "loss_range", "gradient change": "grad_change",
          "gradient smoothness": "beta"}
+# On screen: the experiment's "gradient smoothness" (Santurkar's effective β, larger = rougher)
+# is named by what it measures.
+NAMES = {"loss range": "loss range", "gradient change": "gradient change",
+         "gradient smoothness": "gradient change per unit distance"}
+
+
+def crossings(smooth, measure: str) -> list[float]:
+    """The probe steps where the seed-mean curves of plain and BN swap order (plain above BN,
+    then below, or back): several when they cross several times; [] without bands."""
+    bands = getattr(smooth, "bands", None)
+    if bands is None or len(bands) == 0:
+        return []
+    b = bands[bands["measure"] == measure].pivot_table(index="step", columns="variant",
+                                                       values="mid")
+    if BN not in b or PLAIN not in b:
+        return []
+    d = (_log(b[PLAIN]) - _log(b[BN]))
+    steps, sign = b.index.to_numpy(float), np.sign(d)
+    keep = np.isfinite(d) & (sign != 0)
+    steps, sign = steps[keep], sign[keep]
+    return [float(steps[i]) for i in range(1, len(sign)) if sign[i] != sign[i - 1]]
 
 
 def _rows(smooth, measure: str) -> pd.DataFrame:
@@ -439,10 +461,19 @@ def cross_text(smooth, measure: str) -> str:
 
 
 def smooth_panel(smooth, measure: str) -> str:
-    """A panel's header: "loss range: cross at step 300"."""
+    """A panel's finding, under its header: "cross at step 300"; "cross 3 times (split: step
+    300)" when the seed-mean curves cross more than once; "no crossing"."""
     step = smooth.summary[f"{STEMS[measure]}_cross_step"]
-    return f"{measure}: cross at step {step:.0f}" if math.isfinite(step) else \
-        f"{measure}: no crossing"
+    n = len(crossings(smooth, measure))
+    if math.isfinite(step):
+        return f"cross at step {step:.0f}" if n <= 1 else \
+            f"cross {n} times (split: step {step:.0f})"
+    return "no crossing" if n == 0 else f"cross {n} times, no lasting crossing"
+
+
+def _several(smooth, measure: str) -> str:
+    n = len(crossings(smooth, measure))
+    return f" (the seed-mean curves cross {n} times)" if n > 1 else ""
 
 
 def smooth_title(smooth) -> dict:
@@ -451,16 +482,18 @@ def smooth_title(smooth) -> dict:
     early, late = rougher(smooth, m, "early"), rougher(smooth, m, "late")
     step = smooth.summary["loss_range_cross_step"]
     if math.isfinite(step):
-        text = (f"Loss range: plain is {early.word} than BN until step {step:.0f}, then "
-                f"{late.word if late.sign else 'about as smooth'}")
+        several = _several(smooth, m)
+        text = (f"Loss range: plain is {early.word} than BN until {'about ' if several else ''}"
+                f"step {step:.0f}, then {late.word if late.sign else 'about as smooth'}"
+                f"{several}")
     else:
         r = _rows(smooth, m)
         whole = f" (plain/BN {ratios(r['early_plain'], r['early_bn'])})"
         text = (f"Loss range: plain is {early.word} than BN throughout" if early.sign else
                 "Loss range: plain and BN are about as smooth throughout") + whole
     return dict(text=text, subtitle="Log scale, smaller is smoother · dashed line: the step "
-                                    "where plain's curve crosses BN's (median over seeds) · "
-                                    "band: min–max over seeds")
+                                    "that best splits plain above BN from plain below (median "
+                                    "over seeds) · band: min–max over seeds")
 
 
 def smooth_lines(smooth) -> list[str]:
@@ -471,7 +504,8 @@ def smooth_lines(smooth) -> list[str]:
         r = _rows(smooth, m)
         early = rougher(smooth, m, "early")
         when = cross_text(smooth, m)
-        head = f"**{m[0].upper() + m[1:]}**"
+        name = NAMES[m]
+        head = f"**{name[0].upper() + name[1:]}**{_several(smooth, m)}"
         if not when:
             lines.append(f"{head}: plain/BN {ratios(r['early_plain'], r['early_bn'])} over the "
                          f"whole run (no crossing), plain {early.word}"

@@ -93,7 +93,7 @@ with first_chart:
 if result is None:
     st.stop()
 s, ps = result.summary, result.per_seed
-ui.short_answer(answer, say.short_answer(ps))
+ui.short_answer(answer, say.short_answer(ps, int(s["n_units"])))
 with note:
     ui.diverged_note([f"{v} net" for v, flag in result.diverged.items() if flag])
 with first_chart:

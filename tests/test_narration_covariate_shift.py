@@ -196,3 +196,79 @@ def test_seeds_that_agree_are_said_to_agree():
     assert say.num([1.3, 1.5, 1.4], ".1f", "×") == "1.4× (1.3–1.5×)"
     ps = frame(BN_spread_ratio=[1.61, 1.58, 1.6])
     assert "changed 1.6× on every seed with BN" in say.spread_clause(ps)
+
+
+# ---------------------------------------------------------------------------- review fixes
+
+
+def test_short_answer_says_the_drift_is_an_average_over_the_units():
+    """The chart beside it shows one unit's number (e.g. 0.30): the short answer's 0.21 must say
+    it is the mean over the layer's units."""
+    text = say.short_answer(frame(), 64)
+    assert "averaged over the last hidden layer's 64 units, a unit's median input moved " \
+           "0.21 (0.19–0.22) with BN vs 3.85 (3.82–3.89) without" in text
+    assert "32 units" in say.short_answer(frame(), 32)
+
+
+def _perturb(bn, plain):
+    rows = [{"size": 1.0, "kind": k, "variant": v, "seed": s, "dloss": vals[i]}
+            for k in ("affine", "random") for v, vals in (("BN", bn), ("plain", plain))
+            for i, s in enumerate(SEEDS)]
+    return pd.DataFrame(rows)
+
+
+def test_a_tiny_bar_prints_the_same_number_as_the_title():
+    """"≈ 0 (9e-11)" on the bar (the mean) and "≈ 0 (2e-09)" in the title (the largest seed)
+    were two numbers for one value: both now print the largest seed's size."""
+    from bnjax.charts import covariate_shift as charts
+    for bn in ([2e-9, -1e-10, 5e-11], [3e-7, 1e-7, -4e-8]):
+        p = _perturb(bn, [0.4, 0.3, 0.5])
+        title = say.perturb_title(p, 1.0)[0]
+        spec = charts.perturb_chart(p, 1.0, say.perturb_title(p, 1.0)).to_dict()
+        rows = [r for rs in spec["datasets"].values() for r in rs]
+        notes = {r["note"] for r in rows if r["variant"] == "BN" and r["kind"] == "affine"} - {""}
+        assert len(notes) == 1
+        note = notes.pop()
+        assert note.startswith("≈ 0 (") and note in title, (note, title)
+    # Not tiny: the mean, named as a mean.
+    p = _perturb([0.1, 0.2, 0.3], [0.4, 0.3, 0.5])
+    spec = charts.perturb_chart(p, 1.0).to_dict()
+    notes = {r["note"] for rs in spec["datasets"].values() for r in rs} - {""}
+    assert "mean 0.200" in notes
+
+
+def test_a_tiny_line_label_prints_the_same_number_as_the_title():
+    from bnjax.charts import covariate_shift as charts
+    rows = []
+    for v, vals in (("BN", [2e-6, -1e-7, 3e-8]), ("plain", [0.4, 0.45, 0.5])):
+        for i, s in enumerate(SEEDS):
+            for layer in (1, 2, 3):
+                for kind in ("affine", "random"):
+                    x = 1.0 if layer == 1 else vals[i]
+                    rows.append({"size": 0.5, "kind": kind, "variant": v, "seed": s,
+                                 "layer": layer, "rel_change": x, "moment_change": x})
+    layers = pd.DataFrame(rows)
+    title = say.layers_title(layers, 0.5)[1]
+    spec = charts.layers_chart(layers, 0.5).to_dict()
+    notes = {r["note"] for rs in spec["datasets"].values() for r in rs if r["variant"] == "BN"}
+    notes -= {""}
+    assert notes == {"BN ≈ 0 (2e-06)"}
+    assert "≈ 0 (2e-06) with BN" in title
+
+
+def test_the_drift_charts_mean_label_sits_at_the_mean():
+    """The review found "mean 3.84" drawn at the row's largest value (x ≈ 12): the label and a
+    tick are placed at the mean itself."""
+    from bnjax.charts import covariate_shift as charts
+    units = pd.DataFrame([{"variant": v, "seed": s, "unit": u, "drift": d}
+                          for v, ds in (("BN", [0.1, 0.2, 0.9]), ("plain", [1.0, 2.0, 12.0]))
+                          for s in SEEDS for u, d in enumerate(ds)])
+    spec = charts.drift_chart(units).to_dict()
+    marks = [(layer["mark"], layer["encoding"]) for layer in spec["layer"]]
+    texts = [e for m, e in marks if (m if isinstance(m, str) else m["type"]) == "text"]
+    assert texts and all(e["x"]["field"] == "mean" for e in texts)
+    ticks = [e for m, e in marks if (m if isinstance(m, str) else m["type"]) == "tick"]
+    assert any(e["x"]["field"] == "mean" for e in ticks)  # a mark where the mean is
+    rows = [r for rs in spec["datasets"].values() for r in rs if "label" in r]
+    plain = [r for r in rows if r["run"] == "plain, seed 0"][0]
+    assert plain["label"] == "mean 5.00" and plain["mean"] == 5.0

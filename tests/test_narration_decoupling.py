@@ -14,9 +14,11 @@ LAYERS = range(2, 9)  # the default 8-layer net: layers 2..8 are "later"
 def fake(cos_bn=(0.80, 0.85, 0.79), cos_plain=(0.83, 0.97, 0.84), grad_bn=(0.0, 0.0, 0.0),
          grad_plain=(0.95, 1.07, 1.0), stats_bn=(2e-6, 3e-6, 2.5e-6),
          stats_plain=(0.46, 0.50, 0.42), acc=None, loss=None, diverged=(),
-         noise: float = 0.25):
+         noise: float = 0.25, ratio_plain=None, cos_plain_at=None):
     """A clean and a noisy result with the given per-seed numbers (every layer and probe step
-    alike), shaped like `run_gradients` / `run_noisy` output."""
+    alike, unless `cos_plain_at` = {step: per-seed cosines} sets plain's at some probe steps;
+    probes at steps 0 and 100, or the steps given), shaped like `run_gradients` / `run_noisy`
+    output. `ratio_plain`: plain's gradient size after/before (default 1 - 0.8 × its change)."""
     acc = {"BN": (0.968, 0.963, 0.956), "plain": (0.952, 0.933, 0.933),
            "noisy BN": (0.978, 0.978, 0.967), "noisy plain": (0.970, 0.970, 0.963),
            **(acc or {})}
@@ -39,18 +41,21 @@ def fake(cos_bn=(0.80, 0.85, 0.79), cos_plain=(0.83, 0.97, 0.84), grad_bn=(0.0, 
                                    "loss": nan_if(v, loss[v][i])})
                 if not clean:
                     continue
-                cos = (cos_bn if v == "BN" else cos_plain)[i]
                 g = (grad_bn if v == "BN" else grad_plain)[i]
                 st = (stats_bn if v == "BN" else stats_plain)[i]
+                r = (ratio_plain[i] if ratio_plain is not None and v == "plain"
+                     else 1 - 0.8 * g)
                 for layer in LAYERS:
-                    for step in (0, 100):
+                    for step in sorted(cos_plain_at or (0, 100)):
+                        cos = (cos_bn if v == "BN" else
+                               (cos_plain_at or {}).get(step, cos_plain))[i]
                         ics.append({"step": step, "variant": v, "seed": s, "layer": layer,
                                     "cos": nan_if(v, cos), "rel": nan_if(v, 1.1 * (1 - cos))})
                     for f in exp.FACTORS:
                         example.append({"variant": v, "seed": s, "factor": f, "layer": layer,
                                         "input_change": nan_if(v, g * 0.95),
                                         "grad_change": nan_if(v, g),
-                                        "grad_ratio": nan_if(v, 1 - 0.8 * g)})
+                                        "grad_ratio": nan_if(v, r)})
                 for layer in range(1, 9):
                     stats.append({"variant": v, "seed": s, "layer": layer,
                                   "rel_change": nan_if(v, st)})
@@ -163,7 +168,44 @@ def test_example_title_and_caption_flip_with_the_invariance():
     assert "60× (30–90×) its size" in say.example_caption(grown, 0.5)
 
 
+def test_short_answer_says_which_way_plain_gradient_size_went():
+    shrank = say.short_answer(fake()[0])  # ratio 1 - 0.8 g: 0.19× (0.14–0.24×)
+    assert ("without BN it changes by 101% (95–107%) of its size, and its size shrinks to "
+            "0.19× (0.14–0.24×) the old one." in shrank)
+    grew = say.short_answer(fake(ratio_plain=(2.0, 3.0, 4.0))[0])
+    assert "and its size grows to 3× (2–4×) the old one." in grew
+    mixed = say.short_answer(fake(ratio_plain=(0.5, 1.0, 1.5))[0])
+    assert "and its size goes to 1× (0.5–1.5×) the old one." in mixed
+    caption = say.example_caption(fake(ratio_plain=(2.0, 3.0, 4.0))[0], 2.0)
+    assert "grew to 3× (2–4×) its old size" in caption
+
+
 # ---------------------------------------------------------------------------- 2a
+
+
+def test_when_the_answer_flips_during_training_the_title_and_verdict_say_when():
+    # BN 0.81 on average at every step; plain 0.70 at steps 100-200 (BN turns less), 0.95 from
+    # step 300 on (BN turns more).
+    early, late = (0.70, 0.72, 0.69), (0.95, 0.97, 0.96)
+    clean, _ = fake(cos_plain_at={100: early, 200: early, 300: late, 400: late, 500: late})
+    assert say.phases(clean) == "less at steps 100–200, more from step 300"
+    title = say.ics_time_title(clean, 5)
+    assert title[0] == "Layer 5: BN's gradient turns more on average"
+    assert title[1] == "(less at steps 100–200, more from step 300)"
+    lines = say.coupling_lines(clean)
+    assert ("But the answer changes during training: BN's gradient turns less at steps "
+            "100–200, more from step 300." in lines[0])
+    assert "depends on when you look" in lines[-1] and "more coupled than plain's" in lines[-1]
+    # Flipped in time: BN turns more early, less late.
+    clean, _ = fake(cos_plain_at={100: late, 200: late, 300: early, 400: early, 500: early})
+    assert say.phases(clean) == "more at steps 100–200, less from step 300"
+    # On average over the five probes the two are level here: the verdict says so.
+    assert "about as coupled as plain's" in say.coupling_lines(clean)[-1]
+    # One direction throughout: no phases, the old wording.
+    plain, _ = fake()
+    assert say.phases(plain) is None
+    assert len(say.ics_time_title(plain, 5)) == 3
+    assert "depends on when" not in say.coupling_lines(plain)[-1]
 
 
 def test_coupling_verdict_flips():
@@ -249,10 +291,50 @@ def test_training_loss_line_flips_with_the_losses():
 def test_accuracy_title_says_what_the_noise_did():
     clean, noisy = fake()
     title = say.accuracy_title(clean, noisy)
-    assert title[1] == "raises BN's by 1.2 (1.0 to 1.5) points,"
-    assert title[2] == "raises plain's by 2.8 (1.8 to 3.7) points"
+    assert title[1] == "raises BN's by 1.2 (1.0 to 1.5) points on 3 of 3 seeds,"
+    assert title[2] == "raises plain's by 2.8 (1.8 to 3.7) points on 3 of 3 seeds"
     clean, noisy = fake(acc={"noisy BN": (0.95, 0.95, 0.94)})
-    assert say.accuracy_title(clean, noisy)[1] == "lowers BN's by 1.6 (1.3 to 1.8) points,"
+    assert (say.accuracy_title(clean, noisy)[1]
+            == "lowers BN's by 1.6 (1.3 to 1.8) points on 3 of 3 seeds,")
+
+
+def test_accuracy_title_and_verdict_read_the_same_seeds():
+    """The review's case: +1.7 points on average, but one seed unmoved (CI touching 0). The title
+    must not say "barely moves" while the chart shows a clear gap, nor the verdict "about the
+    same" while the title says it moved: both count the seeds each way."""
+    clean, noisy = fake(acc={"noisy BN": (0.994, 0.989, 0.956)})  # +2.6, +2.6, +0.0 points
+    title = say.accuracy_title(clean, noisy)
+    assert title[1] == "raises BN's on 2 of 3 seeds (+1.7 (+0.0 to +2.6) points),"
+    acc, _, verdict = say.noise_lines(clean, noisy)
+    assert "not clearly different with the noise (higher on 2 of 3 seeds)" in acc
+    assert "raises its test accuracy on 2 of 3 seeds (+1.7 (+0.0 to +2.6) points)" in verdict
+    assert "about the same" not in acc.split(";")[0] + verdict and "barely" not in title[1]
+    # One seed down, two up: both counts are said.
+    clean, noisy = fake(acc={"noisy BN": (0.994, 0.989, 0.950)})
+    assert say.accuracy_title(clean, noisy)[1].startswith(
+        "raises BN's on 2, lowers it on 1 of 3 seeds (")
+    assert "(higher on 2, lower on 1 of 3 seeds)" in say.noise_lines(clean, noisy)[0]
+    # No seed moved by a test image: about the same, everywhere.
+    clean, noisy = fake(acc={"noisy BN": (0.969, 0.962, 0.957)})
+    assert say.accuracy_title(clean, noisy)[1].startswith("leaves BN's about the same (")
+    assert "about the same as clean BN's" in say.noise_lines(clean, noisy)[2]
+
+
+def test_too_only_when_the_noise_moved_both_nets_the_same_way():
+    # Plain up (default numbers) and BN up: "too".
+    assert "raised the plain net's test accuracy too" in say.noise_lines(*fake())[2]
+    # BN down by ~18 points, plain up: no "too".
+    clean, noisy = fake(acc={"noisy BN": (0.78, 0.79, 0.77)})
+    verdict = say.noise_lines(clean, noisy)[2]
+    assert "does hurt" in verdict
+    assert "raised the plain net's test accuracy, though" in verdict and " too" not in verdict
+    # BN about the same, plain up: no "too".
+    clean, noisy = fake(acc={"noisy BN": (0.969, 0.962, 0.957)})
+    verdict = say.noise_lines(clean, noisy)[2]
+    assert "raised the plain net's test accuracy:" in verdict and " too" not in verdict
+    # Both down: "too" on the plain net's.
+    clean, noisy = fake(acc={"noisy BN": (0.90, 0.91, 0.92), "noisy plain": (0.90, 0.90, 0.90)})
+    assert "lowered the plain net's test accuracy too" in say.noise_lines(clean, noisy)[2]
 
 
 # ---------------------------------------------------------------------------- 2c
@@ -281,3 +363,19 @@ def test_synthesis_flips_with_the_statistics_and_the_gradients():
 ])
 def test_numbers_carry_their_spread(values, expect):
     assert say.num(np.array(values)) == expect
+
+
+def test_the_accuracy_charts_value_sits_at_the_mean():
+    """The review found each net's mean accuracy written at its best seed (x = max): the value
+    is now drawn where its tick, the mean, is."""
+    from bnjax.charts import decoupling as charts
+    clean, noisy = fake(acc={"noisy BN": (0.994, 0.989, 0.956)})
+    spec = charts.accuracy_chart(clean.runs, noisy.runs,
+                                 title=say.accuracy_title(clean, noisy)).to_dict()
+    layers = spec["layer"]
+    kind = [lay["mark"] if isinstance(lay["mark"], str) else lay["mark"]["type"]
+            for lay in layers]
+    text = layers[kind.index("text")]["encoding"]
+    tick = layers[kind.index("tick")]["encoding"]
+    assert text["x"]["field"] == tick["x"]["field"] == "test_acc"
+    assert text["x"]["aggregate"] == tick["x"]["aggregate"] == "mean"

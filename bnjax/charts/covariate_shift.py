@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from bnjax.charts import BLACK, GUIDE_COLOR, present, variant_color, variant_dash
-from bnjax.text import tiny
+from bnjax.text import TINY, tiny
 
 KIND_TITLE = {"affine": "rescale + shift of each unit", "random": "random direction, same size"}
 SEED_SHAPES = ["circle", "square", "triangle-up", "diamond", "cross", "triangle-down"]
@@ -74,7 +74,8 @@ def bands_chart(bands: pd.DataFrame, units: pd.DataFrame, unit: int, title=None,
 
 def drift_chart(units: pd.DataFrame, title=None) -> alt.Chart:
     """Per unit of the last hidden layer: how far its median moved over training (max - min),
-    one tick per unit, one row per net and seed, the row's mean written at its right."""
+    one tick per unit, one row per net and seed; the row's mean a black tick at the mean, its value
+    written just above that tick."""
     df = units.dropna().copy()
     df["run"] = df["variant"] + ", seed " + df["seed"].astype(str)
     order = [f"{v}, seed {s}" for v in present(df) for s in sorted(df["seed"].unique())]
@@ -82,30 +83,37 @@ def drift_chart(units: pd.DataFrame, title=None) -> alt.Chart:
     means = df.groupby(["run", "variant"], as_index=False)["drift"].agg(["mean", "max"])
     means["label"] = [f"mean {tiny(m, '.2f')}" for m in means["mean"]]
     y = alt.Y("run:N", title=None, sort=order, axis=alt.Axis(labelLimit=200))
-    ticks = alt.Chart(df).mark_tick(thickness=2, size=14).encode(
+    ticks = alt.Chart(df).mark_tick(thickness=2, size=12).encode(
         x=alt.X("drift:Q", title="how far each unit's median moved over training (max − min)"),
         y=y, color=variant_color(domain=present(df), legend=False),
         tooltip=["variant", "seed", "unit", alt.Tooltip("drift:Q", format=".3f")])
-    labels = alt.Chart(means).mark_text(align="left", dx=6, color=GUIDE_COLOR).encode(
-        x="max:Q", y=y, text="label:N")
-    return alt.layer(ticks, labels).properties(
-        height=alt.Step(22), title=_title(title or "Every unit of the last hidden layer"))
+    # The row's mean: a black tick where the mean is, its value written just above it (above
+    # the row's unit ticks, so the two do not collide).
+    mean_tick = alt.Chart(means).mark_tick(thickness=3, size=20, color=BLACK).encode(
+        x="mean:Q", y=y, tooltip=["run", alt.Tooltip("mean:Q", format=".3f")])
+    labels = alt.Chart(means).mark_text(align="center", baseline="bottom", dy=-11, fontSize=11,
+                                        color=BLACK).encode(x="mean:Q", y=y, text="label:N")
+    return alt.layer(ticks, mean_tick, labels).properties(
+        height=alt.Step(40), title=_title(title or "Every unit of the last hidden layer"))
 
 
 def perturb_chart(perturb: pd.DataFrame, size: float, title=None, *, height: int = 260
                   ) -> alt.FacetChart:
     """Change of the training loss after perturbing layer 1 of the trained nets, for the affine
     change and a random one of the same norm: one bar per seed, topped by the seed's shape, and
-    the seed mean written over each net's bars ("≈ 0 (6e-10)" where it is zero up to rounding,
-    so an invisible bar still says what it is)."""
+    the seed mean written over each net's bars ("≈ 0 (6e-10)" where every seed is zero up to
+    rounding, the largest seed's size in brackets, so an invisible bar still says what it is)."""
     df = perturb[perturb["size"] == size].dropna().copy()
     df["change"] = df["kind"].map(KIND_TITLE)
     means = df.groupby(["change", "variant"])["dloss"].transform("mean")
     tops = df.groupby(["change", "variant"])["dloss"].transform("max")
+    # Zero up to rounding on every seed: "≈ 0 (2e-09)" with the largest seed's size in brackets,
+    # the same statistic the title and the page's sentences print (narration's `num`).
+    largest = df["dloss"].abs().groupby([df["change"], df["variant"]]).transform("max")
     first = ~df.duplicated(["change", "variant"])
     df["note"] = ""
-    df.loc[first, "note"] = [tiny(abs(m), ".3f") if abs(m) < 1e-4 else f"mean {m:.3f}"
-                             for m in means[first]]
+    df.loc[first, "note"] = [tiny(big, ".3f") if big < TINY else f"mean {m:.3f}"
+                             for m, big in zip(means[first], largest[first])]
     df["top"] = tops.clip(lower=0)
     variants = present(df)
     base = alt.Chart().encode(
@@ -143,11 +151,14 @@ def layers_chart(layers: pd.DataFrame, size: float, measure: str = "values", tit
     # Each net's name at its last point; "≈ 0 (3e-06)" added where its mean over layers 2 and
     # up is zero up to rounding (the line then hides in the guide at 0).
     last = df["layer"] == df["layer"].max()
-    means = df[df["layer"] > 1].groupby(["change", "variant"])[column].mean()
+    # Per seed, the mean over layers 2 and up; printed as the largest seed's size, as the title
+    # and the sentences print it (narration's `num`).
+    means = (df[df["layer"] > 1].groupby(["change", "variant", "seed"])[column].mean().abs()
+             .groupby(level=["change", "variant"]).max())
     df["note"] = ""
     first = last & ~df.duplicated(["change", "variant", "layer"])
     df.loc[first, "note"] = [
-        v + (f" {tiny(means[(c, v)], '.2f')}" if abs(means[(c, v)]) < 1e-4 else "")
+        v + (f" {tiny(means[(c, v)], '.2f')}" if means.get((c, v), 1.0) < TINY else "")
         for c, v in zip(df.loc[first, "change"], df.loc[first, "variant"])]
     df["mean_last"] = df.groupby(["change", "variant", "layer"])[column].transform("mean")
     variants = present(df)

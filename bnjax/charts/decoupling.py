@@ -195,13 +195,15 @@ def accuracy_chart(*runs: pd.DataFrame, title=None, font: int = 12) -> alt.Chart
                 axis=alt.Axis(format=".0%")),
         color=color, shape=variant_shape(domain=order),
         tooltip=["variant", "seed", alt.Tooltip("test_acc:Q", format=".1%")])
-    mean = base.mark_tick(thickness=3, size=26).encode(
+    mean = base.mark_tick(thickness=3, size=24).encode(
         x=alt.X("mean(test_acc):Q", scale=x_scale), color=color)
-    text = base.mark_text(align="left", dx=10, fontSize=font, color="black").encode(
-        x=alt.X("max(test_acc):Q", scale=x_scale),
+    # The seed mean's value sits where the mean is: centred over its tick, above the dots.
+    text = base.mark_text(align="center", baseline="bottom", dy=-13, fontSize=font,
+                          color="black").encode(
+        x=alt.X("mean(test_acc):Q", scale=x_scale),
         text=alt.Text("mean(test_acc):Q", format=".1%"))
     return alt.layer(mean, dots, text).properties(
-        height=alt.Step(40), title=_title(title, "Test accuracy after training"))
+        height=alt.Step(56), title=_title(title, "Test accuracy after training"))
 
 
 # ---------------------------------------------------------------------------- 2c

@@ -216,9 +216,11 @@ def random_loss_clause(ps: pd.DataFrame) -> str:
 # ---------------------------------------------------------------------------- the page's text
 
 
-def short_answer(ps: pd.DataFrame) -> str:
+def short_answer(ps: pd.DataFrame, n_units: int | None = None) -> str:
     """Two sentences that answer "why are later layers more robust to changes in earlier
-    layers?" from this run's numbers (seed means with their min–max over seeds)."""
+    layers?" from this run's numbers (seed means with their min–max over seeds). The drift is
+    the mean over the last hidden layer's units (`n_units` of them), and the sentence says so:
+    one unit's chart beside it can show another number."""
     gone = lost(ps)
     if gone:
         names = " and the ".join(gone)
@@ -227,7 +229,9 @@ def short_answer(ps: pd.DataFrame) -> str:
     bn_d, pl_d = _pair(ps, "drift")
     c = compare(bn_d, pl_d)
     pinned = is_zero(per_seed(ps, BN, "moments_change"))
-    moved = f"a deep unit's median input moved {num(bn_d)} with BN vs {num(pl_d)} without"
+    units = f"{n_units} units" if n_units else "units"
+    moved = (f"averaged over the last hidden layer's {units}, a unit's median input moved "
+             f"{num(bn_d)} with BN vs {num(pl_d)} without")
     resets = ("resets the mean and spread of every layer's input" if pinned else
               "re-centres and re-scales every layer's input on each batch")
     if c.sign < 0:

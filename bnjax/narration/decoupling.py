@@ -202,6 +202,17 @@ def _unchanged(values) -> bool:
     return is_zero(values)
 
 
+def size_verb(ratios, *, past: bool = False) -> str:
+    """Which way a gradient's size went, from its per-seed ratio new/old: "shrinks" when it
+    shrank on every seed, "grows" when it grew on every seed, else "goes" (seeds disagree)."""
+    v = _finite(ratios)
+    if v.size and bool(np.all(v < 1)):
+        return "shrank" if past else "shrinks"
+    if v.size and bool(np.all(v > 1)):
+        return "grew" if past else "grows"
+    return "went" if past else "goes"
+
+
 def _diverged_answer(gone: list[str]) -> str:
     return (f"The {' and the '.join(gone)} net diverged on every seed at this setting, so this "
             f"view cannot answer the question: try a smaller learning rate.")
@@ -226,9 +237,12 @@ def short_answer(result, factor: float = 2.0) -> str:
     exact = _unchanged(g_bn) and not _unchanged(g_pl)
 
     if exact:
+        r_pl = example_per_seed(result, PLAIN, "grad_ratio", factor)
+        size = (f", and its size {size_verb(r_pl)} to {times(r_pl)} the old one"
+                if _finite(r_pl).size else "")
         first = (f"{verb} layer 1's weights: with BN, layer {mid}'s gradient stays exactly "
                  f"the same (change {num(g_bn)} on every seed); without BN it changes by "
-                 f"{change(g_pl)}.")
+                 f"{change(g_pl)}{size}.")
     else:
         same = compare(g_bn, g_pl, words=("more", "less", "about as much"))
         first = (f"{verb} layer 1's weights: layer {mid}'s gradient changes by {pct(g_bn)} "
@@ -296,9 +310,7 @@ def example_caption(result, factor: float) -> str:
     ratio_pl = example_per_seed(result, PLAIN, "grad_ratio", factor)
     top_bn = example_extreme(result, BN, "grad_change", factor, "max")
     low_pl = example_extreme(result, PLAIN, "grad_change", factor, "min")
-    size = _finite(ratio_pl)
-    grew = size.size and float(np.mean(size)) > 1
-    how = f"{'grew' if grew else 'shrank'} to {times(ratio_pl)} its old size"
+    how = f"{size_verb(ratio_pl, past=True)} to {times(ratio_pl)} its old size"
     w = result.weights
     drawn = int(((w["variant"] == BN) & (w["seed"] == c.seed) & (w["factor"] == factor)).sum())
     return (f"Each dot is one weight of layer {mid} ({c.width * c.width:,} weights, "
@@ -328,12 +340,62 @@ def _change_cmp(result, metric: str, layer: int | None = None):
     return compare(bn, pl, words=("more", "less", "about as much")), bn, pl
 
 
+def _step_words(result, metric: str, layer: int | None = None) -> list[tuple[int, str, int]]:
+    """(probe step, word, sign) of BN's gradient change vs plain's at each probe step, compared
+    over the seeds as `_change_cmp` compares the means over training."""
+    ics = result.ics
+    layer = result.config.mid_layer if layer is None else layer
+    rows = ics[ics["layer"] == layer]
+    seeds = _seeds(result)
+    out = []
+    for step in sorted(rows["step"].unique()):
+        r = rows[rows["step"] == step]
+        bn = _by_seed(r[r["variant"] == BN], metric, seeds)
+        pl = _by_seed(r[r["variant"] == PLAIN], metric, seeds)
+        words = (("less", "more", "about as much") if metric == "cos"
+                 else ("more", "less", "about as much"))
+        c = compare(bn, pl, words=words)
+        if c.n:
+            out.append((int(step), c.word, c.sign))
+    return out
+
+
+def phases(result, metric: str = "cos", layer: int | None = None) -> str | None:
+    """When the answer flips during training ("less at steps 100–200, more from step 300"), from
+    the per-step comparisons; None when BN's change is never both clearly more and clearly less
+    than plain's at some probe steps."""
+    steps = _step_words(result, metric, layer)
+    if {s for _, _, s in steps} >= {1, -1}:
+        runs: list[list] = []
+        for step, word, _ in steps:
+            if runs and runs[-1][0] == word:
+                runs[-1][2] = step
+            else:
+                runs.append([word, step, step])
+        if len(runs) > 4:
+            flips = sum(1 for a, b in zip(steps, steps[1:]) if a[2] * b[2] < 0)
+            return f"the answer flips {flips} times over training"
+        last = steps[-1][0]
+        parts = []
+        for i, (word, a, b) in enumerate(runs):
+            if i == len(runs) - 1 and a != b and b == last:
+                parts.append(f"{word} from step {a}")
+            else:
+                parts.append(f"{word} at step {a}" if a == b else f"{word} at steps {a}–{b}")
+        return ", ".join(parts)
+    return None
+
+
 def ics_time_title(result, layer: int, metric: str = "cos") -> list[str]:
-    """The over-training chart's title: the layer, the measure, BN vs plain with spreads."""
+    """The over-training chart's title: the layer, the measure, BN vs plain with spreads, and
+    when the answer flips during training, when."""
     cmp_, bn, pl = _change_cmp(result, metric, layer)
     verb = "turns" if metric == "cos" else "changes"
-    return [f"Layer {layer}: BN's gradient {verb} {cmp_.word}",
-            f"mean {METRIC_NAMES[metric]} BN {num(bn)},", f"plain {num(pl)}"]
+    when = phases(result, metric, layer)
+    head = [f"Layer {layer}: BN's gradient {verb} {cmp_.word} on average"] if when else [
+        f"Layer {layer}: BN's gradient {verb} {cmp_.word}"]
+    return head + ([f"({when})"] if when else []) + [
+        f"mean {METRIC_NAMES[metric]} BN {num(bn)},", f"plain {num(pl)}"]
 
 
 def ics_layer_title(result, metric: str = "cos") -> list[str]:
@@ -353,6 +415,11 @@ def ics_layer_title(result, metric: str = "cos") -> list[str]:
             ] + ([", ".join(parts[1:])] if parts[1:] else [])
 
 
+def _coupled(sign: int) -> str:
+    return {-1: "more coupled than plain's", 1: "less coupled than plain's"}.get(
+        sign, "about as coupled as plain's")
+
+
 def coupling_lines(result) -> list[str]:
     """"What this run measured" for 2a."""
     gone = lost(result)
@@ -369,17 +436,24 @@ def coupling_lines(result) -> list[str]:
     def seeds(c):
         return f", {c.seeds}" if c.seeds else ""
 
+    when = phases(result, "cos")
     lines = [
         f"At layer {mid}, after {_layers(result)} take their step, the gradient keeps a cosine of "
         f"**{num(cos_bn)}** with its old direction with BN and **{num(cos_pl)}** without (mean "
         f"over training; min–max over seeds in brackets): it turns {turn.word} with BN"
-        f"{seeds(turn)}.",
+        f"{seeds(turn)}"
+        + (f". But the answer changes during training: BN's gradient turns {when}." if when
+           else "."),
         f"Relative change ‖G − G′‖/‖G‖: {num(rel_bn)} with BN vs {num(rel_pl)} without: "
         f"{rel.word} with BN{seeds(rel)}.",
         f"The medians over training, which ignore plain's rare loss spikes, {agree}: "
         f"{num(med_bn)} with BN vs {num(med_pl)} without.",
     ]
-    if turn.sign < 0:
+    if when:
+        lines.append(f"So by this measure the answer depends on when you look: BN's gradients "
+                     f"are {_coupled(turn.sign)} on average over training, but not at every stage "
+                     f"({when}).")
+    elif turn.sign < 0:
         lines.append("So by this measure BN does **not** decouple the layers: its gradients "
                      "are more coupled, as Santurkar et al. found.")
     elif turn.sign == 0:
@@ -398,28 +472,67 @@ def _acc(result, variant):
     return acc_per_seed(result, variant)
 
 
+def noise_effect(after, before):
+    """What the noise did to a net's test accuracy, per seed: (Comparison with `compare` at one
+    test image's tolerance, the finite per-seed differences, seeds up, seeds down, seeds within
+    one image). The chart title, the accuracy line and the verdict all read this one result."""
+    c = compare(after, before, tol=ONE_IMAGE, words=("higher", "lower", "about the same"))
+    a_, b_ = np.asarray(after, float), np.asarray(before, float)
+    ok = np.isfinite(a_) & np.isfinite(b_)
+    d = (a_ - b_)[ok]
+    up, down = int(np.sum(d > ONE_IMAGE)), int(np.sum(d < -ONE_IMAGE))
+    return c, d, up, down, int(d.size) - up - down
+
+
+def noise_phrase(after, before, name: str) -> str:
+    """"raises BN's by 1.2 (1.0 to 1.5) points on 3 of 3 seeds" when every seed agrees (the
+    comparison claims a direction); else the seeds counted each way, "raises BN's on 2 of 3
+    seeds (+1.7 (+0.0 to +2.6) points)", or "leaves BN's about the same (+0.1 (-0.1 to +0.2)
+    points)" when no seed moved by a test image."""
+    c, d, up, down, same = noise_effect(after, before)
+    if c.n == 0:
+        return f"{name.removesuffix(chr(39) + 's')}: no seed where both trained"
+    if c.sign:
+        verb = "raises" if c.sign > 0 else "lowers"
+        return f"{verb} {name} by {points(d, signed=False)} {c.seeds}"
+    if not up and not down:
+        return f"leaves {name} about the same ({points(d)})"
+    moves = []
+    if up:
+        moves.append(f"raises {name} on {up}")
+    if down:
+        moves.append(f"lowers {'it' if moves else name} on {down}")
+    return f"{', '.join(moves)} of {c.n} seeds ({points(d)})"
+
+
 def noise_lines(clean, noisy) -> list[str]:
     """"What this run measured" for 2b. Test accuracy and training loss are separate lines:
     they answer different questions, and here they can point opposite ways."""
     a_bn, a_pl = _acc(clean, BN), _acc(clean, PLAIN)
     a_nbn, a_npl = _acc(noisy, NOISY_BN), _acc(noisy, NOISY_PLAIN)
     noise = noisy.config.noise
-    acc_words = ("higher", "lower", "about the same")
-    bn_noise = compare(a_nbn, a_bn, tol=ONE_IMAGE, words=acc_words)
-    pl_noise = compare(a_npl, a_pl, tol=ONE_IMAGE, words=acc_words)
+    bn_noise, _, bn_up, bn_down, _ = noise_effect(a_nbn, a_bn)
+    pl_noise, _, pl_up, pl_down, _ = noise_effect(a_npl, a_pl)
     npl_bn = compare(a_npl, a_bn, tol=ONE_IMAGE,
                      words=("higher than", "lower than", "about the same as"))
 
     def seeds(c):
         return f" ({c.seeds})" if c.seeds else ""
 
+    def counted(c, up, down, tail=""):
+        """The comparison's word, or, when the seeds do not all agree, how many went each way."""
+        if c.sign or not (up or down):
+            return f"{c.word}{tail}{seeds(c)}"
+        ways = [f"{w} on {k}" for w, k in (("higher", up), ("lower", down)) if k]
+        return f"not clearly different{tail} ({', '.join(ways)} of {c.n} seeds)"
+
     none = "no seed where both trained"
     acc_line = (
         f"**Test accuracy** (unseen digits, noise a = {noise:g}): noisy BN "
         f"**{pct_acc(a_nbn)}** vs BN **{pct_acc(a_bn)}**, "
-        + (f"{bn_noise.word} with the noise{seeds(bn_noise)}" if bn_noise.n else none)
+        + (counted(bn_noise, bn_up, bn_down, " with the noise") if bn_noise.n else none)
         + f"; noisy plain {pct_acc(a_npl)} vs plain {pct_acc(a_pl)}, "
-        + (f"{pl_noise.word}{seeds(pl_noise)}" if pl_noise.n else none)
+        + (counted(pl_noise, pl_up, pl_down) if pl_noise.n else none)
         + (f". Noisy plain is {npl_bn.word} clean BN{seeds(npl_bn)}." if npl_bn.n else "."))
 
     losses, common = _late_losses(clean, noisy)
@@ -441,16 +554,25 @@ def noise_lines(clean, noisy) -> list[str]:
 
     if bn_noise.sign == 0 and bn_noise.n == 0:
         verdict = "Some nets diverged on every seed: compare the ones that trained."
-    elif bn_noise.sign >= 0:
+    elif bn_noise.sign > 0 or (bn_noise.sign == 0 and not (bn_up or bn_down)):
         verdict = (f"So inputs whose distribution never sits still did not stop BN from "
                    f"learning: noisy BN's test accuracy is {bn_noise.word}"
                    f"{' as' if bn_noise.sign == 0 else ' than'} clean BN's.")
+    elif bn_noise.sign == 0:
+        verdict = (f"So inputs whose distribution never sits still did not clearly change how "
+                   f"well BN learns: the noise "
+                   f"{noise_phrase(a_nbn, a_bn, 'its test accuracy')}.")
     else:
         verdict = ("At this noise size noisy BN's test accuracy is lower than clean BN's: "
                    "noise this large does hurt.")
+    # "too" only when the noise moved both nets the same way.
     if pl_noise.sign > 0:
-        verdict += (" The noise raised the plain net's test accuracy too: like dropout, it "
+        also = " too" if bn_noise.sign > 0 else ", though" if bn_noise.sign < 0 else ""
+        verdict += (f" The noise raised the plain net's test accuracy{also}: like dropout, it "
                     "makes memorizing the training images harder (page 4).")
+    elif pl_noise.sign < 0:
+        also = " too" if bn_noise.sign < 0 else ""
+        verdict += f" The noise lowered the plain net's test accuracy{also}."
     return [acc_line, loss_line, verdict]
 
 
@@ -524,18 +646,8 @@ def accuracy_title(clean, noisy) -> list[str]:
     """The accuracy chart's title: what the noise did to each net's test accuracy."""
     a_bn, a_pl = _acc(clean, BN), _acc(clean, PLAIN)
     a_nbn, a_npl = _acc(noisy, NOISY_BN), _acc(noisy, NOISY_PLAIN)
-    words = ("raises", "lowers", "barely moves")
-    bn = compare(a_nbn, a_bn, tol=ONE_IMAGE, words=words)
-    pl = compare(a_npl, a_pl, tol=ONE_IMAGE, words=words)
-    def what(c, name, diffs):
-        if c.n == 0:
-            return f"{name}: no seed where both trained"
-        if c.sign:
-            return f"{c.word} {name}'s by {points(diffs, signed=False)}"
-        return f"{c.word} {name}'s ({points(diffs)})"
-
     return ["Test accuracy (unseen digits): the noise",
-            what(bn, "BN", a_nbn - a_bn) + ",", what(pl, "plain", a_npl - a_pl)]
+            noise_phrase(a_nbn, a_bn, "BN's") + ",", noise_phrase(a_npl, a_pl, "plain's")]
 
 
 # ---------------------------------------------------------------------------- 2c

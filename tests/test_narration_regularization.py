@@ -103,15 +103,44 @@ def test_dropout_sentence_follows_the_aucs():
                      "BN (frozen stats)": [0.55, 0.54, 0.56]})
     text = say.dropout_sentence(unlike)
     assert text.startswith("Unlike dropout") and "a dropout net less" in text
-    assert "the BN net more" in text and ", 3 of 3 seeds" in text
+    assert "a BN net more" in text and ", 3 of 3 seeds" in text
     like = curves({"plain": plain, "dropout": [0.70, 0.69, 0.71],
                    "BN (frozen stats)": [0.65, 0.66, 0.64]})
     assert say.dropout_sentence(like).startswith("Like dropout")
-    assert "the BN net less" in say.dropout_sentence(like)
+    assert "a BN net less" in say.dropout_sentence(like)
     neither = curves({"plain": plain, "dropout": [0.60, 0.58, 0.59],
                       "BN (frozen stats)": [0.55, 0.54, 0.56]})
     assert say.dropout_sentence(neither).startswith("Compared with dropout")
     assert "about as much" in say.dropout_sentence(neither)
+
+
+def test_dropout_sentence_says_frozen_and_recomputed_statistics():
+    """Switching units off can cost BN more with frozen statistics and less with recomputed
+    ones: the sentence says both where they differ, one phrase where they agree."""
+    plain, drop = [0.59, 0.60, 0.58], [0.70, 0.69, 0.71]
+    mixed = say.dropout_sentence(curves({"plain": plain, "dropout": drop,
+                                         "BN (frozen stats)": [0.55, 0.54, 0.56],
+                                         "BN (recomputed stats)": [0.67, 0.66, 0.68]}))
+    assert mixed.startswith("Compared with dropout")
+    assert "costs a BN net more than a plain net with its statistics frozen" in mixed
+    assert "but less with them recomputed (0.67 (0.66–0.68), 3 of 3 seeds)" in mixed
+    both = say.dropout_sentence(curves({"plain": plain, "dropout": drop,
+                                        "BN (frozen stats)": [0.65, 0.66, 0.64],
+                                        "BN (recomputed stats)": [0.67, 0.66, 0.68]}))
+    assert both.startswith("Like dropout") and "frozen or recomputed" in both
+    assert "costs a BN net less" in both and "but " not in both
+    worse = say.dropout_sentence(curves({"plain": plain, "dropout": drop,
+                                         "BN (frozen stats)": [0.55, 0.54, 0.56],
+                                         "BN (recomputed stats)": [0.50, 0.51, 0.52]}))
+    assert worse.startswith("Unlike dropout") and "costs a BN net more" in worse
+
+
+def test_the_gap_carries_its_seed_spread():
+    gaps_off = 1.0 - BASE  # train accuracy 100%: the gap is 100% minus test accuracy
+    text = say.effect_sentence(table(BASE + 0.015 + wobble(3), BASE), 192, 32)
+    lo, hi = 100 * gaps_off.min(), 100 * gaps_off.max()
+    assert f"-point ({lo:.1f}–{hi:.1f} by seed) train/test gap" in text
+    assert say.gap_text([0.098, 0.098]) == "9.8-point"  # seeds agree: no range
 
 
 def test_ablation_sentences_flip():
@@ -196,7 +225,7 @@ def test_short_answer_and_verdict_agree_and_grow_as_results_land():
                 "BN (frozen stats)": [0.55, 0.54, 0.56]})
     third = say.short_answer(up, 192, 32, noise_std=noise_std(-0.5), noise_summary=n, curves=c)
     assert second.startswith(first) and third.startswith(second) and "Unlike dropout" in third
-    assert len(re.findall(r"(?<=[.!])\s+[A-Z*]", third)) + 1 <= 5  # a few sentences, not a page
+    assert len(re.findall(r"(?<=[.!])\s+[A-Z*]", third)) + 1 <= 4  # a lead and 3 sentences
     lines = say.verdict_lines(up, 192, 32, noise_std=noise_std(-0.5), noise_summary=n, curves=c)
     assert "slight" in lines[0] and "luck" not in lines[0]
     assert "BN, frozen statistics 0.55 ± 0.01, less robust (3 of 3 seeds)" in lines[2]

@@ -190,8 +190,9 @@ def test_when_the_answer_flips_during_training_the_title_and_verdict_say_when():
     clean, _ = fake(cos_plain_at={100: early, 200: early, 300: late, 400: late, 500: late})
     assert say.phases(clean) == "less at steps 100–200, more from step 300"
     title = say.ics_time_title(clean, 5)
-    assert title[0] == "Layer 5: BN's gradient turns more on average"
-    assert title[1] == "(less at steps 100–200, more from step 300)"
+    assert title[0] == "Layer 5: BN's gradient turns more"
+    assert title[2].endswith("; but by probe step:")
+    assert title[3] == "less at steps 100–200, more from step 300"
     lines = say.coupling_lines(clean)
     assert ("But the answer changes during training: BN's gradient turns less at steps "
             "100–200, more from step 300." in lines[0])

@@ -392,10 +392,10 @@ def ics_time_title(result, layer: int, metric: str = "cos") -> list[str]:
     cmp_, bn, pl = _change_cmp(result, metric, layer)
     verb = "turns" if metric == "cos" else "changes"
     when = phases(result, metric, layer)
-    head = [f"Layer {layer}: BN's gradient {verb} {cmp_.word} on average"] if when else [
-        f"Layer {layer}: BN's gradient {verb} {cmp_.word}"]
-    return head + ([f"({when})"] if when else []) + [
-        f"mean {METRIC_NAMES[metric]} BN {num(bn)},", f"plain {num(pl)}"]
+    return [f"Layer {layer}: BN's gradient {verb} {cmp_.word}",
+            f"mean {METRIC_NAMES[metric]} BN {num(bn)},",
+            f"plain {num(pl)}" + ("; but by probe step:" if when else "")] + (
+        [when] if when else [])
 
 
 def ics_layer_title(result, metric: str = "cos") -> list[str]:

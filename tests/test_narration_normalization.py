@@ -1,5 +1,7 @@
 """Page 7's sentences follow the numbers: feed results where a comparison flips and check that
 the words flip with it (no comparative is typed in)."""
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -145,9 +147,20 @@ def test_landscape_words_follow_the_numbers():
     curves = say.curves_title(ordered, 3.0)[0]
     assert curves == ("At lr 3, gain 1: BN learns on 3 of 3; LayerNorm stuck near ln 10 on 3 of "
                       "3; plain diverged on 3 of 3"), curves
-    assert "plain 0.21 (0.1–0.3)" in lines[1]
+    assert "plain 0.21 (0.1–0.3)" in lines[1]  # a geometric mean (the arithmetic: 0.23)
+    assert "geometric mean of the seeds" in lines[1]
     sweep = say.sweep_title(ordered)[0]
     assert "stuck near ln 10 on 6 of 6 runs and diverges on 0" in sweep
+    assert sweep.startswith("Past its largest lr that learns, LayerNorm") and \
+        "learning lr" not in sweep
+    heat = say.landscape_title(ordered)
+    assert "(per seed: 18 (17–18), 12 (10–14) and 6 (5–6) of 21 reach 90%)" in heat[0]
+    assert "counted in each map's header: the cells whose seed mean is ≥ 90%" in heat[1]
+    assert "after 250 steps (page 5 trains 1000 steps, so its counts differ)" in heat[1]
+    longer = _land({"BN": [18] * 3, "LayerNorm": [12] * 3, "plain": [6] * 3},
+                   {"BN": [3.0] * 3, "LayerNorm": [1.0] * 3, "plain": [0.3] * 3})
+    longer = dataclasses.replace(longer, config=dataclasses.replace(longer.config, steps=1000))
+    assert "page 5" not in say.landscape_title(longer)[1]  # the same steps: the same counts
     assert "plain diverges on" in sweep
     answer = say.short_answer(land=ordered)
     assert "part of the wider workable range" in part(answer, "**Normalizing is enough**")
@@ -178,10 +191,30 @@ def test_depth_words_follow_the_numbers():
     diverse = _deep(45.0, 2.8, 8e3)
     assert "only BN's activations stay diverse" in say.depth_titles(diverse)[0][0]
     assert "BN's gradients grow toward the input (on 3 of 3 seeds)" in say.depth_lines(diverse)[1]
-    assert "8.0e+03" in say.depth_titles(diverse)[1][0]
+    grad = say.depth_titles(diverse)[1]
+    assert grad[0] == ("BN's gradients grow toward the input; LayerNorm's and plain's stay "
+                       "within 10× from layer to layer")
+    assert "BN 8,000×" in grad[1] and "e+03" not in grad[1]  # readable, not raw notation
+    assert "LayerNorm 0.5×" in grad[1]
     assert "diverse representations at depth 50" in part(say.short_answer(depth=diverse),
                                              "**It takes the batch**")
     flat = _deep(3.0, 2.8, 1.2)
     assert "no more diverse" in say.depth_titles(flat)[0][0]
     assert "stay level" in say.depth_lines(flat)[1]
+    assert say.depth_titles(flat)[1][0] == ("BN's, LayerNorm's and plain's gradients stay "
+                                             "within 10× from layer to layer")
     assert "**It takes the batch**" not in say.short_answer(depth=flat)
+
+
+def test_chart_titles_keep_the_finding_apart_from_its_numbers():
+    """The finding is the title (bold); how to read the chart is a subtitle of normal weight,
+    not run together with it in one bold block."""
+    from bnjax.charts import normalization as charts
+    t = charts._title(["Invariant: BN to (a) and (b)", "a point per seed"], 75)["title"]
+    assert t.text == "Invariant: BN to (a) and (b)" and t.subtitle == ["a point per seed"]
+    assert charts._title(["only the finding"], 75)["title"].subtitle is alt_undefined()
+
+
+def alt_undefined():
+    import altair as alt
+    return alt.Undefined

@@ -35,9 +35,14 @@ def _title(text, wrap: int | None = None) -> dict:
     if text is None:
         return {"autosize": FIT_X}
     lines = [text] if isinstance(text, str) else list(text)
+    # The first line is the finding (bold); the others, its numbers and how to read the chart,
+    # go in a subtitle of normal weight, so the two do not run together.
+    head, rest = lines[:1], lines[1:]
     if wrap:
-        lines = [part for line in lines for part in textwrap.wrap(line, wrap)]
-    return {"title": alt.TitleParams(lines if len(lines) > 1 else lines[0], anchor="start"),
+        head = textwrap.wrap(head[0], wrap) or head
+        rest = [part for line in rest for part in textwrap.wrap(line, wrap)]
+    sub = {"subtitle": rest, "subtitleFontSize": 14, "subtitleColor": "#333333"} if rest else {}
+    return {"title": alt.TitleParams(head if len(head) > 1 else head[0], anchor="start", **sub),
             "autosize": FIT_X}
 
 
@@ -186,8 +191,9 @@ def heatmaps_chart(cells: pd.DataFrame, good: float = 0.9, title=None,
     order = [v for v in ORDER if v in set(df.variant)]
     counts = df.groupby("variant")["good"].sum()
     sizes = df.groupby("variant").size()
+    # the seed-mean count (the title's counts are per seed: the header says which this is)
     df["panel"] = df["variant"].map(lambda v: f"{v}: {int(counts[v])} of {int(sizes[v])} "
-                                              "outlined")
+                                              "by seed mean")
     panels = [df.loc[df.variant == v, "panel"].iloc[0] for v in order]
     lr_order = [f"{v:g}" for v in sorted(df["lr"].unique())]
     gain_order = [f"{v:g}" for v in sorted(df["gain"].unique(), reverse=True)]
@@ -208,7 +214,10 @@ def heatmaps_chart(cells: pd.DataFrame, good: float = 0.9, title=None,
         color=alt.condition("datum.acc > 0.6", alt.value("black"), alt.value("white")))
     return alt.layer(rect, text, data=df).properties(width=width, height=130).facet(
         column=alt.Column("panel:N", title=None, sort=panels,
-                          header=alt.Header(labelFontWeight="bold", labelAnchor="start")),
+                          # two lines: the net, then its count (one line overlapped its
+                          # neighbour's at lecture mode's 165 px panels)
+                          header=alt.Header(labelFontWeight="bold", labelAnchor="start",
+                                            labelExpr="split(datum.value, ': ')")),
         spacing=8,
     ).properties(**{k: v for k, v in _title(title, WRAP).items() if k != "autosize"})
 

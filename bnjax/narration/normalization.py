@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from bnjax.experiments import normalization as exp
+from bnjax.experiments.landscape import LandscapeConfig
 from bnjax.text import TINY, compare, spread
 
 BN, LN, PLAIN = exp.BN, exp.LN, exp.PLAIN
@@ -265,19 +266,26 @@ def landscape_title(result) -> list[str]:
     return [f"BN has {_cmp(c1, 'good cells')} LayerNorm, and LayerNorm {_cmp(c2)} plain "
             f"(per seed: {_spread(g[BN], '.0f')}, {_spread(g[LN], '.0f')} and "
             f"{_spread(g[PLAIN], '.0f')} of {n} reach 90%)",
-            f"test accuracy after {result.config.steps} steps, mean of "
-            f"{int(result.summary['n_seeds'])} seed(s); outlined (and counted over each map): "
-            "the seed mean ≥ 90%; ✕: every seed diverged"]
+            f"test accuracy after {result.config.steps} steps" + _vs_page5(result.config.steps)
+            + f", mean of {int(result.summary['n_seeds'])} seed(s); outlined, and counted in "
+            "each map's header: the cells whose seed mean is ≥ 90% (the counts above are of "
+            "each seed on its own); ✕: every seed diverged"]
+
+
+def _vs_page5(steps: int) -> str:
+    """Page 5 trains its landscape longer: its counts differ from these ones."""
+    five = LandscapeConfig().steps
+    return "" if steps == five else f" (page 5 trains {five} steps, so its counts differ)"
 
 
 def _past(result, variant: str):
-    """The sweep's runs of `variant` above their seed's largest learning lr."""
+    """The sweep's runs of `variant` above their seed's largest lr that learns."""
     return exp.past_largest(result, variant)
 
 
 def sweep_title(result) -> list[str]:
     ln, plain = _past(result, LN), _past(result, PLAIN)
-    first = (f"Past its largest learning lr, LayerNorm is stuck near ln 10 on "
+    first = (f"Past its largest lr that learns, LayerNorm is stuck near ln 10 on "
              f"{int(exp.stuck(ln).sum())} of {len(ln)} runs and diverges on "
              f"{int(ln.diverged.sum())}" if len(ln) else
              "LayerNorm learns at every lr of the sweep")
@@ -294,7 +302,8 @@ def landscape_lines(result) -> list[str]:
     n = int(s["n_cells"])
     lines = [f"Cells reaching 90% test accuracy, per seed: BN {_spread(g[BN], '.0f')}, "
              f"LayerNorm {_spread(g[LN], '.0f')}, plain {_spread(g[PLAIN], '.0f')} of {n}."]
-    lines.append("Largest learning rate that learns (it and every smaller one in the sweep): "
+    lines.append("Largest learning rate that learns (it and every smaller one in the sweep; "
+                 "geometric mean of the seeds, as the lrs are a log ladder, and range): "
                  + ", ".join(f"{v} {_lr_spread(m[v])}" for v, _, _ in exp.NETS)
                  + f"; {_lr_vs(m[BN], m[LN], BN, LN)}; "
                  + f"{_lr_vs(m[LN], m[PLAIN], LN, PLAIN)}.")
@@ -312,7 +321,7 @@ def landscape_lines(result) -> list[str]:
 
 
 def _lr_vs(a, b, name_a: str, name_b: str) -> str:
-    """How one net's largest learning lr compares with another's, seed by seed (the lrs are
+    """How one net's largest lr that learns compares with another's, seed by seed (the lrs are
     rungs of one ladder, so "equal" is exact): "BN's is larger than LayerNorm's on every seed",
     or each outcome counted when they are mixed."""
     a, b = np.asarray(a, float), np.asarray(b, float)
@@ -390,9 +399,41 @@ def _ratio_text(values) -> str:
     v = _finite(values)
     if v.size == 0:
         return "—"
-    g = lambda x: f"{x:.2g}" if x < 100 else f"{x:.1e}"  # noqa: E731
     m = float(np.mean(v))
+    g = _times
     return g(m) if v.size == 1 else f"{g(m)} ({g(float(v.min()))}–{g(float(v.max()))})"
+
+
+def _times(x: float) -> str:
+    """A ratio as a reader says it: "0.52×", "8,800×" (two significant digits), "3e+07×"."""
+    if not math.isfinite(x) or x <= 0:
+        return "0×" if x == 0 else "—"
+    if x < 100:
+        return f"{x:.2g}×"
+    if x < 1e6:
+        return f"{round(x, 1 - int(math.floor(math.log10(x)))):,.0f}×"
+    return f"{x:.0e}×"
+
+
+def _grad_words(q: dict) -> dict:
+    """Per net: do its gradients "grow", "shrink" or "stay level" toward the input (a 10x
+    change of ‖∂L/∂W1‖ / ‖∂L/∂W_last‖ on every seed to count)."""
+    return {v: compare(np.log(np.maximum(x, 1e-30)), np.zeros(len(x)), tol=math.log(10),
+                       words=("grow", "shrink", "stay level")).word for v, x in q.items()}
+
+
+def _grad_head(q: dict) -> str:
+    """ "BN's gradients grow toward the input; LayerNorm's and plain's stay level" (the nets
+    grouped by what their gradients do)."""
+    words = _grad_words(q)
+    groups = {}
+    for v, w in words.items():
+        groups.setdefault(w, []).append(f"{v}'s")
+    say = {"grow": "grow toward the input", "shrink": "shrink toward the input",
+           "stay level": "stay within 10× from layer to layer"}
+    parts = [f"{_join(names)}{' gradients' if i == 0 else ''} {say.get(w, w)}"
+             for i, (w, names) in enumerate(groups.items())]
+    return "; ".join(parts)
 
 
 def depth_titles(result) -> tuple[list[str], list[str]]:
@@ -406,8 +447,10 @@ def depth_titles(result) -> tuple[list[str], list[str]]:
     return ([f"At layer {d}, {lead}: effective rank BN {_spread(r[BN], '.1f')} of {w}, "
              f"LayerNorm {_spread(r[LN], '.1f')}, plain {_spread(r[PLAIN], '.1f')}",
             "effective rank of each layer's activations over one batch of 256, at initialization"],
-            [f"‖∂L/∂W1‖ / ‖∂L/∂W{d}‖: BN {_ratio_text(q[BN])}, LayerNorm "
-             f"{_ratio_text(q[LN])}, plain {_ratio_text(q[PLAIN])}",
+            [_grad_head(q),
+             f"‖∂L/∂W1‖ / ‖∂L/∂W{d}‖: BN {_ratio_text(q[BN])}, LayerNorm "
+             f"{_ratio_text(q[LN])}, plain {_ratio_text(q[PLAIN])} (10× or more on every seed "
+             "counts as growing)",
              "each layer's weight gradient, same batch; lines: seed means, bands: min–max"])
 
 

@@ -202,6 +202,13 @@ def test_when_the_answer_flips_during_training_the_title_and_verdict_say_when():
     assert say.phases(clean) == "more at steps 100–200, less from step 300"
     # On average over the five probes the two are level here: the verdict says so.
     assert "about as coupled as plain's" in say.coupling_lines(clean)[-1]
+    # Many flips: counted, not listed.
+    at = {100: early, 200: late, 300: early, 400: late, 500: early, 600: late}
+    clean, _ = fake(cos_plain_at=at)
+    assert say.phases(clean) == ("less at some probe steps and more at others "
+                                 "(the sign flips 5 times)")
+    assert "BN's gradient turns less at some probe steps and more at others" in \
+        say.coupling_lines(clean)[0]
     # One direction throughout: no phases, the old wording.
     plain, _ = fake()
     assert say.phases(plain) is None

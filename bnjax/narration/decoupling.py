@@ -373,8 +373,12 @@ def phases(result, metric: str = "cos", layer: int | None = None) -> str | None:
             else:
                 runs.append([word, step, step])
         if len(runs) > 4:
-            flips = sum(1 for a, b in zip(steps, steps[1:]) if a[2] * b[2] < 0)
-            return f"the answer flips {flips} times over training"
+            signs = [sign for _, _, sign in steps if sign]
+            flips = sum(1 for a, b in zip(signs, signs[1:]) if a != b)
+            n = {1: "once", 2: "twice"}.get(flips, f"{flips} times")
+            words = {sign: word for _, word, sign in steps}
+            return (f"{words[1]} at some probe steps and {words[-1]} at others "
+                    f"(the sign flips {n})")
         last = steps[-1][0]
         parts = []
         for i, (word, a, b) in enumerate(runs):

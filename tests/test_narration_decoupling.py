@@ -202,6 +202,12 @@ def test_when_the_answer_flips_during_training_the_title_and_verdict_say_when():
     assert say.phases(clean) == "more at steps 100–200, less from step 300"
     # On average over the five probes the two are level here: the verdict says so.
     assert "about as coupled as plain's" in say.coupling_lines(clean)[-1]
+    # A long list wraps over title lines at its commas.
+    at = {100: late, 200: early, 300: (0.81, 0.85, 0.79), 400: late, 500: late}
+    title = say.ics_time_title(fake(cos_plain_at=at)[0], 5)
+    assert " ".join(title[3:]) == ("more at step 100, less at step 200, about as much at step "
+                                   "300, more from step 400")
+    assert all(len(line) <= 48 for line in title[3:]) and len(title) > 4
     # Many flips: counted, not listed.
     at = {100: early, 200: late, 300: early, 400: late, 500: early, 600: late}
     clean, _ = fake(cos_plain_at=at)
@@ -214,6 +220,28 @@ def test_when_the_answer_flips_during_training_the_title_and_verdict_say_when():
     assert say.phases(plain) is None
     assert len(say.ics_time_title(plain, 5)) == 3
     assert "depends on when" not in say.coupling_lines(plain)[-1]
+
+
+def test_where_the_seed_means_cross_without_the_seeds_agreeing_it_is_said():
+    """The default run's case: plain's seed mean dips below BN's at steps 100–200 from one seed's
+    spike while the other seeds keep BN turning more. The title and the first verdict line say
+    where, and on how many seeds; the verdict's conclusion stands."""
+    steps = {step: (0.83, 0.97, 0.84) for step in range(0, 600, 100)}
+    clean, _ = fake(cos_bn=(0.80, 0.85, 0.70), cos_plain_at={**steps, 200: (0.83, 0.97, 0.3)})
+    assert say.phases(clean) is None
+    assert say.crossings(clean) == "less at step 200, on 1 of 3 seeds"
+    title = say.ics_time_title(clean, 5)
+    assert title[0] == "Layer 5: BN's gradient turns more"
+    assert title[2].endswith("; the seed means cross, BN's turning")
+    assert title[3] == "less at step 200, on 1 of 3 seeds"
+    lines = say.coupling_lines(clean)
+    assert ("The seed-mean curves cross, though: BN's gradient turns less at step 200, on 1 of "
+            "3 seeds, so the seeds do not agree there." in lines[0])
+    assert "more coupled, as Santurkar" in lines[-1]
+    # Without the spike nothing crosses, and nothing is said.
+    clean, _ = fake(cos_bn=(0.80, 0.85, 0.70), cos_plain_at=steps)
+    assert say.crossings(clean) is None and len(say.ics_time_title(clean, 5)) == 3
+    assert "cross" not in say.coupling_lines(clean)[0]
 
 
 def test_coupling_verdict_flips():

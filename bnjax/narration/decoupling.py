@@ -390,16 +390,72 @@ def phases(result, metric: str = "cos", layer: int | None = None) -> str | None:
     return None
 
 
+def crossings(result, metric: str = "cos", layer: int | None = None) -> str | None:
+    """Where the seed-mean curves (what the over-training chart draws) point against the answer
+    over the whole of training, though the seeds there do not all agree: "less at steps 100–200,
+    on at most 1 of 3 seeds at each". None when they never do, or when the overall answer is
+    "about as much" (then there is nothing to point against)."""
+    overall, _, _ = _change_cmp(result, metric, layer)
+    if overall.sign == 0:
+        return None
+    ics = result.ics
+    layer = result.config.mid_layer if layer is None else layer
+    rows = ics[ics["layer"] == layer]
+    seeds = _seeds(result)
+    against = []  # (step, seeds pointing against the overall answer, seeds compared)
+    for step in sorted(rows["step"].unique()):
+        r = rows[rows["step"] == step]
+        d = (_by_seed(r[r["variant"] == BN], metric, seeds)
+             - _by_seed(r[r["variant"] == PLAIN], metric, seeds))
+        d = d[np.isfinite(d)]  # the sign `compare(bn, plain)` gives overall
+        if d.size and np.sign(d.mean()) == -overall.sign:
+            against.append((int(step), int(np.sum(np.sign(d) == -overall.sign)), int(d.size)))
+    if not against:
+        return None
+    word = {"more": "less", "less": "more"}[overall.word]  # the other way round
+    probes = sorted(rows["step"].unique())
+    runs: list[list] = []
+    for step, k, n in against:
+        i = probes.index(step)
+        if runs and probes.index(runs[-1][1]) == i - 1:
+            runs[-1][1] = step
+            runs[-1][2] = max(runs[-1][2], k)
+        else:
+            runs.append([step, step, k, n])
+    if len(runs) > 3:
+        return f"{word} at {len(against)} probe steps, never on every seed"
+    parts = [f"{word} at step {a}, on {k} of {n} seeds" if a == b else
+             f"{word} at steps {a}–{b}, on at most {k} of {n} seeds at each"
+             for a, b, k, n in runs]
+    return "; ".join(parts)
+
+
 def ics_time_title(result, layer: int, metric: str = "cos") -> list[str]:
     """The over-training chart's title: the layer, the measure, BN vs plain with spreads, and
     when the answer flips during training, when."""
     cmp_, bn, pl = _change_cmp(result, metric, layer)
     verb = "turns" if metric == "cos" else "changes"
     when = phases(result, metric, layer)
+    cross = None if when else crossings(result, metric, layer)
+    tail = ("; but by probe step:" if when else
+            "; the seed means cross, BN's turning" if cross and metric == "cos" else
+            "; the seed means cross, BN's changing" if cross else "")
     return [f"Layer {layer}: BN's gradient {verb} {cmp_.word}",
             f"mean {METRIC_NAMES[metric]} BN {num(bn)},",
-            f"plain {num(pl)}" + ("; but by probe step:" if when else "")] + (
-        [when] if when else [])
+            f"plain {num(pl)}" + tail] + (_wrap(when or cross) if when or cross else [])
+
+
+def _wrap(text: str, width: int = 48) -> list[str]:
+    """A long title line split at its commas into lines of about `width` characters."""
+    lines: list[str] = []
+    for part in text.split(", "):
+        if lines and len(lines[-1]) + 2 + len(part) <= width:
+            lines[-1] += ", " + part
+        else:
+            if lines:
+                lines[-1] += ","
+            lines.append(part)
+    return lines
 
 
 def ics_layer_title(result, metric: str = "cos") -> list[str]:
@@ -441,13 +497,15 @@ def coupling_lines(result) -> list[str]:
         return f", {c.seeds}" if c.seeds else ""
 
     when = phases(result, "cos")
+    cross = None if when else crossings(result, "cos")
     lines = [
         f"At layer {mid}, after {_layers(result)} take their step, the gradient keeps a cosine of "
         f"**{num(cos_bn)}** with its old direction with BN and **{num(cos_pl)}** without (mean "
         f"over training; min–max over seeds in brackets): it turns {turn.word} with BN"
         f"{seeds(turn)}"
         + (f". But the answer changes during training: BN's gradient turns {when}." if when
-           else "."),
+           else f". The seed-mean curves cross, though: BN's gradient turns {cross}, so the "
+           f"seeds do not agree there." if cross else "."),
         f"Relative change ‖G − G′‖/‖G‖: {num(rel_bn)} with BN vs {num(rel_pl)} without: "
         f"{rel.word} with BN{seeds(rel)}.",
         f"The medians over training, which ignore plain's rare loss spikes, {agree}: "

@@ -191,8 +191,8 @@ def test_when_the_answer_flips_during_training_the_title_and_verdict_say_when():
     assert say.phases(clean) == "less at steps 100–200, more from step 300"
     title = say.ics_time_title(clean, 5)
     assert title[0] == "Layer 5: BN's gradient turns more"
-    assert title[2].endswith("; but by probe step:")
-    assert title[3] == "less at steps 100–200, more from step 300"
+    assert title[2].endswith(";") and title[3] == "but by probe step, BN's turning"
+    assert title[4] == "less at steps 100–200, more from step 300"
     lines = say.coupling_lines(clean)
     assert ("But the answer changes during training: BN's gradient turns less at steps "
             "100–200, more from step 300." in lines[0])
@@ -205,9 +205,9 @@ def test_when_the_answer_flips_during_training_the_title_and_verdict_say_when():
     # A long list wraps over title lines at its commas.
     at = {100: late, 200: early, 300: (0.81, 0.85, 0.79), 400: late, 500: late}
     title = say.ics_time_title(fake(cos_plain_at=at)[0], 5)
-    assert " ".join(title[3:]) == ("more at step 100, less at step 200, about as much at step "
+    assert " ".join(title[4:]) == ("more at step 100, less at step 200, about as much at step "
                                    "300, more from step 400")
-    assert all(len(line) <= 48 for line in title[3:]) and len(title) > 4
+    assert all(len(line) <= 48 for line in title) and len(title) > 5
     # Many flips: counted, not listed.
     at = {100: early, 200: late, 300: early, 400: late, 500: early, 600: late}
     clean, _ = fake(cos_plain_at=at)
@@ -232,8 +232,8 @@ def test_where_the_seed_means_cross_without_the_seeds_agreeing_it_is_said():
     assert say.crossings(clean) == "less at step 200, on 1 of 3 seeds"
     title = say.ics_time_title(clean, 5)
     assert title[0] == "Layer 5: BN's gradient turns more"
-    assert title[2].endswith("; the seed means cross, BN's turning")
-    assert title[3] == "less at step 200, on 1 of 3 seeds"
+    assert title[2].endswith(";") and title[3] == "the seed means cross, BN's turning"
+    assert title[4] == "less at step 200, on 1 of 3 seeds"
     lines = say.coupling_lines(clean)
     assert ("The seed-mean curves cross, though: BN's gradient turns less at step 200, on 1 of "
             "3 seeds, so the seeds do not agree there." in lines[0])

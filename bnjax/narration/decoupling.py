@@ -437,12 +437,12 @@ def ics_time_title(result, layer: int, metric: str = "cos") -> list[str]:
     verb = "turns" if metric == "cos" else "changes"
     when = phases(result, metric, layer)
     cross = None if when else crossings(result, metric, layer)
-    tail = ("; but by probe step:" if when else
-            "; the seed means cross, BN's turning" if cross and metric == "cos" else
-            "; the seed means cross, BN's changing" if cross else "")
+    ing = "turning" if metric == "cos" else "changing"
+    extra = ([f"but by probe step, BN's {ing}"] + _wrap(when) if when else
+             [f"the seed means cross, BN's {ing}"] + _wrap(cross) if cross else [])
     return [f"Layer {layer}: BN's gradient {verb} {cmp_.word}",
             f"mean {METRIC_NAMES[metric]} BN {num(bn)},",
-            f"plain {num(pl)}" + tail] + (_wrap(when or cross) if when or cross else [])
+            f"plain {num(pl)}" + (";" if extra else "")] + extra
 
 
 def _wrap(text: str, width: int = 48) -> list[str]:

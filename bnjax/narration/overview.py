@@ -204,6 +204,7 @@ def normalization(results: Sequence) -> CardText:
                "BN on its running averages. " + _term("running statistics"))])
 
 
-__all__ = ["CardText", "LABEL_MAX", "Metric", "agreed", "basics", "column", "count", "covariate_shift",
+__all__ = ["CardText", "LABEL_MAX", "Metric", "agreed", "basics", "column", "count",
+           "covariate_shift",
            "decoupling", "landscape", "metric", "normalization", "ranged",
            "regularization"]

@@ -263,7 +263,10 @@ def steps_chart(sweep: pd.DataFrame, steps: int, title=None,
     reached = agg[agg["kind"] == "reached 90%"]
     line = alt.Chart(reached).mark_line(strokeWidth=2).encode(
         x=x, y=alt.Y("y:Q", title="steps to 90% test accuracy",
-                     scale=alt.Scale(domain=[0, ceiling + 0.06 * steps], nice=False)),
+                     scale=alt.Scale(domain=[0, ceiling + 0.06 * steps], nice=False),
+                     # ticks only up to `steps`: above the dotted line are the failure rows
+                     axis=alt.Axis(values=[float(v) for v in np.linspace(0, steps, 6)],
+                                   format="~g")),
         color=color, strokeDash=variant_dash(domain=domain))
     pts = alt.Chart(agg).mark_point(size=80, filled=True, opacity=0.9).encode(
         x=x, y="y:Q", color=color, shape=shape,

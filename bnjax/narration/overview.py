@@ -139,7 +139,9 @@ def covariate_shift(results: Sequence) -> CardText:
     """Page 2: how far a deep unit's input drifts, and what a change of layer 1 does later."""
     (r,) = results
     ps = r.per_seed
-    return CardText(_say("covariate_shift").short_answer(ps), [
+    n_units = r.summary.get("n_units")
+    return CardText(_say("covariate_shift").short_answer(
+        ps, None if n_units is None else int(n_units)), [
         metric("input drift, BN", column(ps, "drift", BN), help=_term("drift")),
         metric("input drift, plain", column(ps, "drift", PLAIN), help=_term("drift"))])
 

@@ -483,6 +483,10 @@ def main():
         return _cold_child(*args.child_cold)
     if args.child_land_cold:
         return _land_cold_child()
+    missing = [m for m in ("torch", "flax") if importlib.util.find_spec(m) is None]
+    if missing:  # the peers run in child processes, which would fail one by one
+        sys.exit(f"bench/run.py needs the peers ({', '.join(missing)} missing): pip install -r "
+                 "bench/requirements.txt --extra-index-url https://download.pytorch.org/whl/cpu")
     sections = [args.only] if args.only else ["single", "cold", "landscape"]
     reps = {"single": 3 if args.quick else 9, "cold": 1 if args.quick else 3,
             "landscape": 1 if args.quick else 3}

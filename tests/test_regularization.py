@@ -337,7 +337,9 @@ def test_charts_build(regularization, noise, ablation):
     abl = json.dumps(built[4].to_dict())
     assert '"strokeDash"' in abl and '"shape"' in abl and "dropout's rate (20%)" in abl
     pixels = charts.digit_pixels(noise.image, 4)
-    assert pixels.shape == (32, 32) and pixels.dtype == np.uint8 and pixels.min() < pixels.max()
+    assert pixels.shape == (32, 32, 4) and pixels.dtype == np.uint8  # RGBA: no white box
+    alpha = pixels[..., 3]
+    assert alpha.min() == 0 and alpha.max() > 128 and (pixels[..., :3] == 128).all()
     ghost = exp.GhostResult(exp.GhostConfig(), exp.pd.DataFrame(
         {"variant": ["G = 128 (plain BN)", "G = 8", "plain"] * 2, "ghost": [128, 8, 0] * 2,
          "seed": [0, 0, 0, 1, 1, 1], "acc": [0.9, 0.92, 0.88, 0.91, 0.93, 0.89]}))

@@ -262,7 +262,11 @@ def ghost_chart(acc: pd.DataFrame, title=None, *, height: int = 380) -> alt.Char
 
 
 def digit_pixels(image: np.ndarray, size: int = 20) -> np.ndarray:
-    """The 8x8 digit (0..16 ink) as a (8*size, 8*size) uint8 picture, white paper, black ink,
-    each pixel a size x size square (for `st.image`)."""
-    grey = (255 - np.asarray(image, float) * (255 / 16)).round().astype(np.uint8)
-    return np.kron(grey, np.ones((size, size), np.uint8))
+    """The 8x8 digit (0..16 ink) as a (8*size, 8*size, 4) uint8 RGBA picture for `st.image`:
+    mid-grey ink whose opacity is the ink, on a transparent ground, so it reads on the light
+    and the dark theme alike (no white box on a dark page); each pixel a size x size square."""
+    ink = (np.asarray(image, float) * (255 / 16)).round().astype(np.uint8)
+    rgba = np.empty(ink.shape + (4,), np.uint8)
+    rgba[..., :3] = 128  # grey: contrast with white paper and with the dark theme's background
+    rgba[..., 3] = ink
+    return np.kron(rgba, np.ones((size, size, 1), np.uint8))

@@ -303,7 +303,10 @@ def test_charts(default_runs):
     steps = bn_steps(r, 2, 3, gamma=1.5, beta=0.5)
     d = charts.bn_steps_chart(steps).to_dict()
     assert len(d["hconcat"]) == len(basics.STEPS)
-    assert [p["title"] for p in d["hconcat"]] == list(basics.STEPS)
+    assert [p["title"]["text"] for p in d["hconcat"]] == list(basics.STEPS)
+    # what each step computed is the panel's subtitle (written on the plot, it covered dots)
+    assert d["hconcat"][0]["title"]["subtitle"] == f"dashed: μ_B = {steps.mean:.2f}".replace(
+        "-", "−")
     assert d["params"] or any("params" in p.get("layer", [{}])[0] for p in d["hconcat"])
     rule_values = [d["datasets"][p["layer"][1]["data"]["name"]][0]["value"] for p in d["hconcat"]]
     assert rule_values == pytest.approx([steps.mean, 0.0, steps.var, 0.0, 0.5], abs=1e-6)

@@ -87,11 +87,12 @@ def bn_steps_chart(steps, *, panel_width: int = 125, height: int = 240,
             dots = dots.add_params(pick)
         line = alt.Chart(rules[rules.step == name]).mark_rule(
             strokeDash=[6, 4], color=GUIDE_COLOR).encode(y="value:Q")
-        text = alt.Chart(rules[rules.step == name]).mark_text(
-            align="left", dx=4, dy=-8, color=GUIDE_COLOR).encode(
-            y="value:Q", x=alt.value(2), text="label:N")
-        panels.append(alt.layer(dots, line, text).properties(
-            title=name, width=panel_width, height=height))
+        # What the step computed, under the panel's name (written on the plot, it sat on dots).
+        label = rules.loc[rules.step == name, "label"].iloc[0].replace("-", "−")
+        panels.append(alt.layer(dots, line).properties(
+            title=alt.TitleParams(name, subtitle=f"dashed: {label}", subtitleColor=GUIDE_COLOR,
+                                  subtitleFontSize=12),
+            width=panel_width, height=height))
     chart = alt.hconcat(*panels, spacing=12).resolve_scale(y="independent")
     return chart.properties(title=_title(title)) if title else chart
 

@@ -160,7 +160,8 @@ ui.chart(charts.histogram_chart(
 ui.chart(charts.update_ratio_chart(result.update_ratio, title=say.update_title(per_seed, wide),
                                    big=lecture))
 ui.glossary("normalization", "batch norm (BN)", "LayerNorm", "plain", "test accuracy",
-            "training loss", "seed", "seed spread", "diverged", "hidden layer", "unit", "activation function",
+            "training loss", "seed", "seed spread", "diverged", "hidden layer", "unit",
+            "activation function",
             "dead unit", "saturated unit", "saturation", "update:data ratio", "init gain",
             "He initialization", "learning rate", "SGD", "momentum", "Adam", "mini-batch",
             "training step", "dropout")

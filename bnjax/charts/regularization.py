@@ -72,9 +72,12 @@ def regularization_chart(per_seed: pd.DataFrame, low: float, high: float, title,
         tooltip=["seed", "arm", alt.Tooltip("acc:Q", title="test accuracy (%)", format=".1f"),
                  alt.Tooltip("gap:Q", title="train - test accuracy", format=".1%")])
     means = base.mark_tick(thickness=3, size=44).encode(x=x, y="mean(acc):Q", color=color)
-    mean_text = base.mark_text(align="left", dx=26, fontSize=13, fontWeight="bold").encode(
+    # Each mean written on the outer side of its tick: between the arms the pair lines run.
+    mean_text = [base.transform_filter(alt.datum.label == lab).mark_text(
+        align=side, dx=dx_, fontSize=13, fontWeight="bold").encode(
         x=x, y="mean(acc):Q", color=color, text=alt.Text("mean(acc):Q", format=".1f"))
-    left = alt.layer(pairs, dots, means, mean_text).properties(width=width, height=height)
+        for lab, side, dx_ in ((order[0], "right", -26), (order[1], "left", 26))]
+    left = alt.layer(pairs, dots, means, *mean_text).properties(width=width, height=height)
     if panel_titles:
         left = left.properties(title=_title("Test accuracy, each seed (a line joins a pair)"))
 
@@ -86,12 +89,11 @@ def regularization_chart(per_seed: pd.DataFrame, low: float, high: float, title,
     ci = pd.DataFrame({"what": ["on − off"], "mean": [mean], "low": [100 * low],
                        "high": [100 * high]})
     dx = alt.X("what:N", title=None, axis=alt.Axis(labelAngle=0, labelLimit=0))
-    dy = alt.Y("diff:Q", title="on − off (points)")
-    zero = alt.Chart(pd.DataFrame({"v": [0.0], "note": ["0 = no effect"]}))
+    # "0 = no effect" in the axis title: written on the plot, the seeds' dots covered it.
+    dy = alt.Y("diff:Q", title=["on − off (points)", "dashed: 0 = no effect"])
+    zero = alt.Chart(pd.DataFrame({"v": [0.0]}))
     zero_rule = zero.mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR, strokeWidth=1.5).encode(
         y="v:Q")
-    zero_note = zero.mark_text(align="left", baseline="bottom", x=4, dy=-3, color=GUIDE_COLOR,
-                               fontSize=12).encode(y="v:Q", text="note:N")
     seeds = alt.Chart(diffs).mark_circle(size=55, opacity=0.55, color=ORANGE).encode(
         x=dx, y=dy, xOffset=alt.XOffset("seed:N"),
         tooltip=["seed", alt.Tooltip("diff:Q", title="on − off (points)", format="+.2f")])
@@ -105,7 +107,7 @@ def regularization_chart(per_seed: pd.DataFrame, low: float, high: float, title,
     label = alt.Chart(ci).mark_text(align="left", dx=14, fontSize=13, fontWeight="bold",
                                     color=BLACK).encode(
         x=dx, y="mean:Q", text=alt.Text("mean:Q", format="+.1f"))
-    right = alt.layer(zero_rule, zero_note, seeds, bar, dot, label).properties(
+    right = alt.layer(zero_rule, seeds, bar, dot, label).properties(
         width=diff_width, height=height)
     if panel_titles:
         right = right.properties(title=_title("Difference per seed; ◆ mean, bar: 95% CI"))

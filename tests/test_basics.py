@@ -408,7 +408,8 @@ def test_page_sliders_move_the_last_step(default_runs):
     assert not at.exception, at.exception
     chart = charts_of(at)[0]
     last = _spec_of(chart)["hconcat"][-1]
-    assert last["title"] == basics.STEPS[-1]
+    assert last["title"]["text"] == basics.STEPS[-1]
+    assert last["title"]["subtitle"] == "dashed: β = −1.00"  # the slider moves its label
     assert _dataset(chart, last["layer"][1]["data"]["name"]).value.tolist() == [-1.0]
     dots = _dataset(chart, last["layer"][0]["data"]["name"])
     expected = bn_steps(default_runs[0], 2, 5, gamma=2.0, beta=-1.0).table

@@ -7,7 +7,6 @@ import ui
 from bnjax.charts import basics as charts
 from bnjax.experiments import basics as exp
 from bnjax.narration import basics as say
-from bnjax.nn import batchnorm_apply
 
 WORDS = ("batch norm (BN)", "mini-batch", "pre-activation", "μ_B and σ²_B", "x̂", "ε",
          "γ and β", "train mode", "eval mode", "running statistics", "EMA", "decay",
@@ -181,4 +180,4 @@ ui.verdict(
     "attacks the small-batch train/test mismatch seen in the test-batch-1 and -8 bars.")
 if lecture:
     ui.glossary(*WORDS)
-ui.show_code(batchnorm_apply, exp.bn_steps)
+ui.show_code(*exp.SHOWN_CODE)

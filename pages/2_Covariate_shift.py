@@ -2,7 +2,6 @@
 import streamlit as st
 
 import ui
-from bnjax import probes
 from bnjax.charts import covariate_shift as charts
 from bnjax.experiments import covariate_shift as exp
 from bnjax.narration import covariate_shift as say
@@ -139,4 +138,4 @@ ui.verdict(
 ui.explain(say.reading(ps))
 if lecture:
     ui.glossary(*WORDS)
-ui.show_code(probes.last_layer_input, probes.perturb_layer1)
+ui.show_code(*exp.SHOWN_CODE)

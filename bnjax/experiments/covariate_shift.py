@@ -340,3 +340,7 @@ def shrink(config: CovariateShiftConfig, steps: int = 50) -> CovariateShiftConfi
     """A short version of `config` for smoke tests: fewer steps, the same shapes (so the same
     compiled programs: compiling, not stepping, is what costs)."""
     return replace(config, steps=steps)
+
+
+# The code the page shows ("The code behind this page"): the drift probe and the change of layer 1.
+SHOWN_CODE = (probes.last_layer_input, probes.perturb_layer1)

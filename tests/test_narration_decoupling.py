@@ -183,16 +183,21 @@ def test_short_answer_says_which_way_plain_gradient_size_went():
 # ---------------------------------------------------------------------------- 2a
 
 
+def _when_note(clean, lead: str, when: str) -> None:
+    """Layer 5's over-training title: its finding, then the note on when the answer differs."""
+    title = say.ics_time_title(clean, 5)
+    assert title[0] == "Layer 5: BN's gradient turns more"
+    assert title[2].endswith(";") and title[3] == lead and title[4] == when
+
+
 def test_when_the_answer_flips_during_training_the_title_and_verdict_say_when():
     # BN 0.81 on average at every step; plain 0.70 at steps 100-200 (BN turns less), 0.95 from
     # step 300 on (BN turns more).
     early, late = (0.70, 0.72, 0.69), (0.95, 0.97, 0.96)
     clean, _ = fake(cos_plain_at={100: early, 200: early, 300: late, 400: late, 500: late})
     assert say.phases(clean) == "less at steps 100–200, more from step 300"
-    title = say.ics_time_title(clean, 5)
-    assert title[0] == "Layer 5: BN's gradient turns more"
-    assert title[2].endswith(";") and title[3] == "but by probe step, BN's turning"
-    assert title[4] == "less at steps 100–200, more from step 300"
+    _when_note(clean, "but by probe step, BN's turning",
+               "less at steps 100–200, more from step 300")
     lines = say.coupling_lines(clean)
     assert ("But the answer changes during training: BN's gradient turns less at steps "
             "100–200, more from step 300." in lines[0])
@@ -230,10 +235,7 @@ def test_where_the_seed_means_cross_without_the_seeds_agreeing_it_is_said():
     clean, _ = fake(cos_bn=(0.80, 0.85, 0.70), cos_plain_at={**steps, 200: (0.83, 0.97, 0.3)})
     assert say.phases(clean) is None
     assert say.crossings(clean) == "less at step 200, on 1 of 3 seeds"
-    title = say.ics_time_title(clean, 5)
-    assert title[0] == "Layer 5: BN's gradient turns more"
-    assert title[2].endswith(";") and title[3] == "the seed means cross, BN's turning"
-    assert title[4] == "less at step 200, on 1 of 3 seeds"
+    _when_note(clean, "the seed means cross, BN's turning", "less at step 200, on 1 of 3 seeds")
     lines = say.coupling_lines(clean)
     assert ("The seed-mean curves cross, though: BN's gradient turns less at step 200, on 1 of "
             "3 seeds, so the seeds do not agree there." in lines[0])

@@ -26,6 +26,7 @@ lecture = ui.lecture_mode()
 first_chart = st.container()  # lecture mode: the first chart right under the short answer
 
 d = exp.PageConfig()
+epochs = exp.SmallBatchConfig().epochs
 controls = ui.controls_area()
 c1, c2, c3, c4 = controls.columns(4)
 lr_fmt = lambda v: f"{v:g}"  # noqa: E731
@@ -37,14 +38,15 @@ page = exp.PageConfig(
                         format_func=lr_fmt, container=c2, help=ui.term("learning rate")),
     sb_lr=ui.select_slider("Learning rate, small batches (SGD)", "sb_lr",
                            [0.005, 0.01, 0.02, 0.05, 0.1], d.sb_lr, format_func=lr_fmt,
-                           container=c3, help="Every batch size trains for the same 20 "
-                           "epochs at this learning rate."),
+                           container=c3, help=f"Every batch size trains for the same "
+                           f"{epochs} epochs at this learning rate."),
     sb_min=ui.select("Smallest training batch", "sb_min", [exp.TINY_BATCH, 4], d.sb_min,
-                     container=c3, help="Batch 2 takes 12,570 steps per net (20 epochs), the "
-                     "slowest part of the page: try it with a small learning rate."),
+                     container=c3, help=f"Batch {exp.TINY_BATCH} takes "
+                     f"{exp.tiny_batch_steps():,} steps per net ({epochs} epochs), the slowest "
+                     "part of the page: try it with a small learning rate."),
     steps=ui.select("Training steps, landscape", "steps", [250, 500, 1000], d.steps,
-                    container=c4, help="Steps of every network of the Q4 grid (page 5 uses "
-                    "1000; three nets and three seeds train here)."),
+                    container=c4, help=f"Steps of every network of the Q4 grid (page 5 uses "
+                    f"{exp.PAGE5_STEPS}; three nets and three seeds train here)."),
 )
 c1.caption(f"Seeds {page.seed} to {page.seed + page.n_seeds - 1}: the same initial weights "
            "and batches for the three nets.")

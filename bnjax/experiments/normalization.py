@@ -44,6 +44,7 @@ import pandas as pd
 
 from bnjax import probes, runs
 from bnjax.data import load_digits
+from bnjax.experiments import landscape as _landscape
 from bnjax.grid import train_grid
 from bnjax.nn import (ACTIVATIONS, DenseParams, MLPSpec, batchnorm_apply, batchnorm_init,
                       dense_apply, dense_init, layernorm_apply, layernorm_init, mlp_apply,
@@ -59,6 +60,7 @@ ONCE = INIT_COMPILER_OPTIONS
 # variant names (bnjax.charts.STYLE).
 BN, LN, PLAIN = "BN", "LayerNorm", "plain"
 NETS = ((BN, "batch", "bn"), (LN, "layer", "ln"), (PLAIN, "none", "plain"))
+PAGE5_STEPS = _landscape.LandscapeConfig().steps  # page 5's landscape: steps of every net
 GOOD = 0.90  # a good landscape cell: test accuracy at least this (page 5's threshold)
 # What the runner measures after training: the grid's own probes (`bnjax.grid.train_grid`), so
 # that Q1's nets and the landscape's grid (the same 8x64 SGD configs) share one probe program.
@@ -382,6 +384,13 @@ def small_batch_steps(epochs: int, batch_size: int, n: int) -> tuple[int, int]:
     reported in 10 chunks."""
     steps = max(1, math.ceil(epochs * n / batch_size))
     return steps, max(1, math.ceil(steps / 10))
+
+
+def tiny_batch_steps(config: SmallBatchConfig | None = None) -> int:
+    """Training steps per net at the smallest batch (TINY_BATCH) for `config`'s epochs: what the
+    page's control says that batch costs."""
+    config = SmallBatchConfig() if config is None else config
+    return small_batch_steps(config.epochs, TINY_BATCH, len(load_digits().y_train))[0]
 
 
 def _test_accuracy(params, state, x_train, x_test, y_test, *, spec: MLPSpec, stats: str):

@@ -14,7 +14,6 @@ import math
 import numpy as np
 
 from bnjax.experiments import normalization as exp
-from bnjax.experiments.landscape import LandscapeConfig
 from bnjax.text import TINY, compare, spread
 
 BN, LN, PLAIN = exp.BN, exp.LN, exp.PLAIN
@@ -274,7 +273,7 @@ def landscape_title(result) -> list[str]:
 
 def _vs_page5(steps: int) -> str:
     """Page 5 trains its landscape longer: its counts differ from these ones."""
-    five = LandscapeConfig().steps
+    five = exp.PAGE5_STEPS
     return "" if steps == five else f" (page 5 trains {five} steps, so its counts differ)"
 
 

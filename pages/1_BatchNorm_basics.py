@@ -56,16 +56,22 @@ def formulas():
     f4.latex(r"y_i = \gamma\,\hat{x}_i + \beta")
 
 
+# ---------------------------------------------------------------------------- the answer's chart
+# The two numbers the short answer quotes, right under it (in lecture mode, on the first screen).
+# While the nets train, the batch below is drawn here live, step by step.
+if not lecture:
+    st.subheader("At test time: the training set's statistics, or the image's own?")
+headline = st.container()
+
 # ---------------------------------------------------------------------------- one batch
-if not lecture:  # in lecture mode the first chart follows the short answer directly
-    st.subheader("One mini-batch through one BN unit")
-    formulas()
+st.subheader("One mini-batch through one BN unit")
+formulas()
 ui.explain(f"Here *m* = {config.batch_size} training examples (a mini-batch), *z* is a unit's "
            f"pre-activation, and ε = {exp.spec_of(config).eps:g} keeps the division safe. γ "
            "and β are learned, one pair per unit; the sliders under the chart set them for the "
            "last step (the values training learned are given below it). Point at a dot to "
            "follow one example through every step.")
-first_chart = st.container()  # training draws here live, then the finished chart
+steps_slot = st.container()
 p1, p2, p3, p4 = st.columns(4)
 layer = ui.slider("Hidden layer", "layer", min_value=1, max_value=config.depth, default=1,
                   container=p1)
@@ -79,10 +85,10 @@ beta = ui.slider("β", "beta", min_value=-3.0, max_value=3.0, default=0.0, step=
 
 
 def steps_chart(result):
-    """The first chart, for a finished or a partial result (the net as trained so far)."""
+    """The step-by-step chart, for a finished or a partial result (the net as trained so far)."""
     steps = exp.bn_steps(result, layer, unit, gamma, beta)
     return steps, charts.bn_steps_chart(
-        steps, height=130 if lecture else 240, panel_width=115 if lecture else 125,
+        steps, height=190 if lecture else 240, panel_width=115 if lecture else 125,
         title=say.steps_title(layer, unit, config.batch_size, config.seed, steps.mean,
                               steps.var, explain=not lecture))
 
@@ -106,10 +112,11 @@ def live(update):
             fontSize=21 if big else 16).to_dict(validate=False)
     st.vega_lite_chart(drawn[partial.step], width="stretch")
     st.caption(f"Live: seed {config.seed}'s net after {partial.step} of {config.steps} training "
-               "steps. The finished page follows when training ends.")
+               "steps, one mini-batch through one BN unit. The test-time accuracies follow "
+               "when training ends.")
 
 
-with first_chart:
+with headline:
     result = ui.run(exp.run_basics, config, live=live)
 if result is None:
     st.stop()
@@ -117,11 +124,13 @@ s, ps = result.summary, result.per_seed
 ui.short_answer(answer, say.short_answer(ps, s["chance"]))
 with note:
     ui.diverged_note([f"the net of seed {int(seed)}" for seed in ps[ps["diverged"]]["seed"]])
+with headline:
+    ui.chart(charts.accuracy_chart(result.accuracy, s["chance"],
+                                   say.headline_title(ps, s["chance"]), settings=say.HEADLINE),
+             key="headline")
 steps, chart = steps_chart(result)
-with first_chart:
+with steps_slot:
     ui.chart(chart, key="bn_steps")
-if lecture:
-    formulas()
 ui.explain(
     f"Layer {layer}, unit {unit}: this batch's mean is μ_B = {steps.mean:.3f} and its variance "
     f"σ²_B = {steps.var:.3f} (the mean of the third panel). After subtracting and dividing, x̂ "

@@ -331,6 +331,15 @@ def test_charts_show_every_seed_and_say_what_they_show(default_view):
     gap = charts.ema_gap_chart(r.ema_gap, say.ema_title(ps, 300)).to_dict()
     assert gap["hconcat"][0]["encoding"]["detail"]["field"] == "seed"
     assert "0.999" in " ".join(gap["title"]["text"])
+    # The first chart: only the two bars the short answer quotes, in its order.
+    head = charts.accuracy_chart(r.accuracy, r.summary["chance"], say.headline_title(
+        ps, r.summary["chance"]), settings=say.HEADLINE).to_dict()
+    bars = next(v for v in head["datasets"].values() if "text" in v[0])
+    assert head["layer"][0]["encoding"]["y"]["sort"] == [
+        "eval mode: training set's statistics", "train mode: test batch of 1"]
+    assert {b["label"] for b in bars} == set(head["layer"][0]["encoding"]["y"]["sort"])
+    assert say.acc(ps, "acc_eval_population") in head["title"]["text"][0]
+    assert say.acc(ps, "acc_train_batch1") in head["title"]["text"][1]
     # No series in BN's blue but the BN dots, and the statistics' colours apart for CVD.
     from tests.apphelp import palette_problems
     assert not palette_problems(acc) and not palette_problems(gap)
@@ -354,7 +363,14 @@ def test_page_default_view(default_view):
     st.cache_data.clear()  # the page trains (the next page tests find its view cached)
     at = render(PAGE)
     assert not at.exception, at.exception
-    assert len(charts_of(at)) == 3
+    assert len(charts_of(at)) == 4
+    # The first chart shows the two numbers the short answer quotes (its title states them).
+    first = _spec_of(charts_of(at)[0])
+    assert first["title"]["text"] == say.headline_title(default_view.per_seed,
+                                                        default_view.summary["chance"])
+    bars = _dataset(charts_of(at)[0], first["layer"][0]["data"]["name"])
+    assert sorted(bars["label"]) == ["eval mode: training set's statistics",
+                                     "train mode: test batch of 1"]
     assert len(at.get("latex")) >= 3  # the BN formulas and the decay convention
     ps, text = default_view.per_seed, texts(at)
     for key in ("acc_train_batch1", "acc_train_batch8", "acc_eval_population",
@@ -406,7 +422,7 @@ def _dataset(chart, name):
 def test_page_sliders_move_the_last_step(default_runs):
     at = render(PAGE, layer="2", unit="5", gamma="2.0", beta="-1.0")
     assert not at.exception, at.exception
-    chart = charts_of(at)[0]
+    chart = charts_of(at)[1]  # after the short answer's chart
     last = _spec_of(chart)["hconcat"][-1]
     assert last["title"]["text"] == basics.STEPS[-1]
     assert last["title"]["subtitle"] == "dashed: β = −1.00"  # the slider moves its label
@@ -425,4 +441,4 @@ def test_page_malformed_url_gives_notes():
     notes = " ".join(w.value for w in at.warning)
     for key, value in hostile.items():
         assert f"`{key}=" in notes, key
-    assert len(charts_of(at)) == 3  # the default view, drawn anyway
+    assert len(charts_of(at)) == 4  # the default view, drawn anyway

@@ -99,3 +99,13 @@ def test_titles():
         "One batch of 64 (seed 0), layer 2, unit 5: μ_B = −0.27, σ²_B = 2.09"]
     gaps = say.ema_title(frame(), 300)
     assert gaps[1] == "decay 0.9: 0.02 (0.01–0.02), 0.99: 0.03 (0.03–0.04), 0.999: 0.38 (0.37–0.40)"
+
+
+def test_the_first_charts_title_states_the_short_answers_numbers():
+    """The chart under the short answer shows the numbers it quotes, and its verdict flips."""
+    t = say.headline_title(frame(), CHANCE)
+    a = say.short_answer(frame(), CHANCE)
+    assert "97.6% (97.2–97.8)" in t[0] and "97.6% (97.2–97.8)" in a
+    assert "9.6% on every seed, about as good as chance" in t[1]
+    assert "better than chance" in say.headline_title(frame(acc_train_batch1=[0.5, 0.55, 0.6]),
+                                                      CHANCE)[1]

@@ -97,15 +97,23 @@ def bn_steps_chart(steps, *, panel_width: int = 125, height: int = 240,
     return chart.properties(title=_title(title)) if title else chart
 
 
-def accuracy_chart(accuracy: pd.DataFrame, chance: float, title=None) -> alt.LayerChart:
+def accuracy_chart(accuracy: pd.DataFrame, chance: float, title=None, *,
+                   settings=None) -> alt.LayerChart:
     """Test accuracy of the trained BN nets under every test-time choice of statistics: one bar
     per choice (the seed mean), each seed a point of its own shape, the mean and the seeds'
     range written on the bar, and the best constant guess ("chance") as a rule. Bars are
     coloured by where the statistics come from, as in `ema_gap_chart`.
 
+    `settings` (names of the table's `setting` column) keeps only those bars, in that order:
+    the page's first chart shows the two its short answer quotes.
+
     Each bar's name is written above it, not beside it: the names are long, and beside the
     bars they would leave a phone's plot a few pixels wide."""
     df = accuracy.copy()
+    if settings is not None:
+        settings = list(settings)
+        df = df[df["setting"].isin(settings)].copy()
+        df["order"] = [settings.index(s) for s in df["setting"]]
     df["label"] = [SETTING_LABEL.get(s, f"train mode: all {s.split()[2]} test images")
                    for s in df["setting"]]
     df["stats"] = [("batch statistics" if g.startswith("batch") else

@@ -102,6 +102,16 @@ def steps_title(layer: int, unit: int, m: int, seed: int, mean: float, var: floa
     return lines
 
 
+HEADLINE = ("whole training set", "test batch 1")  # the two bars the short answer quotes
+
+
+def headline_title(ps: pd.DataFrame, chance: float) -> list[str]:
+    """The first chart's title: the short answer's two test-time numbers, in its order."""
+    c = chance_comparison(ps, chance)
+    return [f"Training set's statistics: {acc(ps, 'acc_eval_population')} of test digits right;",
+            f"a lone image's own statistics: {acc(ps, 'acc_train_batch1')}, {c.word} chance"]
+
+
 def accuracy_title(ps: pd.DataFrame, chance: float) -> list[str]:
     c = chance_comparison(ps, chance)
     return [f"Train mode, test batch of 1: {acc(ps, 'acc_train_batch1')}, {c.word} chance",

@@ -97,42 +97,42 @@ def curves(aucs: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["variant", "seed", "fraction", "acc"])
 
 
-def test_dropout_sentence_follows_the_aucs():
+def test_dropout_answer_follows_the_aucs():
     plain = [0.59, 0.60, 0.58]
     unlike = curves({"plain": plain, "dropout": [0.70, 0.69, 0.71],
                      "BN (frozen stats)": [0.55, 0.54, 0.56]})
-    text = say.dropout_sentence(unlike)
-    assert text.startswith("Unlike dropout") and "a dropout net less" in text
-    assert "a BN net more" in text and ", 3 of 3 seeds" in text
+    text = say.dropout_answer(unlike)
+    assert text.startswith("Unlike dropout") and "a dropout net copes better." in text
+    assert "a BN net copes worse than a plain net" in text
     like = curves({"plain": plain, "dropout": [0.70, 0.69, 0.71],
                    "BN (frozen stats)": [0.65, 0.66, 0.64]})
-    assert say.dropout_sentence(like).startswith("Like dropout")
-    assert "a BN net less" in say.dropout_sentence(like)
+    assert say.dropout_answer(like).startswith("Like dropout")
+    assert "a BN net copes better than a plain net" in say.dropout_answer(like)
     neither = curves({"plain": plain, "dropout": [0.60, 0.58, 0.59],
                       "BN (frozen stats)": [0.55, 0.54, 0.56]})
-    assert say.dropout_sentence(neither).startswith("Compared with dropout")
-    assert "about as much" in say.dropout_sentence(neither)
+    assert say.dropout_answer(neither).startswith("Compared with dropout")
+    assert "a dropout net copes about as well." in say.dropout_answer(neither)
 
 
-def test_dropout_sentence_says_frozen_and_recomputed_statistics():
+def test_dropout_answer_says_frozen_and_recomputed_statistics():
     """Switching units off can cost BN more with frozen statistics and less with recomputed
     ones: the sentence says both where they differ, one phrase where they agree."""
     plain, drop = [0.59, 0.60, 0.58], [0.70, 0.69, 0.71]
-    mixed = say.dropout_sentence(curves({"plain": plain, "dropout": drop,
-                                         "BN (frozen stats)": [0.55, 0.54, 0.56],
-                                         "BN (recomputed stats)": [0.67, 0.66, 0.68]}))
+    mixed = say.dropout_answer(curves({"plain": plain, "dropout": drop,
+                                       "BN (frozen stats)": [0.55, 0.54, 0.56],
+                                       "BN (recomputed stats)": [0.67, 0.66, 0.68]}))
     assert mixed.startswith("Compared with dropout")
-    assert "costs a BN net more than a plain net with its statistics frozen" in mixed
-    assert "but less with them recomputed (0.67 (0.66–0.68), 3 of 3 seeds)" in mixed
-    both = say.dropout_sentence(curves({"plain": plain, "dropout": drop,
-                                        "BN (frozen stats)": [0.65, 0.66, 0.64],
-                                        "BN (recomputed stats)": [0.67, 0.66, 0.68]}))
-    assert both.startswith("Like dropout") and "frozen or recomputed" in both
-    assert "costs a BN net less" in both and "but " not in both
-    worse = say.dropout_sentence(curves({"plain": plain, "dropout": drop,
-                                         "BN (frozen stats)": [0.55, 0.54, 0.56],
-                                         "BN (recomputed stats)": [0.50, 0.51, 0.52]}))
-    assert worse.startswith("Unlike dropout") and "costs a BN net more" in worse
+    assert "copes worse than a plain net at test time, better once its statistics are " \
+           "recomputed" in mixed
+    both = say.dropout_answer(curves({"plain": plain, "dropout": drop,
+                                      "BN (frozen stats)": [0.65, 0.66, 0.64],
+                                      "BN (recomputed stats)": [0.67, 0.66, 0.68]}))
+    assert both.startswith("Like dropout") and "recomputed" not in both
+    assert "a BN net copes better than a plain net" in both
+    worse = say.dropout_answer(curves({"plain": plain, "dropout": drop,
+                                       "BN (frozen stats)": [0.55, 0.54, 0.56],
+                                       "BN (recomputed stats)": [0.50, 0.51, 0.52]}))
+    assert worse.startswith("Unlike dropout") and "copes worse than a plain net" in worse
 
 
 def test_the_gap_carries_its_seed_spread():
@@ -228,8 +228,8 @@ def test_short_answer_and_verdict_agree_and_grow_as_results_land():
     assert len(re.findall(r"(?<=[.!])\s+[A-Z*]", third)) + 1 <= 4  # a lead and 3 sentences
     lines = say.verdict_lines(up, 192, 32, noise_std=noise_std(-0.5), noise_summary=n, curves=c)
     assert "slight" in lines[0] and "luck" not in lines[0]
-    assert "BN, frozen statistics 0.55 ± 0.01, less robust (3 of 3 seeds)" in lines[2]
-    assert "dropout 0.70 ± 0.01, more robust" in lines[2]
+    assert "BN, frozen statistics 55.0% (54.0–56.0), less robust (3 of 3 seeds)" in lines[2]
+    assert "dropout 70.0% (69.0–71.0), more robust" in lines[2]
     flat = say.verdict_lines(table(BASE + np.r_[0.01, -0.01].repeat(SEEDS // 2) + wobble(2),
                                    BASE), 192, 32)
     assert "not distinguishable from luck" in flat[0] and "slight" not in flat[0]
@@ -248,11 +248,11 @@ def test_ablation_and_single_unit_titles_carry_the_seed_spread():
     c = curves({"plain": [0.59, 0.60, 0.58], "dropout": [0.70, 0.69, 0.71],
                 "BN (frozen stats)": [0.55, 0.54, 0.56]})
     lines = say.ablation_title(c, ["plain", "dropout", "BN (frozen stats)"])
-    assert "3 seeds" in lines[0] and "plain 0.59 ± 0.01" in lines[1]
-    assert "BN frozen 0.55 ± 0.01" in " ".join(lines)
+    assert "3 seeds" in lines[0] and "plain 59.0% (58.0–60.0)" in lines[1]
+    assert "BN frozen 55.0% (54.0–56.0)" in " ".join(lines)
     drops = single({"plain": [0.007, 0.008, 0.006], "BN (frozen stats)": [0.003, 0.004, 0.005]})
     lines = say.single_unit_title(drops, ["plain", "BN (frozen stats)"], 2)
-    assert "layer 2" in lines[0] and "plain 0.70 ± 0.10 points" in lines[1]
+    assert "layer 2" in lines[0] and "plain 0.70 (0.60–0.80) points" in lines[1]
 
 
 def test_morcos_clause_and_dropout_shape_follow_the_data():
@@ -270,3 +270,85 @@ def test_morcos_clause_and_dropout_shape_follow_the_data():
     falling = say.dropout_flat_clause({"dropout_min_acc_to_f3": 0.80, "acc_dropout": 0.97})
     assert flat.startswith("nearly flat") and "93.3%" in flat
     assert falling.startswith("already falling") and "80.0%" in falling
+
+
+def test_one_spread_convention_and_never_an_empty_range():
+    """Mean (min–max over seeds) everywhere on the page, never ± sd; a range whose ends print
+    alike gets more digits, or says the seeds agree ("0.37 (0.37–0.37)" shows nothing)."""
+    assert say.seeds_text([0.372, 0.369, 0.374]) == "0.372 (0.369–0.374)"
+    assert say.seeds_text([0.37, 0.37, 0.37]) == "0.37 on every seed"
+    for values in ([0.3721, 0.3719, 0.3724], [0.37001, 0.37002], [0.5, 0.51]):
+        text = say.seeds_text(values)
+        low, high = text.split("(")[1].rstrip(")").split("–") if "(" in text else ("a", "b")
+        assert low != high, text
+    up = table(BASE + 0.015 + wobble(6), BASE)
+    n = noise_summary([-0.5, -0.49, -0.47])
+    c = curves({"plain": [0.59, 0.60, 0.58], "dropout": [0.70, 0.69, 0.71],
+                "BN (frozen stats)": [0.55, 0.54, 0.56]})
+    drops = single({"plain": [0.007, 0.008, 0.006], "BN (frozen stats)": [0.003, 0.004, 0.005]})
+    shown = ["plain", "dropout", "BN (frozen stats)"]
+    texts = [say.short_answer(up, 192, 32, noise_std=noise_std(-0.5), noise_summary=n, curves=c),
+             *say.verdict_lines(up, 192, 32, noise_std=noise_std(-0.5), noise_summary=n,
+                                curves=c, single=drops),
+             *say.ablation_title(c, shown), *say.single_unit_title(drops, shown, 2),
+             *say.noise_title(noise_std(-0.5), n), say.single_unit_sentence(drops)]
+    for text in texts:
+        assert "±" not in text, text
+        for low, high in re.findall(r"\(([-+\d.]+)%?–([-+\d.]+)%?\)", text):
+            assert low != high, text
+
+
+def test_the_short_answer_is_short_and_moves_with_the_data():
+    """Two or three plain sentences that fit the first lecture screen with the first chart;
+    their numbers change with the result."""
+    n = noise_summary([-0.5, -0.49, -0.47])
+    both = curves({"plain": [0.59, 0.60, 0.58], "dropout": [0.70, 0.69, 0.71],
+                   "BN (frozen stats)": [0.55, 0.54, 0.56],
+                   "BN (recomputed stats)": [0.67, 0.66, 0.68]})
+    texts = []
+    for on in (BASE + 0.015 + wobble(6), BASE + 0.05 + wobble(6), BASE - 0.02 + wobble(6),
+               BASE + np.r_[0.01, -0.01].repeat(SEEDS // 2) + wobble(2)):
+        text = say.short_answer(table(on, BASE), 192, 32, noise_std=noise_std(-0.5),
+                                noise_summary=n, curves=both)
+        plain = text.replace("**", "")
+        assert len(re.findall(r"[.!?](?:\s|$)", plain)) <= 3, text
+        assert len(plain) <= 560, (len(plain), text)
+        texts.append(text)
+    assert len(set(texts)) == len(texts)
+    assert texts[0].startswith("**Yes, slightly**") and texts[1].startswith("**Yes, clearly**")
+    assert texts[2].startswith("**Not here: it hurt**") and "lower" in texts[2]
+    assert texts[3].startswith("**Not measurably, here**") and "includes 0" in texts[3]
+
+
+def _layers(spec: dict) -> list:
+    out = []
+    for layer in spec.get("layer", []):
+        out += [layer, *_layers(layer)]
+    return out
+
+
+def test_the_dropout_rate_label_sits_where_no_curve_runs():
+    """The label of the dropout-rate rule sits at its foot, below the chance line: at the
+    dropout rate every curve is far above chance (it was drawn under the curves at the top);
+    the ghost chart's bars are the min–max over seeds, the page's one spread convention."""
+    from bnjax.charts import regularization as charts
+    c = curves({"plain": [0.59, 0.60, 0.58], "dropout": [0.70, 0.69, 0.71],
+                "BN (frozen stats)": [0.55, 0.54, 0.56]})
+    spec = charts.ablation_chart(c, ["plain", "dropout", "BN (frozen stats)"],
+                                 dropout=0.2).to_dict()
+    datasets = spec["datasets"]
+    labels = [m for m in _layers(spec) if m.get("mark", {}).get("type") == "text"
+              and any("dropout's rate" in str(r.get("note", ""))
+                      for r in datasets.get(m.get("data", {}).get("name", ""), []))]
+    assert len(labels) == 1
+    label = labels[0]
+    rows = datasets[label["data"]["name"]]
+    assert label["encoding"]["y"]["field"] == "v" and rows[0]["v"] == 0.0
+    assert label["mark"]["baseline"] == "bottom"
+    # at the rule's share every curve of this data is above chance: nothing covers the label
+    at = c[np.isclose(c.fraction, 0.5)].groupby("variant")["acc"].mean()
+    assert (at > 0.1).all()
+    acc = pd.DataFrame([(f"G = {g}", g, s, 0.9 + 0.01 * s) for g in (128, 8) for s in range(3)],
+                       columns=["variant", "ghost", "seed", "acc"])
+    ghost = str(charts.ghost_chart(acc).to_dict())
+    assert "errorbar" not in ghost and "stdev" not in ghost and "'aggregate': 'min'" in ghost

@@ -209,9 +209,11 @@ def ablation_chart(curves: pd.DataFrame, variants, title=None, *, height: int = 
         at = pd.DataFrame({"f": [float(dropout)], "note": [f"dropout's rate ({dropout:.0%})"]})
         marks.append(alt.Chart(at).mark_rule(strokeDash=[2, 3], color=GUIDE_COLOR).encode(
             x="f:Q"))
-        marks.append(alt.Chart(at).mark_text(align="left", baseline="top", dx=4, y=4,
-                                             color=GUIDE_COLOR, fontSize=12).encode(
-            x="f:Q", text="note:N"))
+        # At the foot of its rule, below the chance line: at the dropout rate (≤ 50%) every
+        # curve is still far above chance, so nothing is drawn there to cover the label.
+        marks.append(alt.Chart(at.assign(v=0.0)).mark_text(
+            align="left", baseline="bottom", dx=4, dy=-2, color=GUIDE_COLOR, fontSize=12).encode(
+            x="f:Q", y="v:Q", text="note:N"))
     return alt.layer(*marks).properties(
         title=_title(title or "Cumulative random ablation"), height=height)
 
@@ -238,8 +240,9 @@ def single_unit_chart(single: pd.DataFrame, variants, title=None, top: int = 16,
 
 
 def ghost_chart(acc: pd.DataFrame, title=None, *, height: int = 380) -> alt.Chart:
-    """Final test accuracy per ghost-group size: one point per seed, the mean (tick) and ± one
-    standard deviation over seeds; BN nets in BN's colour (circles), plain in plain's (squares)."""
+    """Final test accuracy per ghost-group size: one point per seed, the mean (tick) and the
+    lowest to highest seed (a bar, the page's one spread convention); BN nets in BN's colour
+    (circles), plain in plain's (squares)."""
     order = list(dict.fromkeys(acc.sort_values("ghost", ascending=False).variant))
     order = [v for v in order if v != "plain"] + (["plain"] if "plain" in order else [])
     x = alt.X("variant:N", title="BN statistics over groups of G examples (SGD batch fixed)",
@@ -255,7 +258,10 @@ def ghost_chart(acc: pd.DataFrame, title=None, *, height: int = 380) -> alt.Char
                                                      color=color, shape=shape).encode(
                 x=x, y=y, tooltip=["variant", "seed", alt.Tooltip("acc:Q", format=".3f")]))
     base = alt.Chart(df)
-    err = base.mark_errorbar(extent="stdev", thickness=2, color=GUIDE_COLOR).encode(x=x, y=y)
+    err = base.mark_rule(strokeWidth=2, color=GUIDE_COLOR).encode(
+        x=x, y="min(acc):Q", y2="max(acc):Q",
+        tooltip=["variant", alt.Tooltip("min(acc):Q", title="lowest seed", format=".3f"),
+                 alt.Tooltip("max(acc):Q", title="highest seed", format=".3f")])
     mean = base.mark_tick(size=30, thickness=3, color=GUIDE_COLOR).encode(
         x=x, y="mean(acc):Q",
         tooltip=["variant", alt.Tooltip("mean(acc):Q", title="mean", format=".3f")])

@@ -27,15 +27,39 @@ def _pts(x: float, signed: bool = True) -> str:
     return "—" if not math.isfinite(x) else format(100 * x, "+.1f" if signed else ".1f")
 
 
-def _pct(values) -> str:
-    """A seed mean of accuracies with its min-max: "91.9% (90.0–93.7)"."""
-    v = np.asarray(values, float)
+def seeds_text(values, spec: str = ".2f") -> str:
+    """The page's one convention for a seed spread: "0.42 (0.40–0.45)", the mean and the min–max
+    over seeds, with as many decimals (up to two more than `spec`) as it takes for the min and
+    the max to differ; seeds that agree to that precision read "0.37 on every seed".
+
+    >>> seeds_text([0.372, 0.369, 0.374]), seeds_text([0.5, 0.5, 0.5])
+    ('0.372 (0.369–0.374)', '0.50 on every seed')
+    """
+    v = np.asarray(values, float).ravel()
     v = v[np.isfinite(v)]
     if v.size == 0:
         return "—"
-    if v.size == 1 or v.max() == v.min():
-        return f"{100 * v.mean():.1f}%"
-    return f"{100 * v.mean():.1f}% ({100 * v.min():.1f}–{100 * v.max():.1f})"
+    if v.size == 1:
+        return spread(v, spec)
+    kind, digits = spec[-1], int(spec[1:-1] or 2) if spec[1:-1].isdigit() else 2
+    for d in range(digits, digits + 3):
+        s_ = f".{d}{kind}"
+        if format(v.min(), s_) != format(v.max(), s_):
+            return spread(v, s_)
+    return f"{tiny(float(v.mean()), spec)} on every seed"
+
+
+def _pct(values) -> str:
+    """A seed mean of accuracies with its min–max, in percent: "91.9% (90.0–93.7)"."""
+    text = seeds_text(100 * np.asarray(values, float), ".1f")
+    return text if text == "—" else text.replace(" ", "% ", 1) if " " in text else text + "%"
+
+
+def _points(values) -> str:
+    """Accuracies lost, in percentage points with their min–max over seeds: "0.56 (0.37–0.74)
+    points"."""
+    text = seeds_text(100 * np.asarray(values, float), ".2f")
+    return text if text == "—" else f"{text} points"
 
 
 # ---------------------------------------------------------------------------- noise on vs off
@@ -94,8 +118,39 @@ def effect_title(per_seed: pd.DataFrame) -> str:
             f"({c.n} seeds)")
 
 
-def effect_sentence(per_seed: pd.DataFrame, subset: int, group: int) -> str:
-    """The short answer's first sentences: the effect, its interval, the gap it closed."""
+def effect_answer(per_seed: pd.DataFrame, subset: int) -> str:
+    """The short answer's first sentence: yes / no / not measurably, the effect in points with
+    its confidence interval, and the share of the train/test gap it closed (with its interval).
+    The details (each arm's accuracy, the gap) are in `effect_sentence`, under the chart."""
+    e = effect(per_seed)
+    c = e.acc
+    setup = (f"with BN's batch noise on, nets trained on {subset} digits score "
+             f"{_pts(abs(c.diff), signed=False)} points {c.word} on the test set than with it "
+             f"off ({ci_text(c)}, {c.n} paired seeds)")
+    if c.sign > 0:
+        g = float(np.nanmean(e.gap_off))
+        # the share of the gap closed, as the confidence interval of the effect over the gap
+        closed = (f", closing {100 * max(c.low / g, 0):.0f}–{c.high / g:.0%} of their train/test gap"
+                  if g > 0 and math.isfinite(c.low) else "")
+        lead = "**Yes, slightly**: " if e.size == "slight" else "**Yes, clearly**: "
+        return f"{lead}{setup}{closed}."
+    if c.sign < 0:
+        return f"**Not here: it hurt**: {setup}."
+    return (f"**Not measurably, here**: with BN's batch noise on, nets trained on {subset} "
+            f"digits score {_pts(c.diff)} points on the test set against it off, but the "
+            f"{ci_text(c)} includes 0 ({c.n} paired seeds): the difference cannot be told "
+            f"from luck.")
+
+
+def effect_sentence(per_seed: pd.DataFrame, subset: int, group: int, *,
+                    lead: bool = True) -> str:
+    """The effect in detail: each arm's accuracy, the difference, its interval, the gap (with
+    `lead=False`, without the bold yes/no: for the section's text under the chart)."""
+    text = _effect_sentence(per_seed, subset, group)
+    return text if lead else text.split("** ", 1)[1]
+
+
+def _effect_sentence(per_seed: pd.DataFrame, subset: int, group: int) -> str:
     e = effect(per_seed)
     c = e.acc
     setup = (f"Trained on {subset} digits, BN over random groups of {group} (batch noise on) "
@@ -149,8 +204,8 @@ def _falls(summary: dict) -> str:
 def noise_sentence(std: pd.DataFrame, summary: dict) -> str:
     """The mechanism in one sentence: x̂'s spread at B = 16 and how it falls, seed spreads."""
     at16 = std[std.batch_size == 16]["std"]
-    return (f"The noise: across batches of 16, one image's x̂ has a standard deviation of "
-            f"{spread(at16)}, shrinking {_falls(summary)} in larger batches.")
+    return (f"The noise comes from the mini-batch statistics: one image's normalized value x̂ varies by "
+            f"{seeds_text(at16)} between batches of 16, shrinking {_falls(summary)}.")
 
 
 def slope_clause(summary: dict) -> str:
@@ -162,7 +217,7 @@ def slope_clause(summary: dict) -> str:
 def noise_title(std: pd.DataFrame, summary: dict) -> list[str]:
     """Three short lines (the chart sits in a column): the noise at B = 16, how it falls."""
     at16 = std[std.batch_size == 16]["std"]
-    return [f"One image's x̂ varies by {spread(at16)}",
+    return [f"One image's x̂ varies by {seeds_text(at16)}",
             f"between batches of 16, falling {_falls(summary)}:",
             f"slope {summary['noise_slope']:.2f} (seeds {summary['noise_slope_min']:.2f} to "
             f"{summary['noise_slope_max']:.2f})"]
@@ -196,8 +251,8 @@ def ablation_sentences(curves: pd.DataFrame) -> dict[str, str]:
         if v not in a or "plain" not in a:
             continue
         c = compare(a[v], a["plain"], words=ROBUST)
-        out[key] = (f"{c.word} than plain (AUC {spread(a[v], '.3f')} vs "
-                    f"{spread(a['plain'], '.3f')}" + (f", {c.seeds}" if c.seeds else "") + ")")
+        out[key] = (f"{c.word} than plain (AUC {_pct(a[v])} vs "
+                    f"{_pct(a['plain'])}" + (f", {c.seeds}" if c.seeds else "") + ")")
     return out
 
 
@@ -210,21 +265,20 @@ def _per_line(parts: list[str], per_line: int = 2) -> list[str]:
 
 
 def ablation_title(curves: pd.DataFrame, shown) -> list[str]:
-    """Title lines: what is plotted, then each variant's AUC, mean ± sd over seeds."""
+    """Title lines: what is plotted, then each variant's AUC, mean (min–max over seeds)."""
     a = aucs(curves)
     n = len(next(iter(a.values()))) if a else 0
-    parts = [f"{_SHORT.get(v, v)} {spread(a[v], '.2f', style='pm')}" for v in shown if v in a]
-    return [f"Average test accuracy as units are switched off (AUC, mean ± sd, {n} seeds)",
-            *_per_line(parts)]
+    parts = [f"{_SHORT.get(v, v)} {_pct(a[v])}" for v in shown if v in a]
+    return [f"Average test accuracy as units are switched off (AUC; mean, min–max over {n} "
+            f"seeds)", *_per_line(parts)]
 
 
 def single_unit_title(single: pd.DataFrame, shown, layer: int) -> list[str]:
-    """Title lines: the largest single-unit drop per variant, mean ± sd over seeds."""
+    """Title lines: the largest single-unit drop per variant, mean (min–max over seeds)."""
     top = single[single["rank"] == 1].pivot(index="seed", columns="variant", values="drop")
-    parts = [f"{_SHORT.get(v, v)} {spread(100 * top[v], '.2f', style='pm')} points"
-             for v in shown if v in top]
+    parts = [f"{_SHORT.get(v, v)} {_points(top[v])}" for v in shown if v in top]
     return [f"Accuracy lost by switching off the worst single unit of layer {layer} "
-            f"({len(top)} seeds)", *_per_line(parts)]
+            f"(points; mean, min–max over {len(top)} seeds)", *_per_line(parts)]
 
 
 def single_unit_sentence(single: pd.DataFrame) -> str:
@@ -235,8 +289,8 @@ def single_unit_sentence(single: pd.DataFrame) -> str:
     c = compare(top["BN (frozen stats)"], top["plain"], words=("larger", "smaller",
                                                                "about the same"))
     return (f"the largest drop from removing one unit is {c.word} with BN "
-            f"({spread(top['BN (frozen stats)'], '.2%')}) than plain "
-            f"({spread(top['plain'], '.2%')})" + (f", {c.seeds}" if c.seeds else ""))
+            f"({_points(top['BN (frozen stats)'])}) than plain "
+            f"({_points(top['plain'])})" + (f", {c.seeds}" if c.seeds else ""))
 
 
 def recomputed_clause(curves: pd.DataFrame) -> str:
@@ -266,34 +320,31 @@ def dropout_flat_clause(summary: dict) -> str:
             f"shares: {worst:.1%})")
 
 
-def dropout_sentence(curves: pd.DataFrame) -> str:
-    """How BN's noise compares with dropout when units are switched off, for the short answer:
-    "Like dropout" only if both the BN net (test-time statistics) and the dropout net cope
-    better than plain; the cost words come from per-seed AUCs."""
+def _pct_of(a: dict):
+    return lambda v: _pct(a[v])
+
+
+def dropout_answer(curves: pd.DataFrame) -> str:
+    """The short answer's last sentence: like dropout or not, in words chosen from the per-seed
+    AUCs (the numbers are in section 3's title and text)."""
     a = aucs(curves)
     if not {"plain", "dropout", "BN (frozen stats)"} <= set(a):
         return ""
-    hurt = ("less", "more", "about as much")  # higher AUC: switching units off costs less
+    cope = ("better than", "worse than", "about as well as")
     frozen, again = "BN (frozen stats)", "BN (recomputed stats)"
-    d = compare(a["dropout"], a["plain"], words=hurt)
-    b = compare(a[frozen], a["plain"], words=hurt)
-    r = compare(a[again], a["plain"], words=hurt) if again in a else None
+    d = compare(a["dropout"], a["plain"], words=cope)
+    b = compare(a[frozen], a["plain"], words=cope)
+    r = compare(a[again], a["plain"], words=("better", "worse", "about as well")) \
+        if again in a else None
     signs = [b.sign] if r is None else [b.sign, r.sign]
     like = ("Like dropout" if d.sign > 0 and min(signs) > 0 else
             "Unlike dropout" if d.sign > 0 and max(signs) <= 0 else "Compared with dropout")
-    seeds = lambda c: f", {c.seeds.removeprefix('on ')}" if c.seeds else ""  # noqa: E731
-    num = lambda v: spread(a[v], ".2f")  # noqa: E731
-    drop = f"a dropout net {d.word} ({num('dropout')})."
-    if r is None:
-        return (f"{like}, switching units off costs a BN net {b.word} than a plain net "
-                f"(average accuracy {num(frozen)} vs {num('plain')}{seeds(b)}), {drop}")
-    if r.sign == b.sign:  # the statistics do not change the answer
-        return (f"{like}, switching units off costs a BN net {b.word} than a plain net, with its "
-                f"statistics frozen or recomputed (average accuracy {num(frozen)} and "
-                f"{num(again)} vs {num('plain')}), {drop}")
-    return (f"{like}, switching units off costs a BN net {b.word} than a plain net with its "
-            f"statistics frozen (average accuracy {num(frozen)} vs {num('plain')}{seeds(b)}) "
-            f"but {r.word} with them recomputed ({num(again)}{seeds(r)}); {drop}")
+    drop = "a dropout net copes " + {1: "better", -1: "worse"}.get(d.sign, "about as well")
+    if r is None or r.sign == b.sign:
+        return (f"{like}: with units switched off, a BN net copes {b.word} a plain net; "
+                f"{drop}.")
+    return (f"{like}: with units switched off, a BN net copes {b.word} a plain net at test "
+            f"time, {r.word} once its statistics are recomputed; {drop}.")
 
 
 # ---------------------------------------------------------------------------- ghost batches
@@ -324,9 +375,17 @@ def ghost_sentence(acc: pd.DataFrame, small: int = 8, large: int = 128) -> str:
             f"{_pts(c.diff)} points ({interval}{seeds}): {_ghost_verdict(c)}.")
 
 
+def ghost_numbers(acc: pd.DataFrame) -> str:
+    """Each ghost-group size's test accuracy, mean (min–max over seeds)."""
+    parts = []
+    for (variant, ghost), part in acc.groupby(["variant", "ghost"], sort=False):
+        parts.append((-ghost if variant != "plain" else 1, f"{variant} {_pct(part['acc'])}"))
+    return "; ".join(p for _, p in sorted(parts, key=lambda x: x[0]))
+
+
 def ghost_title(acc: pd.DataFrame, small: int = 8, large: int = 128) -> list[str]:
     c = _ghost_compare(acc, small, large)
-    head = "Ghost batch norm: more BN noise, the same SGD batch"
+    head = "Ghost batch norm: more BN noise, the same SGD batch (dots: seeds; bar: min–max)"
     if c is None:
         return [head]
     interval = f" ({ci_text(c)})" if math.isfinite(c.low) else ""
@@ -341,11 +400,11 @@ def short_answer(per_seed: pd.DataFrame, subset: int, group: int, *, noise_std=N
                  noise_summary=None, curves=None) -> str:
     """Two or three sentences answering "is BN a slight regularizer, like dropout?", from
     whichever results are in (the page fills its answer as they land)."""
-    parts = [effect_sentence(per_seed, subset, group)]
+    parts = [effect_answer(per_seed, subset)]
     if noise_std is not None and noise_summary is not None:
         parts.append(noise_sentence(noise_std, noise_summary))
     if curves is not None:
-        d = dropout_sentence(curves)
+        d = dropout_answer(curves)
         if d:
             parts.append(d)
     return " ".join(parts)
@@ -362,7 +421,7 @@ def verdict_lines(per_seed: pd.DataFrame, subset: int, group: int, *, noise_std=
                 "; not distinguishable from luck." if c.sign == 0 else ": lower with noise.")]
     if noise_std is not None and noise_summary is not None:
         at16 = noise_std[noise_std.batch_size == 16]["std"]
-        lines.append(f"x̂ of one image varies by {spread(at16)} across batches of 16, slope "
+        lines.append(f"x̂ of one image varies by {seeds_text(at16)} across batches of 16, slope "
                      f"{noise_summary['noise_slope']:.2f} on log-log axes; "
                      f"{full_batch_clause(noise_summary)}.")
     if curves is not None:
@@ -372,11 +431,11 @@ def verdict_lines(per_seed: pd.DataFrame, subset: int, group: int, *, noise_std=
                         ("BN (recomputed stats)", "BN, recomputed"), ("dropout", "dropout")):
             if v in a and "plain" in a:
                 c = compare(a[v], a["plain"], words=ROBUST)
-                parts.append(f"{name} {spread(a[v], '.2f', style='pm')}, {c.word}"
+                parts.append(f"{name} {_pct(a[v])}, {c.word}"
                              + (f" ({c.seeds.removeprefix('on ')})" if c.seeds else ""))
         if parts:
             lines.append(f"Switching units off, average accuracy (AUC) against plain "
-                         f"{spread(a['plain'], '.2f', style='pm')}: " + "; ".join(parts) + ".")
+                         f"{_pct(a['plain'])}: " + "; ".join(parts) + ".")
     if single is not None:
         u = single_unit_sentence(single)
         if u:
@@ -389,8 +448,8 @@ def fmt_points(x: float) -> str:
     return _pts(x)
 
 
-__all__ = ["Effect", "ablation_sentences", "ablation_title", "aucs", "ci_text", "dropout_sentence",
-           "effect", "effect_sentence", "effect_title", "fmt", "fmt_points", "full_batch_clause",
-           "gap_text",
-           "gap_sentence", "ghost_sentence", "noise_sentence", "noise_title", "short_answer",
+__all__ = ["Effect", "ablation_sentences", "ablation_title", "aucs", "ci_text", "dropout_answer",
+           "effect", "effect_answer", "effect_sentence", "effect_title",
+           "fmt", "fmt_points", "full_batch_clause", "gap_text", "gap_sentence", "ghost_numbers",
+           "ghost_sentence", "noise_sentence", "noise_title", "seeds_text", "short_answer",
            "single_unit_sentence", "single_unit_title", "verdict_lines"]

@@ -353,3 +353,34 @@ def test_heat_map_cells_speak_the_legends_unit():
     spec = charts.heatmap_chart(cells).to_dict()
     labels = {r["label"] for d in spec["datasets"].values() for r in d if "label" in r}
     assert labels == {"93%", "50%"}
+
+
+def test_4b_every_run_stays_visible_where_runs_coincide():
+    """B with ε·c² retraces A, and both B runs have nearly the same ‖W‖: each run is its own
+    layer, bottom to top wide to thin (the upper line sits inside the lower one), each with
+    its own dash, so no line and no legend entry is hidden under another."""
+    steps = np.arange(1, 41)
+    curves = pd.DataFrame([dict(run=r, step=int(s), loss=1.0 / s,
+                                rel_diff=0.0 if r != "B, fixed ε" else 1e-3)
+                           for r in ("A", "B, ε·c²", "B, fixed ε") for s in steps])
+    norms = pd.DataFrame([dict(run=r, step=int(s), layer=1, w_norm=2.0 + 0.01 * s)
+                          for r in ("A", "B, ε·c²", "B, fixed ε") for s in steps])
+    for chart in (charts.effective_loss_chart(curves), charts.norm_chart(norms),
+                  charts.rel_diff_chart(curves)):
+        spec = chart.to_dict()
+        lines = [layer for layer in spec["layer"]
+                 if isinstance(layer.get("mark"), dict) and layer["mark"]["type"] == "line"
+                 and "color" in layer.get("encoding", {})]
+        runs = [spec["datasets"][layer["data"]["name"]][0]["run"] for layer in lines]
+        assert runs == [r for r in charts.RUN_ORDER if r in runs] and len(runs) >= 2
+        widths = [layer["mark"]["strokeWidth"] for layer in lines]
+        assert widths == sorted(widths, reverse=True) and len(set(widths)) == len(widths)
+    dashes = [tuple(d) for _, d in charts.RUN_STYLE.values()]
+    assert len(set(dashes)) == len(dashes)
+
+
+def test_4c_step_axis_prints_whole_steps():
+    rows = [dict(variant=v, lr=lr, seed=0, steps_to_target=100.0, diverged=False, learns=True)
+            for v in ("BN", "plain") for lr in (0.1, 1.0)]
+    text = json.dumps(charts.steps_chart(pd.DataFrame(rows), 500).to_dict())
+    assert '"format": "d"' in text  # "500", never "5e+2"

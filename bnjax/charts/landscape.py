@@ -127,8 +127,13 @@ def cell_curves_chart(curves: pd.DataFrame, lr: float, gain: float) -> alt.Chart
 # ---------------------------------------------------------------------------- 4b
 
 # The three runs of 4b are all BN nets: series colours (never BN's blue), and dashes so that B
-# drawn over A shows both.
-RUN_STYLE = {"A": (BLACK, [1, 0]), "B, ε·c²": (ORANGE, [6, 4]), "B, fixed ε": (SKY, [2, 2])}
+# drawn over A shows both. Two runs often coincide (B with ε·c² retraces A; both B runs have
+# nearly the same ‖W‖), so each is drawn in its own layer, bottom to top in RUN_ORDER, the lower
+# ones wider: a wide pale band under a thin dashed line, both visible where they coincide.
+RUN_STYLE = {"A": (BLACK, [1, 0]), "B, ε·c²": (ORANGE, [6, 4]), "B, fixed ε": (SKY, [3, 2])}
+RUN_ORDER = ("B, fixed ε", "A", "B, ε·c²")  # drawn bottom to top
+RUN_WIDTH = {"B, fixed ε": 7.0, "A": 3.5, "B, ε·c²": 2.0}
+RUN_OPACITY = {"B, fixed ε": 0.6, "A": 1.0, "B, ε·c²": 1.0}
 
 
 def _runs(df: pd.DataFrame) -> list:
@@ -147,6 +152,17 @@ def _run_dash(runs: list) -> alt.StrokeDash:
                           legend=None)
 
 
+def _run_lines(df: pd.DataFrame, encode: dict, runs: list) -> list:
+    """One line layer per run, bottom to top in RUN_ORDER, each with its width: where two runs
+    coincide the upper (thinner, dashed) line sits inside the lower (wider) one, both seen."""
+    layers = []
+    for r in [r for r in RUN_ORDER if r in runs]:
+        layers.append(alt.Chart(df[df["run"] == r]).mark_line(
+            strokeWidth=RUN_WIDTH[r], opacity=RUN_OPACITY[r]).encode(
+            color=_run_color(runs), strokeDash=_run_dash(runs), **encode))
+    return layers
+
+
 def effective_loss_chart(curves: pd.DataFrame, title=None, wrap: int | None = 34) -> alt.Chart:
     """Loss of run A and the two B runs, overlaid (means of 10 steps, readable): B with ε·c²
     hides A exactly."""
@@ -154,14 +170,12 @@ def effective_loss_chart(curves: pd.DataFrame, title=None, wrap: int | None = 34
     df["step"] = (df["step"] - 1) // 10 * 10 + 5
     df = df.groupby(["run", "step"], as_index=False)["loss"].mean()
     runs = _runs(df)
-    return alt.Chart(df).mark_line(strokeWidth=2).encode(
+    return alt.layer(*_run_lines(df, dict(
         x=alt.X("step:Q", title="training step (10-step means)"),
         y=alt.Y("loss:Q", title="training batch loss (log)", scale=alt.Scale(type="log"),
                 axis=alt.Axis(format="~g")),
-        color=_run_color(runs), strokeDash=_run_dash(runs),
-        tooltip=["run", "step", alt.Tooltip("loss:Q", format=".6f")],
-    ).properties(height=220, autosize=FIT_X, title=_title(title or "Training loss of A and B",
-                                                           wrap))
+        tooltip=["run", "step", alt.Tooltip("loss:Q", format=".6f")]), runs)).properties(
+        height=220, autosize=FIT_X, title=_title(title or "Training loss of A and B", wrap))
 
 
 def rel_diff_chart(curves: pd.DataFrame, floor: float = 1e-9, title=None,
@@ -171,19 +185,18 @@ def rel_diff_chart(curves: pd.DataFrame, floor: float = 1e-9, title=None,
     df = df[df["step"] % 2 == 1]
     df["shown"] = np.maximum(df["rel_diff"].fillna(np.inf), floor).clip(upper=1e3)
     runs = _runs(df)
-    line = alt.Chart(df).mark_line(strokeWidth=2).encode(
+    line = _run_lines(df, dict(
         x=alt.X("step:Q", title="training step"),
         y=alt.Y("shown:Q", title="|L_B − L_A| / L_A (log)",
                 scale=alt.Scale(type="log", domain=[floor / 2, 1e3]),
                 axis=alt.Axis(labelExpr="datum.value >= 1 ? format(datum.value, '~g') : "
                                         "format(datum.value, '.0e')")),
-        color=_run_color(runs), strokeDash=_run_dash(runs),
-        tooltip=["run", "step", alt.Tooltip("rel_diff:Q", format=".2e")])
+        tooltip=["run", "step", alt.Tooltip("rel_diff:Q", format=".2e")]), runs)
     guide = alt.Chart(pd.DataFrame({"v": [floor]})).mark_rule(
         strokeDash=[6, 4], color=GUIDE_COLOR).encode(y="v:Q")
     label = alt.Chart(pd.DataFrame({"v": [floor], "t": ["0 (identical) is drawn here"]})).mark_text(
         align="left", dx=4, dy=-8, color=GUIDE_COLOR).encode(y="v:Q", x=alt.value(4), text="t:N")
-    return alt.layer(guide, label, line).properties(
+    return alt.layer(guide, label, *line).properties(
         height=220, autosize=FIT_X, title=_title(title or "How far apart? |L_B − L_A| / L_A",
                                                  wrap))
 
@@ -192,13 +205,11 @@ def norm_chart(norms: pd.DataFrame, title=None, wrap: int | None = 34) -> alt.Ch
     """‖W‖ of the hidden layers over training (mean over layers), per run."""
     df = norms.groupby(["run", "step"], as_index=False)["w_norm"].mean()
     runs = _runs(df)
-    return alt.Chart(df).mark_line(strokeWidth=2).encode(
+    return alt.layer(*_run_lines(df, dict(
         x=alt.X("step:Q", title="training step"),
         y=alt.Y("w_norm:Q", title="‖W‖, mean over hidden layers", scale=alt.Scale(zero=True)),
-        color=_run_color(runs), strokeDash=_run_dash(runs),
-        tooltip=["run", "step", alt.Tooltip("w_norm:Q", format=".3f")],
-    ).properties(height=220, autosize=FIT_X, title=_title(title or "Weight norms of A and B",
-                                                           wrap))
+        tooltip=["run", "step", alt.Tooltip("w_norm:Q", format=".3f")]), runs)).properties(
+        height=220, autosize=FIT_X, title=_title(title or "Weight norms of A and B", wrap))
 
 
 # ---------------------------------------------------------------------------- 4c
@@ -266,7 +277,7 @@ def steps_chart(sweep: pd.DataFrame, steps: int, title=None,
                      scale=alt.Scale(domain=[0, ceiling + 0.06 * steps], nice=False),
                      # ticks only up to `steps`: above the dotted line are the failure rows
                      axis=alt.Axis(values=[float(v) for v in np.linspace(0, steps, 6)],
-                                   format="~g")),
+                                   format="d")),
         color=color, strokeDash=variant_dash(domain=domain))
     pts = alt.Chart(agg).mark_point(size=80, filled=True, opacity=0.9).encode(
         x=x, y="y:Q", color=color, shape=shape,

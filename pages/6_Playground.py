@@ -23,7 +23,7 @@ answer = ui.lede(
 # so that the first 1280x720 screen holds the question, the answer and one whole chart.
 lecture = ui.lecture_mode()
 first = st.container() if lecture else None
-half, wide = (115, 80) if lecture else (say.TITLE_WIDTH, say.WIDE)  # title characters a line
+half, wide = say.LECTURE if lecture else (say.TITLE_WIDTH, say.WIDE)  # characters a line
 
 d, O = exp.PlaygroundConfig(), exp.OPTIONS
 controls = ui.controls_area()

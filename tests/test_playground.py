@@ -195,6 +195,39 @@ def test_two_nets_of_one_normalization_keep_the_palette(pairs):
     assert not palette_problems(spec) and STYLE["LayerNorm"][0] in json.dumps(spec)
 
 
+def _titles(spec: dict) -> list:
+    """Every title object in a chart spec (the chart's, its layers', its facets')."""
+    out = [spec["title"]] if isinstance(spec.get("title"), dict) else []
+    for key in ("layer", "hconcat", "vconcat"):
+        for sub in spec.get(key, []):
+            out += _titles(sub)
+    if isinstance(spec.get("spec"), dict):
+        out += _titles(spec["spec"])
+    return out
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_every_subtitle_is_readable_and_every_share_is_a_percentage(pairs, big):
+    """The numbers under each title at 13 px or more (17 in lecture mode, where the titles
+    grow too), and test accuracy in % in the tooltips as on the axes and in the titles (not
+    0.98 in one place and 98% in another)."""
+    r = pairs[("batch", "none")]
+    title = ["Title", "a subtitle line", "another"]
+    end = r.activations[r.activations.when == "end"]
+    built = [charts.accuracy_chart(r.accuracy, title=title, big=big),
+             charts.loss_chart(r.curves, title=title, big=big),
+             charts.histogram_chart(end, "ReLU output", title=title, big=big),
+             charts.update_ratio_chart(r.update_ratio, title=title, big=big)]
+    for chart in built:
+        spec = chart.to_dict()
+        subtitles = [t for t in _titles(spec) if "subtitle" in t]
+        assert subtitles, spec.get("title")
+        assert all(t["subtitleFontSize"] >= (17 if big else 13) for t in subtitles)
+    text = json.dumps(built[0].to_dict())
+    assert '"format": ".1%"' in text and '"format": ".4g"' not in text
+    assert '"format": ".0%"' in text  # the axis
+
+
 # ---------------------------------------------------------------------------- the page
 
 

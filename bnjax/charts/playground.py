@@ -63,12 +63,15 @@ def _height(lines, plot: int = PLOT_HEIGHT) -> int:
     return plot + 145 + 18 * n  # measured in Chromium: title lines, legend, x axis, paddings
 
 
+SUBTITLE, SUBTITLE_BIG = 13, 17  # px: the numbers under a title, readable (lecture: a back row)
+
+
 def _title(lines, big: bool = False) -> alt.Title:
     """The first line as the title (the finding; a list: its lines), the others as its subtitle
     (the numbers); `big` for lecture mode (ui.chart enlarges titles, not subtitles)."""
     lines = [lines] if isinstance(lines, str) else list(lines)
     return alt.Title(lines[0], subtitle=lines[1:] or alt.Undefined, anchor="start",
-                     subtitleFontSize=16 if big else 12, subtitleColor="#333333")
+                     subtitleFontSize=SUBTITLE_BIG if big else SUBTITLE, subtitleColor="#333333")
 
 
 def _band(df: pd.DataFrame, y: str, axis: alt.Axis | None, scale: alt.Scale,
@@ -88,7 +91,10 @@ def _band(df: pd.DataFrame, y: str, axis: alt.Axis | None, scale: alt.Scale,
     line = base.mark_line(strokeWidth=2.5, point=df.step.nunique() < 3).encode(
         y=f"mean({y}):Q", color=_legend(net_color(domain), legend),
         strokeDash=_legend(net_dash(domain), legend),
-        tooltip=["variant", "step", alt.Tooltip(f"mean({y}):Q", format=".4g", title=y)])
+        # the tooltip in the axis's unit: accuracy in %, like the axis and the titles
+        tooltip=["variant", "step", alt.Tooltip(
+            f"mean({y}):Q", format=".1%" if y == "acc" else ".4g",
+            title={"acc": "test accuracy", "loss": "training loss"}.get(y, y) + " (seed mean)")])
     return band + line
 
 

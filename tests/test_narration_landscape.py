@@ -69,6 +69,8 @@ def test_short_answer_width_flips_with_the_good_cells():
     fewer = say.short_answer(grid(bn_good=(5, 4), pl_good=(9, 10)))
     assert fewer.startswith("**Neither faster nor easier here.**") and "fewer with BN" in fewer
     assert "(4–5 by seed)" in fewer and "(9–10 by seed)" in fewer
+    one_agrees = say.short_answer(grid(bn_good=(18, 17), pl_good=(6, 6)))
+    assert "with BN, 6 (every seed) without" in one_agrees  # no count without its seeds
     same = say.short_answer(grid(bn_good=(7, 6), pl_good=(6, 7)))
     assert same.startswith("**Neither faster nor easier here.**") and "about as many" in same
     only_faster = say.short_answer(grid(bn_good=(7, 6), pl_good=(6, 7), bn_loss=(0.05, 0.06)))

@@ -147,6 +147,8 @@ def cells_text(grid) -> tuple[str, str, str]:
             out.append(f"{k} ({span(per, fmt=lambda x: f'{x:.0f}')} by seed)")
     suffix = "" if n < 2 or not agree else \
         (", on both seeds" if n == 2 else f", on all {n} seeds")
+    if not agree:  # a count without a range: say that its seeds agree
+        out = [o if "(" in o else f"{o} (every seed)" for o in out]
     return out[0], out[1], suffix
 
 

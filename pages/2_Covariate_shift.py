@@ -63,7 +63,7 @@ def bands(result):
     """The first chart, for a finished or a partial result (the bands so far)."""
     return charts.bands_chart(result.bands, result.units, unit,
                               say.bands_title(result.units, unit, explain=not lecture),
-                              height=100 if lecture else 240, width=235 if lecture else 250,
+                              height=85 if lecture else 240, width=235 if lecture else 250,
                               y_title=f"input to unit {unit}" if lecture else None)
 
 

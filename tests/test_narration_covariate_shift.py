@@ -186,8 +186,8 @@ def test_perturb_and_bands_titles_carry_the_seed_spread():
     assert t[1] == "Random change: loss +0.06 (0.05–0.07) with BN, +0.19 (0.18–0.20) without"
     units = pd.DataFrame({"variant": ["BN", "BN", "plain", "plain"], "seed": [0, 1, 0, 1],
                           "unit": [4] * 4, "drift": [0.2, 0.3, 3.0, 5.0]})
-    assert say.bands_title(units, 4, explain=False) == [
-        "Unit 4's median moved 0.25 (0.20–0.30) with BN, 4.00 (3.00–5.00) without"]
+    assert say.bands_title(units, 4, explain=False)[0] == \
+        "Unit 4's median moved 0.25 (0.20–0.30) with BN, 4.00 (3.00–5.00) without"
 
 
 def test_seeds_that_agree_are_said_to_agree():
@@ -205,9 +205,20 @@ def test_short_answer_says_the_drift_is_an_average_over_the_units():
     """The chart beside it shows one unit's number (e.g. 0.30): the short answer's 0.21 must say
     it is the mean over the layer's units."""
     text = say.short_answer(frame(), 64)
-    assert "averaged over the last hidden layer's 64 units, a unit's median input moved " \
-           "0.21 (0.19–0.22) with BN vs 3.85 (3.82–3.89) without" in text
+    assert "a deep unit's median input moved 0.21 (0.19–0.22) with BN vs 3.85 (3.82–3.89) " \
+           "without (mean of 64 units), 19× less" in text
     assert "32 units" in say.short_answer(frame(), 32)
+
+
+def test_the_bands_title_says_what_a_band_is_in_lecture_mode_too():
+    """Lecture mode hides the narration: the first chart's title itself names the band."""
+    units = pd.DataFrame({"variant": ["BN", "plain"] * 3, "seed": [0, 0, 1, 1, 2, 2],
+                          "unit": [0] * 6, "drift": [0.2, 3.0, 0.3, 2.0, 0.25, 4.0]})
+    for explain in (True, False):
+        lines = say.bands_title(units, 0, explain=explain)
+        assert lines[0].startswith("Unit 0's median moved 0.25 (0.20–0.30) with BN")
+        assert "band: 15th" in lines[1] and "85th percentile" in lines[1]
+        assert "line: " in lines[1] and "median" in lines[1]
 
 
 def _perturb(bn, plain):
@@ -234,7 +245,7 @@ def test_a_tiny_bar_prints_the_same_number_as_the_title():
     p = _perturb([0.1, 0.2, 0.3], [0.4, 0.3, 0.5])
     spec = charts.perturb_chart(p, 1.0).to_dict()
     notes = {r["note"] for rs in spec["datasets"].values() for r in rs} - {""}
-    assert "mean 0.200" in notes
+    assert "mean 0.20" in notes  # the title's digits (".2f"), not one more on the bar
 
 
 def test_a_tiny_line_label_prints_the_same_number_as_the_title():

@@ -112,7 +112,7 @@ def perturb_chart(perturb: pd.DataFrame, size: float, title=None, *, height: int
     largest = df["dloss"].abs().groupby([df["change"], df["variant"]]).transform("max")
     first = ~df.duplicated(["change", "variant"])
     df["note"] = ""
-    df.loc[first, "note"] = [tiny(big, ".3f") if big < TINY else f"mean {m:.3f}"
+    df.loc[first, "note"] = [tiny(big, ".2f") if big < TINY else f"mean {m:.2f}"
                              for m, big in zip(means[first], largest[first])]
     df["top"] = tops.clip(lower=0)
     variants = present(df)
@@ -135,8 +135,9 @@ def perturb_chart(perturb: pd.DataFrame, size: float, title=None, *, height: int
 
 
 # What a later layer sees, by the word the page (and its URL) uses: (column, axis title).
-MEASURES = {"values": ("rel_change", "values: relative change ‖h′ − h‖ / ‖h‖"),
-            "mean and spread": ("moment_change", "per-unit mean and std: relative change")}
+MEASURES = {"values": ("rel_change", "how far the values moved (0.1 = 10% of their size)"),
+            "mean and spread": ("moment_change",
+                                "how far each unit's mean and std moved (0.1 = 10%)")}
 
 
 def layers_chart(layers: pd.DataFrame, size: float, measure: str = "values", title=None, *,

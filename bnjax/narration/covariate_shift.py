@@ -99,13 +99,15 @@ def spread_clause(ps: pd.DataFrame) -> str:
 
 
 def bands_title(units: pd.DataFrame, unit: int, *, explain: bool = True) -> list[str]:
-    """The first chart's title: how far this unit's median moved, per variant, over the seeds;
-    with `explain`, a second line saying what the band and the line are."""
+    """The first chart's title: how far this unit's median moved, per variant, over the seeds,
+    and a second line saying what the band and the line are (shorter without `explain`, in
+    lecture mode, where no caption says it)."""
     u = units[units["unit"] == unit]
     bn, plain = _pair(u, "drift")
     lines = [f"Unit {unit}'s median moved {num(bn)} with BN, {num(plain)} without"]
-    if explain:
-        lines.append("band: 15th to 85th percentile over the training set; line: the median")
+    # What a band is, in lecture mode too (its narration is hidden there): shorter there.
+    lines.append("line: the median; band: 15th to 85th percentile over the training set"
+                 if explain else "line: median; band: 15th–85th percentile of the training set")
     return lines
 
 
@@ -159,12 +161,12 @@ def affine_clause(ps: pd.DataFrame) -> str:
     """What the rescale-and-shift of layer 1 cost each trained net."""
     bn, plain = _pair(ps, "affine_dloss")
     if is_zero(bn):
-        bn_part = f"nothing with BN (training loss {signed(bn, '.3f')})"
+        bn_part = f"nothing with BN (training loss {signed(bn)})"
     else:
-        bn_part = f"{signed(bn, '.3f')} training loss with BN: not zero"
+        bn_part = f"{signed(bn)} training loss with BN: not zero"
     c = compare(bn, plain, words=("more", "less", "about as much"))
     tail = "" if c.sign <= 0 or c.n == 0 else f"; more with BN, {c.seeds}"
-    return f"{bn_part}, {signed(plain, '.3f')} without{tail}"
+    return f"{bn_part}, {signed(plain)} without{tail}"
 
 
 def values_clause(ps: pd.DataFrame) -> str:
@@ -210,7 +212,7 @@ def random_loss_clause(ps: pd.DataFrame) -> str:
     c = compare(bn, plain, words=("more", "less", "about as much"))
     tail = f": {c.word} with BN, {c.seeds}" if c.sign else (
         ": about the same with BN and without" if c.n else "")
-    return f"training loss {signed(bn, '.3f')} with BN, {signed(plain, '.3f')} without{tail}"
+    return f"training loss {signed(bn)} with BN, {signed(plain)} without{tail}"
 
 
 # ---------------------------------------------------------------------------- the page's text
@@ -229,13 +231,12 @@ def short_answer(ps: pd.DataFrame, n_units: int | None = None) -> str:
     bn_d, pl_d = _pair(ps, "drift")
     c = compare(bn_d, pl_d)
     pinned = is_zero(per_seed(ps, BN, "moments_change"))
-    units = f"{n_units} units" if n_units else "units"
-    moved = (f"averaged over the last hidden layer's {units}, a unit's median input moved "
-             f"{num(bn_d)} with BN vs {num(pl_d)} without")
+    units = f" (mean of {n_units} units)" if n_units else ""
+    moved = f"a deep unit's median input moved {num(bn_d)} with BN vs {num(pl_d)} without{units}"
     resets = ("resets the mean and spread of every layer's input" if pinned else
               "re-centres and re-scales every layer's input on each batch")
     if c.sign < 0:
-        first = (f"Batch norm {resets}: over training, {moved}, "
+        first = (f"BN {resets}: in training, {moved}, "
                  f"{ratio(float(np.nanmean(pl_d)), float(np.nanmean(bn_d)), '.0f')} less "
                  f"{c.seeds}.")
     elif c.sign > 0:
@@ -255,7 +256,7 @@ def short_answer(ps: pd.DataFrame, n_units: int | None = None) -> str:
         second += ", and a random change of layer 1 does not get through either."
     else:
         cv = compare(bn_v, pl_v, words=("more than", "less than", "about as much as"))
-        second += (f", but a random change gets through: later layers' values moved "
+        second += (f"; a random change gets through: later layers' values moved "
                    f"{num(bn_v)} with BN, {cv.word} {num(pl_v)} without.")
     return f"{first} {second}"
 
@@ -275,7 +276,8 @@ def measured_lines(ps: pd.DataFrame, reference_size: float) -> list[str]:
         f"{num(pl_x3, '.3g')} without.",
         f"Random change of W1 of the same size: {random_loss_clause(ps)}; {values_clause(ps)}. "
         + shields(ps),
-        f"Test accuracy: {num(bn_acc, '.1%')} with BN, {num(pl_acc, '.1%')} without"
+        f"Test accuracy: {num(100 * bn_acc, '.1f', '%')} with BN, "
+        f"{num(100 * pl_acc, '.1f', '%')} without"
         + (f": {acc.word} with BN, {acc.seeds}." if acc.sign else "."),
     ]
     return lines

@@ -352,3 +352,16 @@ def test_the_dropout_rate_label_sits_where_no_curve_runs():
                        columns=["variant", "ghost", "seed", "acc"])
     ghost = str(charts.ghost_chart(acc).to_dict())
     assert "errorbar" not in ghost and "stdev" not in ghost and "'aggregate': 'min'" in ghost
+
+
+def test_single_unit_drops_are_points_on_the_axis_as_in_the_title():
+    from bnjax.charts import regularization as charts
+    drops = single({"plain": [0.007, 0.008, 0.006], "BN (frozen stats)": [0.003, 0.004, 0.005]})
+    shown = ["plain", "BN (frozen stats)"]
+    spec = charts.single_unit_chart(drops, shown, say.single_unit_title(drops, shown, 2)).to_dict()
+    y = [layer["encoding"]["y"] for layer in _layers(spec) if "y" in layer.get("encoding", {})]
+    y = y or [spec["encoding"]["y"]]
+    assert y[0]["field"] == "points" and "(points)" in y[0]["title"]
+    rows = next(d for d in spec["datasets"].values() if d and "points" in d[0])
+    assert max(r["points"] for r in rows) == pytest.approx(0.7)  # 0.7 points, not 0.007
+    assert "points" in " ".join(say.single_unit_title(drops, shown, 2))

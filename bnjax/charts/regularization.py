@@ -224,17 +224,18 @@ def single_unit_chart(single: pd.DataFrame, variants, title=None, top: int = 16,
     line of points per variant (dash and shape differ)."""
     variants = list(variants)
     df = (single[single.variant.isin(variants) & (single["rank"] <= top)]
-          .groupby(["variant", "rank"], as_index=False)["drop"].mean())
+          .groupby(["variant", "rank"], as_index=False)["drop"].mean()
+          .assign(points=lambda d: 100 * d["drop"]))  # in points, like the title and the text
     base = alt.Chart(df).encode(
         x=alt.X("rank:O", title="units, largest drop first", axis=alt.Axis(labelAngle=0)),
-        y=alt.Y("drop:Q", title="test accuracy lost", axis=alt.Axis(format=".1%"),
+        y=alt.Y("points:Q", title="test accuracy lost (points)", axis=alt.Axis(format=".1f"),
                 scale=alt.Scale(zero=True)),
         color=_color(variants, columns=4))
     line = base.mark_line(strokeWidth=2).encode(strokeDash=variant_dash(domain=variants))
     points = base.mark_point(filled=True, size=55).encode(
         shape=variant_shape(domain=variants),
-        tooltip=["variant", "rank", alt.Tooltip("drop:Q", title="accuracy lost (seed mean)",
-                                                format=".2%")])
+        tooltip=["variant", "rank", alt.Tooltip("points:Q", format=".2f",
+                                                title="accuracy lost, points (seed mean)")])
     return alt.layer(line, points).properties(
         title=_title(title or "Removing one unit at a time"), height=height)
 

@@ -106,7 +106,7 @@ labels = {v: say.panel_label(result, v, factor) for v in ("BN", "plain")}
 with first_chart:
     ui.chart(charts.example_chart(result.weights, factor, config.seed,
                                   say.example_title(result, factor), labels, layer=mid,
-                                  height=185 if lecture else 230,
+                                  height=165 if lecture else 230,
                                   width=330 if lecture else 300, font=font + 1))
 ui.explain(say.example_caption(result, factor))
 

@@ -100,7 +100,8 @@ def _guide(metric: str, scale=alt.Undefined, font: int = 12) -> list:
     """The dashed line where layer i's gradient ignores the layers below (cos 1, change 0),
     labelled."""
     at = 1.0 if metric == "cos" else 0.0
-    text = "1 = the layers below changed nothing" if metric == "cos" else "0 = unchanged"
+    text = ("1 = unchanged; lower = turned more" if metric == "cos"
+            else "0 = unchanged; higher = changed more")
     data = pd.DataFrame({metric: [at], "label": [text]})
     rule = alt.Chart(data).mark_rule(strokeDash=[6, 4], color=GUIDE_COLOR).encode(
         y=alt.Y(f"{metric}:Q", scale=scale))
@@ -209,14 +210,19 @@ def accuracy_chart(*runs: pd.DataFrame, title=None, font: int = 12) -> alt.Chart
 # ---------------------------------------------------------------------------- 2c
 
 
-def _bars(df: pd.DataFrame, y_title: str, title, scale=alt.Undefined) -> alt.Chart:
+def _bars(df: pd.DataFrame, y_title: str, title, scale=alt.Undefined, *,
+          percent: bool = False) -> alt.Chart:
+    """Bars per layer, BN and plain side by side; `percent`: the values are fractions printed as
+    percentages, as the title beside them prints them (one unit per chart)."""
     order = present(df)
+    fmt = ".1%" if percent else ".3g"
     return alt.Chart(df).mark_bar().encode(
         x=alt.X("layer:O", title="layer", axis=alt.Axis(labelAngle=0)),
         xOffset=alt.XOffset("variant:N", sort=order),
-        y=alt.Y("value:Q", title=y_title, scale=scale),
+        y=alt.Y("value:Q", title=y_title, scale=scale,
+                axis=alt.Axis(format="%") if percent else alt.Undefined),
         color=variant_color(domain=order),
-        tooltip=["variant", "layer", alt.Tooltip("value:Q", format=".3g")],
+        tooltip=["variant", "layer", alt.Tooltip("value:Q", format=fmt)],
     ).properties(height=_height(230, title.text if title is not None else None), title=title)
 
 
@@ -229,9 +235,9 @@ def stats_chart(stats: pd.DataFrame, title=None, zero_label: str | None = None,
           ["rel_change"].mean().rename(columns={"rel_change": "value"}))
     top = float(df["value"].max()) if len(df) else 1.0
     room = 1.3 if zero_label else 1.0  # headroom for the label above the bars
-    bars = _bars(df, "relative change of the layer's input", _title(
+    bars = _bars(df, "change of the layer's input (% of its size)", _title(
         title, "Statistics: after an affine change of layer 1"),
-        scale=alt.Scale(domain=[0, top * room], nice=False))
+        scale=alt.Scale(domain=[0, top * room], nice=False), percent=True)
     layers = [bars]
     bn = df[df["variant"] == BN]
     if len(bn):

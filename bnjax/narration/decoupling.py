@@ -254,8 +254,8 @@ def short_answer(result, factor: float = 2.0) -> str:
         versus = "as" if turn.sign == 0 else "than"
         which = f", {cos_word.word} with BN {cos_word.seeds}" if cos_word.sign else ""
         second = (f"But when {_layers(result)} take a real training step, layer {mid}'s gradient "
-                  f"turns **{turn.word}** with BN {versus} without (cosine with its old direction "
-                  f"{num(cos_bn)} vs {num(cos_pl)}{which}).")
+                  f"turns **{turn.word}** with BN {versus} without (cosine of before and after, "
+                  f"1 = unchanged: {num(cos_bn)} vs {num(cos_pl)}{which}).")
     if exact and turn.sign <= 0:
         lead = "**Only in one sense.**"
         last = "BN decouples the *scale* a layer sees, not what it has to learn."
@@ -425,7 +425,7 @@ def crossings(result, metric: str = "cos", layer: int | None = None) -> str | No
     if len(runs) > 3:
         return f"{word} at {len(against)} probe steps, never on every seed"
     parts = [f"{word} at step {a}, on {k} of {n} seeds" if a == b else
-             f"{word} at steps {a}–{b}, on at most {k} of {n} seeds at each"
+             f"{word} at steps {a}–{b}, on at most {k} of {n} seeds there"
              for a, b, k, n in runs]
     return "; ".join(parts)
 

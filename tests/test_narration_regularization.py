@@ -62,7 +62,7 @@ def test_the_size_word_follows_the_share_of_the_gap_closed():
     text = say.effect_sentence(large, 192, 32)
     assert text.startswith("**Yes.**") and "more than a slight regularizer" in text
     share = say.effect(large).share
-    assert f"closing {share:.0%} of the" in text and 0.4 < share < 0.6
+    assert f"closing {share:.0%} (95% CI " in text and 0.4 < share < 0.6
 
 
 def test_the_numbers_are_the_tables_numbers():

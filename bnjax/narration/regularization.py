@@ -83,6 +83,18 @@ class Effect:
         return self.acc.diff / g if g > 0 and math.isfinite(self.acc.diff) else float("nan")
 
     @property
+    def share_text(self) -> str:
+        """"12% (95% CI 5–18%)": the share of the gap closed, with the effect's confidence
+        interval over the same gap."""
+        g = float(np.nanmean(self.gap_off))
+        if not (g > 0 and math.isfinite(self.share)):
+            return "—"
+        if not math.isfinite(self.acc.low):
+            return f"{self.share:.0%}"
+        return (f"{self.share:.0%} (95% CI {100 * self.acc.low / g:.0f}–"
+                f"{self.acc.high / g:.0%})")
+
+    @property
     def size(self) -> str:
         """"slight", "clear" or "" (no direction), chosen from `share`."""
         if self.acc.sign <= 0:
@@ -128,10 +140,8 @@ def effect_answer(per_seed: pd.DataFrame, subset: int) -> str:
              f"{_pts(abs(c.diff), signed=False)} points {c.word} on the test set than with it "
              f"off ({ci_text(c)}, {c.n} paired seeds)")
     if c.sign > 0:
-        g = float(np.nanmean(e.gap_off))
-        # the share of the gap closed, as the confidence interval of the effect over the gap
-        closed = (f", closing {100 * max(c.low / g, 0):.0f}–{c.high / g:.0%} of their train/test gap"
-                  if g > 0 and math.isfinite(c.low) else "")
+        closed = f", closing {e.share_text} of their train/test gap" if e.share_text != "—" \
+            else ""
         lead = "**Yes, slightly**: " if e.size == "slight" else "**Yes, clearly**: "
         return f"{lead}{setup}{closed}."
     if c.sign < 0:
@@ -161,7 +171,7 @@ def _effect_sentence(per_seed: pd.DataFrame, subset: int, group: int) -> str:
         lead, kind = (("**Yes, slightly.** ", "a slight regularizer") if e.size == "slight"
                       else ("**Yes.** ", "more than a slight regularizer"))
         return (f"{lead}{setup}: {_pts(c.diff)} points ({ci_text(c)}, higher {c.seeds}), "
-                f"closing {e.share:.0%} of the {gap_off}: {kind}.")
+                f"closing {e.share_text} of the {gap_off}: {kind}.")
     if c.sign < 0:
         return (f"**Not here: it hurt.** {setup}: {_pts(c.diff)} points ({ci_text(c)}, lower "
                 f"{c.seeds}); the {gap_off} widened to {_pct(e.gap_on)}.")
@@ -417,7 +427,7 @@ def verdict_lines(per_seed: pd.DataFrame, subset: int, group: int, *, noise_std=
     c = e.acc
     lines = [f"Batch noise on vs off ({subset} digits, groups of {group}, {c.n} paired seeds): "
              f"test accuracy {_pct(e.on)} vs {_pct(e.off)}, {_pts(c.diff)} points ({ci_text(c)})"
-             + (f": {e.size}, {e.share:.0%} of the train/test gap closed." if c.sign > 0 else
+             + (f": {e.size}, {e.share_text} of the train/test gap closed." if c.sign > 0 else
                 "; not distinguishable from luck." if c.sign == 0 else ": lower with noise.")]
     if noise_std is not None and noise_summary is not None:
         at16 = noise_std[noise_std.batch_size == 16]["std"]

@@ -248,11 +248,13 @@ def test_ablation_and_single_unit_titles_carry_the_seed_spread():
     c = curves({"plain": [0.59, 0.60, 0.58], "dropout": [0.70, 0.69, 0.71],
                 "BN (frozen stats)": [0.55, 0.54, 0.56]})
     lines = say.ablation_title(c, ["plain", "dropout", "BN (frozen stats)"])
-    assert "3 seeds" in lines[0] and "plain 59.0% (58.0–60.0)" in lines[1]
+    assert "3 seeds" in lines[1] and "plain 59.0% (58.0–60.0)" in lines[2]
+    assert all(len(x) <= 70 for x in lines)  # 21 px titles in lecture mode: none clipped
     assert "BN frozen 55.0% (54.0–56.0)" in " ".join(lines)
     drops = single({"plain": [0.007, 0.008, 0.006], "BN (frozen stats)": [0.003, 0.004, 0.005]})
     lines = say.single_unit_title(drops, ["plain", "BN (frozen stats)"], 2)
-    assert "layer 2" in lines[0] and "plain 0.70 (0.60–0.80) points" in lines[1]
+    assert "layer 2" in lines[0] and "plain 0.70 (0.60–0.80) points" in lines[2]
+    assert all(len(x) <= 70 for x in lines)
 
 
 def test_morcos_clause_and_dropout_shape_follow_the_data():

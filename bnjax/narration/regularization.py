@@ -279,16 +279,16 @@ def ablation_title(curves: pd.DataFrame, shown) -> list[str]:
     a = aucs(curves)
     n = len(next(iter(a.values()))) if a else 0
     parts = [f"{_SHORT.get(v, v)} {_pct(a[v])}" for v in shown if v in a]
-    return [f"Average test accuracy as units are switched off (AUC; mean, min–max over {n} "
-            f"seeds)", *_per_line(parts)]
+    return ["Average test accuracy as units are switched off (AUC)",
+            f"mean (min–max over {n} seeds):", *_per_line(parts)]
 
 
 def single_unit_title(single: pd.DataFrame, shown, layer: int) -> list[str]:
     """Title lines: the largest single-unit drop per variant, mean (min–max over seeds)."""
     top = single[single["rank"] == 1].pivot(index="seed", columns="variant", values="drop")
     parts = [f"{_SHORT.get(v, v)} {_points(top[v])}" for v in shown if v in top]
-    return [f"Accuracy lost by switching off the worst single unit of layer {layer} "
-            f"(points; mean, min–max over {len(top)} seeds)", *_per_line(parts)]
+    return [f"Accuracy lost by switching off the worst single unit of layer {layer}",
+            f"in points, mean (min–max over {len(top)} seeds):", *_per_line(parts)]
 
 
 def single_unit_sentence(single: pd.DataFrame) -> str:

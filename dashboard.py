@@ -69,6 +69,8 @@ def _fill(card, answer, ready):
         for col, m in zip(st.columns(len(text.metrics)), text.metrics):
             col.metric(m.label, m.value, delta=m.spread or None, delta_color="off",
                        delta_arrow="off", help=m.help or None)
+        if text.note:  # what the numbers are and which way is "more", readable without hovering
+            st.caption(text.note)
 
 
 st.markdown("#### Start here")

@@ -121,6 +121,7 @@ def test_overview_shows_each_pages_answer_and_numbers(served, small_results, no_
     for card in _written():
         said = _card_text(card, small_results)
         assert said.answer in text, card.page
+        assert said.note and said.note in text, card.page  # units and direction, on screen
         assert 2 <= len(said.metrics) <= 3
         for m in said.metrics:
             assert len(m.label) <= cards_say.LABEL_MAX  # labels that fit, not "ablation AUC, d…"
@@ -178,6 +179,17 @@ def test_a_card_says_what_its_page_says(card, served, small_results):
     answers = [m.value for m in at.markdown if m.value.startswith("**Short answer.**")]
     assert len(answers) == 1, answers
     assert answers[0] == f"**Short answer.** {_card_text(card, small_results).answer}"
+
+
+def test_every_card_says_what_its_numbers_mean(small_results):
+    """A bare "gradient cosine 0.78" does not say which way is more change: every card's note
+    gives its numbers' units and direction."""
+    notes = {c.page: _card_text(c, small_results).note for c in _written()}
+    assert all(notes.values()), notes
+    note = notes["pages/3_Layer_decoupling.py"]
+    assert "1 = it kept its direction" in note and "lower = it turned more" in note
+    assert "higher is better" in notes["pages/1_BatchNorm_basics.py"]
+    assert "Lower = steadier" in notes["pages/2_Covariate_shift.py"]
 
 
 def test_metric_spread_and_zero():

@@ -39,6 +39,9 @@ class Metric(NamedTuple):
 class CardText(NamedTuple):
     answer: str  # markdown: the page's short answer, as the page shows it
     metrics: list  # [Metric]
+    # What the big numbers are, in their units, and which way is "more" (shown under them, not
+    # only in a (?) tooltip): "1 = kept its direction; lower = it turned more".
+    note: str = ""
 
 
 def _say(page: str):
@@ -132,7 +135,11 @@ def basics(results: Sequence) -> CardText:
         agreed(metric("train mode, batch of 1", train, ".1f", scale=100, unit="%",
                       help=_term("train mode")), train),
         agreed(metric("eval mode", evals, ".1f", scale=100, unit="%", help=_term("eval mode")),
-               evals)])
+               evals)],
+        f"Test accuracy: % of the {int(r.summary.get('n_test', 540))} test digits right "
+        f"(higher is better; always guessing the commonest digit gets "
+        f"{r.summary['chance']:.1%}). Train mode on test batches of one image; eval mode with "
+        "the training set's statistics.")
 
 
 def covariate_shift(results: Sequence) -> CardText:
@@ -143,7 +150,10 @@ def covariate_shift(results: Sequence) -> CardText:
     return CardText(_say("covariate_shift").short_answer(
         ps, None if n_units is None else int(n_units)), [
         metric("input drift, BN", column(ps, "drift", BN), help=_term("drift")),
-        metric("input drift, plain", column(ps, "drift", PLAIN), help=_term("drift"))])
+        metric("input drift, plain", column(ps, "drift", PLAIN), help=_term("drift"))],
+        "Input drift: how far a last-hidden-layer unit's median input moved over training "
+        "(largest minus smallest, in the units of that input; mean over the layer's units). "
+        "Lower = steadier input.")
 
 
 def decoupling(results: Sequence) -> CardText:
@@ -151,11 +161,16 @@ def decoupling(results: Sequence) -> CardText:
     clean = results[0]
     say = _say("decoupling")
     factor = importlib.import_module("bnjax.experiments.decoupling").EXAMPLE_FACTOR
+    mid = clean.config.mid_layer
+    below = f"layers 1–{mid - 1}" if mid > 2 else "layer 1"
+    how = (f"Gradient cosine: layer {mid}'s gradient before vs after {below} take a training "
+           "step, on the same batch (mean over training): 1 = it kept its direction, lower = "
+           "it turned more, so lower means more coupled.")
     return CardText(say.short_answer(clean, factor), [
         metric("gradient cosine, BN", say.ics_per_seed(clean, BN),
-               help=_term("cosine similarity")),
+               help=how + " " + _term("cosine similarity")),
         metric("gradient cosine, plain", say.ics_per_seed(clean, PLAIN),
-               help=_term("cosine similarity"))])
+               help=how + " " + _term("cosine similarity"))], how)
 
 
 def regularization(results: Sequence) -> CardText:
@@ -175,7 +190,10 @@ def regularization(results: Sequence) -> CardText:
                help="How fast batch noise shrinks as the batch grows: the slope of the "
                     "noise against the batch size B on log-log axes. −0.5 means the noise "
                     "falls like 1/√B (4× the batch, half the noise); 0 would mean it does not "
-                    "shrink at all. " + _term("batch noise"))])
+                    "shrink at all. " + _term("batch noise"))],
+        "Noise on − off: percentage points of test accuracy, paired seed by seed (+ = the "
+        "batch noise helped). Batch-noise slope: −0.5 = the noise halves when the batch is 4× "
+        "larger; 0 = it does not shrink.")
 
 
 def landscape(results: Sequence) -> CardText:
@@ -186,7 +204,10 @@ def landscape(results: Sequence) -> CardText:
     return CardText(_say("landscape").short_answer(grid), [
         agreed(count("good cells, BN", s["good_cells_bn"], bn, n, help=_term("good cell")), bn),
         agreed(count("good cells, plain", s["good_cells_plain"], plain, n,
-                     help=_term("good cell")), plain)])
+                     help=_term("good cell")), plain)],
+        f"Good cells: settings of the learning-rate × init-gain grid ({n:.0f} in all) whose "
+        f"nets reach {importlib.import_module('bnjax.experiments.landscape').GOOD:.0%} test "
+        "accuracy (seed mean); more = a wider workable region.")
 
 
 def normalization(results: Sequence) -> CardText:
@@ -203,7 +224,9 @@ def normalization(results: Sequence) -> CardText:
                + _term("LayerNorm")),
         metric(f"batch of {b}, BN", say.small_values(small, exp.BN_RUNNING, b), ".1f",
                scale=100, unit="%", help=f"Test accuracy after training with batches of {b}, "
-               "BN on its running averages. " + _term("running statistics"))])
+               "BN on its running averages. " + _term("running statistics"))],
+        f"Test accuracy (% of test digits right, higher is better) after training with "
+        f"batches of {b}; BN tested on its running averages.")
 
 
 __all__ = ["CardText", "LABEL_MAX", "Metric", "agreed", "basics", "column", "count",

@@ -8,6 +8,11 @@ from bnjax.experiments import landscape as exp
 from bnjax.narration import landscape as say
 
 
+def show(chart, **kw):
+    """`ui.chart`, with the subtitle (the chart's numbers) at lecture size in lecture mode."""
+    return ui.chart(charts.for_lecture(chart, ui.lecture_mode()), **kw)
+
+
 def words(*names: str) -> str:
     """The glossary's definitions of `names`, for a header's help tooltip."""
     return "\n\n".join(f"**{n}**: {ui.term(n)}" for n in names)
@@ -93,12 +98,12 @@ with first or st.container():
     title = say.grid_title(result)
     if ui.lecture_mode():  # the first screen's room goes to the maps (the lecturer explains)
         title.pop("subtitle")
-    event = ui.chart(charts.heatmap_chart(result.cells, title=title),
+    event = show(charts.heatmap_chart(result.cells, title=title),
                      key="cell_pick", on_select="rerun", selection_mode=charts.CELL)
 picked = ((event or {}).get("selection", {}).get(charts.CELL) or [{}])[0]
 lr0, gain0 = exp.default_cell(config)
 cell_lr, cell_gain = picked.get("lr", lr0), picked.get("gain", gain0)
-ui.chart(charts.cell_curves_chart(result.curves, cell_lr, cell_gain))
+show(charts.cell_curves_chart(result.curves, cell_lr, cell_gain))
 st.caption(f"Showing the cell lr {cell_lr:g}, gain {cell_gain:g}"
            + ("" if picked else " (click a cell of the heat map to pick another)") + ".")
 ui.diverged_note([f"{int(s['diverged_cells_' + k])} {v} cell(s) with a diverged run"
@@ -131,11 +136,11 @@ if eff is not None:
     titles = say.effective_titles(eff)
     left, mid, right = st.columns(3)
     with left:
-        ui.chart(charts.effective_loss_chart(eff.curves, title=titles["loss"]))
+        show(charts.effective_loss_chart(eff.curves, title=titles["loss"]))
     with mid:
-        ui.chart(charts.rel_diff_chart(eff.curves, title=titles["rel"]))
+        show(charts.rel_diff_chart(eff.curves, title=titles["rel"]))
     with right:
-        ui.chart(charts.norm_chart(eff.norms, title=titles["norm"]))
+        show(charts.norm_chart(eff.norms, title=titles["norm"]))
     ui.verdict(
         "BN makes a layer invariant to the scale of its weights.",
         say.effective_lines(eff, econfig.seed),
@@ -168,12 +173,12 @@ if fast is not None:
     titles = say.faster_titles(fast)
     left, right = st.columns(2)
     with left:
-        ui.chart(charts.matched_chart(fast.curves, fs["match_lr"],
+        show(charts.matched_chart(fast.curves, fs["match_lr"],
                                       (fs["match_window_start"], fs["match_window_end"]),
                                       title=titles["matched"]))
     with right:
-        ui.chart(charts.steps_chart(fast.sweep, fconfig.steps, title=titles["steps"]))
-    ui.chart(charts.status_chart(fast.sweep, fast.seeds, title=titles["status"]))
+        show(charts.steps_chart(fast.sweep, fconfig.steps, title=titles["steps"]))
+    show(charts.status_chart(fast.sweep, fast.seeds, title=titles["status"]))
     ui.verdict(
         "BN trains faster.",
         say.faster_lines(fast, fconfig.seed),
@@ -204,7 +209,7 @@ if smooth is not None:
                f"Smaller is smoother. Where plain's curve crosses BN's, the ratios are given "
                f"before and after the crossing step (typical values: geometric means over the "
                f"probes).")
-    ui.chart(charts.smoothness_chart(
+    show(charts.smoothness_chart(
         smooth.bands, {m: smooth.summary[f"{k}_cross_step"] for m, k in say.STEMS.items()},
         {m: say.smooth_panel(smooth, m) for m in say.STEMS}, title=say.smooth_title(smooth)))
     ui.verdict(

@@ -367,8 +367,7 @@ def test_4b_every_run_stays_visible_where_runs_coincide():
                            for r in ("A", "B, ε·c²", "B, fixed ε") for s in steps])
     norms = pd.DataFrame([dict(run=r, step=int(s), layer=1, w_norm=2.0 + 0.01 * s)
                           for r in ("A", "B, ε·c²", "B, fixed ε") for s in steps])
-    for chart in (charts.effective_loss_chart(curves), charts.norm_chart(norms),
-                  charts.rel_diff_chart(curves)):
+    for chart in (charts.effective_loss_chart(curves), charts.norm_chart(norms)):
         spec = chart.to_dict()
         lines = [layer for layer in spec["layer"]
                  if isinstance(layer.get("mark"), dict) and layer["mark"]["type"] == "line"
@@ -386,3 +385,18 @@ def test_4c_step_axis_prints_whole_steps():
             for v in ("BN", "plain") for lr in (0.1, 1.0)]
     text = json.dumps(charts.steps_chart(pd.DataFrame(rows), 500).to_dict())
     assert '"format": "d"' in text  # "500", never "5e+2"
+
+
+def test_subtitles_grow_in_lecture_mode():
+    """The numbers under a title at 13 px, 17 in lecture mode (ui.chart enlarges titles only);
+    a chart without a subtitle is left as it is."""
+    cells = pd.DataFrame([dict(variant=v, lr=lr, gain=1.0, acc=0.95, acc_std=0.0, good=True,
+                               diverged=0, n_seeds=2) for v in ("BN", "plain") for lr in (0.1, 1)])
+    chart = charts.heatmap_chart(cells, title=dict(text="Finding", subtitle="numbers"))
+    assert chart.to_dict()["title"]["subtitleFontSize"] == 13
+    big = charts.for_lecture(chart).to_dict()["title"]
+    assert big["subtitleFontSize"] == 17 and big["text"] == "Finding"
+    assert chart.to_dict()["title"]["subtitleFontSize"] == 13  # the original is unchanged
+    assert charts.for_lecture(chart, big=False) is chart
+    plain = charts.heatmap_chart(cells)
+    assert charts.for_lecture(plain).to_dict() == plain.to_dict()

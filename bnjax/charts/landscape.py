@@ -41,9 +41,22 @@ def _title(title, wrap: int | None = None) -> alt.TitleParams | str:
         return alt.Undefined
     if isinstance(title, dict):  # the subtitle's font is smaller: it fits more characters
         wraps = {"text": wrap, "subtitle": wrap and int(wrap * 1.45)}
-        return alt.TitleParams(anchor="start", subtitleFontSize=13, subtitlePadding=4,
+        return alt.TitleParams(anchor="start", subtitleFontSize=SUBTITLE, subtitlePadding=4,
                                **{k: _lines(v, wraps[k]) for k, v in title.items()})
     return alt.TitleParams(_lines(title, wrap), anchor="start")
+
+
+SUBTITLE, SUBTITLE_BIG = 13, 17  # px: a title's numbers, readable (lecture mode: a back row)
+
+
+def for_lecture(chart, big: bool = True):
+    """`chart` with its subtitle at lecture size (`ui.chart` enlarges titles, not subtitles)."""
+    title = getattr(chart, "title", alt.Undefined)
+    if not big or not isinstance(title, alt.TitleParams):
+        return chart
+    title = title.copy()
+    title.subtitleFontSize = SUBTITLE_BIG
+    return chart.properties(title=title)
 
 
 # Streamlit's theme sizes a chart with autosize "fit": the height given is the whole chart, and
@@ -152,13 +165,13 @@ def _run_dash(runs: list) -> alt.StrokeDash:
                           legend=None)
 
 
-def _run_lines(df: pd.DataFrame, encode: dict, runs: list) -> list:
+def _run_lines(df: pd.DataFrame, encode: dict, runs: list, widths: dict | None = None) -> list:
     """One line layer per run, bottom to top in RUN_ORDER, each with its width: where two runs
     coincide the upper (thinner, dashed) line sits inside the lower (wider) one, both seen."""
     layers = []
     for r in [r for r in RUN_ORDER if r in runs]:
         layers.append(alt.Chart(df[df["run"] == r]).mark_line(
-            strokeWidth=RUN_WIDTH[r], opacity=RUN_OPACITY[r]).encode(
+            strokeWidth=(widths or RUN_WIDTH)[r], opacity=RUN_OPACITY[r]).encode(
             color=_run_color(runs), strokeDash=_run_dash(runs), **encode))
     return layers
 
@@ -191,7 +204,9 @@ def rel_diff_chart(curves: pd.DataFrame, floor: float = 1e-9, title=None,
                 scale=alt.Scale(type="log", domain=[floor / 2, 1e3]),
                 axis=alt.Axis(labelExpr="datum.value >= 1 ? format(datum.value, '~g') : "
                                         "format(datum.value, '.0e')")),
-        tooltip=["run", "step", alt.Tooltip("rel_diff:Q", format=".2e")]), runs)
+        tooltip=["run", "step", alt.Tooltip("rel_diff:Q", format=".2e")]), runs,
+        # the two B runs never coincide here (one sits at the floor): one width, readable
+        widths={"B, fixed ε": 2.5, "A": 2.5, "B, ε·c²": 2.5})
     guide = alt.Chart(pd.DataFrame({"v": [floor]})).mark_rule(
         strokeDash=[6, 4], color=GUIDE_COLOR).encode(y="v:Q")
     label = alt.Chart(pd.DataFrame({"v": [floor], "t": ["0 (identical) is drawn here"]})).mark_text(

@@ -208,7 +208,7 @@ def _titles(spec: dict) -> list:
 
 @pytest.mark.parametrize("big", [False, True])
 def test_every_subtitle_is_readable_and_every_share_is_a_percentage(pairs, big):
-    """The numbers under each title at 13 px or more (17 in lecture mode, where the titles
+    """The numbers under each title at 14 px or more (17 in lecture mode, where the titles
     grow too), and test accuracy in % in the tooltips as on the axes and in the titles (not
     0.98 in one place and 98% in another)."""
     r = pairs[("batch", "none")]
@@ -222,7 +222,7 @@ def test_every_subtitle_is_readable_and_every_share_is_a_percentage(pairs, big):
         spec = chart.to_dict()
         subtitles = [t for t in _titles(spec) if "subtitle" in t]
         assert subtitles, spec.get("title")
-        assert all(t["subtitleFontSize"] >= (17 if big else 13) for t in subtitles)
+        assert all(t["subtitleFontSize"] >= (17 if big else 14) for t in subtitles)
     text = json.dumps(built[0].to_dict())
     assert '"format": ".1%"' in text and '"format": ".4g"' not in text
     assert '"format": ".0%"' in text  # the axis

@@ -63,7 +63,7 @@ def _height(lines, plot: int = PLOT_HEIGHT) -> int:
     return plot + 145 + 18 * n  # measured in Chromium: title lines, legend, x axis, paddings
 
 
-SUBTITLE, SUBTITLE_BIG = 13, 17  # px: the numbers under a title, readable (lecture: a back row)
+SUBTITLE, SUBTITLE_BIG = 14, 17  # px: the numbers under a title, readable (lecture: a back row)
 
 
 def _title(lines, big: bool = False) -> alt.Title:

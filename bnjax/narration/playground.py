@@ -369,8 +369,8 @@ def verdict_lines(per_seed: pd.DataFrame, summary: dict, config) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- chart titles
-TITLE_WIDTH = 54  # characters per subtitle line (13 px): fits a half-width chart at 1280 px
-WIDE = 100  # the same for the two-panel charts of the health monitors
+TITLE_WIDTH = 50  # characters per subtitle line (14 px): fits a half-width chart at 1280 px
+WIDE = 92  # the same for the two-panel charts of the health monitors
 LECTURE = (92, 66)  # the same in lecture mode (17 px): a full-width chart, the health charts
 HEAD = 52  # characters of a title line: a two-panel chart in lecture mode (21 px titles)
 

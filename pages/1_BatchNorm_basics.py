@@ -126,7 +126,8 @@ with note:
     ui.diverged_note([f"the net of seed {int(seed)}" for seed in ps[ps["diverged"]]["seed"]])
 with headline:
     ui.chart(charts.accuracy_chart(result.accuracy, s["chance"],
-                                   say.headline_title(ps, s["chance"]), settings=say.HEADLINE),
+                                   say.headline_title(ps, s["chance"]), settings=say.HEADLINE,
+                                   legend="right"),
              key="headline")
 steps, chart = steps_chart(result)
 with steps_slot:
@@ -166,7 +167,7 @@ with right:
         f"accuracy {say.acc(ps, 'acc_train_batch1')}, {c.word} always guessing the commonest "
         f"digit ({s['chance']:.1%}). In train mode, {say.train_mode_clause(ps)}.")
 
-st.subheader("The running averages close in on the population statistics")
+st.subheader("Running averages vs the population statistics, over training")
 ui.chart(charts.ema_gap_chart(result.ema_gap, say.ema_title(ps, int(s["steps"])),
                               height=200 if lecture else 250), key="ema_gap")
 ui.explain(

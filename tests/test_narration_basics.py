@@ -57,7 +57,7 @@ def test_independence_of_the_batch_is_claimed_only_when_measured():
 
 def test_the_running_average_verdict_flips():
     assert say.lag_clause(frame(), 0.999).startswith("lags behind the population statistics by "
-                                                    "9.8 (8.2–12.8) points")
+                                                    "9.8 (8.2–12.8) percentage points")
     caught_up = frame(**{"acc_eval_ema_0.999": [0.972, 0.977, 0.976]})
     assert say.lag_clause(caught_up, 0.999).startswith("matches the population statistics")
     ahead = frame(**{"acc_eval_ema_0.999": [0.99, 0.995, 0.993]})
@@ -98,7 +98,9 @@ def test_titles():
     assert say.steps_title(2, 5, 64, 0, -0.27, 2.09, explain=False) == [
         "One batch of 64 (seed 0), layer 2, unit 5: μ_B = −0.27, σ²_B = 2.09"]
     gaps = say.ema_title(frame(), 300)
-    assert gaps[1] == "decay 0.9: 0.02 (0.01–0.02), 0.99: 0.03 (0.03–0.04), 0.999: 0.38 (0.37–0.40)"
+    # three digits: at two, decay 0.9's spread read "0.02 (0.01–0.02)"
+    assert gaps[1] == ("decay 0.9: 0.017 (0.014–0.020), 0.99: 0.034 (0.030–0.037), "
+                       "0.999: 0.382 (0.370–0.395)")
 
 
 def test_the_first_charts_title_states_the_short_answers_numbers():

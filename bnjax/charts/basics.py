@@ -98,14 +98,15 @@ def bn_steps_chart(steps, *, panel_width: int = 125, height: int = 240,
 
 
 def accuracy_chart(accuracy: pd.DataFrame, chance: float, title=None, *,
-                   settings=None) -> alt.LayerChart:
+                   settings=None, legend: str = "top") -> alt.LayerChart:
     """Test accuracy of the trained BN nets under every test-time choice of statistics: one bar
     per choice (the seed mean), each seed a point of its own shape, the mean and the seeds'
     range written on the bar, and the best constant guess ("chance") as a rule. Bars are
     coloured by where the statistics come from, as in `ema_gap_chart`.
 
     `settings` (names of the table's `setting` column) keeps only those bars, in that order:
-    the page's first chart shows the two its short answer quotes.
+    the page's first chart shows the two its short answer quotes. `legend` places the seeds'
+    legend ("right" saves the height a first screen lacks).
 
     Each bar's name is written above it, not beside it: the names are long, and beside the
     bars they would leave a phone's plot a few pixels wide."""
@@ -142,7 +143,7 @@ def accuracy_chart(accuracy: pd.DataFrame, chance: float, title=None, *,
                                              yOffset=low).encode(
         y=y, x=alt.X("accuracy:Q"),
         shape=alt.Shape("seed:N", scale=alt.Scale(domain=seeds, range=SEED_SHAPES[:len(seeds)]),
-                        legend=alt.Legend(orient="top", title="seed") if len(seeds) > 1
+                        legend=alt.Legend(orient=legend, title="seed") if len(seeds) > 1
                         else None),
         tooltip=["label:N", "seed:N", alt.Tooltip("accuracy:Q", format=".1%")])
     name = dict(align="left", baseline="middle", x=0, yOffset=-12)
@@ -186,7 +187,7 @@ def ema_gap_chart(ema_gap: pd.DataFrame, title=None, *, width: int = 330,
     detail = alt.Detail("seed:N")
     gap = alt.Chart(df[df["stats"] != "population"]).mark_line(strokeWidth=2.5).encode(
         x=x, y=alt.Y("gap:Q", scale=alt.Scale(type="log"),
-                     title="off from the population (rms Δx̂)"),
+                     title="change of x̂ vs the population (rms)"),
         color=color, strokeDash=dash, detail=detail,
         tooltip=["name:N", "seed:N", "step:Q", alt.Tooltip("gap:Q", format=".3f")])
     acc = alt.Chart(df).mark_line(strokeWidth=2.5).encode(

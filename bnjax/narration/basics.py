@@ -113,33 +113,36 @@ def headline_title(ps: pd.DataFrame, chance: float) -> list[str]:
 
 
 def accuracy_title(ps: pd.DataFrame, chance: float) -> list[str]:
+    """Every choice of statistics: what the first chart did not show (larger test batches in
+    train mode), after its batch-of-1 number."""
     c = chance_comparison(ps, chance)
-    return [f"Train mode, test batch of 1: {acc(ps, 'acc_train_batch1')}, {c.word} chance",
-            f"eval mode, training set's statistics: {acc(ps, 'acc_eval_population')}"]
+    return [f"Train mode, test batch of 1: {acc(ps, 'acc_train_batch1')}, {c.word} chance;",
+            f"of 8: {acc(ps, 'acc_train_batch8')}; of 64: {acc(ps, 'acc_train_batch64')}"]
 
 
 def lag_clause(ps: pd.DataFrame, decay: float, what: str = "the population statistics") -> str:
     """How the running average of `decay` compares with the population statistics in eval-mode
     test accuracy, chosen from the per-seed numbers: "lags behind <what> by 9.8 (8.1–12.8)
-    points", "beats <what> by ...", or "matches <what> (within 0.2 points on every seed)"."""
+    percentage points", "beats <what> by ...", or "matches <what> (within 0.2 percentage points
+    on every seed)"."""
     ema = per_seed(ps, f"acc_eval_ema_{decay}")
     pop = per_seed(ps, "acc_eval_population")
     c = compare(ema, pop, tol=0.01, words=("beats", "lags behind", "matches"))
     lag = 100 * (pop - ema)
     if c.sign < 0:
-        return f"lags behind {what} by {num(lag, '.1f')} points"
+        return f"lags behind {what} by {num(lag, '.1f')} percentage points"
     if c.sign > 0:
-        return f"beats {what} by {num(-lag, '.1f')} points"
+        return f"beats {what} by {num(-lag, '.1f')} percentage points"
     if c.n == 0:
         return f"cannot be compared with {what} (no seed trained)"
     top = float(np.nanmax(np.abs(lag)))
-    return f"matches {what} (within {top:.1f} points on every seed)"
+    return f"matches {what} (within {top:.1f} percentage points on every seed)"
 
 
 def ema_title(ps: pd.DataFrame, steps: int) -> list[str]:
-    gaps = ", ".join(f"{d}: {num(per_seed(ps, f'ema_gap_{d}'))}" for d in DECAYS)
+    gaps = ", ".join(f"{d}: {num(per_seed(ps, f'ema_gap_{d}'), '.3f')}" for d in DECAYS)
     slow = DECAYS[-1]
-    return [f"After {steps} steps each running average is still this far off (rms Δx̂):",
+    return [f"After {steps} steps, each running average still changes x̂ by (rms):",
             f"decay {gaps}",
             f"In eval mode, decay {slow} {lag_clause(ps, slow, 'the training set' + chr(39) + 's statistics')}"]
 

@@ -95,10 +95,14 @@ class Snapshot(NamedTuple):
 
 class Job(NamedTuple):
     """Runs of one static config trained side by side: one per seed, each with its own entry of
-    `hp` (or `hp` broadcast)."""
+    `hp` (or `hp` broadcast). `rows` > 0: each step's batch holds `rows` examples sampled as a
+    batch of that size would be (shuffled epochs), padded to `config.batch_size` with unused
+    rows; the config masks them (`TrainConfig.groups`, `hparams(batch=rows)`), so one program
+    trains every batch size up to its own."""
     config: TrainConfig
     hp: Hparams
     seeds: tuple
+    rows: int = 0
 
 
 @dataclass
@@ -540,7 +544,10 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
             Divergence(np.zeros(r, bool), np.zeros(r, np.int64)), np.zeros(r, np.int64))
         idx_of = {}  # seed -> its pre-sampled batches, padded
         for s in sorted(set(seeds.tolist())):
-            idx = batch_indices(s, steps, job.config.batch_size, n_train)
+            idx = batch_indices(s, steps, job.rows or job.config.batch_size, n_train)
+            if idx.shape[1] < job.config.batch_size:  # padded rows: row 0 again, weight 0
+                idx = np.concatenate([idx, np.repeat(idx[:, :1], job.config.batch_size
+                                                     - idx.shape[1], axis=1)], axis=1)
             idx_of[s] = np.concatenate([idx, np.zeros((padded - steps, idx.shape[1]), idx.dtype)])
         for first in range(0, r, d):
             members = np.arange(first, min(first + d, r))

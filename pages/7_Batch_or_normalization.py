@@ -30,20 +30,26 @@ epochs = exp.SmallBatchConfig().epochs
 controls = ui.controls_area()
 c1, c2, c3, c4 = controls.columns(4)
 lr_fmt = lambda v: f"{v:g}"  # noqa: E731
+SCALING = {"sqrt": f"× √(B/{exp.LR_BATCH})", "none": "unchanged"}
 page = exp.PageConfig(
     seed=ui.seed(d.seed, container=c1),
     n_seeds=ui.slider("Seeds", "n_seeds", min_value=1, max_value=3, default=d.n_seeds,
                       container=c1, help=ui.term("seed spread")),
     lr=ui.select_slider("Learning rate, Q1 (SGD)", "lr", [0.01, 0.02, 0.05, 0.1, 0.2], d.lr,
                         format_func=lr_fmt, container=c2, help=ui.term("learning rate")),
-    sb_lr=ui.select_slider("Learning rate, small batches (SGD)", "sb_lr",
-                           [0.005, 0.01, 0.02, 0.05, 0.1], d.sb_lr, format_func=lr_fmt,
-                           container=c3, help=f"Every batch size trains for the same "
-                           f"{epochs} epochs at this learning rate."),
-    sb_min=ui.select("Smallest training batch", "sb_min", [exp.TINY_BATCH, 4], d.sb_min,
-                     container=c3, help=f"Batch {exp.TINY_BATCH} takes "
-                     f"{exp.tiny_batch_steps():,} steps per net ({epochs} epochs), the slowest "
-                     "part of the page: try it with a small learning rate."),
+    sb_lr=ui.select_slider(f"Learning rate at batch {exp.LR_BATCH}, small batches (SGD)",
+                           "sb_lr", [0.005, 0.01, 0.02, 0.05, 0.1], d.sb_lr, format_func=lr_fmt,
+                           container=c3, help=f"Every batch size trains for the same {epochs} "
+                           f"epochs (batch {exp.TINY_BATCH}: {exp.tiny_batch_steps():,} steps "
+                           "per net)."),
+    sb_scaling=ui.select("Learning rate at other batch sizes", "sb_scaling",
+                         list(exp.LR_SCALINGS), d.sb_scaling, container=c3,
+                         format_func=SCALING.get,
+                         help=f"× √(B / {exp.LR_BATCH}): a smaller batch gives noisier "
+                              "gradients, so it takes smaller steps, the same gradient noise per "
+                              "epoch at every batch size (Hoffer et al. 2017). Unchanged: batch "
+                              f"{exp.TINY_BATCH} takes steps as large as batch "
+                              f"{exp.LR_BATCH}'s."),
     steps=ui.select("Training steps, landscape", "steps", [250, 500, 1000], d.steps,
                     container=c4, help=f"Steps of every network of the Q4 grid (page 5 uses "
                     f"{exp.PAGE5_STEPS}; three nets and three seeds train here)."),
@@ -105,11 +111,16 @@ if noise is not None:
     answer_now()
     ui.chart(charts.noise_chart(noise.std, noise.summary.get("noise_c_bn"),
                                 say.noise_title(noise)))
+sizes = sorted(small_cfg.batch_sizes)
+lr_text = (f"SGD, lr {small_cfg.lr:g} at batch {exp.LR_BATCH}, times √(B/{exp.LR_BATCH}) at "
+           f"batch B: {exp.batch_lr(small_cfg, sizes[0]):.2g} at batch {sizes[0]}, "
+           f"{exp.batch_lr(small_cfg, sizes[-1]):.2g} at batch {sizes[-1]}, so that every batch "
+           "size gets the same gradient noise per epoch"
+           if small_cfg.lr_scaling == "sqrt" else f"SGD, lr {small_cfg.lr:g} at every batch size")
 ui.explain(f"Then the price of the batch: each net trains for {small_cfg.epochs} epochs at "
-           f"every batch size from {min(small_cfg.batch_sizes)} to "
-           f"{max(small_cfg.batch_sizes)} (SGD, lr {small_cfg.lr:g}), and BN is tested twice: "
-           "with the running statistics it kept while training, and with population "
-           "statistics of the whole training set.")
+           f"batch sizes {', '.join(map(str, sizes[:-1]))} and {sizes[-1]} ({lr_text}), and BN "
+           "is tested twice: with the running statistics it kept while training, and with "
+           "population statistics of the whole training set.")
 small = ui.run(exp.run_small_batches, small_cfg, what="Q3 small batches")
 if small is not None:
     done["small"] = small

@@ -108,6 +108,10 @@ def test_noise_words_follow_the_numbers():
     assert "does not move (at most 5e-08: float rounding)" in say.noise_title(zero)[0]
     assert "−0.50" in say.noise_lines(zero)[0]  # the slope of a pure 1/sqrt(B) law
     assert "no batch noise" in say.noise_lines(zero)[1]
+    fitted = _noise(0.0)  # the slope over the fitting range only: a flat B = 4 left out
+    fitted.std.loc[(fitted.std.variant == "BN") & (fitted.std.batch_size == 4), "std"] = 0.3
+    fitted.summary.update(fit_min=16.0, fit_max=64.0)
+    assert "from B = 16 to 64 is −0.50" in say.noise_lines(fitted)[0]
     assert "regularizing noise" in part(say.short_answer(noise=zero), "**It takes the batch**")
     moving = _noise(0.2)
     assert "moves by 0.20" in say.noise_title(moving)[0]

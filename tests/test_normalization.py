@@ -9,6 +9,7 @@ own), and the whole batch-size ladder is a `slow` test.
 import json
 import math
 
+import jax
 import numpy as np
 import pytest
 
@@ -107,21 +108,50 @@ def test_ln_beats_bn_at_batch_4_and_population_statistics_do_not_rescue_bn(small
     s = small4.summary
     assert s["small_batch_gap"] >= 0.03, s
     # The honest finding: the damage is done in training; other test-time statistics do not
-    # undo it (measured: population 0.85 vs running 0.89).
+    # undo it (measured at 10 epochs: population 0.76 vs running 0.76, LN 0.95).
     assert s["population_rescue"] < 0.03, s
     assert s["acc_b4_ln"] - s["acc_b4_bn_population"] >= 0.03, s
 
 
 @pytest.mark.slow
 def test_the_whole_batch_size_ladder():
-    """The default ladder (4, 16, 64 at lr 0.05): by batch 64 BN has caught up with LN. Batch 2
-    at lr 0.005 (the preset; at 0.05 nothing learns at batch 2): LN far ahead of BN. (At lr
-    0.005 the larger batches are under-trained in 20 epochs: BN 0.64, LN 0.74 at batch 64.)"""
+    """The default ladder (2, 4, 16, 64, 128; lr 0.05 at batch 64, times sqrt(B/64)): at batch 2
+    BN learns almost nothing while LN learns (measured 0.17 vs 0.96), and by batch 64 BN has
+    caught up with LN. With the same lr 0.05 at every batch size, batch 2 takes steps as large
+    as batch 64's: LN and plain learn nothing there either (the preset)."""
     s = exp.run_small_batches(exp.SmallBatchConfig()).summary
     assert s["small_batch_gap"] >= 0.03, s
-    assert s["acc_b64_bn_population"] >= s["acc_b64_ln"] - 0.01, s
-    s = exp.run_small_batches(exp.SmallBatchConfig(lr=0.005, batch_sizes=(2,))).summary
     assert s["acc_b2_ln"] - s["acc_b2_bn_running"] >= 0.3, s
+    assert s["acc_b2_ln"] - s["acc_b2_bn_population"] >= 0.3, s
+    assert s["acc_b64_bn_population"] >= s["acc_b64_ln"] - 0.01, s
+
+
+def test_a_masked_batch_trains_as_a_batch_of_its_size():
+    """Batches of 2 to 16 train in one program per net: 16 rows, the unused ones in no statistic
+    and no loss (`_train_nets(pad=16)`). Such a run is the run at that batch size: the same
+    batches, losses and final weights as a program compiled for batches of 4."""
+    from bnjax.data import load_digits
+    data = load_digits()
+    args = ("sgd", 4, 0.05, (0, 1), 40, data, 3, 16)
+    padded = exp._train_nets(exp.NETS, *args, probe=None, pad=exp.PAD)
+    plain = exp._train_nets(exp.NETS, *args, probe=None)
+    for name, _, _ in exp.NETS:
+        assert padded[name].config.batch_size == exp.PAD and plain[name].config.batch_size == 4
+        # the same sums in another order: equal to float rounding at first, which training
+        # then amplifies a little (BN over 4 examples)
+        np.testing.assert_allclose(padded[name].loss[:, :10], plain[name].loss[:, :10],
+                                   rtol=1e-5)
+        np.testing.assert_allclose(padded[name].loss, plain[name].loss, rtol=1e-2)
+        for a, b in zip(jax.tree.leaves(padded[name].carry.params),
+                        jax.tree.leaves(plain[name].carry.params)):
+            np.testing.assert_allclose(a, b, rtol=0.05, atol=2e-3)
+
+
+def test_the_learning_rate_scales_with_the_square_root_of_the_batch():
+    c = exp.SmallBatchConfig(lr=0.05)
+    assert exp.batch_lr(c, exp.LR_BATCH) == pytest.approx(0.05)
+    assert exp.batch_lr(c, 2) == pytest.approx(0.05 * math.sqrt(2 / 64))
+    assert exp.batch_lr(exp.replace(c, lr_scaling="none"), 2) == pytest.approx(0.05)
 
 
 # ---------------------------------------------------------------------------- Q4
@@ -231,7 +261,7 @@ def _tiny(config):
     inv, noise, small, land, deep = exp.configs(config)
     return (exp.replace(inv, steps=20, depth=2, width=16),
             exp.replace(noise, steps=20, batches=8, batch_sizes=(4, 16), depth=2, width=16),
-            exp.replace(small, epochs=1, batch_sizes=(4, 32), depth=2, width=16),
+            exp.replace(small, epochs=1, batch_sizes=(2, 32), depth=2, width=16),
             exp.replace(land, steps=20, lrs=(0.1, 3.0), gains=(1.0,), depth=2, width=16),
             exp.replace(deep, batch_size=32))
 
@@ -365,7 +395,7 @@ def test_a_hostile_url_gets_messages_not_a_traceback():
     """One seed, a seed out of range, the largest learning rates (every run at batch 2
     diverges or learns nothing), the shortest landscape and the shallowest depth: the page
     renders every section, with a message where the URL was out of range."""
-    at = render(PAGE, seed="999999", n_seeds="1", lr="0.2", sb_lr="0.1", sb_min="2",
+    at = render(PAGE, seed="999999", n_seeds="1", lr="0.2", sb_lr="0.1", sb_scaling="unchanged",
                 steps="250", depth="2")
     assert not at.exception, at.exception
     assert not [e.value for e in at.error], [e.value for e in at.error]

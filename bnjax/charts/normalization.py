@@ -126,7 +126,7 @@ def noise_chart(std: pd.DataFrame, c: float | None, title=None) -> alt.LayerChar
     color, dash, shape = _encodings(variants)
     x = alt.X("batch_size:Q", title="batch size B (log)", scale=alt.Scale(type="log", base=2),
               axis=_log2_axis(sizes))
-    y = alt.Y("std:Q", title=["spread of x̂ across batches", "(std, mean over units)"])
+    y = alt.Y("std:Q", title=["spread of x̂ across batches", "(std, median over units)"])
     mean = df.groupby(["variant", "batch_size"], as_index=False)["std"].mean()
     line = alt.Chart(mean).mark_line(strokeWidth=2.5).encode(x=x, y=y, color=color,
                                                              strokeDash=dash)

@@ -12,8 +12,9 @@ the batch (LN loses them). One experiment per claim, each a frozen config, a res
   to (a) and (b), LN to (b) only, plain to neither.
 - Q3 `run_noise_meter`: page 4's batch-noise meter for both norms: one training example in many
   random batches, the spread of its normalized value x_hat (BN's falls like 1/sqrt(B); LN's is 0).
-- Q3 `run_small_batches`: test accuracy over training batch sizes 4 to 64 (2 on request; the
-  same epochs), BN evaluated on running (EMA) and on population statistics.
+- Q3 `run_small_batches`: test accuracy over training batch sizes 2 to 128 (the same epochs,
+  the lr scaled by sqrt(B / 64)), BN evaluated on running (EMA) and on population statistics.
+  Batches of 2 to 16 train in one program per net (16 rows, the unused ones masked).
 - Q4 `run_landscape`: page 5's learning-rate x init-gain grid for the three nets, and the
   largest learning rate that learns (monotone: it and every smaller one in the sweep learn).
 - `run_depth`: depth-50 nets at initialization (no training): the effective rank of the last
@@ -46,9 +47,9 @@ from bnjax import probes, runs
 from bnjax.data import load_digits
 from bnjax.experiments import landscape as _landscape
 from bnjax.grid import train_grid
-from bnjax.nn import (ACTIVATIONS, DenseParams, MLPSpec, batchnorm_apply, batchnorm_init,
-                      dense_apply, dense_init, layernorm_apply, layernorm_init, mlp_apply,
-                      population_state)
+from bnjax.nn import (ACTIVATIONS, SWITCH, BatchNormState, DenseParams, MLPParams, MLPSpec,
+                      SwitchParams, batchnorm_apply, batchnorm_init, dense_apply, dense_init,
+                      layernorm_apply, layernorm_init, mlp_apply, population_state)
 from bnjax.train import INIT_COMPILER_OPTIONS, TrainConfig, hparams
 
 # The probes run once per view (not once per step): compiled at LLVM level 1, like the
@@ -72,15 +73,21 @@ def _seeds(seed: int, n: int) -> tuple[int, ...]:
 
 
 def _train_nets(nets, optimizer: str, batch_size: int, lr: float, seeds, steps: int, data,
-                depth: int, width: int, progress=None,
-                probe=GRID_PROBE) -> dict[str, runs.Result]:
+                depth: int, width: int, progress=None, probe=GRID_PROBE,
+                pad: int = 0) -> dict[str, runs.Result]:
     """The nets (name, norm, tag) trained side by side by the runner (`bnjax.runs`), on the same
     seeds, hence the same initial weights and batches; `probe` (test accuracy with population
     statistics, and the weight norms) measured once, at the end: the landscape's grid probes
     the same (`bnjax.grid.train_grid`), so the nets of one shape share that program too.
-    Returns name -> runs.Result (final state in `.carry`)."""
+    `pad` > `batch_size`: the batches of `batch_size` examples are padded to `pad` rows that
+    count in no statistic and no loss (`runs.Job.rows`): one program per net for every batch
+    size up to `pad`. Returns name -> runs.Result (final state in `.carry`)."""
+    masked = pad >= batch_size and pad > 0
+    rows = int(pad) if masked else int(batch_size)
     jobs = {name: runs.Job(TrainConfig(MLPSpec(depth=depth, width=width, norm=norm), optimizer,
-                                       batch_size), hparams(lr=lr), tuple(seeds))
+                                       rows, groups=rows if masked else 0),
+                           hparams(lr=lr, batch=batch_size if masked else 0), tuple(seeds),
+                           rows=int(batch_size) if masked else 0)
             for name, norm, _ in nets}
     return runs.train_together(jobs, steps, data, chunk=max(1, math.ceil(steps / 10)),
                                probe=probe, probe_every=steps,
@@ -242,6 +249,11 @@ class NoiseConfig:
     layer: int = 2  # hidden layer whose x_hat is measured, from 1
     batches: int = 300  # random batches per batch size, each holding x0
     batch_sizes: tuple = NOISE_BATCH_SIZES
+    # The slope of log spread on log B is fitted over these batch sizes, where 1/sqrt(B) is the
+    # theory: below 16, x_hat saturates (|x_hat| <= sqrt(B - 1) for any batch); above about a
+    # tenth of the 1257 training images, batches drawn without replacement overlap and the
+    # spread shrinks faster (by sqrt(1 - B/n)).
+    fit: tuple = (16, 128)
 
 
 @dataclass
@@ -273,20 +285,27 @@ def _x0_hat(params, z1, *, spec: MLPSpec, layer: int):
     return x_hat[0]
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "layer"), compiler_options=ONCE)
-def noise_probe(params, x_train, idxs, *, spec: MLPSpec, layer: int):
-    """The std over batches of x0's x_hat, mean over units, for R runs and every batch size at
-    once: `idxs` is a tuple over batch sizes of (R, N, B) indices (x0 in column 0). One program
-    per net whatever the sizes' count; the first layer's linear output is computed once per
-    run for the whole training set and gathered. Returns (R, sizes)."""
-    def one_run(inp):
-        p, idx_run = inp
-        z1 = dense_apply(p.hidden[0].dense, x_train)  # (n, width)
-        per = functools.partial(_x0_hat, p, spec=spec, layer=layer)
-        out = [jax.vmap(lambda i: per(z1[i]))(idx).std(axis=0).mean() for idx in idx_run]
-        return jnp.stack(out)  # (sizes,)
-    # one run at a time: the largest batches of one run are (N, 256, width), 20 MB
-    return jax.lax.map(one_run, (params, tuple(idxs)))
+@functools.partial(jax.jit, static_argnames=("specs", "layer"), compiler_options=ONCE)
+def noise_probe(params, x_train, idxs, *, specs: tuple, layer: int):
+    """The std over batches of x0's x_hat, median over units, for R runs of each net in `specs`
+    (params a tuple over the nets, leading axis R) and every batch size at once: `idxs` is a
+    tuple over batch sizes of (R, N, B) indices (x0 in column 0). One program for both nets
+    whatever the sizes' count; the first layer's linear output is computed once per run for
+    the whole training set and gathered. The median over units: a few units whose values are
+    mostly zero with rare large ones approach 1/sqrt(B) only at large B and would pull a mean
+    over units (measured: slopes -0.40 to -0.50 by seed with the mean, -0.46 to -0.53 with the
+    median). Returns a tuple over the nets of (R, sizes)."""
+    def per_net(p_net, spec):
+        def one_run(inp):
+            p, idx_run = inp
+            z1 = dense_apply(p.hidden[0].dense, x_train)  # (n, width)
+            per = functools.partial(_x0_hat, p, spec=spec, layer=layer)
+            out = [jnp.median(jax.vmap(lambda i: per(z1[i]))(idx).std(axis=0))
+                   for idx in idx_run]
+            return jnp.stack(out)  # (sizes,)
+        # one run at a time: the largest batches of one run are (N, 256, width), 20 MB
+        return jax.lax.map(one_run, (p_net, tuple(idxs)))
+    return tuple(per_net(p, spec) for p, spec in zip(params, specs))
 
 
 def noise_batches(rng: np.random.Generator, i0: int, n: int, batch_size: int,
@@ -318,10 +337,15 @@ def run_noise_meter(config: NoiseConfig = NoiseConfig(), progress=None) -> Noise
     rng = np.random.default_rng([config.seed, i0])  # the same batches for both nets
     idxs = tuple(np.stack([noise_batches(rng, i0, n, b, config.batches) for _ in seeds])
                  for b in sizes)  # per size (R, batches, B)
-    for i, (name, norm, tag) in enumerate(nets):
+    measured = noise_probe(tuple(trained[name].carry.params for name, _, _ in nets),
+                           data.x_train, idxs, layer=layer,
+                           specs=tuple(trained[name].config.spec for name, _, _ in nets))
+    fit = np.array([config.fit[0] <= b <= config.fit[1] for b in sizes])
+    if fit.sum() < 2:  # too few sizes in the fitting range: every size
+        fit[:] = True
+    for i, ((name, norm, tag), std) in enumerate(zip(nets, measured)):
         r = trained[name]
-        std = np.array(noise_probe(r.carry.params, data.x_train, idxs, spec=r.config.spec,
-                                   layer=layer), np.float64)  # (R, sizes)
+        std = np.array(std, np.float64)  # (R, sizes)
         if progress is not None:
             progress(0.8 + 0.1 * (i + 1), f"{name}: {config.batches} batches of each size")
         div = np.asarray(r.diverged)
@@ -334,41 +358,60 @@ def run_noise_meter(config: NoiseConfig = NoiseConfig(), progress=None) -> Noise
             if ok.any() else float("nan")
         summary[f"noise_std_max_{tag}"] = float(np.nanmax(std)) if ok.any() else float("nan")
         if norm == "batch" and ok.any() and (std[ok] > 0).all():
-            slopes = np.array([loglog_slope(sizes, std[k]) for k in np.flatnonzero(ok)])
+            slopes = np.array([loglog_slope(np.asarray(sizes)[fit], std[k][fit])
+                               for k in np.flatnonzero(ok)])
             summary["noise_slope_bn"] = float(slopes.mean())
             summary["noise_slope_bn_min"] = float(slopes.min())
             summary["noise_slope_bn_max"] = float(slopes.max())
-            summary["noise_c_bn"] = float(np.exp(np.mean(np.log(std[ok] * np.sqrt(sizes)))))
+            summary["noise_c_bn"] = float(np.exp(np.mean(np.log(
+                (std[ok] * np.sqrt(sizes))[:, fit]))))
         summary[f"diverged_{tag}"] = float(div.sum())
     summary.setdefault("noise_slope_bn", float("nan"))
     # LN's spread is exactly 0 by construction: the largest measured over every batch size and
     # seed, so that "0" on screen is a measurement, not an assumption.
     summary["noise_std_ln"] = summary["noise_std_max_ln"]
     summary["b_min"], summary["b_max"] = float(sizes[0]), float(sizes[-1])
+    fitted = np.asarray(sizes)[fit]
+    summary["fit_min"], summary["fit_max"] = float(fitted[0]), float(fitted[-1])
     summary["n_seeds"] = float(len(seeds))
     return NoiseResult(config, pd.DataFrame(rows), summary)
 
 
 # ---------------------------------------------------------------------------- Q3 small batches
 
-# 64 trains with the programs of Q1 and the landscape; each other size compiles 3 programs.
-SMALL_BATCH_SIZES = (4, 16, 64)
-TINY_BATCH = 2  # added on request (`PageConfig.sb_min`): at lr 0.05 no net learns at batch 2
+# 64 trains with the programs of Q1 and the landscape; 2, 4 and 16 with one program per net (a
+# batch of PAD rows, the unused ones masked: `_train_nets`); 128 with programs of its own.
+SMALL_BATCH_SIZES = (2, 4, 16, 64, 128)
+PAD = 16  # batches of up to this many examples share one training program per net
+TINY_BATCH = 2  # the smallest batch
+LR_BATCH = 64  # the batch size whose learning rate is `SmallBatchConfig.lr`
 BN_RUNNING, BN_POPULATION = "BN (running stats)", BN  # BN's two evaluations
 GAP_BATCH = 4  # small_batch_gap: LN minus BN (running statistics) at this batch size
+LR_SCALINGS = ("sqrt", "none")
 
 
 @dataclass(frozen=True)
 class SmallBatchConfig:
-    """Q3: 8x64 ReLU nets, plain SGD, the same number of epochs at every batch size."""
+    """Q3: 8x64 ReLU nets, plain SGD, the same number of epochs at every batch size, the
+    learning rate `lr` at batch LR_BATCH and times sqrt(B / LR_BATCH) at batch B
+    (`lr_scaling="sqrt"`: the same gradient noise per epoch, Hoffer et al. 2017) or the same
+    at every batch size (`"none"`)."""
     seed: int = 0
     n_seeds: int = 3
     depth: int = 8
     width: int = 64
     lr: float = 0.05
+    lr_scaling: str = "sqrt"
     optimizer: str = "sgd"
-    epochs: int = 20
+    epochs: int = 10
     batch_sizes: tuple = SMALL_BATCH_SIZES
+
+
+def batch_lr(config: SmallBatchConfig, batch_size: int) -> float:
+    """The learning rate at `batch_size`: `config.lr` scaled as `config.lr_scaling` says."""
+    if config.lr_scaling == "sqrt":
+        return float(config.lr) * math.sqrt(batch_size / LR_BATCH)
+    return float(config.lr)
 
 
 @dataclass
@@ -396,7 +439,7 @@ def tiny_batch_steps(config: SmallBatchConfig | None = None) -> int:
 def _test_accuracy(params, state, x_train, x_test, y_test, *, spec: MLPSpec, stats: str):
     """One net's test accuracy in eval mode: BN on population statistics of the training set
     (`stats="population"`, Ioffe Alg. 2) or on its running EMA (`"running"`)."""
-    if spec.norm == "batch" and stats == "population":
+    if spec.has_stats and stats == "population":
         state = population_state(params, x_train, spec=spec)
     logits, _ = mlp_apply(params, state, x_test, spec=spec, train=False)
     return (logits.argmax(-1) == y_test).mean()
@@ -412,43 +455,109 @@ def evaluate_nets(params, states, x_train, x_test, y_test, *, specs: tuple):
     for p, st, spec in zip(params, states, specs):
         acc = {how: jax.vmap(functools.partial(_test_accuracy, x_train=x_train, x_test=x_test,
                                                y_test=y_test, spec=spec, stats=how))(p, st)
-               for how in (("population", "running") if spec.norm == "batch"
+               for how in (("population", "running") if spec.has_stats
                            else ("population",))}
         out.append((acc["population"], acc.get("running", acc["population"])))
     return tuple(out)
 
 
+# The batch size of Q1's, the noise meter's and the landscape's nets: at it the ladder trains
+# with their programs (BN, LN and plain apart); at every other size BN and plain are one
+# switch net (`nn.SWITCH`: BN on or off is data, bit for bit), one program for both.
+SHARED_BATCH = TrainConfig().batch_size
+
+
+def _as_switch(params: MLPParams, state: tuple, on: float) -> tuple[MLPParams, tuple]:
+    """A trained BN (`on` 1) or plain (`on` 0) net, leaves (R, ...), as the switch net that
+    computes the same function: the BN net's missing linear bias is 0, the plain net's
+    unused gamma, beta and statistics their initial values."""
+    hidden, states = [], []
+    for h, st in zip(params.hidden, state):
+        w = np.asarray(h.dense.w)
+        r, width = w.shape[0], w.shape[-1]
+        ones, zeros = np.ones((r, width), np.float32), np.zeros((r, width), np.float32)
+        b = zeros if h.dense.b is None else h.dense.b
+        gamma, beta = (ones, zeros) if h.norm is None else (h.norm.gamma, h.norm.beta)
+        hidden.append(h._replace(dense=DenseParams(w, b), norm=SwitchParams(
+            gamma, beta, np.full((r,), on, np.float32))))
+        states.append(BatchNormState(zeros, ones) if st is None else st)
+    return params._replace(hidden=tuple(hidden)), tuple(states)
+
+
+def _switch_jobs(spec: MLPSpec, optimizer: str, b: int, lr: float, seeds) -> dict:
+    """The ladder's jobs at batch size `b`: BN and plain as one switch job (BN first), LN."""
+    masked = b <= PAD
+    rows = PAD if masked else b
+    hp = dict(lr=lr, batch=b if masked else 0)
+    cfg = lambda norm: TrainConfig(spec._replace(norm=norm), optimizer, rows,  # noqa: E731
+                                   groups=rows if masked else 0)
+    r = len(seeds)
+    on = np.concatenate([np.ones(r, np.float32), np.zeros(r, np.float32)])
+    return {"switch": runs.Job(cfg(SWITCH), hparams(**hp, bn=on), tuple(seeds) * 2,
+                               rows=b if masked else 0),
+            LN: runs.Job(cfg("layer"), hparams(**hp), tuple(seeds), rows=b if masked else 0)}
+
+
 def run_small_batches(config: SmallBatchConfig = SmallBatchConfig(),
                       progress=None) -> SmallBatchResult:
     """Train each net at each batch size for the same epochs; evaluate BN with its running
-    (EMA) statistics and with population statistics of the training set. The test accuracy is
-    measured after training by `evaluate_nets`, one program for every batch size (the runner's
-    probes would compile once per net and batch size)."""
+    (EMA) statistics and with population statistics of the training set. Batches of up to PAD
+    examples train in one program per net (PAD rows, the unused ones masked); BN and plain are
+    one switch net except at SHARED_BATCH (Q1's programs). The test accuracy is measured after
+    training by `evaluate_nets`, one program for every batch size and net (every BN and plain
+    net as a switch net)."""
     data = load_digits()
     n = len(data.x_train)
     seeds = _seeds(config.seed, config.n_seeds)
+    r = len(seeds)
     sizes = tuple(sorted({int(b) for b in config.batch_sizes if 2 <= int(b) <= n}))
     work = [small_batch_steps(config.epochs, b, n)[0] for b in sizes]
-    rows, done = [], 0
+    spec = MLPSpec(depth=config.depth, width=config.width)
+    done = 0
+    nets: dict[str, list] = {BN: [], LN: [], PLAIN: []}  # per net: (params, state, diverged)
     for b, steps in zip(sizes, work):  # the three nets of one batch size train side by side
-        trained = _train_nets(NETS, config.optimizer, b, config.lr, seeds, steps, data,
-                              config.depth, config.width,
-                              _stage(progress, done / sum(work), (done + steps) / sum(work),
-                                     f"batch size {b}"), probe=None)
+        stage = _stage(progress, done / sum(work), (done + steps) / sum(work),
+                       f"batch size {b}")
+        lr = batch_lr(config, b)
+        if b == SHARED_BATCH:
+            trained = _train_nets(NETS, config.optimizer, b, lr, seeds, steps, data,
+                                  config.depth, config.width, stage, probe=None)
+            for name, _, _ in NETS:
+                t = trained[name]
+                p, st = (t.carry.params, t.carry.state) if name == LN else _as_switch(
+                    t.carry.params, t.carry.state, 1.0 if name == BN else 0.0)
+                nets[name].append((p, st, np.asarray(t.diverged)))
+        else:
+            jobs = _switch_jobs(spec, config.optimizer, b, lr, seeds)
+            trained = runs.train_together(jobs, steps, data, chunk=max(1, math.ceil(steps / 10)),
+                                          progress=stage)
+            sw, ln = trained["switch"], trained[LN]
+            for name, part in ((BN, slice(0, r)), (PLAIN, slice(r, 2 * r))):
+                nets[name].append((jax.tree.map(lambda a: a[part], sw.carry.params),
+                                   jax.tree.map(lambda a: a[part], sw.carry.state),
+                                   np.asarray(sw.diverged)[part]))
+            nets[LN].append((ln.carry.params, ln.carry.state, np.asarray(ln.diverged)))
         done += steps
-        nets = [trained[name] for name, _, _ in NETS]
-        measured = evaluate_nets(tuple(r.carry.params for r in nets),
-                                 tuple(r.carry.state for r in nets), data.x_train, data.x_test,
-                                 data.y_test, specs=tuple(r.config.spec for r in nets))
-        for (name, norm, _), r, (population, running) in zip(NETS, nets, measured):
-            div = np.asarray(r.diverged)
-            accs = {name: population} | ({BN_RUNNING: running} if norm == "batch" else {})
-            for variant, acc in accs.items():
-                acc = np.where(div, np.nan, np.asarray(acc, np.float64))
+    # every batch size's nets in one call: runs stacked (sizes x seeds)
+    stack = {name: (jax.tree.map(lambda *a: np.concatenate(a), *[p for p, _, _ in v]),
+                    jax.tree.map(lambda *a: np.concatenate(a), *[st for _, st, _ in v]),
+                    np.concatenate([d for _, _, d in v])) for name, v in nets.items()}
+    names = [name for name, _, _ in NETS]
+    measured = evaluate_nets(tuple(stack[k][0] for k in names), tuple(stack[k][1] for k in names),
+                             data.x_train, data.x_test, data.y_test,
+                             specs=tuple(spec._replace(norm="layer" if k == LN else SWITCH)
+                                         for k in names))
+    rows = []
+    for (name, norm, _), (population, running) in zip(NETS, measured):
+        div = stack[name][2]
+        accs = {name: population} | ({BN_RUNNING: running} if norm == "batch" else {})
+        for variant, acc in accs.items():
+            acc = np.where(div, np.nan, np.asarray(acc, np.float64)).reshape(len(sizes), r)
+            for j, b in enumerate(sizes):
                 for k, seed in enumerate(seeds):
                     rows.append(dict(variant=variant, batch_size=b, seed=seed,
-                                     acc=float(np.nan_to_num(acc[k], nan=0.0)),
-                                     diverged=bool(div[k])))
+                                     acc=float(np.nan_to_num(acc[j, k], nan=0.0)),
+                                     diverged=bool(div.reshape(len(sizes), r)[j, k])))
     df = pd.DataFrame(rows)
     summary: dict[str, float] = {}
     tags = {BN_RUNNING: "bn_running", BN_POPULATION: "bn_population", LN: "ln", PLAIN: "plain"}
@@ -825,8 +934,8 @@ class PageConfig:
     seed: int = 0
     n_seeds: int = 3
     lr: float = 0.05  # Q1: the nets' training lr (plain SGD)
-    sb_lr: float = 0.05  # Q3: the small-batch training lr (plain SGD)
-    sb_min: int = 4  # Q3: the smallest training batch (TINY_BATCH adds batch 2)
+    sb_lr: float = 0.05  # Q3: the small-batch training lr at batch LR_BATCH (plain SGD)
+    sb_scaling: str = "sqrt"  # Q3: the lr at other batch sizes (LR_SCALINGS)
     steps: int = 250  # Q4: training steps of every net of the landscape
     depth: int = 50  # deep nets at initialization
 
@@ -837,8 +946,8 @@ def configs(page: PageConfig):
     common = dict(seed=page.seed, n_seeds=page.n_seeds)
     return (InvarianceConfig(lr=page.lr, **common),
             NoiseConfig(**common),
-            SmallBatchConfig(lr=page.sb_lr, batch_sizes=tuple(
-                b for b in (TINY_BATCH,) + SMALL_BATCH_SIZES if b >= page.sb_min), **common),
+            SmallBatchConfig(lr=page.sb_lr, lr_scaling=page.sb_scaling if page.sb_scaling
+                             in LR_SCALINGS else LR_SCALINGS[0], **common),
             LandscapeConfig(steps=page.steps, **common),
             DepthConfig(depth=page.depth, **common))
 
@@ -846,7 +955,7 @@ def configs(page: PageConfig):
 PRESETS: dict[str, PageConfig] = {
     "the default: 3 seeds": PageConfig(),
     "other seeds (3 to 5)": PageConfig(seed=3),
-    "batch 2 at a small lr (0.005)": PageConfig(sb_lr=0.005, sb_min=TINY_BATCH),
+    "the same lr (0.05) at every batch size": PageConfig(sb_scaling="none"),
     "the landscape at 1000 steps (page 5's)": PageConfig(steps=1000),
     "depth 100 at initialization": PageConfig(depth=100),
     "one seed (quick)": PageConfig(n_seeds=1),

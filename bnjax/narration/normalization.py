@@ -174,8 +174,11 @@ def noise_values(result, variant: str, batch_size: int) -> np.ndarray:
 def _slopes(result) -> np.ndarray:
     s = result.std[result.std.variant == BN]
     out = []
+    lo = result.summary.get("fit_min", -np.inf)
+    hi = result.summary.get("fit_max", np.inf)
     for _, d in s.groupby("seed"):
         d = d.dropna(subset=["std"]).sort_values("batch_size")
+        d = d[(d.batch_size >= lo) & (d.batch_size <= hi)]
         if len(d) >= 2 and (d["std"] > 0).all():
             out.append(exp.loglog_slope(d.batch_size, d["std"]))
     return np.array(out)
@@ -192,7 +195,10 @@ def noise_title(result) -> list[str]:
     return [f"One image's x̂ moves with its batch under BN ({_spread(bn)} at B = {b}, "
             f"like 1/√B); under LayerNorm " + ln_says,
             f"the spread of x̂ across {result.config.batches} random batches holding the image; "
-            "a point per seed"]
+            "a point per seed" + (f"; the dashed c/√B fitted from B = "
+                                  f"{int(result.summary['fit_min'])} to "
+                                  f"{int(result.summary['fit_max'])}"
+                                  if "fit_min" in result.summary else "")]
 
 
 def noise_lines(result) -> list[str]:
@@ -202,8 +208,11 @@ def noise_lines(result) -> list[str]:
     slopes = _slopes(result)
     lines = [f"BN: the same training image's x̂ varies by {_spread(noise_values(result, BN, b))} "
              f"across batches of {b} and by {_spread(noise_values(result, BN, int(s['b_max'])))} "
-             f"across batches of {int(s['b_max'])}; the slope of log spread on log B is "
-             f"{_signed(slopes)}, where exactly 1/√B would be −0.5."]
+             f"across batches of {int(s['b_max'])}; the slope of log spread on log B"
+             + (f" from B = {int(s['fit_min'])} to {int(s['fit_max'])}" if "fit_min" in s
+                else "") + f" is {_signed(slopes)}, where exactly 1/√B would be −0.5"
+             + (" (below that range x̂ cannot move freely, |x̂| ≤ √(B − 1); above it the "
+                "batches share many images)." if "fit_min" in s else ".")]
     lines.append("LayerNorm: " + (f"{change_text(ln_all)} at every batch size: its x̂ depends on "
                                   "the image alone, so there is no batch noise to regularize with."
                                   if is_exact(ln_all) else
@@ -218,14 +227,25 @@ def small_values(result, variant: str, batch_size: int) -> np.ndarray:
     return exp._per_seed(result.acc, variant, batch_size)
 
 
+def _lr_rule(config) -> str:
+    if config.lr_scaling == "sqrt":
+        return f"SGD lr {config.lr:g} at batch {exp.LR_BATCH}, × √(B/{exp.LR_BATCH}) at batch B"
+    return f"SGD lr {config.lr:g} at every batch size"
+
+
 def small_title(result) -> list[str]:
     b = exp.GAP_BATCH
     ln, bn = small_values(result, LN, b), small_values(result, exp.BN_RUNNING, b)
     c = compare(ln, bn, tol=0.01, words=("ahead of", "behind", "level with"))
+    first = min(result.acc.batch_size.unique())
+    also = ""
+    if first < b:
+        also = (f"; at batch {first}, {_pct(small_values(result, LN, first))} vs "
+                f"{_pct(small_values(result, exp.BN_RUNNING, first))}")
     return [f"At batch {b}, LayerNorm is {c.word} BN ({_pct(ln)} vs {_pct(bn)} test accuracy, "
-            f"BN on running statistics)",
-            f"the same {result.config.epochs} epochs at every batch size, SGD lr "
-            f"{result.config.lr:g}; lines: seed means, bands: lowest to highest seed"]
+            f"BN on running statistics){also}",
+            f"the same {result.config.epochs} epochs at every batch size, "
+            f"{_lr_rule(result.config)}; lines: seed means, bands: lowest to highest seed"]
 
 
 def small_lines(result) -> list[str]:
@@ -242,6 +262,16 @@ def small_lines(result) -> list[str]:
                  + ("they do not rescue BN; the damage is done in training, where every step "
                     "normalized with the statistics of a handful of examples."
                     if p.sign <= 0 else "they recover part of the loss."))
+    first = sizes[0]
+    if first < b:
+        ln0, run0 = small_values(result, LN, first), small_values(result, exp.BN_RUNNING, first)
+        pop0 = small_values(result, exp.BN_POPULATION, first)
+        c0 = compare(ln0, run0, tol=0.01)
+        p0 = compare(pop0, run0, tol=0.01, words=("higher", "lower", "about the same"))
+        lines.append(f"At batch {first}: LayerNorm {_pct(ln0)}, BN {_pct(run0)} with running "
+                     f"statistics and {_pct(pop0)} with population statistics ({_than(p0)} the "
+                     f"running statistics): LayerNorm is {c0.word}"
+                     + (f" ({c0.seeds})." if c0.seeds else "."))
     big = sizes[-1]
     cb = compare(small_values(result, exp.BN_POPULATION, big), small_values(result, LN, big),
                  tol=0.01)

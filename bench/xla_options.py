@@ -90,8 +90,8 @@ def programs():
                         (carry, hp, nxt, arrays, (), np.float32(0.9)),
                         {"fns": (probes.test_accuracy,), "config": config}))
             out.append(("init", label + " init draws", runs.draw_calls,
-                        (jax.device_put(keys, run_sh), hp.gain),
-                        {"spec": config.spec._replace(norm="none")}))
+                        (jax.device_put(keys, run_sh),),
+                        {"bucket": runs._drawn_shape(config.spec)}))
     return out
 
 

@@ -238,6 +238,17 @@ def dense_init(key, fan_in: int, fan_out: int, *, gain=1.0, c: float = 2.0, bias
     return DenseParams(w, jnp.zeros((fan_out,), jnp.float32) if bias else None)
 
 
+def init_std(spec: "MLPSpec", layer: int, gain=1.0):
+    """The scale of layer `layer`'s initial weights in `mlp_init` (0-based; `spec.depth` is the
+    output layer): gain * sqrt(c / fan_in) with c from the activation, the output layer without
+    the gain and c = 1, computed as `dense_init` does, so that `init_std(spec, l, gain) *
+    jax.random.normal(key_l, shape_l)` is mlp_init's layer l bit for bit (`runs.init_one`)."""
+    if layer == spec.depth:
+        return 1.0 * jnp.sqrt(1.0 / spec.width)
+    fan_in = spec.n_in if layer == 0 else spec.width
+    return gain * jnp.sqrt(_HE_C[spec.activation] / fan_in)
+
+
 def dense_apply(params: DenseParams, x):
     y = x @ params.w  # (batch, fan_out)
     return y if params.b is None else y + params.b[None, :]

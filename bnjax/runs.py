@@ -24,8 +24,9 @@ How it works:
     twice as fast as a vmapped stack of runs per device: on a CPU the stack falls out of cache.)
   * Calls of up to CALL_STEPS steps, a `lax.scan` each, with a traced count of steps to take:
     a shorter chunk or the end of a run skips the rest, so any length uses the same program.
-  * Fresh runs: one program draws the initial weights per network shape (BN, LayerNorm and
-    plain nets of one shape share it), a small one assembles each config's parameters and
+  * Fresh runs: one program draws the initial weights' normals for every net of up to 15
+    hidden layers of up to 128 x 128 weights (whatever its shape, normalization or activation:
+    `DrawBucket`), a small one scales them and assembles each config's parameters and
     optimizer state; bit for bit `train.init_carry`.
   * The divergence freeze: a run whose training loss goes non-finite keeps its last finite
     parameters, stops moving, and is flagged (`Divergence`); never an exception.
@@ -56,7 +57,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from bnjax.data import Dataset, batch_indices
-from bnjax.nn import SWITCH, MLPParams, MLPSpec, mlp_init, set_switch
+from bnjax.nn import SWITCH, MLPParams, MLPSpec, init_std, mlp_init, set_switch
 from bnjax.train import (INIT_COMPILER_OPTIONS, Carry, Hparams, TrainConfig, init_optimizer,
                          train_step)
 
@@ -210,35 +211,58 @@ def train_calls(carry: Carry, idx, hp: Hparams, n, decay, x, y, *, config: Train
                          check_vma=False)(carry, idx, hp, n, decay, x, y)
 
 
-def init_weights(raw_key, gain, spec: MLPSpec):
-    """The random part of a fresh run, as `train.init_carry` draws it: every hidden layer's
-    weights, the output layer and the run's training key. A layer's weights do not depend on
-    its normalization (nor on ghost groups or eps), so BN, LayerNorm and plain nets of one
-    shape share this program (`spec` comes in with those fields normalized)."""
+def init_weights(raw_key, bucket: "DrawBucket"):
+    """The random part of a fresh run, as `train.init_carry` draws it: the normals of every
+    layer's weights (before their scale) and the run's training key. `mlp_init` draws layer l
+    from the l-th of `split(k_init, depth + 1)` keys as `normal(key_l, (fan_in, fan_out))`;
+    with threefry's partitionable counters (JAX's default) these are the first keys of a
+    longer split and the first fan_in * fan_out values of a longer flat draw, so this draws
+    `bucket.layers` keys x `bucket.size` normals (one vmapped draw: threefry compiles once, not
+    once per layer) and `init_one` takes each layer's prefix. Every net that fits the bucket
+    (any depth, width, normalization or activation) shares this program."""
     k_init, k_train = jax.random.split(jax.random.wrap_key_data(raw_key))
-    params, _ = mlp_init(k_init, spec, gain)
-    return tuple(h.dense.w for h in params.hidden), params.out, jax.random.key_data(k_train)
+    keys = jax.random.split(k_init, bucket.layers)
+    return jax.vmap(_erf_inv_draw, in_axes=(0, None))(keys, bucket.size), \
+        jax.random.key_data(k_train)
+
+
+# `jax.random.normal` is sqrt(2) * erf_inv(u), u ~ U(nextafter(-1, 0), 1). The draws stop
+# before the factor sqrt(2): `init_one` multiplies it in with the layer's scale, in the same
+# expression as `nn.dense_init`, where XLA folds sqrt(2) into the scale (the same bits).
+_NORMAL_LOW = np.nextafter(np.float32(-1.0), np.float32(0.0))
+_SQRT2 = np.array(np.sqrt(2), np.float32)
+
+
+def _erf_inv_draw(key, size: int):
+    u = jax.random.uniform(key, (size,), jnp.float32, _NORMAL_LOW, np.float32(1.0))
+    return jax.lax.erf_inv(u)
 
 
 def init_one(weights, hp: Hparams, config: TrainConfig) -> Carry:
-    """A fresh run of `config` from `init_weights`' draws: `mlp_init` gives the structure and the
-    key-free leaves (biases, norm parameters and statistics; its own random weights are unused
-    and compiled away), the optimizer its state. Bit for bit `train.init_carry`."""
-    ws, out, raw_key = weights
-    ref, state = mlp_init(jax.random.key(0), config.spec, hp.gain)
+    """A fresh run of `config` from `init_weights`' draws: each layer's weights are the prefix
+    of its row of normals times `nn.init_std` (as `mlp_init` scales them); `mlp_init` gives the
+    structure and the key-free leaves (biases, norm parameters and statistics; its own random
+    weights are unused and compiled away), the optimizer its state. Bit for bit
+    `train.init_carry` (tests/test_runs.py)."""
+    normals, raw_key = weights
+    spec = config.spec
+    ref, state = mlp_init(jax.random.key(0), spec, hp.gain)
+    shapes = [h.dense.w.shape for h in ref.hidden] + [ref.out.w.shape]
+    ws = [init_std(spec, i, hp.gain) * jax.lax.mul(_SQRT2, normals[i, :a * b].reshape(a, b))
+          for i, (a, b) in enumerate(shapes)]
     hidden = tuple(h._replace(dense=h.dense._replace(w=w)) for h, w in zip(ref.hidden, ws))
-    params = MLPParams(hidden, out)
+    params = MLPParams(hidden, ref.out._replace(w=ws[-1]))
     params = set_switch(params, hp.bn) if config.spec.norm == SWITCH else params
     return Carry(params, state, init_optimizer(params, hp, config.optimizer), raw_key,
                  jnp.array(False))
 
 
-def draw_calls(raw_keys, gain, *, spec: MLPSpec):
+def draw_calls(raw_keys, *, bucket: "DrawBucket"):
     """`init_weights` of one run per device (leading axis D)."""
     run = P("runs")
-    return jax.shard_map(lambda k, g: _expand(init_weights(k[0], g[0], spec)),
-                         mesh=mesh(raw_keys.shape[0]), in_specs=(run, run), out_specs=run,
-                         check_vma=False)(raw_keys, gain)
+    return jax.shard_map(lambda k: _expand(init_weights(k[0], bucket)),
+                         mesh=mesh(raw_keys.shape[0]), in_specs=(run,), out_specs=run,
+                         check_vma=False)(raw_keys)
 
 
 def build_calls(weights, hp: Hparams, *, config: TrainConfig) -> Carry:
@@ -251,9 +275,10 @@ def build_calls(weights, hp: Hparams, *, config: TrainConfig) -> Carry:
 
 
 # Initialization runs once per network: compiled at LLVM level 1 (half the compile time, the
-# same bits: tests/test_runs.py). The draws compile once per network shape, the assembly (no
-# random numbers: small) once per (spec, optimizer); neither depends on the number of runs.
-draw_program = jax.jit(draw_calls, static_argnames="spec",
+# same bits: tests/test_runs.py). The draws compile once per bucket (`DrawBucket`: one for
+# every net of up to 15 hidden layers of up to 128 x 128 weights), the assembly (no random
+# numbers: small) once per (spec, optimizer); neither depends on the number of runs.
+draw_program = jax.jit(draw_calls, static_argnames="bucket",
                        compiler_options=INIT_COMPILER_OPTIONS)
 build_program = jax.jit(build_calls, static_argnames="config",
                         compiler_options=INIT_COMPILER_OPTIONS)
@@ -264,7 +289,7 @@ def init_program(raw_keys, hp: Hparams, *, config: TrainConfig, ahead=None) -> C
     shape, fresh = _drawn_shape(config.spec), TrainConfig(config.spec, config.optimizer)
     if ahead is not None:
         ahead.wait(("draw", shape))
-    weights = draw_program(raw_keys, hp.gain, spec=shape)
+    weights = draw_program(raw_keys, bucket=shape)
     if ahead is not None:
         ahead.wait(("build", fresh))
     return build_program(weights, hp, config=fresh)
@@ -382,14 +407,13 @@ def precompile(jobs: Mapping[str, Job], data: Dataset, fns: tuple = (), probe_ar
     for job in jobs.values():
         cfg, shape = job.config, _drawn_shape(job.config.spec)
         fresh = TrainConfig(cfg.spec, cfg.optimizer)
-        weights = on(jax.eval_shape(functools.partial(draw_calls, spec=shape), keys, hp.gain),
-                     run_sh)
+        weights = on(jax.eval_shape(functools.partial(draw_calls, bucket=shape), keys), run_sh)
         carry = on(jax.eval_shape(functools.partial(build_calls, config=fresh), weights, hp),
                    run_sh)
         idx = jax.ShapeDtypeStruct((d, CALL_STEPS, cfg.batch_size), np.int32, sharding=run_sh)
         nxt = jax.ShapeDtypeStruct((d, cfg.batch_size), np.int32, sharding=run_sh)
         tasks[("draw", shape)] = lambda k=keys, s=shape: draw_program.lower(
-            k, hp.gain, spec=s).compile()
+            k, bucket=s).compile()
         tasks[("build", fresh)] = lambda w=weights, c=fresh: build_program.lower(
             w, hp, config=c).compile()
         tasks[("train", shared(cfg))] = lambda c=carry, i=idx, k=shared(cfg): \
@@ -426,9 +450,24 @@ def precompile(jobs: Mapping[str, Job], data: Dataset, fns: tuple = (), probe_ar
     return _Ahead(futures)
 
 
-def _drawn_shape(spec: MLPSpec) -> MLPSpec:
-    """What the initial draws depend on: not the normalization, ghost groups or eps."""
-    return spec._replace(norm="none", ghost=0, eps=1e-5)
+class DrawBucket(NamedTuple):
+    """What the initial draws of a net depend on (`init_weights`): at least depth + 1 keys, at
+    least as many normals per key as its largest layer has weights."""
+    layers: int
+    size: int
+
+
+# The smallest bucket: every net of up to 15 hidden layers of up to 128 x 128 weights (the
+# lab's usual nets) shares one draw program; its draw costs a few ms per run.
+DRAW_LAYERS, DRAW_SIZE = 16, 128 * 128
+
+
+def _drawn_shape(spec: MLPSpec) -> DrawBucket:
+    """What the initial draws depend on: a bucket of the net's size (powers of two above the
+    smallest bucket), not its normalization, activation, ghost groups or eps."""
+    largest = max(spec.n_in * spec.width, spec.width * spec.width, spec.width * spec.n_out)
+    pow2 = lambda n: 1 << max(int(n) - 1, 0).bit_length()  # noqa: E731
+    return DrawBucket(max(DRAW_LAYERS, pow2(spec.depth + 1)), max(DRAW_SIZE, pow2(largest)))
 
 
 # ---------------------------------------------------------------------------- the host loop
@@ -703,7 +742,7 @@ def _gather(parts: list) -> Carry:
     return jax.tree.map(lambda *xs: np.concatenate(xs), *pieces)
 
 
-__all__ = ["CALL_STEPS", "CHUNK", "Divergence", "Job", "Result", "Snapshot", "build_calls",
+__all__ = ["CALL_STEPS", "CHUNK", "Divergence", "DrawBucket", "Job", "Result", "Snapshot", "build_calls",
            "chunk_program", "devices", "draw_calls", "forget_compiled", "init_one",
            "init_program", "init_weights", "key_data", "mesh", "observe", "precompile",
            "probe_calls", "probe_program", "shared", "train", "train_calls", "train_together"]

@@ -47,12 +47,12 @@ def test_one_program_whatever_the_runs_steps_chunks_and_hparams(data):
                    probe=probes.test_accuracy, probe_every=200)
     assert names == []
     # the counter is live: a new width is a new shape, and each program compiles once (the
-    # fresh runs are laid out on the devices as training leaves them)
+    # fresh runs are laid out on the devices as training leaves them); the initial draws are
+    # shared by every net of their bucket (runs.DrawBucket)
     with compiled() as names:
         runs.train(SMALL._replace(spec=SMALL.spec._replace(width=24)), hparams(), (0, 1, 2), 120,
                    data, probe=probes.test_accuracy)
-    assert sorted(names) == ["jit(build_calls)", "jit(draw_calls)", "jit(probe_calls)",
-                            "jit(train_calls)"]
+    assert sorted(names) == ["jit(build_calls)", "jit(probe_calls)", "jit(train_calls)"]
 
 
 def test_a_runs_numbers_do_not_depend_on_its_neighbours(data):
@@ -142,6 +142,32 @@ def test_fresh_runs_are_init_carry_bit_for_bit():
         one = ref(jax.random.key(seed), hparams(gain=gain))
         for a, b in zip(jax.tree.leaves(one.params), jax.tree.leaves(r.carry.params)):
             np.testing.assert_array_equal(np.asarray(a), b[i])  # lr 0: one step moves nothing
+
+
+@pytest.mark.parametrize("spec, optimizer", [
+    (MLPSpec(depth=8, width=64, norm="switch"), "sgd"),  # page 3
+    (MLPSpec(depth=3, width=128, norm="switch"), "momentum"),  # page 4's ablation
+    (MLPSpec(depth=4, width=64, activation="sigmoid"), "momentum"),
+    (MLPSpec(depth=1, width=100, norm="layer", activation="tanh"), "adam"),
+    (MLPSpec(depth=2, width=200, bn=False), "sgd"),  # a larger bucket
+])
+def test_one_draw_program_for_nets_of_many_shapes_bit_for_bit(data, spec, optimizer):
+    """The initial draws come from one program per bucket (`runs.DrawBucket`: depth, width,
+    normalization, activation all free within it), and every shape's weights are still
+    `train.init_carry`'s, bit for bit, at any gain."""
+    from bnjax.train import init_carry
+    config = TrainConfig(spec, optimizer)
+    seeds, gains = (3, 40), np.array([0.7, 3.7], np.float32)
+    runs.train(TrainConfig(MLPSpec(depth=2, width=16), "sgd"), hparams(), (0,), 1, data)
+    with compiled() as names:
+        r = runs.train(config, hparams(gain=gains, lr=0.0), seeds, 1, data)
+    if runs._drawn_shape(spec) == runs._drawn_shape(MLPSpec(depth=2, width=16)):
+        assert "jit(draw_calls)" not in names
+    ref = jax.jit(lambda key, hp: init_carry(key, hp, config=config))
+    for i, (seed, gain) in enumerate(zip(seeds, gains)):
+        one = ref(jax.random.key(seed), hparams(gain=gain, bn=1.0))
+        for a, b in zip(jax.tree.leaves(one.params), jax.tree.leaves(r.carry.params)):
+            np.testing.assert_array_equal(np.asarray(a), b[i])
 
 
 def test_nets_of_one_shape_share_their_random_draws(data):

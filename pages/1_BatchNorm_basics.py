@@ -133,8 +133,8 @@ steps, chart = steps_chart(result)
 with steps_slot:
     ui.chart(chart, key="bn_steps")
 ui.explain(
-    f"Layer {layer}, unit {unit}: this batch's mean is μ_B = {steps.mean:.3f} and its variance "
-    f"σ²_B = {steps.var:.3f} (the mean of the third panel). After subtracting and dividing, x̂ "
+    f"Layer {layer}, unit {unit}: this batch's mean is μ_B = {steps.mean:.2f} and its variance "
+    f"σ²_B = {steps.var:.2f} (the mean of the third panel). After subtracting and dividing, x̂ "
     "has mean 0 and variance 1 whatever z looked like. The last step is yours: γ stretches, β "
     f"shifts. Training learned γ = {steps.gamma_trained:.3f} and β = {steps.beta_trained:.3f} "
     f"for this unit (seed {config.seed}); set γ = {steps.std:.2f} and β = {steps.mean:.2f} and "

@@ -149,8 +149,10 @@ def covariate_shift(results: Sequence) -> CardText:
     n_units = r.summary.get("n_units")
     return CardText(_say("covariate_shift").short_answer(
         ps, None if n_units is None else int(n_units)), [
-        metric("input drift, BN", column(ps, "drift", BN), help=_term("drift")),
-        metric("input drift, plain", column(ps, "drift", PLAIN), help=_term("drift"))],
+        agreed(metric("input drift, BN", column(ps, "drift", BN), help=_term("drift")),
+               column(ps, "drift", BN)),
+        agreed(metric("input drift, plain", column(ps, "drift", PLAIN), help=_term("drift")),
+               column(ps, "drift", PLAIN))],
         "Input drift: how far a last-hidden-layer unit's median input moved over training "
         "(largest minus smallest, in the units of that input; mean over the layer's units). "
         "Lower = steadier input.")
@@ -166,11 +168,12 @@ def decoupling(results: Sequence) -> CardText:
     how = (f"Gradient cosine: layer {mid}'s gradient before vs after {below} take a training "
            "step, on the same batch (mean over training): 1 = it kept its direction, lower = "
            "it turned more, so lower means more coupled.")
+    bn, plain = say.ics_per_seed(clean, BN), say.ics_per_seed(clean, PLAIN)
     return CardText(say.short_answer(clean, factor), [
-        metric("gradient cosine, BN", say.ics_per_seed(clean, BN),
-               help=how + " " + _term("cosine similarity")),
-        metric("gradient cosine, plain", say.ics_per_seed(clean, PLAIN),
-               help=how + " " + _term("cosine similarity"))], how)
+        agreed(metric("gradient cosine, BN", bn, help=how + " " + _term("cosine similarity")),
+               bn),
+        agreed(metric("gradient cosine, plain", plain,
+                      help=how + " " + _term("cosine similarity")), plain)], how)
 
 
 def regularization(results: Sequence) -> CardText:

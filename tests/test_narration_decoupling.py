@@ -238,7 +238,7 @@ def test_where_the_seed_means_cross_without_the_seeds_agreeing_it_is_said():
     _when_note(clean, "the seed means cross, BN's turning", "less at step 200, on 1 of 3 seeds")
     lines = say.coupling_lines(clean)
     assert ("The seed-mean curves cross, though: BN's gradient turns less at step 200, on 1 of "
-            "3 seeds, so the seeds do not agree there." in lines[0])
+            "3 seeds: the seeds do not agree on it." in lines[0])
     assert "more coupled, as Santurkar" in lines[-1]
     # Without the spike nothing crosses, and nothing is said.
     clean, _ = fake(cos_bn=(0.80, 0.85, 0.70), cos_plain_at=steps)

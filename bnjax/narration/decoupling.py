@@ -504,8 +504,8 @@ def coupling_lines(result) -> list[str]:
         f"over training; min–max over seeds in brackets): it turns {turn.word} with BN"
         f"{seeds(turn)}"
         + (f". But the answer changes during training: BN's gradient turns {when}." if when
-           else f". The seed-mean curves cross, though: BN's gradient turns {cross}, so the "
-           f"seeds do not agree there." if cross else "."),
+           else f". The seed-mean curves cross, though: BN's gradient turns {cross}: the "
+           f"seeds do not agree on it." if cross else "."),
         f"Relative change ‖G − G′‖/‖G‖: {num(rel_bn)} with BN vs {num(rel_pl)} without: "
         f"{rel.word} with BN{seeds(rel)}.",
         f"The medians over training, which ignore plain's rare loss spikes, {agree}: "

@@ -601,3 +601,54 @@ def rescale_layer1(params, state, x, y, factors, spec: MLPSpec):
 # once per trained net: LLVM level 1.
 rescale_runs = jax.jit(jax.vmap(rescale_layer1, in_axes=(0, 0, None, None, None, None)),
                        static_argnames="spec", compiler_options=_ONCE_OPTIONS)
+
+
+def affine_change(params, draws, x, spec: MLPSpec, sizes: tuple):
+    """Page 3 (2c) on one trained net: the part of `perturb_layer1` it shows, with the same
+    arithmetic: each layer's relative change ||h' - h|| / ||h|| of its input to the
+    nonlinearity under the affine change of layer 1 at each of `sizes`, (len(sizes), depth).
+    (No random change, moments, losses or logits: a smaller program.)"""
+    from bnjax.nn import DenseParams  # noqa: PLC0415
+
+    u, sign, _ = draws
+    w1, b1 = params.hidden[0].dense.w, params.hidden[0].dense.b
+    width, k = w1.shape[1], len(sizes)
+    b0 = jnp.zeros((width,), jnp.float32) if b1 is None else b1
+    std1 = (x @ w1).std(0)
+    size = jnp.asarray(sizes, jnp.float32)[:, None]
+    w_aff = w1[None] * (2.0 ** (size * u[None, :]))[:, None, :]
+    b_aff = b0[None] + size * 0.5 * std1[None] * sign[None]
+    ws = jnp.concatenate([w1[None], w_aff])
+    bs = jnp.concatenate([b0[None], b_aff])
+
+    def with_layer1(w, b):
+        first = params.hidden[0]._replace(dense=DenseParams(w, b))
+        return params._replace(hidden=(first,) + tuple(params.hidden[1:]))
+
+    def inputs(w, b):  # train mode on the whole set: each layer's input to the nonlinearity
+        p = with_layer1(w, b)
+        return mlp_apply(p, _fresh_bn_state(spec), x, spec=spec, train=True,
+                         with_trace=True)[2].h
+    h = jax.vmap(inputs)(ws, bs)
+    rel = jnp.stack([jnp.sqrt(((a - a[:1]) ** 2).sum((1, 2)) / ((a[0] ** 2).sum() + 1e-24))
+                     for a in h], 1)  # (k + 1, depth)
+    return rel[1:k + 1]
+
+
+def _decoupling_after(params, state, raw_keys, x, y, factors, spec: MLPSpec,
+                      example: MLPSpec, sizes: tuple):
+    """Page 3's measurements of R trained nets, in one program: the relative change of every
+    layer's input under page 2's affine change of layer 1 at each of `sizes` (2c:
+    `affine_change`, (R, len(sizes), depth), `perturb_seeds`' third output) and the concrete
+    example W1 -> c * W1 with spec `example` (`rescale_runs`' outputs)."""
+    draws = _draws_seeds(raw_keys, tuple(params.hidden[0].dense.w.shape[1:]))
+    rel = jax.vmap(affine_change, in_axes=(0, 0, None, None, None))(params, draws, x, spec, sizes)
+    rescaled = jax.vmap(rescale_layer1, in_axes=(0, 0, None, None, None, None))(
+        params, state, x, y, factors, example)
+    return rel, rescaled
+
+
+# Runs once per trained net: LLVM level 1; one program instead of three (the draws, page 2's
+# change of layer 1 and the example).
+decoupling_runs = jax.jit(_decoupling_after, static_argnames=("spec", "example", "sizes"),
+                          compiler_options=_ONCE_OPTIONS)

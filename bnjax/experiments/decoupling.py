@@ -28,8 +28,10 @@ BN on/off are data): the same compiled programs.
 """
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+import jax
 import numpy as np
 import pandas as pd
 
@@ -38,7 +40,7 @@ from bnjax.data import load_digits
 # Page 2's tick (steps between reports) and its change of layer 1 (2c shows it at REFERENCE_SIZE).
 from bnjax.experiments.covariate_shift import CHUNK, REFERENCE_SIZE, SIZES
 from bnjax.nn import MLPSpec
-from bnjax.train import TrainConfig, hparams
+from bnjax.train import TrainConfig, hparams, init_carry
 
 BN, PLAIN, NOISY_BN, NOISY_PLAIN = "BN", "plain", "noisy BN", "noisy plain"
 PROBE_EVERY = 100  # steps between Def. 2.1 probes (a multiple of CHUNK)
@@ -199,8 +201,11 @@ def _run(config: DecouplingConfig, noisy: bool, progress) -> DecouplingResult:
     jobs = {name: runs.Job(train_config(config, bn, noisy), train_hparams(config, bn, noisy),
                            seeds) for name, bn in zip(names, (True, False))}
     train_share = 0.95 if noisy else 0.85
+    ahead: list[Future] = []  # the clean nets' after-training program, compiling meanwhile
 
     def on_chunk(results):
+        if not noisy and not ahead:  # training has begun: its programs are compiled
+            ahead.append(_compile_after(config, jobs[BN].config.spec, data))
         if progress is None:
             return
         step = min(int(r.steps_done.min()) for r in results.values())
@@ -220,7 +225,9 @@ def _run(config: DecouplingConfig, noisy: bool, progress) -> DecouplingResult:
     if not noisy:
         if progress is not None:
             progress(train_share, "changing layer 1 of the trained nets")
-        x, y = data.x_train, data.y_train
+        for future in ahead:
+            future.result()
+        x, y, factors = data.x_train, data.y_train, np.asarray(FACTORS, np.float32)
         # Each seed's change of layer 1 comes from fold_in(key(seed), 1), as on page 2.
         raw_keys = np.stack([runs.key_data(s) for s in seeds])
         ref = SIZES.index(REFERENCE_SIZE)
@@ -230,18 +237,19 @@ def _run(config: DecouplingConfig, noisy: bool, progress) -> DecouplingResult:
                                                replace=False)
         for variant, r in results.items():
             spec, div = r.config.spec, r.divergence.flag
-            # 2c: the affine change of layer 1 (experiment 1b) on the clean nets.
-            rel_aff = np.asarray(probes.perturb_seeds(r.carry.params, raw_keys, x, y, spec,
-                                                      SIZES)[2])[:, ref]
+            # 2c: the affine change of layer 1 (experiment 1b) on the clean nets; and the
+            # concrete example: W1 -> c * W1 on the trained nets, the whole training set. One
+            # program (`probes.decoupling_runs`), compiled while the nets trained.
+            rel_aff, rescaled = probes.decoupling_runs(
+                r.carry.params, r.carry.state, raw_keys, x, y, factors, spec=spec,
+                example=example_spec(spec), sizes=SIZES)
+            rel_aff = np.asarray(rel_aff)[:, ref]
             for i, seed in enumerate(seeds):
                 for layer in range(spec.depth):
                     stats.append({"variant": variant, "seed": seed, "layer": layer + 1,
                                   "rel_change": float(rel_aff[i, layer])
                                   + (np.nan if div[i] else 0.0)})
-            # The concrete example: W1 -> c * W1 on the trained nets, the whole training set.
-            rel_h, rel_g, ratio_g, g0, g1 = (np.asarray(a) for a in probes.rescale_runs(
-                r.carry.params, r.carry.state, x, y, np.asarray(FACTORS, np.float32),
-                example_spec(spec)))
+            rel_h, rel_g, ratio_g, g0, g1 = (np.asarray(a) for a in rescaled)
             for i, seed in enumerate(seeds):
                 nan = np.nan if div[i] else 0.0
                 for f, factor in enumerate(FACTORS):
@@ -264,6 +272,35 @@ def _run(config: DecouplingConfig, noisy: bool, progress) -> DecouplingResult:
     if progress is not None:
         progress(1.0, "done")
     return result
+
+
+def _compile_after(config: DecouplingConfig, spec: MLPSpec, data) -> Future:
+    """Compile `probes.decoupling_runs` for the trained clean nets in a thread, while they
+    train (the two cores then compile it beside the training instead of after it); the call
+    after training finds it compiled. Any failure is left to that call to report."""
+    n = config.n_seeds
+
+    def lead(a):
+        return jax.ShapeDtypeStruct((n,) + tuple(a.shape), a.dtype)
+
+    def compile_it():
+        carry = jax.eval_shape(lambda: init_carry(jax.random.key(0), hparams(),
+                                                  config=TrainConfig(spec, "sgd")))
+        args = (jax.tree.map(lead, carry.params), jax.tree.map(lead, carry.state),
+                jax.ShapeDtypeStruct((n, 2), np.uint32),
+                jax.ShapeDtypeStruct(data.x_train.shape, data.x_train.dtype),
+                jax.ShapeDtypeStruct(data.y_train.shape, data.y_train.dtype),
+                jax.ShapeDtypeStruct((len(FACTORS),), np.float32))
+        try:
+            probes.decoupling_runs.lower(*args, spec=spec, example=example_spec(spec),
+                                         sizes=SIZES).compile()
+        except (TypeError, ValueError, RuntimeError):
+            pass
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bnjax-decoupling")
+    future = pool.submit(compile_it)
+    pool.shutdown(wait=False)
+    return future
 
 
 def run_gradients(config: DecouplingConfig, progress=None) -> DecouplingResult:

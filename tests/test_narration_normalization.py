@@ -92,6 +92,23 @@ def test_small_batch_words_follow_the_numbers():
     assert "level with" in say.small_title(mixed)[0]
 
 
+def test_batch_2_is_named_with_its_numbers_and_the_lr_rule():
+    r = _small([0.96, 0.97, 0.96], [0.87, 0.88, 0.89], [0.85, 0.86, 0.85])
+    two = []
+    for variant, accs in (("LayerNorm", [0.95, 0.96, 0.95]), (exp.BN_RUNNING, [0.17, 0.2, 0.15]),
+                          ("BN", [0.22, 0.25, 0.2]), ("plain", [0.95, 0.95, 0.96])):
+        two += [dict(variant=variant, batch_size=2, seed=s, acc=a, diverged=False)
+                for s, a in zip(SEEDS, accs)]
+    r.acc = pd.concat([r.acc, pd.DataFrame(two)], ignore_index=True)
+    title = say.small_title(r)
+    assert "at batch 2, 95.3% (95.0–96.0%) vs 17.3%" in title[0], title
+    assert f"× √(B/{exp.LR_BATCH})" in title[1], title
+    line = [ln for ln in say.small_lines(r) if ln.startswith("At batch 2")][0]
+    assert "higher than the running statistics" in line and "LayerNorm is higher" in line, line
+    same = exp.SmallBatchResult(exp.replace(exp.SmallBatchConfig(), lr_scaling="none"), r.acc, {})
+    assert "at every batch size" in say.small_title(same)[1]
+
+
 def _noise(ln_std) -> exp.NoiseResult:
     rows = []
     for b in (4, 16, 64):

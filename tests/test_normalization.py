@@ -219,13 +219,13 @@ def test_probes_compiled_at_llvm_level_1_give_the_same_numbers(key):
     import jax.numpy as jnp
     x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 32, 64)), jnp.float32)
     y = jnp.asarray(np.random.default_rng(1).integers(0, 10, size=(2, 32)))
-    keys = jnp.stack([jax.random.key(0), jax.random.key(1)])
+    normals = tuple(np.stack(p) for p in zip(*[exp.depth_normals(s, 64, 16, 6)
+                                                for s in (0, 1)]))
     for norm in ("batch", "layer"):
         f = functools.partial(exp._depth_probe, norm=norm, width=16, max_depth=6)
         args = (jnp.int32(4), jnp.float32(1.0))
-        plain = jax.jit(jax.vmap(f, in_axes=(0, 0, 0, None, None)))(keys, x, y, *args)
-        once, = exp.depth_probe(np.array([0, 1], np.int32), x, y, *args, norms=(norm,),
-                                width=16, max_depth=6)
+        plain = jax.jit(jax.vmap(f, in_axes=(0, 0, 0, None, None)))(normals, x, y, *args)
+        once, = exp.depth_probe(normals, x, y, *args, norms=(norm,), width=16, max_depth=6)
         for a, b in zip(plain, once):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
 

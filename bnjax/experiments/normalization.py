@@ -48,7 +48,7 @@ from bnjax.data import load_digits
 from bnjax.experiments import landscape as _landscape
 from bnjax.grid import train_grid
 from bnjax.nn import (ACTIVATIONS, SWITCH, BatchNormState, DenseParams, MLPParams, MLPSpec,
-                      SwitchParams, batchnorm_apply, batchnorm_init, dense_apply, dense_init,
+                      SwitchParams, batchnorm_apply, batchnorm_init, dense_apply,
                       layernorm_apply, layernorm_init, mlp_apply, population_state)
 from bnjax.train import INIT_COMPILER_OPTIONS, TrainConfig, hparams
 
@@ -151,16 +151,16 @@ def _full_logits(params, x, spec: MLPSpec):
     return logits  # (n, 10)
 
 
-def _changes(params, key, x, spec: MLPSpec, scale: float, random_size: float):
-    """The relative change ||logits' - logits|| / ||logits|| for (a), (b), (c): (3,)."""
+def _changes(params, draws, x, spec: MLPSpec, scale: float, random_size: float):
+    """The relative change ||logits' - logits|| / ||logits|| for (a), (b), (c): (3,). `draws`:
+    `change_draws` of the seed."""
     dense = params.hidden[0].dense
     w1 = dense.w  # (n_in, width)
     b0 = jnp.zeros((w1.shape[1],), w1.dtype) if dense.b is None else dense.b  # + 0 is exact
-    k_s, k_sign, k_r = jax.random.split(key, 3)
-    s = 2.0 ** jax.random.uniform(k_s, (w1.shape[1],), minval=-1.0, maxval=1.0)  # [0.5, 2]
-    sign = jnp.where(jax.random.bernoulli(k_sign, 0.5, (w1.shape[1],)), 1.0, -1.0)
+    u, flip, r = draws
+    s = 2.0 ** u  # [0.5, 2]
+    sign = jnp.where(flip, 1.0, -1.0)
     shift = 0.5 * (x @ w1).std(0) * sign  # half of each unit's spread, up or down
-    r = jax.random.normal(k_r, w1.shape)
     r = r * (random_size * jnp.linalg.norm(w1) / jnp.linalg.norm(r))
     ws = jnp.stack([w1, w1 * s[None, :], scale * w1, w1 + r])  # original, (a), (b), (c)
     bs = jnp.stack([b0, b0 + shift, b0, b0])
@@ -174,21 +174,26 @@ def _changes(params, key, x, spec: MLPSpec, scale: float, random_size: float):
     return diff / jnp.sqrt((out[0] ** 2).sum())
 
 
-def change_key(seed):
-    """The key of a seed's random changes (a, c): apart from its training keys."""
-    return jax.random.fold_in(jax.random.key(seed), 7)
+def change_draws(seed: int, n_in: int, width: int) -> tuple:
+    """A seed's random changes (a, c), drawn on the host (numpy; inside the compiled probe the
+    draws cost about a third of its compile time), apart from its training batches: per unit
+    u ~ U(-1, 1) (the factor 2^u) and a coin (shift up or down); a (n_in, width) normal
+    direction for (c)."""
+    rng = np.random.default_rng([int(seed), 7])
+    return (rng.uniform(-1.0, 1.0, width).astype(np.float32), rng.random(width) < 0.5,
+            rng.standard_normal((n_in, width), np.float32))
 
 
 @functools.partial(jax.jit, static_argnames=("specs", "scale", "random_size"),
                    compiler_options=ONCE)
-def invariance_probe(params, seeds, x, *, specs: tuple, scale: float, random_size: float):
+def invariance_probe(params, draws, x, *, specs: tuple, scale: float, random_size: float):
     """`_changes` for R trained nets of each net in `specs` (params a tuple over the nets,
-    leading axis R; seeds (R,) int32): a tuple over the nets of (R, 3). One program for the
-    three nets; the keys are made inside (`change_key`): no small program of their own."""
+    leading axis R; draws the seeds' `change_draws`, leading axis R): a tuple over the nets of
+    (R, 3). One program for the three nets."""
     out = []
     for p_net, spec in zip(params, specs):
         f = functools.partial(_changes, spec=spec, scale=scale, random_size=random_size)
-        out.append(jax.vmap(lambda p, s: f(p, change_key(s), x))(p_net, seeds))
+        out.append(jax.vmap(lambda p, d: f(p, d, x))(p_net, draws))
     return tuple(out)
 
 
@@ -198,12 +203,13 @@ def run_invariances(config: InvarianceConfig = InvarianceConfig(),
     data = load_digits()
     seeds = _seeds(config.seed, config.n_seeds)
     x = data.x_train  # numpy: the call puts it on the device (jnp.asarray compiles a program)
-    seed_arr = np.asarray(seeds, np.int32)
     trained = _train_nets(NETS, "sgd", config.batch_size, config.lr, seeds, config.steps, data,
                           config.depth, config.width, _stage(progress, 0.0, 0.95, "training"))
     rows, table, summary = [], [], {}
     nets = [trained[name] for name, _, _ in NETS]
-    measured = invariance_probe(tuple(r.carry.params for r in nets), seed_arr, x,
+    per_seed = [change_draws(s, x.shape[1], config.width) for s in seeds]
+    draws = tuple(np.stack(parts) for parts in zip(*per_seed))
+    measured = invariance_probe(tuple(r.carry.params for r in nets), draws, x,
                                 specs=tuple(r.config.spec for r in nets),
                                 scale=float(config.scale), random_size=float(config.random_size))
     for (name, norm, tag), r, rel in zip(NETS, nets, measured):
@@ -808,16 +814,27 @@ class DepthResult:
     summary: dict[str, float] = field(default_factory=dict)
 
 
-def _deep_net(key, gain, *, norm: str, width: int, n_in: int, max_depth: int):
-    """MAX_DEPTH hidden layers from `bnjax.nn`'s pieces, layer l's weights from key l alone, so
-    that the net of depth d is the first d layers of this one plus the output layer: the first
-    layer (n_in, width), the rest stacked (max_depth - 1, width, width)."""
-    keys = jax.random.split(key, max_depth + 1)
-    bias = norm == "none"
-    first = dense_init(keys[0], n_in, width, gain=gain, bias=bias)
-    rest = jax.vmap(lambda k: dense_init(k, width, width, gain=gain, bias=bias))(
-        keys[1:max_depth])
-    out = dense_init(keys[max_depth], width, 10, c=1.0)
+def depth_normals(seed: int, n_in: int, width: int, max_depth: int) -> tuple:
+    """The standard normals behind a seed's deep net, drawn on the host (numpy): the first
+    layer's (n_in, width), the rest stacked (max_depth - 1, width, width), the output layer's
+    (width, 10). Drawing them inside the compiled probe cost about half its compile time."""
+    rng = np.random.default_rng([int(seed), 50, 1])
+    return (rng.standard_normal((n_in, width), np.float32),
+            rng.standard_normal((max_depth - 1, width, width), np.float32),
+            rng.standard_normal((width, 10), np.float32))
+
+
+def _deep_net(normals, gain, *, norm: str, width: int):
+    """MAX_DEPTH hidden layers from `depth_normals` scaled as `bnjax.nn.dense_init` scales them
+    (He-normal times `gain`; the output layer without the gain), so that the net of depth d is
+    the first d layers of this one plus the output layer: the first layer (n_in, width), the
+    rest stacked (max_depth - 1, width, width). A bias (zero) only without a norm."""
+    first_n, rest_n, out_n = normals
+    zeros = jnp.zeros((width,), jnp.float32) if norm == "none" else None
+    first = DenseParams(gain * jnp.sqrt(2.0 / first_n.shape[0]) * first_n, zeros)
+    rest = DenseParams(gain * jnp.sqrt(2.0 / width) * rest_n,
+                       None if zeros is None else jnp.zeros(rest_n.shape[:2], jnp.float32))
+    out = DenseParams(jnp.sqrt(1.0 / width) * out_n, jnp.zeros((10,), jnp.float32))
     return first, rest, out
 
 
@@ -842,12 +859,11 @@ def effective_rank(gram: np.ndarray) -> np.ndarray:
     return np.exp(h)
 
 
-def _depth_probe(key, x, y, depth, gain, *, norm: str, width: int, max_depth: int):
+def _depth_probe(normals, x, y, depth, gain, *, norm: str, width: int, max_depth: int):
     """Per layer l = 1..max_depth (layers past `depth`, a traced value, pass through): the Gram
     matrix A^T A of its activations over the batch (for the effective rank) and ||dL/dW_l||.
     Returns (gram (max_depth, width, width), grad (max_depth,))."""
-    first, rest, out = _deep_net(key, gain, norm=norm, width=width, n_in=x.shape[1],
-                                 max_depth=max_depth)
+    first, rest, out = _deep_net(normals, gain, norm=norm, width=width)
 
     def hidden(a, dense):  # one hidden layer: dense (bias only when plain), norm, ReLU
         z = a @ dense.w + (0.0 if dense.b is None else dense.b[None, :])  # (batch, width)
@@ -876,15 +892,15 @@ def _depth_probe(key, x, y, depth, gain, *, norm: str, width: int, max_depth: in
 
 @functools.partial(jax.jit, static_argnames=("norms", "width", "max_depth"),
                    compiler_options=ONCE)
-def depth_probe(seeds, x, y, depth, gain, *, norms: tuple, width: int, max_depth: int):
-    """`_depth_probe` of each normalization in `norms`, for R seeds (leading axis R on seeds
-    (R,) int32, x, y): a tuple over `norms` of (grams, grads), leading (R,). One program for
-    the three nets; `depth` and `gain` are traced: a new depth compiles nothing. The keys are
-    made inside, from the seeds (no small program of their own)."""
+def depth_probe(normals, x, y, depth, gain, *, norms: tuple, width: int, max_depth: int):
+    """`_depth_probe` of each normalization in `norms`, for R seeds (leading axis R on the
+    `depth_normals` of each seed, x, y): a tuple over `norms` of (grams, grads), leading (R,).
+    One program for the three nets; `depth` and `gain` are traced: a new depth compiles
+    nothing."""
     out = []
     for norm in norms:
         f = functools.partial(_depth_probe, norm=norm, width=width, max_depth=max_depth)
-        out.append(jax.vmap(lambda s, x, y: f(jax.random.key(s), x, y, depth, gain))(seeds, x, y))
+        out.append(jax.vmap(lambda n, x, y: f(n, x, y, depth, gain))(normals, x, y))
     return tuple(out)
 
 
@@ -899,9 +915,10 @@ def run_depth(config: DepthConfig = DepthConfig(), progress=None) -> DepthResult
     idx = np.stack([r.choice(len(data.x_train), b, replace=False) for r in rng])
     # numpy in, numpy scalars: jnp.asarray and jnp.int32 would each compile a small program
     x, y = data.x_train[idx], data.y_train[idx]
-    seed_arr = np.asarray(seeds, np.int32)
     rows, summary = [], {}
-    measured = depth_probe(seed_arr, x, y, np.int32(depth), np.float32(config.gain),
+    per_seed = [depth_normals(s, x.shape[-1], config.width, MAX_DEPTH) for s in seeds]
+    normals = tuple(np.stack(parts) for parts in zip(*per_seed))
+    measured = depth_probe(normals, x, y, np.int32(depth), np.float32(config.gain),
                            norms=tuple(norm for _, norm, _ in NETS), width=config.width,
                            max_depth=MAX_DEPTH)
     for i, ((name, norm, tag), (gram, grads)) in enumerate(zip(NETS, measured)):

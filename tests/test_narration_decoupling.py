@@ -417,3 +417,15 @@ def test_the_accuracy_charts_value_sits_at_the_mean():
     tick = layers[kind.index("tick")]["encoding"]
     assert text["x"]["field"] == tick["x"]["field"] == "test_acc"
     assert text["x"]["aggregate"] == tick["x"]["aggregate"] == "mean"
+
+
+def test_huge_changes_read_as_times_never_in_e_notation():
+    """At lr 0.2 plain's gradient changed 45× its size on average (0.87 to 131× by seed): not
+    "4451% (87–13149%)" in the title nor "1.3e+02×" in the short answer."""
+    huge, _ = fake(grad_plain=(0.87, 3.0, 131.0), ratio_plain=(0.25, 3.0, 131.0))
+    title = say.example_title(huge, 2.0)[1]
+    assert title == "changes by 45× (0.87–131×) its size without BN", title
+    answer = say.short_answer(huge)
+    assert "e+0" not in answer and "131×" in answer, answer
+    assert "e+0" not in say.times([0.25, 40.0, 131.0])
+    assert say.times([2.0, 3.0, 4.0]) == "3× (2–4×)"  # small ratios as before

@@ -78,6 +78,9 @@ def times(values, spec: str = ".2g") -> str:
     v = _finite(values)
     if v.size == 0 or is_zero(v):
         return num(v) + ("×" if v.size else "")
+    top = float(np.abs(v).max())
+    if spec.endswith("g") and top >= 100:  # "131×", never "1.3e+02×"
+        spec = f".{max(int(spec[1:-1]), len(str(int(top))))}g"
     text = _spread(v, spec)
     if text.endswith(" seed)"):
         return text.replace(" (", "× (", 1)
@@ -91,8 +94,8 @@ def change(values, whose: str = "its") -> str:
     """A relative change ‖new − old‖ / ‖old‖: "96% (95–97%) of its size", or "61× (31–91×) its
     size" once it is 10 times the old size or more."""
     v = _finite(values)
-    if v.size and float(v.mean()) >= 10:
-        return f"{times(v, '.0f')} {whose} size"
+    if v.size and float(v.mean()) >= 10:  # the spread keeps two digits: "45× (0.87–131×)"
+        return f"{times(v, '.2g')} {whose} size"
     return f"{pct(v)} of {whose} size" if v.size and not is_zero(v) else pct(v)
 
 
@@ -285,7 +288,9 @@ def example_title(result, factor: float) -> list[str]:
         bn_part = f"is unchanged with BN ({num(g_bn)})"
     else:
         bn_part = f"changes by {pct(g_bn)} with BN"
-    return [f"{short}: layer {mid}'s gradient {bn_part},", f"changes by {pct(g_pl)} without BN"]
+    big = _finite(g_pl).size and float(np.nanmean(g_pl)) >= 10  # "45× its size", not "4451%"
+    return [f"{short}: layer {mid}'s gradient {bn_part},",
+            f"changes by {change(g_pl) if big else pct(g_pl)} without BN"]
 
 
 def panel_label(result, variant: str, factor: float) -> str:
@@ -295,7 +300,8 @@ def panel_label(result, variant: str, factor: float) -> str:
     name = "with BN" if variant == BN else "without BN"
     if not np.isfinite(g).all():
         return f"{name}: diverged"
-    what = "unchanged" if _unchanged(g) else f"changed by {100 * float(g[0]):.0f}%"
+    what = ("unchanged" if _unchanged(g) else f"changed by {100 * float(g[0]):.0f}%"
+            if float(g[0]) < 10 else f"changed by {float(g[0]):.3g}× its size")
     return f"{name}, seed {seed}: {what}"
 
 

@@ -374,7 +374,7 @@ def test_page_default_view_and_hostile_urls(regularization, noise, ablation,
     answer = say.short_answer(regularization.per_seed, 192, 32, noise_std=noise.std,
                               noise_summary=noise.summary, curves=ablation.curves)
     assert f"**Short answer.** {answer}" in text
-    assert f"{100 * r['test_acc_diff']:+.1f} points" in answer and "95% CI" in answer
+    assert f"{abs(100 * r['test_acc_diff']):.1f} points" in answer and "95% CI" in answer
     assert f"{noise.summary['noise_slope']:.2f}" in text
     assert "Switch on" in text  # the ghost experiment waits for its toggle
     assert len(at.get("vega_lite_chart")) == 6 and len(at.get("image")) == 1

@@ -62,8 +62,9 @@ def test_the_running_average_verdict_flips():
     assert say.lag_clause(caught_up, 0.999).startswith("matches the population statistics")
     ahead = frame(**{"acc_eval_ema_0.999": [0.99, 0.995, 0.993]})
     assert say.lag_clause(ahead, 0.999).startswith("beats the population statistics by")
-    assert "lags behind" in say.ema_title(frame(), 300)[2]
-    assert "matches" in say.ema_title(caught_up, 300)[2]
+    assert say.ema_title(frame(), 300)[3].startswith("lags behind")
+    assert say.ema_title(caught_up, 300)[3].startswith("matches")
+    assert max(len(line) for line in say.ema_title(frame(), 300)) <= 90  # none cut at 1280 px
     assert "decay 0.9 matches them" in " ".join(say.measured_lines(frame(), CHANCE, 300))
 
 

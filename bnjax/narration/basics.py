@@ -144,7 +144,8 @@ def ema_title(ps: pd.DataFrame, steps: int) -> list[str]:
     slow = DECAYS[-1]
     return [f"After {steps} steps, each running average still changes x̂ by (rms):",
             f"decay {gaps}",
-            f"In eval mode, decay {slow} {lag_clause(ps, slow, 'the training set' + chr(39) + 's statistics')}"]
+            f"Test accuracy in eval mode, decay {slow}:",  # two lines: one was cut at 1280 px
+            lag_clause(ps, slow, "the population statistics")]
 
 
 def train_mode_clause(ps: pd.DataFrame) -> str:

@@ -138,7 +138,7 @@ def test_partly_diverged_views_compare_like_with_like():
     acc, loss, _ = say.noise_lines(clean, noisy)
     assert "vs plain 95.0% (1 seed), no seed where both trained" in acc
     assert "(on the seeds where every net trained)" in loss
-    assert "plain ends lowest, 0.0008 (1 seed); BN's 0.022 (1 seed) is 27× (1 seed) as high" in loss
+    assert "plain ends lowest, 0.00080 (1 seed); BN's 0.022 (1 seed) is 27× (1 seed) as high" in loss
     assert say.accuracy_title(clean, noisy)[2] == "plain: no seed where both trained"
 
 
@@ -292,7 +292,7 @@ def test_noise_lines_separate_test_accuracy_from_training_loss():
     assert "Noisy plain is higher than clean BN (on 3 of 3 seeds)" in acc
     # The case the old page contradicted: plain fits its training batches far closer.
     assert loss.startswith("**Training loss**")
-    assert "plain ends lowest, 0.0008 (0.0007–0.0009); BN's 0.022 (0.02–0.024)" in loss
+    assert "plain ends lowest, 0.00080 (0.00070–0.00090); BN's 0.022 (0.020–0.024)" in loss
     assert "28× (22–34×) as high" in loss
     assert "Noisy BN's 0.052 (0.047–0.056) is higher than BN's (on 3 of 3 seeds)" in loss
     assert "did not stop BN from learning" in verdict
@@ -319,7 +319,7 @@ def test_training_loss_line_flips_with_the_losses():
                               "noisy BN": (0.010, 0.012, 0.011)})
     _, loss, _ = say.noise_lines(clean, noisy)
     assert "BN ends lowest" in loss and "plain's 0.025" in loss
-    assert "Noisy BN's 0.011 (0.01–0.012) is higher than BN's" in loss
+    assert "Noisy BN's 0.011 (0.010–0.012) is higher than BN's" in loss
     assert say.loss_title(clean, noisy)[1] == "BN fits its training batches closest;"
     clean, noisy = fake(loss={"noisy BN": (0.020, 0.025, 0.019)})
     _, loss, _ = say.noise_lines(clean, noisy)
@@ -429,3 +429,11 @@ def test_huge_changes_read_as_times_never_in_e_notation():
     assert "e+0" not in answer and "131×" in answer, answer
     assert "e+0" not in say.times([0.25, 40.0, 131.0])
     assert say.times([2.0, 3.0, 4.0]) == "3× (2–4×)"  # small ratios as before
+
+
+def test_losses_keep_their_trailing_zeros():
+    """Two significant digits on every number of a spread: "0.00081 (0.00070–0.00093)", not
+    "(0.0007–0.00093)"."""
+    assert say.sig([0.0007, 0.00081, 0.00093]) == "0.00081 (0.00070–0.00093)"
+    assert say.sig([0.022, 0.02, 0.024]) == "0.022 (0.020–0.024)"
+    assert say.sig([27.0, 28.0]) == "28 (27–28)"  # no "28." from the alternate form

@@ -13,6 +13,8 @@ quotations, not measurements.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -40,8 +42,9 @@ def _spread(v: np.ndarray, spec: str) -> str:
         ends = text.rsplit(" (", 1)[1][:-1].split("–")
         if len(ends) != 2 or ends[0] != ends[1]:
             return text
-        digits = int(spec[1:-1]) + 1
-        spec = f".{digits}{spec[-1]}"
+        alt = "#" if spec.startswith("#") else ""  # "#.2g" keeps trailing zeros: 0.00070
+        digits = int(spec.lstrip("#")[1:-1]) + 1
+        spec = f"{alt}.{digits}{spec[-1]}"
         text = spread(v, spec)
     return first.split(" (", 1)[0] + " (every seed)" if "(" in text else text
 
@@ -57,6 +60,12 @@ def num(values, spec: str = ".2f") -> str:
         top = float(np.abs(v).max())
         return "0" if top == 0 else f"≈ 0 ({top:.0e})"
     return _spread(v, spec)
+
+
+def sig(values, digits: int = 2) -> str:
+    """`num` to `digits` significant digits, trailing zeros kept so the seed spread reads alike:
+    "0.00081 (0.00070–0.00093)", never "(0.0007–0.00093)"."""
+    return re.sub(r"(\d)\.(?!\d)", r"\1", num(values, f"#.{digits}g"))
 
 
 def pct(values, spec: str = ".0f") -> str:
@@ -615,9 +624,9 @@ def noise_lines(clean, noisy) -> list[str]:
         where = "" if common else " (on the seeds where every net trained)"
         loss_line = (
             f"**Training loss** (how closely a net fits its training batches, last 10% of the "
-            f"steps{where}): {ends}, {num(losses[low], '.2g')}; {other}'s "
-            f"{num(losses[other], '.2g')} is {ratio_words(losses[other], losses[low])}. "
-            f"Noisy BN's {num(l_nbn, '.2g')} is {fit.word} BN's{seeds(fit)}"
+            f"steps{where}): {ends}, {sig(losses[low])}; {other}'s "
+            f"{sig(losses[other])} is {ratio_words(losses[other], losses[low])}. "
+            f"Noisy BN's {sig(l_nbn)} is {fit.word} BN's{seeds(fit)}"
             + (": the noise costs fit." if fit.sign > 0 else "."))
 
     if bn_noise.sign == 0 and bn_noise.n == 0:
@@ -706,8 +715,8 @@ def loss_title(clean, noisy) -> list[str]:
     other = BN if low != BN else PLAIN
     head = f"{low} and {second} fit" if second else f"{low} fits"
     return ["Training batch loss (log scale):", f"{head} its training batches closest;",
-            f"last 10%: {low} {num(losses[low], '.2g')},",
-            f"{other} {num(losses[other], '.2g')}"]
+            f"last 10%: {low} {sig(losses[low])},",
+            f"{other} {sig(losses[other])}"]
 
 
 def accuracy_title(clean, noisy) -> list[str]:

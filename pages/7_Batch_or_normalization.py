@@ -104,7 +104,8 @@ ui.explain(f"Page 4's batch-noise meter for both norms: {noise_cfg.depth}x{noise
            f"training image "
            f"{noise_cfg.example} goes into {noise_cfg.batches} random batches of each size, and "
            f"we measure how much its normalized value x̂ at hidden layer {noise_cfg.layer} "
-           "moves from batch to batch.")
+           f"moves from batch to batch (the std across batches, the median over the layer's "
+           f"{noise_cfg.width} units).")
 noise = ui.run(exp.run_noise_meter, noise_cfg, what="Q3 batch noise")
 if noise is not None:
     done["noise"] = noise

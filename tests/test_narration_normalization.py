@@ -104,7 +104,7 @@ def test_batch_2_is_named_with_its_numbers_and_the_lr_rule():
     assert "at batch 2, 95.3% (95.0–96.0%) vs 17.3%" in title[0], title
     assert f"× √(B/{exp.LR_BATCH})" in title[1], title
     line = [ln for ln in say.small_lines(r) if ln.startswith("At batch 2")][0]
-    assert "higher than the running statistics" in line and "LayerNorm is higher" in line, line
+    assert "higher than the running ones" in line and "and below LayerNorm" in line, line
     same = exp.SmallBatchResult(exp.replace(exp.SmallBatchConfig(), lr_scaling="none"), r.acc, {})
     assert "at every batch size" in say.small_title(same)[1]
 
@@ -129,6 +129,10 @@ def test_noise_words_follow_the_numbers():
     fitted.std.loc[(fitted.std.variant == "BN") & (fitted.std.batch_size == 4), "std"] = 0.3
     fitted.summary.update(fit_min=16.0, fit_max=64.0)
     assert "from B = 16 to 64 is −0.50" in say.noise_lines(fitted)[0]
+    assert "at B = 4, like 1/√B from B = 16)" in say.noise_title(fitted)[0]
+    flat = _noise(0.0)
+    flat.std.loc[flat.std.variant == "BN", "std"] = 0.5 / flat.std.batch_size ** 0.3
+    assert "like B^-0.30)" in say.noise_title(flat)[0]
     assert "regularizing noise" in part(say.short_answer(noise=zero), "**It takes the batch**")
     moving = _noise(0.2)
     assert "moves by 0.20" in say.noise_title(moving)[0]

@@ -192,7 +192,8 @@ def heatmaps_chart(cells: pd.DataFrame, good: float = 0.9, title=None,
     counts = df.groupby("variant")["good"].sum()
     sizes = df.groupby("variant").size()
     # the seed-mean count (the title's counts are per seed: the header says which this is)
-    df["panel"] = df["variant"].map(lambda v: f"{v}: {int(counts[v])} of {int(sizes[v])} "
+    # three header lines (split at ': '): at lecture width two panels' count lines touched
+    df["panel"] = df["variant"].map(lambda v: f"{v}: {int(counts[v])} of {int(sizes[v])}: "
                                               "by seed mean")
     panels = [df.loc[df.variant == v, "panel"].iloc[0] for v in order]
     lr_order = [f"{v:g}" for v in sorted(df["lr"].unique())]

@@ -184,6 +184,10 @@ def _slopes(result) -> np.ndarray:
     return np.array(out)
 
 
+# A fitted slope within this of -0.5 is said to follow 1/sqrt(B); another is printed as B^slope.
+SQRT_LAW_TOL = 0.08
+
+
 def noise_title(result) -> list[str]:
     b = int(result.summary["b_min"])
     bn, ln = noise_values(result, BN, b), noise_values(result, LN, b)
@@ -192,8 +196,15 @@ def noise_title(result) -> list[str]:
     ln_says = ("it does not move at all" if top.size and top.max() == 0 else
                f"it does not move (at most {top.max():.0e}: float rounding)"
                if is_exact(ln_all) else f"it moves by {change_text(ln)}")
-    return [f"One image's x̂ moves with its batch under BN ({_spread(bn)} at B = {b}, "
-            f"like 1/√B); under LayerNorm " + ln_says,
+    slopes = _slopes(result)
+    law = ""
+    if slopes.size:  # the law the fitted slope supports, not one typed in
+        slope = float(np.mean(slopes))
+        law = ("like 1/√B" if abs(slope + 0.5) <= SQRT_LAW_TOL else f"like B^{slope:.2f}") + (
+            f" from B = {int(result.summary['fit_min'])}" if "fit_min" in result.summary else "")
+        law = ", " + law
+    return [f"One image's x̂ moves with its batch under BN ({_spread(bn)} at B = {b}{law}); "
+            f"under LayerNorm " + ln_says,
             f"the spread of x̂ across {result.config.batches} random batches holding the image; "
             "a point per seed" + (f"; the dashed c/√B fitted from B = "
                                   f"{int(result.summary['fit_min'])} to "
@@ -266,12 +277,12 @@ def small_lines(result) -> list[str]:
     if first < b:
         ln0, run0 = small_values(result, LN, first), small_values(result, exp.BN_RUNNING, first)
         pop0 = small_values(result, exp.BN_POPULATION, first)
-        c0 = compare(ln0, run0, tol=0.01)
         p0 = compare(pop0, run0, tol=0.01, words=("higher", "lower", "about the same"))
-        lines.append(f"At batch {first}: LayerNorm {_pct(ln0)}, BN {_pct(run0)} with running "
-                     f"statistics and {_pct(pop0)} with population statistics ({_than(p0)} the "
-                     f"running statistics): LayerNorm is {c0.word}"
-                     + (f" ({c0.seeds})." if c0.seeds else "."))
+        c0 = compare(pop0, ln0, tol=0.01, words=("above", "below", "level with"))
+        lines.append(f"At batch {first}: LayerNorm {_pct(ln0)}; BN {_pct(run0)} with running "
+                     f"statistics and {_pct(pop0)} with population statistics, {_than(p0)} "
+                     f"the running ones" + (f" ({p0.seeds})" if p0.seeds else "")
+                     + f", and {c0.word} LayerNorm" + (f" ({c0.seeds})." if c0.seeds else "."))
     big = sizes[-1]
     cb = compare(small_values(result, exp.BN_POPULATION, big), small_values(result, LN, big),
                  tol=0.01)

@@ -304,3 +304,20 @@ def test_health_chart_titles_state_a_verdict_that_flips_and_fit():
     for lines in (say.activation_title(few, "end", "sigmoid", 80),
                   say.gradient_title(few, "end", 80), say.update_title(frame(), 80)):
         assert len(lines[0]) <= 52 and all(len(x) <= 80 for x in lines[1:]), lines
+
+
+def test_apart_on_average_but_not_on_every_seed_is_said_so_not_about_equal():
+    """A 3x difference of the means that one seed does not share is no 'BN ≈ plain': the title
+    says the direction and on how many seeds it holds (the Deep sigmoid preset's gradients)."""
+    split = _layers([0] * 3, [0] * 3, [2.3e-5, 1.2e-5, 5.8e-6], [4.1e-6, 3.9e-6, 4.3e-6])
+    title = say.gradient_title(split, "end")[0]
+    title = " ".join(title) if isinstance(title, list) else title  # broken after its colon
+    assert title.endswith("larger with BN, clearly on only 2 of 3 seeds"), title
+    close = _layers([0] * 3, [0] * 3, [1e-5, 2e-5, 1e-5], [1.1e-5, 1.9e-5, 1e-5])
+    assert say.gradient_title(close, "end")[0].endswith("BN ≈ plain")
+
+
+def test_a_share_that_rounds_to_zero_is_not_printed_as_zero():
+    assert say.pct([0.0003, 0.0002, 0.0004]) == "< 0.1%"
+    assert say.pct_seeds([0.0003, 0.0002, 0.0004]) == "< 0.1% on all 3 seeds"
+    assert say.pct([0.0, 0.0, 0.0]) == "0%" and say.pct([0.5, 0.6]) == "55.0% (50.0–60.0%)"

@@ -52,10 +52,13 @@ def pct(values) -> str:
         return "—"
     lo, hi = format(float(v.min()) * 100, ".1f"), format(float(v.max()) * 100, ".1f")
     s = spread(v * 100, ".1f")
+    m = 100 * float(v.mean())
+    # a share above 0 that rounds to 0.0: "< 0.1%" (never "0.0%" beside a true "0%")
+    small = (lambda text: "< 0.1" if 0 < m < 0.05 else text)  # noqa: E731
     if "(" not in s or lo == hi:
-        return f"{s.split(' (')[0]}%"
+        return f"{small(s.split(' (')[0])}%"
     mean, rest = s.split(" (", 1)
-    return f"{mean}% ({rest[:-1]}%)"
+    return f"{small(mean)}% ({rest[:-1]}%)"
 
 
 FROZEN = 1e-7  # an update:data ratio below float32's resolution: the weights no longer move
@@ -144,6 +147,13 @@ def _phrase(x_a, x_b, a: str, b: str, tol: float, words: tuple, short: bool = Fa
     c = compare(x, y, tol=tol, words=words)
     if c.n == 0:
         return ""
+    if c.sign == 0 and short and abs(c.diff) > tol:  # apart on average, not on every seed
+        d = np.asarray(x, float) - np.asarray(y, float)
+        d = d[np.isfinite(d)]
+        k = int(np.sum(d > tol)) if c.diff > 0 else int(np.sum(d < -tol))
+        than = "" if other == PLAIN else f" than {other}"
+        return (f"{words[0] if c.diff > 0 else words[1]} with {subject}{than}, clearly on only "
+                f"{k} of {c.n} seeds")
     if c.sign == 0:
         return f"{a} ≈ {b}" if short else \
             f"{c.word} with {subject} as " + ("without" if other == PLAIN else f"with {other}")

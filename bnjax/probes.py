@@ -508,6 +508,19 @@ def _ablation_bn(params, x_train, x_test, y_test, masks, spec: MLPSpec):
 ablation_bn = jax.jit(_ablation_bn, static_argnames="spec")
 
 
+def _ablation_nets(params, bn_params, x_train, x_test, y_test, masks, spec: MLPSpec):
+    """Page 4's ablation of every net in one program: frozen statistics for all of `params`
+    (R, each net's population statistics of `x_train`; a plain net of norm "switch" reads no
+    statistics, so its numbers are those of its own state) and recomputed statistics for the
+    BN nets `bn_params` (R_bn). Returns (frozen (R, M), recomputed (R_bn, M))."""
+    return (_ablation_frozen(params, _population_runs(params, x_train, spec), x_test, y_test,
+                             masks, spec),
+            _ablation_recomputed(bn_params, x_train, x_test, y_test, masks, spec))
+
+
+ablation_nets = jax.jit(_ablation_nets, static_argnames="spec")
+
+
 # ---------------------------------------------------------------------------- page 3
 # Page 3 (layer decoupling). 2a's Def. 2.1 probe runs in the runner between chunks (`def21`);
 # the concrete example (W1 -> c * W1) runs once on the trained nets (`rescale_runs`, LLVM

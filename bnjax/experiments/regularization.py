@@ -31,8 +31,6 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from concurrent.futures import ThreadPoolExecutor
-
 import jax
 import numpy as np
 import pandas as pd
@@ -61,15 +59,6 @@ def _stage(progress: Callable | None, lo: float, hi: float, what: str) -> Callab
 
 def _seeds(seed: int, n: int) -> tuple:
     return tuple(range(int(seed), int(seed) + int(n)))
-
-
-def _both_cores(calls: list[Callable]) -> list:
-    """Measurement calls in 2 threads: their programs compile on both cores at once (XLA
-    releases the GIL); each result is ready when returned."""
-    if len(calls) < 2:
-        return [jax.block_until_ready(c()) for c in calls]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(lambda c: jax.block_until_ready(c()), calls))
 
 
 def _train(jobs: dict, steps: int, data: Dataset, progress=None) -> dict:
@@ -295,14 +284,13 @@ def run_ablation(config: AblationConfig, progress=None) -> AblationResult:
     n_curve = config.orders * len(FRACTIONS)
     x_tr, x_te, y_te = jax.device_put((data.x_train, data.x_test, data.y_test))
 
-    # Two programs: the BN net both ways (frozen and recomputed statistics), and the plain and
-    # dropout nets (one network shape: one program, called twice), on the two cores.
-    def unnormalized():  # one thread: the second call finds the program compiled
-        return tuple(ablation_frozen(carries[name].params, carries[name].state, x_te, y_te,
-                                     masks, spec=plain) for name in ("plain", "dropout"))
-    (frozen, recomputed), (plain_acc, dropout_acc) = _both_cores([
-        lambda: probes.ablation_bn(carries["BN"].params, x_tr, x_te, y_te, masks, spec=bn),
-        unnormalized])
+    # One program: every net with frozen statistics (a plain net reads none: the same numbers
+    # as with its own), and the BN nets with recomputed statistics.
+    names = ("BN", "plain", "dropout")
+    stacked = jax.tree.map(lambda *a: np.concatenate(a), *(carries[k].params for k in names))
+    frozen_all, recomputed = probes.ablation_nets(stacked, carries["BN"].params, x_tr, x_te,
+                                                  y_te, masks, spec=bn)
+    frozen, plain_acc, dropout_acc = np.split(np.asarray(frozen_all), len(names))
     acc = {k: np.asarray(v, np.float64) for k, v in (
         ("BN (recomputed stats)", recomputed), ("BN (frozen stats)", frozen),
         ("plain", plain_acc), ("dropout", dropout_acc))}

@@ -10,7 +10,7 @@ from bnjax.narration import basics as say
 
 WORDS = ("batch norm (BN)", "mini-batch", "pre-activation", "μ_B and σ²_B", "x̂", "ε",
          "γ and β", "train mode", "eval mode", "running statistics", "EMA", "decay",
-         "population statistics", "logits", "test accuracy", "seed spread")
+         "population statistics", "logits", "test accuracy", "chance", "seed spread")
 
 ui.frame("BatchNorm basics")
 st.title("BatchNorm basics")

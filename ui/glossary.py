@@ -43,6 +43,8 @@ TERMS: dict[str, str] = {
               "into probabilities.",
     "test accuracy": "The share of the 540 held-out test digits the network classifies "
                      "correctly. Chance (guessing) is 10%.",
+    "chance": "The accuracy of always guessing the commonest digit of the test set (about "
+              "10%): what a network that ignores its input scores.",
     "training loss": "The cross-entropy on training examples: how wrong the network's "
                      "probabilities are. Lower is better; 2.30 is a network that guesses.",
     "seed": "The number that fixes every random choice (initial weights, batches). Each number "

@@ -10,7 +10,7 @@ from bnjax.narration import regularization as say
 WORDS = ("regularization", "batch noise", "train/test gap", "confidence interval", "paired seeds",
          "mini-batch", "x̂", "full-batch gradient descent", "ghost batch", "dropout",
          "ablation", "AUC", "frozen statistics", "recomputed statistics",
-         "population statistics", "test accuracy")
+         "population statistics", "eval mode", "momentum", "test accuracy", "seed spread")
 
 ui.frame("Regularization noise")
 st.title("Regularization noise")

@@ -243,7 +243,7 @@ def test_the_4d_chart_marks_the_crossing_and_says_gradient_smoothness():
                                    {"loss range": "cross at step 50"},
                                    title={"text": "t", "subtitle": "s"}).to_dict()
     text = json.dumps(spec, ensure_ascii=False)
-    assert "step 50" in text and "loss range|(loss, nats)|cross at step 50" in text
+    assert "step 50" in text and "loss range|(cross-entropy)|cross at step 50" in text
     # the inverted name is not a header: the panel says what it measures, with its unit
     headers = {r["panel"] for r in next(iter(spec["datasets"].values()))}
     assert "gradient change per|unit distance, ‖Δg‖ / ‖Δw‖" in headers

@@ -371,7 +371,7 @@ MEASURE_ORDER = ("loss range", "gradient change", "gradient smoothness")
 # Each measure's panel header, line by line ("|"), with its unit. The experiment's third measure
 # ("gradient smoothness", Santurkar's effective β) is a change of the gradient per unit of
 # distance: larger is rougher, so the screen names what it measures.
-HEADERS = {"loss range": "loss range|(loss, nats)",
+HEADERS = {"loss range": "loss range|(cross-entropy)",
            "gradient change": "gradient change|‖Δg‖",
            "gradient smoothness": "gradient change per|unit distance, ‖Δg‖ / ‖Δw‖"}
 

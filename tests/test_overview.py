@@ -201,7 +201,7 @@ def test_metric_spread_and_zero():
     assert cards_say.count("good cells, BN", 18, [18, 17], 21) == ("good cells, BN", "18 / 21",
                                                                    "seeds 17 to 18", "")
     assert cards_say.ranged("batch-noise slope", -0.48, -0.52, -0.45).spread == \
-        "seeds -0.52 to -0.45"
+        "seeds −0.52 to −0.45"  # a typeset minus, as on the pages
     with pytest.raises(ValueError):
         cards_say.metric("ablation AUC, dropout recomputed", [0.5])  # would be clipped
 

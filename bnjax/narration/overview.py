@@ -64,6 +64,11 @@ def column(table: pd.DataFrame, column_name: str, variant: str | None = None,
     return rows[column_name].to_numpy(float)
 
 
+def _minus(text: str) -> str:
+    """A typeset minus sign, as the notes and the pages print it: "−0.48", not "-0.48"."""
+    return text.replace("-", "−")
+
+
 def metric(label: str, values, spec: str = ".2f", *, help: str = "", scale: float = 1.0,
            unit: str = "") -> Metric:
     """A Metric from per-seed values: mean and min–max as `spec` prints them (times `scale`, with
@@ -77,7 +82,7 @@ def metric(label: str, values, spec: str = ".2f", *, help: str = "", scale: floa
         top = float(np.abs(v).max())
         return Metric(label, "0" if top == 0 else "≈ 0", "" if top == 0 else f"max {top:.0e}",
                       help)
-    show = lambda x: f"{format(float(x), spec)}{unit}"  # noqa: E731
+    show = lambda x: f"{_minus(format(float(x), spec))}{unit}"  # noqa: E731
     lo, hi = show(v.min()), show(v.max())
     return Metric(label, show(v.mean()), "" if lo == hi else f"seeds {lo} to {hi}", help)
 
@@ -89,8 +94,9 @@ def ranged(label: str, mean: float, low: float, high: float, spec: str = ".2f", 
         raise ValueError(f"metric label {label!r} is longer than {LABEL_MAX} characters")
     if not math.isfinite(mean):
         return Metric(label, "—", "", help)
-    lo, hi = format(low, spec), format(high, spec)
-    return Metric(label, format(mean, spec), "" if lo == hi else f"seeds {lo} to {hi}", help)
+    lo, hi = _minus(format(low, spec)), _minus(format(high, spec))
+    return Metric(label, _minus(format(mean, spec)), "" if lo == hi else f"seeds {lo} to {hi}",
+                  help)
 
 
 def count(label: str, value: float, per_seed, of: float, *, help: str = "") -> Metric:

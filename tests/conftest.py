@@ -50,6 +50,99 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_collection_modifyitems(items):
-    """Browser tests last: their fresh servers then find the compilation cache on disk that the
-    in-process tests filled, as a Community Cloud app finds it after a sleep."""
+    """Browser tests last in a one-process run: their fresh server then finds the compilation
+    cache on disk that the in-process tests filled, as a Community Cloud app finds it after a
+    sleep. (Under xdist the order of files is the scheduler's, below.)"""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+# ---------------------------------------------------------------------------- AppTest's overhead
+def _scan_components_once() -> None:
+    """Every AppTest run scans all installed distributions for Streamlit components (~0.3 s on a
+    quiet core, hundreds of renders in the suite); nothing gets installed during a run, so scan
+    once per process."""
+    import functools
+
+    from streamlit.components.v2 import manifest_scanner
+    scan = manifest_scanner.scan_component_manifests
+    if not hasattr(scan, "cache_info"):
+        cached = functools.lru_cache(maxsize=None)(lambda: tuple(scan()))
+        manifest_scanner.scan_component_manifests = lambda *a, **k: list(cached())
+        manifest_scanner.scan_component_manifests.cache_info = cached.cache_info
+
+
+_scan_components_once()
+
+
+# ---------------------------------------------------------------------------- two workers
+# pytest-xdist (pytest.ini: -n 2 --dist loadfile): one file per worker, so a file's module
+# fixtures are computed once. Two changes to plain loadfile:
+#   * the browser files are one unit: they share one server and one Chromium (fixtures below);
+#   * the files that render every page at its default view under AppTest are one unit: one
+#     process computes each default view once, for all of them (Streamlit's cache is per process);
+#   * the units go out longest first (seconds measured on a 2-core machine; a file not listed
+#     counts 5 s), so that the two workers finish together.
+UNITS = {"tests/test_browser.py": "browser", "tests/test_browser_views.py": "browser",
+         "tests/test_app.py": "default views", "tests/test_urls.py": "default views",
+         "tests/test_export.py": "default views"}
+FILE_SECONDS = {"browser": 200, "default views": 250,
+                "tests/test_regularization.py": 63, "tests/test_decoupling.py": 46,
+                "tests/test_landscape.py": 42, "tests/test_normalization.py": 39,
+                "tests/test_nn.py": 37, "tests/test_overview.py": 31, "tests/test_train.py": 26,
+                "tests/test_covariate_shift.py": 22, "tests/test_basics.py": 13,
+                "tests/test_layering.py": 13}
+
+
+def _unit(nodeid: str) -> str:
+    file = nodeid.split("::", 1)[0]
+    return UNITS.get(file, file)
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LongestFirst(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid)
+
+        def _assign_work_unit(self, node) -> None:
+            units = sorted(self.workqueue.items(), key=lambda unit: -FILE_SECONDS.get(unit[0], 5))
+            self.workqueue.clear()
+            self.workqueue.update(units)
+            super()._assign_work_unit(node)
+
+    config.option.loadscopereorder = False
+    return LongestFirst(config, log)
+
+
+# ---------------------------------------------------------------------------- the running app
+# One Chromium and one server for both browser files (one xdist unit, above): the server first
+# tours every page at its default view, fresh (tests/test_browser.py checks that tour); the
+# phone and dark-theme checks (tests/test_browser_views.py) then see the same default views,
+# computed once.
+@pytest.fixture(scope="session")
+def chromium():
+    """(playwright, browser): Debian's Chromium, headless."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.server import launch_chromium
+    with sync_playwright() as p:
+        b = launch_chromium(p)
+        yield p, b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def fresh_tour(chromium):
+    """A fresh server process; every page at its default view, in the order of the sidebar, as a
+    visitor would: the Overview first (its first paint; it keeps computing its numbers and warming
+    the default views in the background). The compilation cache on disk is what earlier processes
+    left, as after a sleep on Community Cloud. `bench/memory.py` measures the same tour with an
+    empty cache. Yields (rows, base, process): rows of (page, seconds to its first chart,
+    exceptions, sidebar links, charts)."""
+    from tests.server import streamlit_server, tour
+    with streamlit_server() as (base, proc):
+        yield tour(chromium[1], base, proc), base, proc

@@ -95,11 +95,60 @@ def first_chart_seconds(page, url: str, chart: bool = True, timeout_s: float = 1
     target = ".vega-embed canvas, .vega-embed svg" if chart else "[data-testid='stMain'] [data-testid='stPageLink']"
     page.wait_for_selector(target, timeout=timeout_s * 1000)
     seconds = time.time() - t0
-    if not finish:
-        return seconds
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                           timeout=timeout_s * 1000)
+    if finish:
+        wait_until_run_finished(page, timeout_s)
     return seconds
+
+
+# The app's own record of its script run, on its root element (what Streamlit's end-to-end tests
+# wait on). Not the "Running…" status widget: that one shows only after half a second of a run,
+# so a page drawn from the cache can be mid-run without it.
+_FINISHED = """() => { const app = document.querySelector('[data-testid=stApp]');
+  return !!app && app.dataset.testConnectionState === 'CONNECTED'
+         && ['notRunning', 'compilationError'].includes(app.dataset.testScriptState); }"""
+
+# Every chart drawn (an svg or canvas in each chart's box) and no chart box or drawing changed
+# size since the last poll: Vega has done its last redraw (a chart at full width redraws when its
+# column settles, a live chart is replaced by the final one).
+_SETTLED = """() => {
+  const sizes = [...document.querySelectorAll('[data-testid=stVegaLiteChart]')].map(c => {
+    const g = c.querySelector('svg, canvas'); if (!g) return null;
+    const a = c.getBoundingClientRect(), b = g.getBoundingClientRect();
+    const own = g.tagName === 'svg' ? g.viewBox.baseVal.width : g.width;
+    return [a.width, a.height, b.width, b.height, own].map(Math.round).join(','); });
+  const now = JSON.stringify(sizes), same = window.__bnjaxSizes === now;
+  window.__bnjaxSizes = now;
+  return same && !sizes.includes(null);
+}"""
+
+
+def wait_until_run_finished(page, timeout_s: float = 180) -> None:
+    """Until the page's script run has ended and its charts have settled (two polls 300 ms
+    apart see the same sizes)."""
+    page.wait_for_function(_FINISHED, timeout=timeout_s * 1000, polling=100)
+    page.evaluate("() => { window.__bnjaxSizes = undefined; }")
+    page.wait_for_function(_SETTLED, timeout=timeout_s * 1000, polling=300)
+
+
+def tour(browser, base: str, proc) -> list[tuple]:
+    """Every page at its default view on the server at `base`, in the order of the sidebar, the
+    Overview first; rows of (page, seconds to its first chart, exceptions, sidebar links, charts)."""
+    from ui.frame import PAGES, page_exists
+    rows = []
+    for p in [p for p in PAGES if page_exists(p)]:
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        overview = p.path == "dashboard.py"
+        seconds = first_chart_seconds(page, base + page_url(p.path), chart=not overview,
+                                      finish=not overview)
+        rows.append((p, seconds, exceptions_on(page),
+                     page.locator("[data-testid='stSidebar'] [data-testid='stPageLink']").count(),
+                     page.locator(".vega-embed").count()))
+        page.close()
+    print("\nfresh server (compilation cache on disk as earlier processes left it):")
+    for p, seconds, *_ in rows:
+        print(f"  {p.label:32s} first chart {seconds:5.1f} s")
+    print(f"  server RSS after every default view: {rss_mb(proc.pid):.0f} MB")
+    return rows
 
 
 def exceptions_on(page) -> list[str]:

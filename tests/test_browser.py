@@ -1,10 +1,14 @@
 """The running app in a real headless Chromium: cold deep links, a fresh-server tour of every
 page, eight viewers at once, hostile URLs."""
 
+import os
+import tempfile
+from pathlib import Path
+
 import pytest
 
-from tests.server import (ROOT, chromium_path, exceptions_on, first_chart_seconds,
-                          launch_chromium, page_url, rss_mb, streamlit_server)
+from tests.server import (ROOT, chromium_path, exceptions_on, first_chart_seconds, page_url,
+                          rss_mb, wait_until_run_finished)
 from ui.frame import PAGES, page_exists
 
 pytestmark = pytest.mark.browser
@@ -20,38 +24,16 @@ BUILT = [p for p in PAGES if page_exists(p)]
 BUDGET = {"pages/5_Hyperparameter_landscape.py": 20.0}
 
 
+# `chromium` and `fresh_tour` (tests/conftest.py): one Chromium and one server, shared with
+# tests/test_browser_views.py; the server's first visitor is the tour of every page.
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
+def browser(chromium):
+    return chromium[1]
 
 
-@pytest.fixture(scope="module")
-def fresh_tour(browser):
-    """A fresh server process; every page at its default view, in the order of the sidebar, as a
-    visitor would: the Overview first (its first paint; it keeps computing its numbers and warming
-    the default views in the background). The compilation cache on disk is what earlier processes
-    left, as after a sleep on Community Cloud (tests/conftest.py runs the browser tests last).
-    `bench/memory.py` measures the same tour with an empty cache. Yields (rows, base, process)."""
-    with streamlit_server() as (base, proc):
-        rows = []
-        for p in BUILT:
-            page = browser.new_page(viewport={"width": 1280, "height": 720})
-            overview = p.path == "dashboard.py"
-            seconds = first_chart_seconds(page, base + page_url(p.path), chart=not overview,
-                                          finish=not overview)
-            rows.append((p, seconds, exceptions_on(page),
-                         page.locator("[data-testid='stSidebar'] [data-testid='stPageLink']").count(),
-                         page.locator(".vega-embed").count()))
-            page.close()
-        print("\nfresh server (compilation cache on disk as earlier processes left it):")
-        for p, seconds, *_ in rows:
-            print(f"  {p.label:32s} first chart {seconds:5.1f} s")
-        print(f"  server RSS after every default view: {rss_mb(proc.pid):.0f} MB")
-        yield rows, base, proc
+# docs/playground.png (the README's picture) is rewritten only when asked:
+# BNJAX_REFRESH_DOCS=1 python -m pytest tests/test_browser.py -k deep_link
+REFRESH_DOCS = os.environ.get("BNJAX_REFRESH_DOCS") == "1"
 
 
 def test_every_page_on_a_fresh_server(fresh_tour):
@@ -72,7 +54,10 @@ def test_playground_deep_link_with_query_params(fresh_tour, browser):
     assert page.locator(".vega-embed").count() >= 4
     assert "lr=0.3" in page.url and "seed=2" in page.url  # the view stays shareable
     page.locator(".vega-embed").first.scroll_into_view_if_needed()
-    page.screenshot(path=str(ROOT / "docs" / "playground.png"))
+    shot = ROOT / "docs" / "playground.png" if REFRESH_DOCS else \
+        Path(tempfile.gettempdir()) / "bnjax-playground.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
     page.close()
 
 
@@ -99,8 +84,7 @@ def test_eight_viewers_at_once(fresh_tour, browser):
         page.goto(url, wait_until="commit")
     for page, url in zip(pages, urls):
         page.wait_for_selector(".vega-embed canvas, .vega-embed svg", timeout=300_000)
-        page.wait_for_function(
-            "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=300_000)
+        wait_until_run_finished(page, 300)
         assert exceptions_on(page) == [], url
     rss = rss_mb(proc.pid)
     print(f"\nserver RSS after 8 concurrent sessions: {rss:.0f} MB")

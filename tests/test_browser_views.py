@@ -1,7 +1,9 @@
 """Every page in a real Chromium under the dark theme and on a 390 px phone, the downloads
 clicked for real, and each page's "Download this view" opened with the network blocked.
 
-One server for the whole module, one browser. With BNJAX_SHOTS=1, screenshots of every page (whole,
+On the server and Chromium the browser files share (tests/conftest.py), after the fresh-server
+tour of tests/test_browser.py: every page at its default view (what a phone opens), computed once
+by that tour. With BNJAX_SHOTS=1, screenshots of every page (whole,
 at 390 px and in the dark) go to $TMPDIR/bnjax-views/ for a look; without, none are taken (they
 cost seconds each and nobody looks at them in CI)."""
 import os
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import chromium_path, exceptions_on, launch_chromium, page_url, streamlit_server
+from tests.server import chromium_path, exceptions_on, page_url, wait_until_run_finished
 from ui.frame import PAGES, page_exists
 
 pytestmark = pytest.mark.browser
@@ -24,15 +26,6 @@ QUESTION_PAGES = [p for p in PAGES if page_exists(p) and p.path != "dashboard.py
 # Pages whose phone check is marked slow (deselected from the default run, never skipped) while
 # a failure found there is open. None now. Run them: python -m pytest -m slow tests/test_browser_views.py
 PHONE_PENDING: set = set()
-# Shorter runs than the default views (steps are traced: the same compiled programs), fewer
-# seeds where a page trains many: what is checked here is the layout, not the numbers.
-FAST = {"pages/1_BatchNorm_basics.py": "?steps=100",
-        "pages/2_Covariate_shift.py": "?steps=500",
-        "pages/3_Layer_decoupling.py": "?steps=500",
-        "pages/4_Regularization_noise.py": "?reg_seeds=10",
-        "pages/6_Playground.py": "?steps=300",
-        "pages/5_Hyperparameter_landscape.py": "?steps=100&depth=2&width=32&n_seeds=1",
-        "pages/7_Batch_or_normalization.py": "?n_seeds=1"}
 SHOTS = Path(tempfile.gettempdir()) / "bnjax-views"
 SHOOT = os.environ.get("BNJAX_SHOTS") == "1"
 NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
@@ -43,22 +36,18 @@ def numbers(text: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def server():
-    with streamlit_server() as (base, _):
-        yield base
+def server(fresh_tour):
+    """The shared server, after its tour of every default view."""
+    return fresh_tour[1]
 
 
 @pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = launch_chromium(p)
-        yield p, b
-        b.close()
+def browser(chromium):
+    return chromium
 
 
-def _open(context, url: str, charts: bool = True, finish: bool = True):
-    return _ready(_goto(context, url), charts, finish)
+def _open(context, url: str, overview: bool = False):
+    return _ready(_goto(context, url), overview)
 
 
 def _goto(context, url: str):
@@ -67,18 +56,16 @@ def _goto(context, url: str):
     return page
 
 
-def _ready(page, charts: bool = True, finish: bool = True):
-    # On a phone the sidebar starts folded (hidden), so wait for it to exist, not to show; an
-    # error before the frame is drawn ends the wait too.
+def _ready(page, overview: bool = False):
+    """Until the page's script has finished and its charts have settled (an error where a chart
+    would be ends the wait too: fail fast, with the error)."""
+    # On a phone the sidebar starts folded (hidden), so wait for it to exist, not to show.
     page.wait_for_selector("[data-testid='stSidebar'], [data-testid=stException]",
                            state="attached", timeout=600_000)
-    if charts:  # a chart, or an error where one would be (fail fast, with the error)
-        page.wait_for_selector(".vega-embed svg, .vega-embed canvas, [data-testid=stException]",
-                               timeout=600_000)
-    if finish:
-        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                               timeout=600_000)
-    page.wait_for_timeout(800)  # Vega's last redraws
+    page.wait_for_selector("[data-testid='stMain'] [data-testid='stPageLink']" if overview else
+                           ".vega-embed svg, .vega-embed canvas, [data-testid=stException]",
+                           timeout=600_000)
+    wait_until_run_finished(page, 600)
     return page
 
 
@@ -187,19 +174,18 @@ def visits(server, browser, request):
                          accept_downloads=True)
     for page_def in [p for p in QUESTION_PAGES + [PAGES[0]] if p.path in wanted]:
         overview = page_def.path == "dashboard.py"
-        url = server + page_url(page_def.path) + FAST.get(page_def.path, "")
+        url = server + page_url(page_def.path)
         stem = Path(page_def.path).stem
         row = {}
         t0 = time.monotonic()
-        # Both views at once: the server computes the page's results once, for both.
         on_phone, in_dark = _goto(phone, url), _goto(dark, url)
-        page = _ready(on_phone, charts=not overview, finish=not overview)
+        page = _ready(on_phone, overview)
         row["phone"] = page.evaluate(_OVERFLOW)
         row["phone_errors"] = exceptions_on(page)
         _full_shot(page, SHOTS / f"{stem}_390.png", 390)
         page.close()
 
-        page = _ready(in_dark, charts=not overview, finish=not overview)
+        page = _ready(in_dark, overview)
         row["dark"] = page.evaluate(_CONTRAST)
         row["dark_errors"] = exceptions_on(page)
         row["n_charts"] = page.locator("[data-testid=stVegaLiteChart]").count()
@@ -316,7 +302,9 @@ def test_chart_downloads_from_the_browser(server, browser):
     from PIL import Image
     p, b = browser
     context = b.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    page = _open(context, server + "/Playground?steps=300")
+    from bnjax.experiments.playground import PlaygroundConfig
+    steps = PlaygroundConfig().steps
+    page = _open(context, server + "/Playground")  # its default view, computed by the tour
     files = {}
     for label in ("Data (CSV)", "Figure (SVG)", "Figure (PNG, 2×)"):
         page.locator("[data-testid=stPopover] button").first.click()
@@ -326,7 +314,7 @@ def test_chart_downloads_from_the_browser(server, browser):
         page.keyboard.press("Escape")
     name, csv = files["Data (CSV)"]
     df = pd.read_csv(io.BytesIO(csv))
-    assert name.endswith(".csv") and len(df) > 10 and "config_steps" in df and (df.config_steps == 300).all()
+    assert name.endswith(".csv") and len(df) > 10 and "config_steps" in df and (df.config_steps == steps).all()
     name, svg = files["Figure (SVG)"]
     root = ET.fromstring(svg)
     assert name.endswith(".svg") and root.tag.endswith("svg")

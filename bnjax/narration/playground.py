@@ -381,7 +381,7 @@ def verdict_lines(per_seed: pd.DataFrame, summary: dict, config) -> list[str]:
 # ---------------------------------------------------------------------------- chart titles
 TITLE_WIDTH = 50  # characters per subtitle line (14 px): fits a half-width chart at 1280 px
 WIDE = 92  # the same for the two-panel charts of the health monitors
-LECTURE = (92, 66)  # the same in lecture mode (17 px): a full-width chart, the health charts
+LECTURE = (112, 80)  # the same in lecture mode (17 px, ~7 px a character): full-width charts
 HEAD = 52  # characters of a title line: a two-panel chart in lecture mode (21 px titles)
 
 

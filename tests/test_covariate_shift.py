@@ -279,6 +279,16 @@ def test_page_renders_with_its_charts_and_verdict(page_seed0):
     assert "Words on this page" in [e.label for e in at.expander]
 
 
+def test_lecture_mode_says_what_a_band_is(page_seed0):
+    """Lecture mode hides the narration that explains the bands: the first chart's own title
+    says what the band and the line are."""
+    at = render(PAGE, timeout=600, lecture="true", **FAST)
+    assert not at.exception, at.exception
+    title = json.loads(page_charts(at)[0].proto.spec)["title"]["text"]
+    assert title[0].startswith("Unit 0's median moved")
+    assert "band: 15th" in title[1] and "85th percentile" in title[1] and "median" in title[1]
+
+
 def test_another_seed_changes_the_verdicts_numbers(page_seed0):
     at = render(PAGE, timeout=600, seed="1", **FAST)
     assert not at.exception, at.exception

@@ -19,6 +19,18 @@ def render(page: str, timeout: float = 300, **params) -> AppTest:
     return at
 
 
+_RENDERED: dict = {}
+
+
+def rendered(page: str, **params) -> AppTest:
+    """`render(page, **params)` once per process: for tests that only read the result (the same
+    page at the same view is not drawn twice in a run)."""
+    key = (page, tuple(sorted(params.items())))
+    if key not in _RENDERED:
+        _RENDERED[key] = render(page, **params)
+    return _RENDERED[key]
+
+
 def charts(at: AppTest) -> list:
     return list(at.get("vega_lite_chart"))
 

@@ -81,7 +81,10 @@ _scan_components_once()
 #   * the files that render every page at its default view under AppTest are one unit: one
 #     process computes each default view once, for all of them (Streamlit's cache is per process);
 #   * the units go out longest first (seconds measured on a 2-core machine; a file not listed
-#     counts 5 s), so that the two workers finish together.
+#     counts 5 s), so that the two workers finish together; except that the browser unit waits
+#     for three others to go out first: its fresh server then finds the compilation cache on disk that
+#     the default views filled (as a Community Cloud app after a sleep), and its tour does not
+#     race the other worker's first compiles (the tour has time budgets).
 UNITS = {"tests/test_browser.py": "browser", "tests/test_browser_views.py": "browser",
          "tests/test_app.py": "default views", "tests/test_urls.py": "default views",
          "tests/test_export.py": "default views"}
@@ -91,6 +94,16 @@ FILE_SECONDS = {"browser": 200, "default views": 250,
                 "tests/test_nn.py": 37, "tests/test_overview.py": 31, "tests/test_train.py": 26,
                 "tests/test_covariate_shift.py": 22, "tests/test_basics.py": 13,
                 "tests/test_layering.py": 13}
+BROWSER_AFTER = 3  # units handed out before the browser unit
+
+
+def _order(units: list[str]) -> list[str]:
+    """Longest first, the browser unit after the first BROWSER_AFTER."""
+    units = sorted(units, key=lambda u: -FILE_SECONDS.get(u, 5))
+    if "browser" in units:
+        units.remove("browser")
+        units.insert(min(BROWSER_AFTER, len(units)), "browser")
+    return units
 
 
 def _unit(nodeid: str) -> str:
@@ -108,10 +121,17 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid: str) -> str:
             return _unit(nodeid)
 
+        def schedule(self) -> None:
+            if self.collection is None and self.collection_is_completed:
+                self._ordered = False
+            super().schedule()
+
         def _assign_work_unit(self, node) -> None:
-            units = sorted(self.workqueue.items(), key=lambda unit: -FILE_SECONDS.get(unit[0], 5))
-            self.workqueue.clear()
-            self.workqueue.update(units)
+            if not getattr(self, "_ordered", True):  # the first time: the whole queue in order
+                units = dict(self.workqueue)
+                self.workqueue.clear()
+                self.workqueue.update((u, units[u]) for u in _order(list(units)))
+                self._ordered = True
             super()._assign_work_unit(node)
 
     config.option.loadscopereorder = False

@@ -107,13 +107,15 @@ _FINISHED = """() => { const app = document.querySelector('[data-testid=stApp]')
   return !!app && app.dataset.testConnectionState === 'CONNECTED'
          && ['notRunning', 'compilationError'].includes(app.dataset.testScriptState); }"""
 
-# Every chart drawn (an svg or canvas in each chart's box) and no chart box or drawing changed
-# size since the last poll: Vega has done its last redraw (a chart at full width redraws when its
-# column settles, a live chart is replaced by the final one).
+# Every chart drawn (an svg or canvas in each visible chart's box) and no chart box or drawing
+# changed size since the last poll: Vega has done its last redraw (a chart at full width redraws
+# when its column settles, a live chart is replaced by the final one).
 _SETTLED = """() => {
   const sizes = [...document.querySelectorAll('[data-testid=stVegaLiteChart]')].map(c => {
-    const g = c.querySelector('svg, canvas'); if (!g) return null;
-    const a = c.getBoundingClientRect(), b = g.getBoundingClientRect();
+    const g = c.querySelector('svg, canvas'), a = c.getBoundingClientRect();
+    if (!a.width) return 'hidden';  // in a closed expander or tab: nothing to draw yet
+    if (!g) return null;
+    const b = g.getBoundingClientRect();
     const own = g.tagName === 'svg' ? g.viewBox.baseVal.width : g.width;
     return [a.width, a.height, b.width, b.height, own].map(Math.round).join(','); });
   const now = JSON.stringify(sizes), same = window.__bnjaxSizes === now;

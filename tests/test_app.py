@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from tests.apphelp import charts, palette_problems, render, texts
+from tests.apphelp import charts, palette_problems, render, rendered, texts
 from ui.frame import PAGES, page_exists
 
 BUILT = [p.path for p in PAGES if page_exists(p)]
@@ -17,7 +17,7 @@ FAST = {"pages/6_Playground.py": {"steps": "300"},
 # train every page's default view (and its warm-up every one again), minutes of the suite.
 @pytest.mark.parametrize("page", [p for p in BUILT if p != "dashboard.py"])
 def test_every_page_renders(page):
-    at = render(page, **FAST.get(page, {}))
+    at = rendered(page, **FAST.get(page, {}))
     assert not at.exception, at.exception
     assert charts(at), f"{page} drew no chart"
     for c in charts(at):  # one colour-blind-safe palette on every chart of every page
@@ -46,7 +46,7 @@ def _presets(nodes) -> int:
 def test_lecture_mode_folds_the_controls_and_keeps_the_charts(page):
     """Lecture mode: the seed, the experiment's controls and every preset line sit in closed
     expanders, so the first screen is the claim and a chart; the same charts are drawn."""
-    normal = render(page, **FAST.get(page, {}))
+    normal = rendered(page, **FAST.get(page, {}))
     lecture = render(page, lecture="true", **FAST.get(page, {}))
     assert not normal.exception and not lecture.exception, lecture.exception
     assert not _folded(normal) and _presets([normal.main]) >= 1

@@ -1,7 +1,7 @@
 """Hostile URLs on every page: no traceback, the default view, and a note saying why."""
 import pytest
 
-from tests.apphelp import render, texts
+from tests.apphelp import render, rendered, texts
 from ui.frame import PAGES, page_exists
 
 HOSTILE = ["abc", "-4", "1e12", "nan", "", "<script>alert(1)</script>", ["1", "2"], "inf",
@@ -25,7 +25,7 @@ def _measured(at):
 
 @pytest.mark.parametrize("page", QUESTION_PAGES)
 def test_hostile_urls(page):
-    default = render(page)
+    default = rendered(page)  # the default view, as tests/test_app.py drew it
     assert not default.exception
     keys = _bound_keys(default)
     assert keys, f"{page} binds no control to the URL"

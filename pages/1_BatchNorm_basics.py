@@ -169,7 +169,7 @@ with right:
 
 st.subheader("Running averages vs the population statistics, over training")
 ui.chart(charts.ema_gap_chart(result.ema_gap, say.ema_title(ps, int(s["steps"])),
-                              height=200 if lecture else 250), key="ema_gap")
+                              height=250), key="ema_gap")  # its axis titles need 250 px
 ui.explain(
     "Left: how much x̂ changes (root mean square over the training set) when a running average "
     "replaces the statistics of the whole training set; one line per seed. Right: test "

@@ -371,6 +371,10 @@ def test_page_default_view(default_view):
     bars = _dataset(charts_of(at)[0], first["layer"][0]["data"]["name"])
     assert sorted(bars["label"]) == ["eval mode: training set's statistics",
                                      "train mode: test batch of 1"]
+    # In lecture mode too: the first screen is the question, the short answer and this chart.
+    lecture = render(PAGE, lecture="true")
+    assert not lecture.exception, lecture.exception
+    assert _spec_of(charts_of(lecture)[0])["title"]["text"] == first["title"]["text"]
     assert len(at.get("latex")) >= 3  # the BN formulas and the decay convention
     ps, text = default_view.per_seed, texts(at)
     for key in ("acc_train_batch1", "acc_train_batch8", "acc_eval_population",

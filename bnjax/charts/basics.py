@@ -187,11 +187,11 @@ def ema_gap_chart(ema_gap: pd.DataFrame, title=None, *, width: int = 330,
     detail = alt.Detail("seed:N")
     gap = alt.Chart(df[df["stats"] != "population"]).mark_line(strokeWidth=2.5).encode(
         x=x, y=alt.Y("gap:Q", scale=alt.Scale(type="log"),
-                     title="change of x̂ vs the population (rms)"),
+                     title="change of x̂ (rms)"),
         color=color, strokeDash=dash, detail=detail,
         tooltip=["name:N", "seed:N", "step:Q", alt.Tooltip("gap:Q", format=".3f")])
     acc = alt.Chart(df).mark_line(strokeWidth=2.5).encode(
-        x=x, y=alt.Y("test_acc:Q", title="test accuracy in eval mode",
+        x=x, y=alt.Y("test_acc:Q", title="eval-mode test accuracy",
                      scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
         color=color, strokeDash=dash, detail=detail,
         tooltip=["name:N", "seed:N", "step:Q", alt.Tooltip("test_acc:Q", format=".1%")])

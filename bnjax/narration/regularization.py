@@ -214,8 +214,8 @@ def _falls(summary: dict) -> str:
 def noise_sentence(std: pd.DataFrame, summary: dict) -> str:
     """The mechanism in one sentence: x̂'s spread at B = 16 and how it falls, seed spreads."""
     at16 = std[std.batch_size == 16]["std"]
-    return (f"The noise comes from the mini-batch statistics: one image's normalized value x̂ varies by "
-            f"{seeds_text(at16)} between batches of 16, shrinking {_falls(summary)}.")
+    return (f"The noise comes from the mini-batch statistics: one image's normalized value x̂ "
+            f"varies by {seeds_text(at16)} between batches of 16, shrinking {_falls(summary)}.")
 
 
 def slope_clause(summary: dict) -> str:

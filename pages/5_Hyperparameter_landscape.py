@@ -171,6 +171,11 @@ fast = ui.run(exp.run_faster, fconfig, what="Learning-rate sweep", live=live_mat
 if fast is not None:
     fs = fast.summary
     titles = say.faster_titles(fast)
+    if fs["match_lr"] != s["match_lr"]:  # two small learning rates on one page: say why
+        ui.explain(f"The short answer compares BN and plain at 4a's small learning rate "
+                   f"({say.lr_text(s['match_lr'])}, the grid's nets and seeds); this sweep "
+                   f"compares them at its own ({say.lr_text(fs['match_lr'])}, seed "
+                   f"{fconfig.seed}, {fconfig.steps} steps).")
     left, right = st.columns(2)
     with left:
         show(charts.matched_chart(fast.curves, fs["match_lr"],

@@ -80,19 +80,19 @@ _scan_components_once()
 #   * the browser files are one unit: they share one server and one Chromium (fixtures below);
 #   * the files that render every page at its default view under AppTest are one unit: one
 #     process computes each default view once, for all of them (Streamlit's cache is per process);
-#   * the units go out longest first (seconds measured on a 2-core machine; a file not listed
-#     counts 5 s), so that the two workers finish together; except that the browser unit waits
+#   * the units go out longest first (seconds of a quiet 2-core machine, estimated on 2026-12-02
+#     from runs on a loaded one; a file not listed counts 5 s), so that the two workers finish together; except that the browser unit waits
 #     for three others to go out first: its fresh server then finds the compilation cache on disk that
 #     the default views filled (as a Community Cloud app after a sleep), and its tour does not
 #     race the other worker's first compiles (the tour has time budgets).
 UNITS = {"tests/test_browser.py": "browser", "tests/test_browser_views.py": "browser",
          "tests/test_app.py": "default views", "tests/test_urls.py": "default views",
          "tests/test_export.py": "default views"}
-FILE_SECONDS = {"browser": 200, "default views": 250,
-                "tests/test_regularization.py": 63, "tests/test_decoupling.py": 46,
-                "tests/test_landscape.py": 42, "tests/test_normalization.py": 39,
-                "tests/test_nn.py": 37, "tests/test_overview.py": 31, "tests/test_train.py": 26,
-                "tests/test_covariate_shift.py": 22, "tests/test_basics.py": 13,
+FILE_SECONDS = {"browser": 185, "default views": 160,
+                "tests/test_regularization.py": 65, "tests/test_decoupling.py": 48,
+                "tests/test_landscape.py": 43, "tests/test_normalization.py": 40,
+                "tests/test_nn.py": 38, "tests/test_overview.py": 32, "tests/test_train.py": 27,
+                "tests/test_covariate_shift.py": 22, "tests/test_basics.py": 14,
                 "tests/test_layering.py": 13}
 BROWSER_AFTER = 3  # units handed out before the browser unit
 

@@ -3,9 +3,9 @@ clicked for real, and each page's "Download this view" opened with the network b
 
 On the server and Chromium the browser files share (tests/conftest.py), after the fresh-server
 tour of tests/test_browser.py: every page at its default view (what a phone opens), computed once
-by that tour. With BNJAX_SHOTS=1, screenshots of every page (whole,
-at 390 px and in the dark) go to $TMPDIR/bnjax-views/ for a look; without, none are taken (they
-cost seconds each and nobody looks at them in CI)."""
+by that tour. With BNJAX_SHOTS=1, screenshots of every page (whole, at 390 px and in the dark)
+go to $TMPDIR/bnjax-views/ for a look; without, none are taken (they cost seconds each and
+nobody looks at them in CI)."""
 import os
 import re
 import tempfile

@@ -18,20 +18,19 @@ Leaves out: the loss-landscape explanation of why BN helps anyway (page 5).
 
 How it runs: config -> `runs.train_together` (BN and plain side by side, clean or noisy, the
 probes `probes.test_accuracy` and, clean, `probes.def21` every PROBE_EVERY steps; partial results
-after every chunk to `progress(fraction, message, partial)`) -> on the trained clean nets
-page 2's change of layer 1 (`probes.perturb_seeds`, 2c) and `probes.rescale_runs` (the example)
--> summary. Clean and noisy nets, BN and plain, share one static config (the noise scale and
-BN on/off are data): the same compiled programs.
+after every chunk to `progress(fraction, message, partial)`) -> on the trained clean nets,
+in one program (`probes.decoupling_runs`), page 2's affine change of layer 1 (2c) and the
+example W1 -> c * W1 (`probes.rescale_layer1`) -> summary. Clean and noisy nets, BN and
+plain, share one static config (the noise scale and BN on/off are data): the same compiled
+programs.
 
     result = run_decoupling(DecouplingConfig(seed=0))
     result.summary["ics_cos_bn"], result.summary["ics_cos_plain"]
 """
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
-import jax
 import numpy as np
 import pandas as pd
 
@@ -40,7 +39,7 @@ from bnjax.data import load_digits
 # Page 2's tick (steps between reports) and its change of layer 1 (2c shows it at REFERENCE_SIZE).
 from bnjax.experiments.covariate_shift import CHUNK, REFERENCE_SIZE, SIZES
 from bnjax.nn import MLPSpec
-from bnjax.train import TrainConfig, hparams, init_carry
+from bnjax.train import TrainConfig, hparams
 
 BN, PLAIN, NOISY_BN, NOISY_PLAIN = "BN", "plain", "noisy BN", "noisy plain"
 PROBE_EVERY = 100  # steps between Def. 2.1 probes (a multiple of CHUNK)
@@ -109,7 +108,7 @@ class DecouplingResult:
 
 # ---------------------------------------------------------------------------- the experiment
 # config -> `runs.train_together` (BN and plain side by side, the probes every PROBE_EVERY steps)
-# -> the programs after training (`probes.perturb_seeds`, `probes.rescale_runs`) -> summary.
+# -> the program after training (`probes.decoupling_runs`) -> summary.
 # BN and plain, clean and noisy nets train with one static config (BN on or off and the noise
 # scale are data), so they share their training, probe and after-training programs.
 
@@ -201,11 +200,8 @@ def _run(config: DecouplingConfig, noisy: bool, progress) -> DecouplingResult:
     jobs = {name: runs.Job(train_config(config, bn, noisy), train_hparams(config, bn, noisy),
                            seeds) for name, bn in zip(names, (True, False))}
     train_share = 0.95 if noisy else 0.85
-    ahead: list[Future] = []  # the clean nets' after-training program, compiling meanwhile
 
     def on_chunk(results):
-        if not noisy and not ahead:  # training has begun: its programs are compiled
-            ahead.append(_compile_after(config, jobs[BN].config.spec, data))
         if progress is None:
             return
         step = min(int(r.steps_done.min()) for r in results.values())
@@ -225,8 +221,6 @@ def _run(config: DecouplingConfig, noisy: bool, progress) -> DecouplingResult:
     if not noisy:
         if progress is not None:
             progress(train_share, "changing layer 1 of the trained nets")
-        for future in ahead:
-            future.result()
         x, y, factors = data.x_train, data.y_train, np.asarray(FACTORS, np.float32)
         # Each seed's change of layer 1 comes from fold_in(key(seed), 1), as on page 2.
         raw_keys = np.stack([runs.key_data(s) for s in seeds])
@@ -238,8 +232,9 @@ def _run(config: DecouplingConfig, noisy: bool, progress) -> DecouplingResult:
         for variant, r in results.items():
             spec, div = r.config.spec, r.divergence.flag
             # 2c: the affine change of layer 1 (experiment 1b) on the clean nets; and the
-            # concrete example: W1 -> c * W1 on the trained nets, the whole training set. One
-            # program (`probes.decoupling_runs`), compiled while the nets trained.
+            # concrete example: W1 -> c * W1 on the trained nets, the whole training set: one
+            # program (`probes.decoupling_runs`). (Compiled ahead in a thread while the nets
+            # trained, it only slowed training: the two cores are busy with the two devices.)
             rel_aff, rescaled = probes.decoupling_runs(
                 r.carry.params, r.carry.state, raw_keys, x, y, factors, spec=spec,
                 example=example_spec(spec), sizes=SIZES)
@@ -272,35 +267,6 @@ def _run(config: DecouplingConfig, noisy: bool, progress) -> DecouplingResult:
     if progress is not None:
         progress(1.0, "done")
     return result
-
-
-def _compile_after(config: DecouplingConfig, spec: MLPSpec, data) -> Future:
-    """Compile `probes.decoupling_runs` for the trained clean nets in a thread, while they
-    train (the two cores then compile it beside the training instead of after it); the call
-    after training finds it compiled. Any failure is left to that call to report."""
-    n = config.n_seeds
-
-    def lead(a):
-        return jax.ShapeDtypeStruct((n,) + tuple(a.shape), a.dtype)
-
-    def compile_it():
-        carry = jax.eval_shape(lambda: init_carry(jax.random.key(0), hparams(),
-                                                  config=TrainConfig(spec, "sgd")))
-        args = (jax.tree.map(lead, carry.params), jax.tree.map(lead, carry.state),
-                jax.ShapeDtypeStruct((n, 2), np.uint32),
-                jax.ShapeDtypeStruct(data.x_train.shape, data.x_train.dtype),
-                jax.ShapeDtypeStruct(data.y_train.shape, data.y_train.dtype),
-                jax.ShapeDtypeStruct((len(FACTORS),), np.float32))
-        try:
-            probes.decoupling_runs.lower(*args, spec=spec, example=example_spec(spec),
-                                         sizes=SIZES).compile()
-        except (TypeError, ValueError, RuntimeError):
-            pass
-
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bnjax-decoupling")
-    future = pool.submit(compile_it)
-    pool.shutdown(wait=False)
-    return future
 
 
 def run_gradients(config: DecouplingConfig, progress=None) -> DecouplingResult:

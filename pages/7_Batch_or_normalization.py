@@ -40,8 +40,8 @@ page = exp.PageConfig(
     sb_lr=ui.select_slider(f"Learning rate at batch {exp.LR_BATCH}, small batches (SGD)",
                            "sb_lr", [0.005, 0.01, 0.02, 0.05, 0.1], d.sb_lr, format_func=lr_fmt,
                            container=c3, help=f"Every batch size trains for the same {epochs} "
-                           f"epochs (batch {exp.TINY_BATCH}: {exp.tiny_batch_steps():,} steps "
-                           "per net)."),
+                           f"epochs (batch {exp.TINY_BATCH}: at most "
+                           f"{exp.tiny_batch_steps():,} steps per net)."),
     sb_scaling=ui.select("Learning rate at other batch sizes", "sb_scaling",
                          list(exp.LR_SCALINGS), d.sb_scaling, container=c3,
                          format_func=SCALING.get,
@@ -118,8 +118,13 @@ lr_text = (f"SGD, lr {small_cfg.lr:g} at batch {exp.LR_BATCH}, times √(B/{exp.
            f"{exp.batch_lr(small_cfg, sizes[-1]):.2g} at batch {sizes[-1]}, so that every batch "
            "size gets the same gradient noise per epoch"
            if small_cfg.lr_scaling == "sqrt" else f"SGD, lr {small_cfg.lr:g} at every batch size")
+capped = exp.capped_sizes(small_cfg, exp.N_TRAIN)
+cap_text = (" (" + "; ".join(f"batch {b}: at most {steps:,} steps, {ep:.1f} epochs"
+                            for b, steps, ep in capped) + ", to keep the page quick)"
+            if capped else "")
 ui.explain(f"Then the price of the batch: each net trains for {small_cfg.epochs} epochs at "
-           f"batch sizes {', '.join(map(str, sizes[:-1]))} and {sizes[-1]} ({lr_text}), and BN "
+           f"batch sizes {', '.join(map(str, sizes[:-1]))} and {sizes[-1]}{cap_text} "
+           f"({lr_text}), and BN "
            "is tested twice: with the running statistics it kept while training, and with "
            "population statistics of the whole training set.")
 small = ui.run(exp.run_small_batches, small_cfg, what="Q3 small batches")

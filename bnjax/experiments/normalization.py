@@ -393,6 +393,7 @@ TINY_BATCH = 2  # the smallest batch
 LR_BATCH = 64  # the batch size whose learning rate is `SmallBatchConfig.lr`
 BN_RUNNING, BN_POPULATION = "BN (running stats)", BN  # BN's two evaluations
 GAP_BATCH = 4  # small_batch_gap: LN minus BN (running statistics) at this batch size
+N_TRAIN = 1257  # training images of the digits split (`bnjax.data.load_digits`; tests check)
 LR_SCALINGS = ("sqrt", "none")
 
 
@@ -411,6 +412,9 @@ class SmallBatchConfig:
     optimizer: str = "sgd"
     epochs: int = 10
     batch_sizes: tuple = SMALL_BATCH_SIZES
+    # At most this many steps per net (0: no cap): batch 2's 10 epochs would be 6,285 steps,
+    # half of the page's small-batch compute; capped, batch 2 trains about 5 epochs.
+    max_steps: int = 3200
 
 
 def batch_lr(config: SmallBatchConfig, batch_size: int) -> float:
@@ -435,11 +439,28 @@ def small_batch_steps(epochs: int, batch_size: int, n: int) -> tuple[int, int]:
     return steps, max(1, math.ceil(steps / 10))
 
 
+def ladder_steps(config: SmallBatchConfig, batch_size: int, n: int) -> int:
+    """Training steps per net at `batch_size`: `config.epochs` epochs of n examples, at most
+    `config.max_steps` (when > 0)."""
+    steps = small_batch_steps(config.epochs, batch_size, n)[0]
+    return min(steps, int(config.max_steps)) if config.max_steps > 0 else steps
+
+
+def capped_sizes(config: SmallBatchConfig, n: int) -> list[tuple[int, int, float]]:
+    """The batch sizes whose epochs the step cap cuts: (batch size, steps, epochs trained)."""
+    out = []
+    for b in sorted({int(v) for v in config.batch_sizes if 2 <= int(v) <= n}):
+        steps = ladder_steps(config, b, n)
+        if steps < small_batch_steps(config.epochs, b, n)[0]:
+            out.append((b, steps, steps * b / n))
+    return out
+
+
 def tiny_batch_steps(config: SmallBatchConfig | None = None) -> int:
-    """Training steps per net at the smallest batch (TINY_BATCH) for `config`'s epochs: what the
-    page's control says that batch costs."""
+    """Training steps per net at the smallest batch (TINY_BATCH) for `config`: what the page's
+    control says that batch costs."""
     config = SmallBatchConfig() if config is None else config
-    return small_batch_steps(config.epochs, TINY_BATCH, len(load_digits().y_train))[0]
+    return ladder_steps(config, TINY_BATCH, len(load_digits().y_train))
 
 
 def _test_accuracy(params, state, x_train, x_test, y_test, *, spec: MLPSpec, stats: str):
@@ -517,7 +538,7 @@ def run_small_batches(config: SmallBatchConfig = SmallBatchConfig(),
     seeds = _seeds(config.seed, config.n_seeds)
     r = len(seeds)
     sizes = tuple(sorted({int(b) for b in config.batch_sizes if 2 <= int(b) <= n}))
-    work = [small_batch_steps(config.epochs, b, n)[0] for b in sizes]
+    work = [ladder_steps(config, b, n) for b in sizes]
     spec = MLPSpec(depth=config.depth, width=config.width)
     done = 0
     nets: dict[str, list] = {BN: [], LN: [], PLAIN: []}  # per net: (params, state, diverged)

@@ -244,6 +244,15 @@ def _lr_rule(config) -> str:
     return f"SGD lr {config.lr:g} at every batch size"
 
 
+def _cap_text(result) -> str:
+    """" (batch 2: 3,200 steps, 5.1 epochs)" where the step cap cut a batch size's epochs."""
+    capped = exp.capped_sizes(result.config, exp.N_TRAIN)
+    if not capped:
+        return ""
+    return " (" + "; ".join(f"batch {b}: {steps:,} steps, {ep:.1f} epochs"
+                            for b, steps, ep in capped) + ")"
+
+
 def small_title(result) -> list[str]:
     b = exp.GAP_BATCH
     ln, bn = small_values(result, LN, b), small_values(result, exp.BN_RUNNING, b)
@@ -255,7 +264,7 @@ def small_title(result) -> list[str]:
                 f"{_pct(small_values(result, exp.BN_RUNNING, first))}")
     return [f"At batch {b}, LayerNorm is {c.word} BN ({_pct(ln)} vs {_pct(bn)} test accuracy, "
             f"BN on running statistics){also}",
-            f"the same {result.config.epochs} epochs at every batch size, "
+            f"the same {result.config.epochs} epochs at every batch size{_cap_text(result)}, "
             f"{_lr_rule(result.config)}; lines: seed means, bands: lowest to highest seed"]
 
 

@@ -451,6 +451,16 @@ def _x0_offset(params, x_train, i0, spec: MLPSpec, layer: int):
     return jnp.abs((z - pop[layer].mean) / jnp.sqrt(pop[layer].var + spec.eps)).mean()
 
 
+def _noise_meter(params, state, x_train, y0, idx: tuple, i0, spec: MLPSpec, layer: int):
+    """Page 4's noise meter in one program: `noise_probe_sizes` and `x0_offset`."""
+    offset = jax.vmap(lambda p: _x0_offset(p, x_train, i0, spec, layer))(params)
+    return _noise_probe_sizes(params, state, x_train, y0, idx, spec, layer), offset
+
+
+# Once per view: LLVM level 1, as its two parts (the same bits).
+noise_meter = jax.jit(_noise_meter, static_argnames=("spec", "layer"),
+                      compiler_options=_ONCE_OPTIONS)
+
 # (R,) mean |x̂| of x0 under the population statistics: how far x0 sits from the mean.
 x0_offset = jax.jit(
     lambda params, x_train, i0, spec, layer: jax.vmap(

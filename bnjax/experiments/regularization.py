@@ -119,14 +119,15 @@ def loglog_slope(batch_sizes, std) -> float:
 
 
 def _noise_stats(spec, params, state, x, i0, y0, n_runs, config, batch_sizes, batches, rng):
-    """std over batches per (run, batch size), and the strip samples. `batch_sizes` and
-    `batches` may be tuples of equal length (the batches per size); every size is measured by
-    one program (`probes.noise_probe_sizes`)."""
+    """std over batches per (run, batch size), the strip samples, and x0's offset (mean |x̂|
+    under the population statistics, `x0_offset`). `batch_sizes` and `batches` may be tuples of
+    equal length (the batches per size); one program measures every size and the offset
+    (`probes.noise_meter`: `noise_probe_sizes` and `x0_offset`)."""
     layer = config.layer - 1
     counts = batches if isinstance(batches, tuple) else (batches,) * len(batch_sizes)
     idx = tuple(np.stack([noise_batches(rng, i0, len(x), b, k) for _ in range(n_runs)])
                 for b, k in zip(batch_sizes, counts))
-    out = probes.noise_probe_sizes(params, state, x, y0, idx, spec=spec, layer=layer)
+    out, offset = probes.noise_meter(params, state, x, y0, idx, i0, spec=spec, layer=layer)
     std = np.zeros((n_runs, len(batch_sizes)))
     strips = {}
     for j, (b, (x_hat, p)) in enumerate(zip(batch_sizes, out)):
@@ -134,7 +135,7 @@ def _noise_stats(spec, params, state, x, i0, y0, n_runs, config, batch_sizes, ba
         std[:, j] = x_hat.std(axis=1).mean(axis=1)
         if b in STRIP_BATCH_SIZES:
             strips[b] = (x_hat[:, :STRIP_BATCHES, config.unit], p[:, :STRIP_BATCHES])
-    return std, strips
+    return std, strips, np.asarray(offset)
 
 
 def run_noise_meter(config: NoiseConfig, progress=None) -> NoiseResult:
@@ -161,10 +162,10 @@ def run_noise_meter(config: NoiseConfig, progress=None) -> NoiseResult:
     sizes = tuple(int(b) for b in config.batch_sizes)
     # The batch sizes and, last, the limit: every "batch" is the whole training set (in a new
     # order, 8 times): no noise left. One program measures them all.
-    both, strips = _noise_stats(spec, carry.params, carry.state, x, i0, y0, len(seeds), config,
-                                sizes + (n,), (config.batches,) * len(sizes) + (8,), rng)
+    both, strips, offset = _noise_stats(spec, carry.params, carry.state, x, i0, y0, len(seeds),
+                                        config, sizes + (n,),
+                                        (config.batches,) * len(sizes) + (8,), rng)
     std, full = both[:, :-1], both[:, -1:]
-    offset = np.asarray(x0_offset(carry.params, x, i0, spec=spec, layer=config.layer - 1))
 
     rows = [(b, s, float(std[r, j])) for r, s in enumerate(seeds) for j, b in enumerate(sizes)]
     strip_rows = [(b, s, k, float(xh[r, k]), float(p[r, k]))

@@ -110,7 +110,7 @@ def live(update):
         drawn[partial.step] = chart.configure_axis(
             labelFontSize=17 if big else 13, titleFontSize=19 if big else 14).configure_title(
             fontSize=21 if big else 16).to_dict(validate=False)
-    st.vega_lite_chart(drawn[partial.step], width="stretch")
+    ui.live_chart(drawn[partial.step])
     st.caption(f"Live: seed {config.seed}'s net after {partial.step} of {config.steps} training "
                "steps, one mini-batch through one BN unit. The test-time accuracies follow "
                "when training ends.")

@@ -82,7 +82,7 @@ def live(update):
             labelFontSize=17 if big else 13, titleFontSize=19 if big else 14).configure_title(
             fontSize=21 if big else 16).configure_header(
             labelFontSize=18 if big else 14).to_dict(validate=False)
-    st.vega_lite_chart(drawn[partial.step], width="stretch")
+    ui.live_chart(drawn[partial.step])
     st.caption(f"Live: both nets of every seed after {partial.step} of {config.steps} training "
                "steps. The finished page follows when training ends.")
 

@@ -53,12 +53,7 @@ font = 16 if lecture else 12  # labels on the charts: a back row can read them i
 
 def show_live(chart) -> None:
     """A live chart (drawn while the nets train, replaced when the result is in)."""
-    big = lecture
-    st.altair_chart(chart.configure_axis(labelFontSize=17 if big else 13,
-                                         titleFontSize=19 if big else 14)
-                    .configure_legend(labelFontSize=17 if big else 13,
-                                      titleFontSize=17 if big else 13)
-                    .configure_title(fontSize=21 if big else 16), width="stretch")
+    ui.live_chart(chart)
 
 
 def live_clean(update) -> None:

@@ -64,7 +64,7 @@ def effect_chart(result, live: bool = False):
         subset=int(s["subset"]), group=int(s["group"]), height=150 if lecture else 240,
         panel_titles=not lecture)
     if live:  # a drawing that the final chart replaces: not recorded for downloads
-        st.altair_chart(chart, width="stretch")
+        ui.live_chart(chart)
     else:
         ui.chart(chart)
 

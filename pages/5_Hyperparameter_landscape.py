@@ -70,11 +70,11 @@ def live_grid(update):
     if cells is None or cells.empty:
         curves = exp.grid_live_curves(update.runs or {})
         if len(curves) and curves["loss"].notna().any():
-            st.altair_chart(charts.matched_chart(
+            ui.live_chart(charts.matched_chart(
                 curves, 0.0, title="Training loss, live: the median of the grid's first nets"))
             st.caption(f"Live: {update.message}. The heat maps fill in as the nets finish.")
         return
-    st.altair_chart(charts.heatmap_chart(
+    ui.live_chart(charts.heatmap_chart(
         cells, axes=(grid_lrs, grid_gains),
         title=f"Test accuracy after {config.steps} steps, cell by cell as the nets finish"))
     st.caption(f"Live: {update.message}. The full page follows when the grid is trained.")
@@ -162,8 +162,8 @@ def live_matched(update):
     p = update.partial
     if p is None or p.curves.empty or not p.curves["loss"].notna().any():
         return
-    st.altair_chart(charts.matched_chart(p.curves, p.summary["match_lr"],
-                                         title="Same small learning rate, live"))
+    ui.live_chart(charts.matched_chart(p.curves, p.summary["match_lr"],
+                                       title="Same small learning rate, live"))
     st.caption(f"Live: {update.message}.")
 
 
@@ -200,7 +200,7 @@ def live_smooth(update):
     p = update.partial
     if p is None or p.bands.empty:
         return
-    st.altair_chart(charts.smoothness_chart(p.bands, title="Along the gradient, live"))
+    ui.live_chart(charts.smoothness_chart(p.bands, title="Along the gradient, live"))
     st.caption(f"Live: {update.message}.")
 
 

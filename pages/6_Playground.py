@@ -87,11 +87,11 @@ def live(update):
                 p.step, config.steps, "Training loss"), big=lecture, x_max=config.steps))]
     acc_spec, loss_spec = drawn["specs"]
     if lecture:
-        st.vega_lite_chart(acc_spec, width="stretch")
+        ui.live_chart(acc_spec)
     else:
         left, right = st.columns(2)
-        left.vega_lite_chart(acc_spec, width="stretch")
-        right.vega_lite_chart(loss_spec, width="stretch")
+        ui.live_chart(acc_spec, left)
+        ui.live_chart(loss_spec, right)
 
 
 with curves:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ui.controls import lecture_mode
+from ui.panels import live_chart
 
 MAX_LINES = 12  # more runs than this (a grid): the median over runs, per variant
 
@@ -79,11 +79,7 @@ def training_curves(title: str = "Training loss, live (each line a seed)",
             y=alt.Y("loss:Q", title="training loss", scale=alt.Scale(type="log")),
             color=variant_color(domain=variants), strokeDash=variant_dash(domain=variants),
             detail="line:N").properties(height=300))
-        big = lecture_mode()
-        chart = chart.configure_axis(labelFontSize=17 if big else 13,
-                                     titleFontSize=19 if big else 14).configure_title(
-            fontSize=21 if big else 16)
-        st.altair_chart(chart, width="stretch")
+        live_chart(chart)
         st.caption(f"Live: {update.message}. The full results follow when training ends.")
 
     return draw

@@ -185,17 +185,7 @@ def chart(c, *, key: str | None = None, on_select="ignore", selection_mode=None,
     guides; a phone: panels stacked), offers its data (CSV) and figure (SVG, PNG) under a
     "Download" button, rendered only when clicked, and is recorded for "Download this view".
     """
-    big = lecture_mode()
-    c = (c.configure_axis(labelFontSize=17 if big else 13, titleFontSize=19 if big else 14)
-          .configure_legend(labelFontSize=17 if big else 13, titleFontSize=17 if big else 13,
-                            symbolSize=200 if big else 100)
-          .configure_title(fontSize=21 if big else 16)
-          .configure_header(labelFontSize=18 if big else 14, titleFontSize=18 if big else 14))
-    if big:  # marks a back row can see
-        c = c.configure_line(strokeWidth=4).configure_point(size=140).configure_rule(strokeWidth=3)
-        c = c.configure_text(fontSize=15)  # labels on the marks (explicit sizes stay)
-        if isinstance(getattr(c, "height", None), int):  # bigger fonts take room from the plot
-            c = c.properties(height=round(c.height * 1.25))
+    c = _sized(c)
     spec, frames = export.to_spec(c)
     if description or not spec.get("description"):
         spec["description"] = description or export.describe(spec)
@@ -207,6 +197,32 @@ def chart(c, *, key: str | None = None, on_select="ignore", selection_mode=None,
                              **({"height": height} if height else {}), **kw)
     _chart_downloads(record)
     return out
+
+
+def _sized(c):
+    """`c` with the page's fonts: bigger fonts and marks in lecture mode."""
+    big = lecture_mode()
+    c = (c.configure_axis(labelFontSize=17 if big else 13, titleFontSize=19 if big else 14)
+          .configure_legend(labelFontSize=17 if big else 13, titleFontSize=17 if big else 13,
+                            symbolSize=200 if big else 100)
+          .configure_title(fontSize=21 if big else 16)
+          .configure_header(labelFontSize=18 if big else 14, titleFontSize=18 if big else 14))
+    if big:  # marks a back row can see
+        c = c.configure_line(strokeWidth=4).configure_point(size=140).configure_rule(strokeWidth=3)
+        c = c.configure_text(fontSize=15)  # labels on the marks (explicit sizes stay)
+        if isinstance(getattr(c, "height", None), int):  # bigger fonts take room from the plot
+            c = c.properties(height=round(c.height * 1.25))
+    return c
+
+
+def live_chart(c, container=None) -> None:
+    """A chart drawn while the nets train, which the finished chart replaces: sized like
+    `chart` (an Altair chart; a dict is a spec already sized), fitted to the viewer's theme and
+    screen like it, but neither recorded for "Download this view" nor given downloads."""
+    spec = c if isinstance(c, dict) else export.to_spec(_sized(c))[0]
+    shown = export.for_dark(spec) if _dark() else spec
+    shown = export.for_phone(shown) if _phone() else shown
+    (container or st).vega_lite_chart(shown, width="stretch")
 
 
 def _dark() -> bool:

@@ -742,7 +742,7 @@ def _gather(parts: list) -> Carry:
     return jax.tree.map(lambda *xs: np.concatenate(xs), *pieces)
 
 
-__all__ = ["CALL_STEPS", "CHUNK", "Divergence", "DrawBucket", "Job", "Result", "Snapshot", "build_calls",
-           "chunk_program", "devices", "draw_calls", "forget_compiled", "init_one",
+__all__ = ["CALL_STEPS", "CHUNK", "Divergence", "DrawBucket", "Job", "Result", "Snapshot",
+           "build_calls", "chunk_program", "devices", "draw_calls", "forget_compiled", "init_one",
            "init_program", "init_weights", "key_data", "mesh", "observe", "precompile",
            "probe_calls", "probe_program", "shared", "train", "train_calls", "train_together"]

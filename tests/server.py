@@ -134,7 +134,8 @@ def wait_until_run_finished(page, timeout_s: float = 180) -> None:
 
 def tour(browser, base: str, proc) -> list[tuple]:
     """Every page at its default view on the server at `base`, in the order of the sidebar, the
-    Overview first; rows of (page, seconds to its first chart, exceptions, sidebar links, charts)."""
+    Overview first; rows of (page, seconds to its first chart, exceptions, sidebar links,
+    charts)."""
     from ui.frame import PAGES, page_exists
     rows = []
     for p in [p for p in PAGES if page_exists(p)]:

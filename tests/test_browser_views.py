@@ -314,7 +314,8 @@ def test_chart_downloads_from_the_browser(server, browser):
         page.keyboard.press("Escape")
     name, csv = files["Data (CSV)"]
     df = pd.read_csv(io.BytesIO(csv))
-    assert name.endswith(".csv") and len(df) > 10 and "config_steps" in df and (df.config_steps == steps).all()
+    assert name.endswith(".csv") and len(df) > 10 and "config_steps" in df
+    assert (df.config_steps == steps).all()
     name, svg = files["Figure (SVG)"]
     root = ET.fromstring(svg)
     assert name.endswith(".svg") and root.tag.endswith("svg")

@@ -138,7 +138,8 @@ def test_partly_diverged_views_compare_like_with_like():
     acc, loss, _ = say.noise_lines(clean, noisy)
     assert "vs plain 95.0% (1 seed), no seed where both trained" in acc
     assert "(on the seeds where every net trained)" in loss
-    assert "plain ends lowest, 0.00080 (1 seed); BN's 0.022 (1 seed) is 27× (1 seed) as high" in loss
+    assert ("plain ends lowest, 0.00080 (1 seed); BN's 0.022 (1 seed) is 27× (1 seed) as high"
+            in loss)
     assert say.accuracy_title(clean, noisy)[2] == "plain: no seed where both trained"
 
 

@@ -199,6 +199,85 @@ def test_a_switch_net_is_the_bn_net_or_the_plain_net(key, train):
                 assert float(jnp.abs(b.norm.gamma).max() + jnp.abs(b.norm.beta).max()) == 0.0
 
 
+@pytest.mark.parametrize("train", [True, False])
+def test_an_any_net_is_the_bn_the_ln_or_the_plain_net(key, train):
+    """norm "any": with kind 1 the net computes what the BN net computes, with kind 2 what the
+    LN net computes, with kind 0 what the plain net computes, bit for bit: outputs, running
+    statistics, gradients."""
+    from bnjax.nn import NORM_CODE, set_switch
+    from bnjax.train import loss_fn
+
+    k1, k2 = jax.random.split(key)
+    x, y = _x(k1, n=32, f=64), jax.random.randint(k2, (32,), 0, 10)
+    anyspec = MLPSpec(depth=3, width=16, norm="any")
+    sw, sw_state = mlp_init(key, anyspec)
+    assert sw.hidden[0].dense.b is not None and sw.hidden[0].norm.kind == NORM_CODE["batch"]
+    for norm in ("batch", "layer", "none"):
+        spec = anyspec._replace(norm=norm)
+        ref, ref_state = mlp_init(key, spec)
+        normed = norm != "none"
+        ref = ref._replace(hidden=tuple(
+            h._replace(dense=h.dense._replace(b=None if normed else 0.1 * h.dense.w[0]),
+                       norm=h.norm._replace(gamma=1.0 + h.dense.w[1], beta=h.dense.w[2])
+                       if normed else None) for h in ref.hidden))
+        mine = set_switch(sw._replace(hidden=tuple(
+            s._replace(dense=s.dense._replace(w=r.dense.w, b=0.1 * r.dense.w[0]),
+                       norm=s.norm._replace(gamma=1.0 + r.dense.w[1], beta=r.dense.w[2]))
+            for s, r in zip(sw.hidden, ref.hidden)), out=ref.out), NORM_CODE[norm])
+        # running statistics that are not the initial ones (eval mode uses them)
+        sw_state = tuple(st._replace(mean=st.mean + 0.3, var=st.var * 2.0) for st in sw_state)
+        if norm == "batch":
+            ref_state = sw_state
+        (l1, (st1, o1)), g1 = jax.value_and_grad(loss_fn, has_aux=True)(
+            ref, ref_state, x, y, spec=spec, train=train)
+        (l2, (st2, o2)), g2 = jax.value_and_grad(loss_fn, has_aux=True)(
+            mine, sw_state, x, y, spec=anyspec, train=train)
+        assert l1 == l2
+        np.testing.assert_array_equal(o1, o2)
+        if norm == "batch":
+            for a, b in zip(jax.tree.leaves(st1), jax.tree.leaves(st2)):
+                np.testing.assert_array_equal(a, b)
+        else:  # the statistics of a net without batch norm never move
+            for a, b in zip(jax.tree.leaves(sw_state), jax.tree.leaves(st2)):
+                np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(g1.out.w, g2.out.w)
+        for a, b in zip(g1.hidden, g2.hidden):
+            np.testing.assert_array_equal(a.dense.w, b.dense.w)
+            if normed:  # the unused bias gets no gradient at all
+                assert float(jnp.abs(b.dense.b).max()) == 0.0
+                np.testing.assert_array_equal(a.norm.gamma, b.norm.gamma)
+                np.testing.assert_array_equal(a.norm.beta, b.norm.beta)
+            else:  # nor do a plain net's unused gamma and beta
+                np.testing.assert_array_equal(a.dense.b, b.dense.b)
+                assert float(jnp.abs(b.norm.gamma).max() + jnp.abs(b.norm.beta).max()) == 0.0
+
+
+def test_any_nets_train_as_their_own_norm_in_one_program():
+    """Whole runs through the runner: BN, LN and plain as three jobs of one "any" config (one
+    training program) give each net's training losses and weights bit for bit. The running
+    statistics (the compiled program fuses their update differently) agree to 1e-6."""
+    from bnjax import probes, runs
+    from bnjax.data import load_digits
+    from bnjax.nn import NORM_CODE
+    from bnjax.train import TrainConfig, hparams
+
+    data, seeds = load_digits(), (4, 9)
+    cfg = lambda norm: TrainConfig(MLPSpec(depth=3, width=32, norm=norm), "momentum", 32)  # noqa
+    ref = runs.train_together({n: runs.Job(cfg(n), hparams(lr=0.05), seeds)
+                               for n in ("batch", "layer", "none")}, 120, data)
+    mine = runs.train_together({n: runs.Job(cfg("any"), hparams(lr=0.05, bn=NORM_CODE[n]), seeds)
+                                for n in ("batch", "layer", "none")}, 120, data)
+    for n in ref:
+        np.testing.assert_array_equal(ref[n].loss, mine[n].loss)
+        assert np.isfinite(ref[n].loss).all()
+        for a, b in zip(ref[n].carry.params.hidden, mine[n].carry.params.hidden):
+            np.testing.assert_array_equal(a.dense.w, b.dense.w)
+        if n == "batch":
+            for a, b in zip(jax.tree.leaves(ref[n].carry.state),
+                            jax.tree.leaves(mine[n].carry.state)):
+                np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
 # ---------------------------------------------------------------------------- layer norm
 
 

@@ -56,14 +56,6 @@ class SwitchParams(NamedTuple):
     on: jax.Array  # () 1.0: batch norm (the linear bias unused); 0.0: plain (gamma, beta unused)
 
 
-class NormSwitchParams(NamedTuple):
-    """A hidden layer that is batch norm, layer norm or plain by a traced code (norm "any"):
-    the three nets of one shape then share every compiled program."""
-    gamma: jax.Array  # (features,) BN or LN scale, 1 at init
-    beta: jax.Array  # (features,) BN or LN shift, 0 at init
-    kind: jax.Array  # () NORM_CODE: 0.0 plain, 1.0 batch norm, 2.0 layer norm
-
-
 class _HiddenFields(NamedTuple):
     dense: DenseParams
     norm: BatchNormParams | LayerNormParams | None  # None for a plain layer
@@ -100,18 +92,13 @@ NORMS = ("batch", "layer", "none")
 # Not a normalization of its own: "switch" is batch norm or none by a traced value per net
 # (`SwitchParams.on`, set by `set_switch`), so that BN and plain nets share their programs.
 SWITCH = "switch"
-# Nor is "any": batch norm, layer norm or none by a traced code per net (`NormSwitchParams.kind`
-# = NORM_CODE[name], set by `set_switch`), so that BN, LN and plain nets share their programs.
-ANY = "any"
-NORM_CODE = {"none": 0.0, "batch": 1.0, "layer": 2.0}
-SWITCHES = (SWITCH, ANY)  # the norms whose kind is data (`train.hparams(bn=...)` sets it)
 
 
 def _norm_name(norm) -> str:
     """"batch" | "layer" | "none" from a name, or from the older bool switch (True = batch)."""
     if not isinstance(norm, str):  # a truth value (bool, numpy bool, 0/1)
         return "batch" if norm else "none"
-    if norm not in NORMS + SWITCHES:
+    if norm not in NORMS + (SWITCH,):
         raise ValueError(f"unknown normalization {norm!r}; one of {NORMS}")
     return norm
 
@@ -153,9 +140,8 @@ class MLPSpec(_SpecFields):
 
     @property
     def has_stats(self) -> bool:
-        """The net keeps batch-norm statistics: norm "batch", or "switch" / "any" (BN or not is
-        data)."""
-        return self.norm in ("batch",) + SWITCHES
+        """The net keeps batch-norm statistics: norm "batch", or "switch" (BN or not is data)."""
+        return self.norm in ("batch", SWITCH)
 
     def _replace(self, **changes):
         if "bn" in changes:
@@ -374,26 +360,13 @@ def _switch_init(features: int):
     return SwitchParams(p.gamma, p.beta, jnp.ones((), jnp.float32)), state
 
 
-def _any_init(features: int):
-    """An "any" layer: gamma, beta, batch norm's statistics, set to batch norm (`set_switch`)."""
-    p, state = batchnorm_init(features)
-    kind = jnp.full((), NORM_CODE["batch"], jnp.float32)
-    return NormSwitchParams(p.gamma, p.beta, kind), state
-
-
 def set_switch(params: "MLPParams", on) -> "MLPParams":
-    """The same net with every switch layer set to batch norm (`on` 1.0) or plain (0.0), and
-    every "any" layer to the kind NORM_CODE `on` (0.0 plain, 1.0 batch, 2.0 layer); `on` may be
-    traced. Layers of another kind are left as they are."""
+    """The same net with every switch layer set to batch norm (`on` 1.0) or plain (0.0); `on`
+    may be traced. Layers of another kind are left as they are."""
     on = jnp.asarray(on, jnp.float32)
-
-    def one(h):
-        if isinstance(h.norm, SwitchParams):
-            return h._replace(norm=h.norm._replace(on=on))
-        if isinstance(h.norm, NormSwitchParams):
-            return h._replace(norm=h.norm._replace(kind=on))
-        return h
-    return params._replace(hidden=tuple(one(h) for h in params.hidden))
+    hidden = tuple(h._replace(norm=h.norm._replace(on=on)) if isinstance(h.norm, SwitchParams)
+                   else h for h in params.hidden)
+    return params._replace(hidden=hidden)
 
 
 def _switch_apply(layer: "HiddenParams", state, x, *, train: bool, decay, eps: float,
@@ -414,35 +387,8 @@ def _switch_apply(layer: "HiddenParams", state, x, *, train: bool, decay, eps: f
     return z, jnp.where(on, h_bn, z), new_state
 
 
-def _any_apply(layer: "HiddenParams", state, x, *, train: bool, decay, eps: float,
-               groups: RowGroups | None = None):
-    """One "any" layer: (z, h, new_state), as `_switch_apply` with a third kind. Batch (kind 1)
-    or layer norm (2): z = x W (no bias), h = BN(z) or LN(z); plain (0): z = x W + b, h = z. The
-    statistics change only under batch norm. Each unused normalization gets zeros as input and
-    `where` passes it no gradient: outputs, gradients, statistics and the runner's training
-    losses and weights are those of the net's own norm, bit for bit (tests/test_nn.py).
-    Not used by any page yet: both normalizations are computed (a select), and the runner's
-    training of 8x64 nets (3 nets x 3 seeds x 1000 steps) then costs 2.6x its own norms' (3.6
-    vs 1.4 s) to save 2 of their 4.1 s of compiling. A `lax.switch` on the kind computes one
-    (1.8 s) but, inside the runner's shard_map, its backward pass rounds differently (1 ulp at
-    step 1, 0.06 in the loss 300 steps later); bit for bit under a plain jit."""
-    p = layer.norm
-    is_bn = (p.kind > 0.5) & (p.kind < 1.5)
-    is_ln = p.kind > 1.5
-    xw = x @ layer.dense.w  # (batch, width)
-    z = xw + jnp.where(p.kind > 0.5, 0.0, layer.dense.b)[None, :]
-    h_bn, bn_state = batchnorm_apply(BatchNormParams(p.gamma, p.beta), state,
-                                     jnp.where(is_bn, xw, 0.0), train=train, decay=decay, eps=eps,
-                                     groups=groups)
-    h_ln, _ = layernorm_apply(LayerNormParams(p.gamma, p.beta), None, jnp.where(is_ln, xw, 0.0),
-                              eps=eps)
-    new_state = jax.tree.map(lambda a, b: jnp.where(is_bn, a, b), bn_state, state)
-    return z, jnp.where(is_bn, h_bn, jnp.where(is_ln, h_ln, z)), new_state
-
-
 # What each normalization's init and apply are; "none" has neither.
-_NORM_INIT = {"batch": batchnorm_init, "layer": layernorm_init, SWITCH: _switch_init,
-              ANY: _any_init}
+_NORM_INIT = {"batch": batchnorm_init, "layer": layernorm_init, SWITCH: _switch_init}
 
 
 def _norm_apply(spec: "MLPSpec", params, state, z, *, train: bool, decay: float,
@@ -471,7 +417,7 @@ def mlp_init(key, spec: MLPSpec, gain=1.0):
         norm = spec.norm != "none"  # every norm here has a beta, which replaces the bias
         # (a switch layer keeps both: which one acts is data)
         dense = dense_init(k, fan_in, spec.width, gain=gain, c=c,
-                           bias=not norm or spec.norm in SWITCHES)
+                           bias=not norm or spec.norm == SWITCH)
         norm_params, norm_state = _NORM_INIT[spec.norm](spec.width) if norm else (None, None)
         hidden.append(HiddenParams(dense, norm_params))
         state.append(norm_state)
@@ -535,9 +481,6 @@ def mlp_apply(params: MLPParams, state: MLPState, x, *, spec: MLPSpec, train: bo
         if isinstance(layer.norm, SwitchParams):
             z, h, bn_state = _switch_apply(layer, bn_state, x, train=train, decay=decay,
                                            eps=spec.eps, groups=groups)
-        elif isinstance(layer.norm, NormSwitchParams):
-            z, h, bn_state = _any_apply(layer, bn_state, x, train=train, decay=decay,
-                                        eps=spec.eps, groups=groups)
         elif layer.norm is not None:
             z = dense_apply(layer.dense, x)  # (batch, width)
             h, bn_state = _norm_apply(spec, layer.norm, bn_state, z, train=train, decay=decay,

@@ -57,7 +57,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from bnjax.data import Dataset, batch_indices
-from bnjax.nn import SWITCHES, MLPParams, MLPSpec, init_std, mlp_init, set_switch
+from bnjax.nn import SWITCH, MLPParams, MLPSpec, init_std, mlp_init, set_switch
 from bnjax.train import (INIT_COMPILER_OPTIONS, Carry, Hparams, TrainConfig, init_optimizer,
                          train_step)
 
@@ -252,7 +252,7 @@ def init_one(weights, hp: Hparams, config: TrainConfig) -> Carry:
           for i, (a, b) in enumerate(shapes)]
     hidden = tuple(h._replace(dense=h.dense._replace(w=w)) for h, w in zip(ref.hidden, ws))
     params = MLPParams(hidden, ref.out._replace(w=ws[-1]))
-    params = set_switch(params, hp.bn) if config.spec.norm in SWITCHES else params
+    params = set_switch(params, hp.bn) if config.spec.norm == SWITCH else params
     return Carry(params, state, init_optimizer(params, hp, config.optimizer), raw_key,
                  jnp.array(False))
 

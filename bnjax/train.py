@@ -22,7 +22,7 @@ import numpy as np
 import optax
 
 from bnjax.data import Dataset
-from bnjax.nn import (SWITCHES, MLPParams, MLPSpec, RowGroups, mlp_apply, mlp_init,
+from bnjax.nn import (SWITCH, MLPParams, MLPSpec, RowGroups, mlp_apply, mlp_init,
                       population_state, row_groups, set_switch)
 
 # ---------------------------------------------------------------------------- configuration
@@ -146,7 +146,7 @@ def init_carry(key, hp: Hparams, *, config: TrainConfig) -> Carry:
     """A fresh run: parameters from `key`, gain from `hp` (traced), optimizer state."""
     k_init, k_train = jax.random.split(key)
     params, state = mlp_init(k_init, config.spec, hp.gain)
-    params = set_switch(params, hp.bn) if config.spec.norm in SWITCHES else params
+    params = set_switch(params, hp.bn) if config.spec.norm == SWITCH else params
     return Carry(params, state, init_optimizer(params, hp, config.optimizer), k_train,
                  jnp.array(False))
 

@@ -434,12 +434,6 @@ def _noise_probe_sizes(params, state, x_train, y0, idx: tuple, spec: MLPSpec, la
     return tuple(_noise_probe(params, state, x_train, y0, i, spec, layer) for i in idx)
 
 
-# `noise_probe` for several batch sizes in one program (idx a tuple of (R, N_k, B_k) arrays): the
-# meter's 8 batch sizes (7 and the whole set) compile once instead of 8 times.
-# It runs once per view: LLVM level 1 (compile 1.5 -> 1.2 CPU s under load, the same bits).
-noise_probe_sizes = jax.jit(_noise_probe_sizes, static_argnames=("spec", "layer"),
-                            compiler_options=_ONCE_OPTIONS)
-
 
 def _x0_offset(params, x_train, i0, spec: MLPSpec, layer: int):
     from bnjax.nn import population_state  # noqa: PLC0415
@@ -452,20 +446,16 @@ def _x0_offset(params, x_train, i0, spec: MLPSpec, layer: int):
 
 
 def _noise_meter(params, state, x_train, y0, idx: tuple, i0, spec: MLPSpec, layer: int):
-    """Page 4's noise meter in one program: `noise_probe_sizes` and `x0_offset`."""
+    """Page 4's noise meter in one program: `noise_probe` for every batch size (idx a tuple of
+    (R, N_k, B_k) arrays: the meter's 8 batch sizes compile once, not 8 times) and (R,) mean
+    |x̂| of x0 under the population statistics (how far x0 sits from the mean)."""
     offset = jax.vmap(lambda p: _x0_offset(p, x_train, i0, spec, layer))(params)
     return _noise_probe_sizes(params, state, x_train, y0, idx, spec, layer), offset
 
 
-# Once per view: LLVM level 1, as its two parts (the same bits).
+# Once per view: LLVM level 1 (compile 1.5 -> 1.2 CPU s under load, the same bits).
 noise_meter = jax.jit(_noise_meter, static_argnames=("spec", "layer"),
                       compiler_options=_ONCE_OPTIONS)
-
-# (R,) mean |x̂| of x0 under the population statistics: how far x0 sits from the mean.
-x0_offset = jax.jit(
-    lambda params, x_train, i0, spec, layer: jax.vmap(
-        lambda p: _x0_offset(p, x_train, i0, spec, layer))(params),
-    static_argnames=("spec", "layer"), compiler_options=_ONCE_OPTIONS)
 
 
 def masked_accuracy(params, state, x_test, y_test, masks, *, spec: MLPSpec):
@@ -502,22 +492,6 @@ def _population_runs(params, x_train, spec: MLPSpec):
 
     return jax.vmap(lambda p: population_state(p, x_train, spec=spec))(params)
 
-
-# Over runs (R) and masks (M): (R, M) test accuracies; population statistics of R runs.
-ablation_frozen = jax.jit(_ablation_frozen, static_argnames="spec")
-ablation_recomputed = jax.jit(_ablation_recomputed, static_argnames="spec")
-population_runs = jax.jit(_population_runs, static_argnames="spec",
-                          compiler_options=_ONCE_OPTIONS)
-
-
-def _ablation_bn(params, x_train, x_test, y_test, masks, spec: MLPSpec):
-    return (_ablation_frozen(params, _population_runs(params, x_train, spec), x_test, y_test,
-                             masks, spec),
-            _ablation_recomputed(params, x_train, x_test, y_test, masks, spec))
-
-
-# A BN net's ablation both ways, (frozen, recomputed) each (R, M), in one program (not three).
-ablation_bn = jax.jit(_ablation_bn, static_argnames="spec")
 
 
 def _ablation_nets(params, bn_params, x_train, x_test, y_test, masks, spec: MLPSpec):

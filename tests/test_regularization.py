@@ -140,7 +140,8 @@ def test_one_program_measures_every_batch_size_as_the_single_ones_do():
     idx = tuple(np.stack([exp.noise_batches(rng, 3, len(data.x_train), b, 5) for _ in range(2)])
                 for b in (4, 32))
     x = jnp.asarray(data.x_train)
-    together = exp.probes.noise_probe_sizes(params, state, x, 1, idx, spec=spec, layer=1)
+    together, offset = exp.probes.noise_meter(params, state, x, 1, idx, 3, spec=spec, layer=1)
+    assert np.asarray(offset).shape == (2,) and np.isfinite(np.asarray(offset)).all()
     for i, (x_hat, p) in zip(idx, together):
         one_hat, one_p = exp.noise_probe(params, state, x, 1, i, spec=spec, layer=1)
         np.testing.assert_allclose(np.asarray(x_hat), np.asarray(one_hat), rtol=1e-5, atol=1e-6)

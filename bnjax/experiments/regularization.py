@@ -42,7 +42,7 @@ from bnjax.train import TrainConfig, hparams
 from bnjax.experiments import reporter
 
 # The page's probes (bnjax.probes), under the names this module's code and tests use.
-noise_probe, x0_offset = probes.noise_probe, probes.x0_offset
+noise_probe = probes.noise_probe
 x0_in_batch, masked_accuracy_recomputed = probes.x0_in_batch, probes.masked_accuracy_recomputed
 
 # ---------------------------------------------------------------------------- shared helpers
@@ -120,9 +120,9 @@ def loglog_slope(batch_sizes, std) -> float:
 
 def _noise_stats(spec, params, state, x, i0, y0, n_runs, config, batch_sizes, batches, rng):
     """std over batches per (run, batch size), the strip samples, and x0's offset (mean |x̂|
-    under the population statistics, `x0_offset`). `batch_sizes` and `batches` may be tuples of
-    equal length (the batches per size); one program measures every size and the offset
-    (`probes.noise_meter`: `noise_probe_sizes` and `x0_offset`)."""
+    under the population statistics). `batch_sizes` and `batches` may be tuples of equal length
+    (the batches per size); one program measures every size and the offset
+    (`probes.noise_meter`)."""
     layer = config.layer - 1
     counts = batches if isinstance(batches, tuple) else (batches,) * len(batch_sizes)
     idx = tuple(np.stack([noise_batches(rng, i0, len(x), b, k) for _ in range(n_runs)])
@@ -230,9 +230,6 @@ class AblationResult:
     diverged: dict = field(default_factory=dict)  # variant -> seeds that diverged
     summary: dict = field(default_factory=dict)
 
-
-ablation_frozen, ablation_recomputed = probes.ablation_frozen, probes.ablation_recomputed
-population_runs = probes.population_runs
 
 
 def ablation_masks(rng: np.random.Generator, depth: int, width: int, orders: int):

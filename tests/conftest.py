@@ -83,8 +83,9 @@ _scan_components_once()
 #   * the units go out longest first (seconds of a quiet 2-core machine, estimated on 2026-12-02
 #     from runs on a loaded one; a file not listed counts 5 s), so that the two workers finish
 #     together; except that the browser unit waits for three others to go out first: its fresh
-#     server then finds the compilation cache on disk that the default views filled (as a Community Cloud app after a sleep), and its tour does not
-#     race the other worker's first compiles (the tour has time budgets).
+#     server then finds the compilation cache on disk that the default views filled (as a
+#     Community Cloud app after a sleep), and its tour does not race the other worker's first
+#     compiles (the tour has time budgets).
 UNITS = {"tests/test_browser.py": "browser", "tests/test_browser_views.py": "browser",
          "tests/test_app.py": "default views", "tests/test_urls.py": "default views",
          "tests/test_export.py": "default views"}

@@ -122,8 +122,8 @@ def test_dropout_answer_says_frozen_and_recomputed_statistics():
                                        "BN (frozen stats)": [0.55, 0.54, 0.56],
                                        "BN (recomputed stats)": [0.67, 0.66, 0.68]}))
     assert mixed.startswith("Compared with dropout")
-    assert "copes worse than a plain net at test time, better once its statistics are " \
-           "recomputed" in mixed
+    assert ("copes worse than a plain net at test time and better than it once its statistics "
+            "are recomputed") in mixed
     both = say.dropout_answer(curves({"plain": plain, "dropout": drop,
                                       "BN (frozen stats)": [0.65, 0.66, 0.64],
                                       "BN (recomputed stats)": [0.67, 0.66, 0.68]}))

@@ -344,8 +344,7 @@ def dropout_answer(curves: pd.DataFrame) -> str:
     frozen, again = "BN (frozen stats)", "BN (recomputed stats)"
     d = compare(a["dropout"], a["plain"], words=cope)
     b = compare(a[frozen], a["plain"], words=cope)
-    r = compare(a[again], a["plain"], words=("better", "worse", "about as well")) \
-        if again in a else None
+    r = compare(a[again], a["plain"], words=cope) if again in a else None
     signs = [b.sign] if r is None else [b.sign, r.sign]
     like = ("Like dropout" if d.sign > 0 and min(signs) > 0 else
             "Unlike dropout" if d.sign > 0 and max(signs) <= 0 else "Compared with dropout")
@@ -354,7 +353,7 @@ def dropout_answer(curves: pd.DataFrame) -> str:
         return (f"{like}: with units switched off, a BN net copes {b.word} a plain net; "
                 f"{drop}.")
     return (f"{like}: with units switched off, a BN net copes {b.word} a plain net at test "
-            f"time, {r.word} once its statistics are recomputed; {drop}.")
+            f"time and {r.word} it once its statistics are recomputed; {drop}.")
 
 
 # ---------------------------------------------------------------------------- ghost batches

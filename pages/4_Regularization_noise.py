@@ -23,9 +23,9 @@ answer = ui.lede(
     "on a training set small enough to overfit, over many seeds. Then the noise: one "
     "training image gets a different normalized value x̂ in every batch. Then whether the "
     "networks rely less on single units, as dropout nets do (Morcos et al. 2018). One "
-    "convention for seed spreads on this page: a number in brackets after a mean, as in "
-    "91.3% (88.9–93.5), is the lowest and highest seed; a 95% CI is a confidence interval of a "
-    "mean over paired seeds.")
+    "convention for seed spreads on this page: a number in brackets after a mean, "
+    "mean (lowest–highest), gives the lowest and highest seed; a 95% CI is a confidence "
+    "interval of a mean over paired seeds.")
 lecture = ui.lecture_mode()
 first_chart = st.container()  # lecture mode: the first chart, right under the short answer
 seed = ui.seed(0, container=ui.controls_area("Seed (every experiment on this page)"))

@@ -83,6 +83,28 @@ def spread(values: Iterable[float], spec: str = ".2f", *, style: str = "range") 
     return f"{show(m)} ({show(float(v.min()))}–{show(float(v.max()))})"
 
 
+def seeds_text(values, spec: str = ".2f") -> str:
+    """`spread` with as many decimals (up to two more than `spec`) as it takes for the seeds'
+    min and max to differ, "0.372 (0.369–0.374)" rather than "0.37 (0.37–0.37)"; seeds that
+    agree to that precision read "0.37 on every seed".
+
+    >>> seeds_text([0.372, 0.369, 0.374]), seeds_text([0.5, 0.5, 0.5])
+    ('0.372 (0.369–0.374)', '0.50 on every seed')
+    """
+    v = np.asarray(values, float).ravel()
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return "—"
+    if v.size == 1:
+        return spread(v, spec)
+    kind, digits = spec[-1], int(spec[1:-1] or 2) if spec[1:-1].isdigit() else 2
+    for d in range(digits, digits + 3):
+        s_ = f".{d}{kind}"
+        if format(v.min(), s_) != format(v.max(), s_):
+            return spread(v, s_)
+    return f"{tiny(float(v.mean()), spec)} on every seed"
+
+
 def ci95(diffs: Sequence[float]) -> tuple[float, float, float]:
     """(mean, low, high): the 95% confidence interval of a mean, Student t, from paired
     differences; (mean, nan, nan) for fewer than 2 values."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bnjax.text import Comparison, compare, fmt, spread, tiny
+from bnjax.text import Comparison, compare, fmt, seeds_text, tiny
 
 # Noise closes a share of the noise-off net's train/test gap; below this share it is "slight".
 SLIGHT = 0.25
@@ -25,28 +25,6 @@ ON, OFF = "noise on", "noise off"
 def _pts(x: float, signed: bool = True) -> str:
     """A difference of accuracies in percentage points: "+1.7"."""
     return "—" if not math.isfinite(x) else format(100 * x, "+.1f" if signed else ".1f")
-
-
-def seeds_text(values, spec: str = ".2f") -> str:
-    """The page's one convention for a seed spread: "0.42 (0.40–0.45)", the mean and the min–max
-    over seeds, with as many decimals (up to two more than `spec`) as it takes for the min and
-    the max to differ; seeds that agree to that precision read "0.37 on every seed".
-
-    >>> seeds_text([0.372, 0.369, 0.374]), seeds_text([0.5, 0.5, 0.5])
-    ('0.372 (0.369–0.374)', '0.50 on every seed')
-    """
-    v = np.asarray(values, float).ravel()
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return "—"
-    if v.size == 1:
-        return spread(v, spec)
-    kind, digits = spec[-1], int(spec[1:-1] or 2) if spec[1:-1].isdigit() else 2
-    for d in range(digits, digits + 3):
-        s_ = f".{d}{kind}"
-        if format(v.min(), s_) != format(v.max(), s_):
-            return spread(v, s_)
-    return f"{tiny(float(v.mean()), spec)} on every seed"
 
 
 def _pct(values) -> str:

@@ -136,8 +136,8 @@ TERMS: dict[str, str] = {
     "gradient change": "How much the gradient changes as you step along it: small means the "
                        "gradient stays a reliable guide (Santurkar's gradient predictiveness).",
     "gradient smoothness": "The largest change of the gradient per unit of distance moved along "
-                           "it (Santurkar et al.'s β-smoothness, a β unrelated to BN's shift β): smaller is "
-                           "smoother, which lets training take bigger steps.",
+                           "it (Santurkar et al.'s β-smoothness, a β unrelated to BN's shift "
+                           "β): smaller is smoother, which lets training take bigger steps.",
     "gradient change per unit distance": "How much the gradient changes per unit of distance "
                                          "moved along it, ‖Δg‖ / ‖Δw‖, the largest over the "
                                          "step sizes tried (Santurkar et al.'s "

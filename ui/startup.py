@@ -1,0 +1,63 @@
+"""What the server does once, when it starts, before it accepts its first viewer.
+
+`streamlit run dashboard.py` finds the `st.App` that dashboard.py defines and serves it; the
+App's lifespan calls `run()` once Streamlit's runtime has started and before the server answers
+(`ui`'s caches need the runtime: dashboard.py imports this module only then). Without it, the first viewer's
+first page paid for the process's one-time work: importing JAX, Altair, pandas and scikit-learn,
+starting XLA's CPU client and LLVM, reading the digits, loading the Vega-Lite schema (about two
+seconds on two cores, before any network could train). Now the server's start pays for it, so
+the viewer who opens a deep link (a lecture slide's link, a woken Community Cloud app) meets a
+process that is ready to compile and train their page straight away.
+
+What it does not do: compile or train anything (a page's programs depend on its view; the
+Overview's background warm-up does that, and yields to viewers), nor draw anything.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+_log = logging.getLogger("bnjax.startup")
+
+
+def preload() -> float:
+    """Import and initialize what every page needs; returns the seconds it took."""
+    t0 = time.perf_counter()
+    from bnjax import runtime
+    runtime.configure()  # before JAX's backend starts: its CPU devices, the compilation cache
+
+    import importlib
+    import pkgutil
+
+    import altair as alt
+    import jax
+    import jax.numpy as jnp
+    import pandas as pd
+
+    import bnjax.charts
+    import bnjax.experiments
+    import bnjax.narration
+    import ui
+    import ui.live
+    from bnjax import data
+
+    for package in (bnjax.experiments, bnjax.charts, bnjax.narration):
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+    data.load_digits()  # scikit-learn's digits, split and standardized (cached per process)
+    # XLA's CPU client, its devices and LLVM: a first (tiny) compile starts them all.
+    jax.block_until_ready(jax.jit(lambda x: jnp.tanh(x) @ x)(jnp.ones((4, 4))))
+    # Altair's Vega-Lite schema and its validator load at the first chart's to_dict().
+    alt.Chart(pd.DataFrame({"x": [0.0], "y": [0.0]})).mark_line().encode(
+        x="x:Q", y="y:Q").to_dict()
+    del ui  # imported for its modules (frame, controls, panels, export, live) only
+    return time.perf_counter() - t0
+
+
+def run() -> None:
+    """Preload, logging how long it took; a failure is logged, never raised: the server must
+    start whatever happens here (a page then loads what it needs itself, as before)."""
+    try:
+        _log.info("preloaded JAX, Altair and the digits in %.1f s", preload())
+    except Exception:  # noqa: BLE001
+        _log.exception("preload failed; pages will load what they need themselves")

@@ -450,6 +450,22 @@ def precompile(jobs: Mapping[str, Job], data: Dataset, fns: tuple = (), probe_ar
     return _Ahead(futures)
 
 
+def compile_draws() -> None:
+    """Compile the draw program of the lab's usual nets (`DrawBucket`: up to 15 hidden layers of
+    up to 128 x 128) now, for the devices in place: a server's start-up calls it, since every
+    page's first training call needs it whatever its net."""
+    d = devices()
+    shape = DrawBucket(DRAW_LAYERS, DRAW_SIZE)
+    with _compiled_lock:
+        if ("draw", shape) in _compiled:
+            return
+    keys = jax.ShapeDtypeStruct((d,) + key_data(0).shape, np.uint32,
+                                sharding=NamedSharding(mesh(d), P("runs")))
+    draw_program.lower(keys, bucket=shape).compile()
+    with _compiled_lock:
+        _compiled.add(("draw", shape))
+
+
 class DrawBucket(NamedTuple):
     """What the initial draws of a net depend on (`init_weights`): at least depth + 1 keys, at
     least as many normals per key as its largest layer has weights."""

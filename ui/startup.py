@@ -1,16 +1,21 @@
-"""What the server does once, when it starts, before it accepts its first viewer.
+"""What the server does once, when it starts, before it answers its first viewer.
 
 `streamlit run dashboard.py` finds the `st.App` that dashboard.py defines and serves it; the
 App's lifespan calls `run()` once Streamlit's runtime has started and before the server answers
-(`ui`'s caches need the runtime: dashboard.py imports this module only then). Without it, the first viewer's
-first page paid for the process's one-time work: importing JAX, Altair, pandas and scikit-learn,
-starting XLA's CPU client and LLVM, reading the digits, loading the Vega-Lite schema (about two
-seconds on two cores, before any network could train). Now the server's start pays for it, so
-the viewer who opens a deep link (a lecture slide's link, a woken Community Cloud app) meets a
-process that is ready to compile and train their page straight away.
+(`ui`'s caches need the runtime: dashboard.py imports this module only then).
 
-What it does not do: compile or train anything (a page's programs depend on its view; the
-Overview's background warm-up does that, and yields to viewers), nor draw anything.
+Without it, the first viewer's first page paid for the process's one-time work: importing JAX,
+Altair and pandas and every page's modules, starting XLA's CPU client and LLVM, reading the
+digits, loading the Vega-Lite schema (about two seconds on two cores, before any network could
+train). Now the server's start pays for it, and compiles the one program every page's first
+training call needs whatever its net (the initial weights' draws): the viewer who opens a deep
+link (a lecture slide's link, a woken Community Cloud app) meets a process ready to compile and
+train their page. On Community Cloud the first visitor of a sleeping app waits for it on the
+"waking up" screen instead of on the page; every later start (a deploy, a restart) has it done
+before anyone arrives.
+
+What it does not do: compile a page's own programs (they depend on its view; the Overview's
+background warm-up does that, and yields to viewers), train, or draw anything.
 """
 from __future__ import annotations
 
@@ -39,14 +44,19 @@ def preload() -> float:
     import bnjax.narration
     import ui
     import ui.live
-    from bnjax import data
+    from bnjax import data, runs
 
+    # What a first session imported late (found by diffing sys.modules around a page's run).
+    for name in ("jax.experimental.multihost_utils", "pandas.io.formats.string",
+                 "streamlit.material_icon_names", "streamlit.runtime.scriptrunner.magic_funcs"):
+        importlib.import_module(name)
     for package in (bnjax.experiments, bnjax.charts, bnjax.narration):
         for module in pkgutil.iter_modules(package.__path__):
             importlib.import_module(f"{package.__name__}.{module.name}")
     data.load_digits()  # scikit-learn's digits, split and standardized (cached per process)
     # XLA's CPU client, its devices and LLVM: a first (tiny) compile starts them all.
     jax.block_until_ready(jax.jit(lambda x: jnp.tanh(x) @ x)(jnp.ones((4, 4))))
+    runs.compile_draws()  # the initial weights' program: every page's first call needs it
     # Altair's Vega-Lite schema and its validator load at the first chart's to_dict().
     alt.Chart(pd.DataFrame({"x": [0.0], "y": [0.0]})).mark_line().encode(
         x="x:Q", y="y:Q").to_dict()

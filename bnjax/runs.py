@@ -759,6 +759,7 @@ def _gather(parts: list) -> Carry:
 
 
 __all__ = ["CALL_STEPS", "CHUNK", "Divergence", "DrawBucket", "Job", "Result", "Snapshot",
-           "build_calls", "chunk_program", "devices", "draw_calls", "forget_compiled", "init_one",
-           "init_program", "init_weights", "key_data", "mesh", "observe", "precompile",
-           "probe_calls", "probe_program", "shared", "train", "train_calls", "train_together"]
+           "build_calls", "chunk_program", "compile_draws", "devices", "draw_calls",
+           "forget_compiled", "init_one", "init_program", "init_weights", "key_data", "mesh",
+           "observe", "precompile", "probe_calls", "probe_program", "shared", "train",
+           "train_calls", "train_together"]

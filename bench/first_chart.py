@@ -9,7 +9,9 @@ Cloud wake), in headless Chromium:
   * by URL: the page's deep link; seconds until a chart is drawn (a live chart counts) and until
     the script has finished (every chart drawn);
   * through the Overview: open the Overview (it computes its cards and starts the background
-    warm-up), click the page's sidebar link 3 s later, and time the same two events from the click.
+    warm-up), click the page's sidebar link 3 s later, and time the same two events from the click;
+  * server start: from launching `streamlit run` until its health check answers (it includes the
+    start-up preload, `ui/startup.py`: the imports every page needs), the lower of the two servers.
 The issue's table ("first chart", "page complete") comes from these two columns.
 """
 from __future__ import annotations
@@ -40,7 +42,11 @@ def _times(page, t0: float, timeout_s: float) -> tuple[float, float]:
 
 
 def measure(browser, page_def, cache: str, via_overview: bool, timeout_s: float = 600):
+    """(first chart s, complete s, exceptions, server start s): the first two from the URL's
+    opening or the click; the last from launching `streamlit run` until it answers."""
+    launched = time.time()
     with streamlit_server(env={"BNJAX_COMPILATION_CACHE": cache}) as (base, _proc):
+        ready = time.time() - launched
         page = browser.new_page(viewport={"width": 1280, "height": 720})
         if via_overview:
             page.goto(base + "/", wait_until="domcontentloaded")
@@ -57,7 +63,7 @@ def measure(browser, page_def, cache: str, via_overview: bool, timeout_s: float 
         first, done = _times(page, t0, timeout_s)
         errors = exceptions_on(page)
         page.close()
-        return first, done, errors
+        return first, done, errors, ready
 
 
 def main():
@@ -72,20 +78,22 @@ def main():
                                        for o in args.only))]
     print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores)", flush=True)
     print(f"{'page':32s} {'by URL: first chart':>20s} {'complete':>9s}   "
-          f"{'via Overview: first chart':>26s} {'complete':>9s}", flush=True)
+          f"{'via Overview: first chart':>26s} {'complete':>9s}   {'server start':>12s}",
+          flush=True)
     with sync_playwright() as p, tempfile.TemporaryDirectory() as shared:
         browser = launch_chromium(p)
         for page_def in pages:
-            row = []
+            row, starts = [], []
             for via in (False, True):
                 with tempfile.TemporaryDirectory() as fresh:
-                    first, done, errors = measure(browser, page_def,
-                                                  shared if args.warm_cache else fresh, via)
+                    first, done, errors, ready = measure(
+                        browser, page_def, shared if args.warm_cache else fresh, via)
                 row += [first, done]
+                starts.append(ready)
                 if errors:
                     print(f"  EXCEPTION on {page_def.label}: {errors}")
             print(f"{page_def.label:32s} {row[0]:20.1f} {row[1]:9.1f}   {row[2]:26.1f} "
-                  f"{row[3]:9.1f}", flush=True)
+                  f"{row[3]:9.1f}   {min(starts):12.1f}", flush=True)
         browser.close()
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
 

@@ -1,10 +1,10 @@
 """Page 7, "Batch or normalization?": the issue's claims over seeds 0, 1, 2 (means), the
 definitions behind them, smoke runs of every preset, the charts, the page under AppTest.
 
-Each experiment runs once per module at its default view (seeds 0-2). Two are shrunk without
-changing what is asserted: the small-batch claim is about batch 4, so the default suite trains
-batch 4 only (the same runs as the page's batch-4 runs; every (net, batch size) trains on its
-own), and the whole batch-size ladder is a `slow` test.
+Each experiment runs once per module at its default view (seeds 0-2), fetched through the
+page's cache (`computed`): tests/conftest.py runs this file with the page's AppTest tests, so the
+page's own runs, trained once. The small-batch claim is about batch 4 (read from the page's
+ladder); the whole batch-size ladder's claims are a `slow` test.
 """
 import json
 import math
@@ -19,7 +19,7 @@ from bnjax.experiments import normalization as exp
 from bnjax.narration import normalization as say
 from bnjax.nn import MLPSpec, mlp_init
 from tests.apphelp import charts as page_charts
-from tests.apphelp import palette_problems, render, texts
+from tests.apphelp import computed, palette_problems, render, texts
 
 PAGE = "pages/7_Batch_or_normalization.py"
 ISSUE_KEYS = [f"{k}_{t}" for k in ("good_cells", "max_learn_lr") for t in ("bn", "ln", "plain")] \
@@ -34,27 +34,30 @@ ISSUE_KEYS = [f"{k}_{t}" for k in ("good_cells", "max_learn_lr") for t in ("bn",
 
 @pytest.fixture(scope="module")
 def inv():
-    return exp.run_invariances(exp.InvarianceConfig())
+    return computed(exp.run_invariances, exp.InvarianceConfig())
 
 
 @pytest.fixture(scope="module")
 def noise():
-    return exp.run_noise_meter(exp.NoiseConfig())
+    return computed(exp.run_noise_meter, exp.NoiseConfig())
 
 
 @pytest.fixture(scope="module")
 def small4():
-    return exp.run_small_batches(exp.SmallBatchConfig(batch_sizes=(exp.GAP_BATCH,)))
+    """The page's ladder (batch 4 among its sizes; every (net, batch size) trains on its own)."""
+    config = exp.SmallBatchConfig()
+    assert exp.GAP_BATCH in config.batch_sizes
+    return computed(exp.run_small_batches, config)
 
 
 @pytest.fixture(scope="module")
 def land():
-    return exp.run_landscape(exp.LandscapeConfig())
+    return computed(exp.run_landscape, exp.LandscapeConfig())
 
 
 @pytest.fixture(scope="module")
 def deep():
-    return exp.run_depth(exp.DepthConfig())
+    return computed(exp.run_depth, exp.DepthConfig())
 
 
 def test_every_default_view_is_three_seeds_from_0():
@@ -105,6 +108,25 @@ def test_ln_has_no_batch_noise_and_bn_falls_like_one_over_sqrt_b(noise):
     assert s["noise_std_b4_bn"] > 0.3, s  # BN's noise is real, not a rounding error
 
 
+def test_the_noise_meter_takes_q1s_nets_as_they_were_after_its_steps(monkeypatch):
+    """The meter's BN and LN nets are Q1's (same seeds, batches and lr) after NOISE_STEPS
+    steps: after Q1 trained, the meter trains nothing and measures the same bits."""
+    monkeypatch.setattr(exp, "NOISE_STEPS", 20)
+    small = dict(seed=11, n_seeds=2, depth=2, width=16)
+    config = exp.NoiseConfig(steps=20, batches=8, batch_sizes=(4, 16), **small)
+    exp._ON_THE_WAY.clear()
+    alone = exp.run_noise_meter(config)
+    exp.run_invariances(exp.InvarianceConfig(steps=40, **small))
+    trained = []
+    train = exp.runs.train_together
+    monkeypatch.setattr(exp.runs, "train_together",
+                        lambda *a, **k: trained.append(1) or train(*a, **k))
+    again = exp.run_noise_meter(config)
+    assert not trained
+    pd.testing.assert_frame_equal(alone.std, again.std, check_exact=True)
+    assert json.dumps(alone.summary) == json.dumps(again.summary)
+
+
 def test_ln_beats_bn_at_batch_4_and_population_statistics_do_not_rescue_bn(small4):
     s = small4.summary
     assert s["small_batch_gap"] >= 0.03, s
@@ -134,8 +156,8 @@ def test_a_masked_batch_trains_as_a_batch_of_its_size():
     from bnjax.data import load_digits
     data = load_digits()
     args = ("sgd", 4, 0.05, (0, 1), 40, data, 3, 16)
-    padded = exp._train_nets(exp.NETS, *args, probe=None, pad=exp.PAD)
-    plain = exp._train_nets(exp.NETS, *args, probe=None)
+    padded = exp._train_nets(exp.NETS, *args, pad=exp.PAD)
+    plain = exp._train_nets(exp.NETS, *args)
     for name, _, _ in exp.NETS:
         assert padded[name].config.batch_size == exp.PAD and plain[name].config.batch_size == 4
         # the same sums in another order: equal to float rounding at first, which training

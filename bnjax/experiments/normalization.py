@@ -21,8 +21,8 @@ the batch (LN loses them). One experiment per claim, each a frozen config, a res
   hidden layer's activations over a batch, and ||dL/dW1|| / ||dL/dW_depth|| (Daneshmand et al.
   2020; Yang et al. 2019). The depth is a traced value: one compiled program serves every depth.
 
-Every training run goes through the runner (`bnjax.runs.train_together`; the landscape through
-`bnjax.grid.train_grid`, which uses it). Leaves out: GroupNorm and RMSNorm (`bnjax.nn.NORMS`
+Every training run goes through the runner (`bnjax.runs`), and every trained net's test
+accuracy through one program (`evaluate`). Leaves out: GroupNorm and RMSNorm (`bnjax.nn.NORMS`
 has room for them), convolutions.
 
     result = run_invariances(InvarianceConfig(seed=0))
@@ -33,9 +33,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import threading
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -43,12 +44,12 @@ import numpy as np
 import optax
 import pandas as pd
 
-from bnjax import probes, runs
+from bnjax import runs
 from bnjax.data import load_digits
 from bnjax.experiments import landscape as _landscape
-from bnjax.grid import train_grid
-from bnjax.nn import (ACTIVATIONS, SWITCH, BatchNormState, DenseParams, MLPParams, MLPSpec,
-                      SwitchParams, batchnorm_apply, batchnorm_init, dense_apply,
+from bnjax.grid import IN_FLIGHT, configurations
+from bnjax.nn import (ACTIVATIONS, SWITCH, BatchNormParams, DenseParams, MLPParams, MLPSpec,
+                      batchnorm_apply, batchnorm_init, dense_apply,
                       layernorm_apply, layernorm_init, mlp_apply, population_state)
 from bnjax.train import INIT_COMPILER_OPTIONS, TrainConfig, hparams
 
@@ -64,25 +65,51 @@ BN, LN, PLAIN = "BN", "LayerNorm", "plain"
 NETS = ((BN, "batch", "bn"), (LN, "layer", "ln"), (PLAIN, "none", "plain"))
 PAGE5_STEPS = _landscape.LandscapeConfig().steps  # page 5's landscape: steps of every net
 GOOD = 0.90  # a good landscape cell: test accuracy at least this (page 5's threshold)
-# What the runner measures after training: the grid's own probes (`bnjax.grid.train_grid`), so
-# that Q1's nets and the landscape's grid (the same 8x64 SGD configs) share one probe program.
-GRID_PROBE = (probes.test_accuracy, probes.weight_norms)
 
 
 def _seeds(seed: int, n: int) -> tuple[int, ...]:
     return tuple(range(int(seed), int(seed) + max(1, int(n))))
 
 
+class _Trained(NamedTuple):
+    """Nets as `_train_nets` returns them (the fields of `runs.Result` the sections read)."""
+    config: TrainConfig
+    carry: object  # train.Carry, numpy leaves (R, ...)
+    diverged: np.ndarray  # (R,)
+
+
+# Nets kept on the way (`_train_nets(keep=...)`): Q1 trains its 8x64 nets 1000 steps at lr
+# 0.05, and the noise meter needs the same BN and LN nets (same seeds, batches, lr) after 500
+# steps: at the page's default view it takes Q1's nets as they were then (the same bits:
+# tests/test_normalization.py) instead of training them again. Key: `_trained_key`; a few kept.
+_ON_THE_WAY: dict = {}
+_ON_THE_WAY_LOCK = threading.Lock()
+_ON_THE_WAY_SIZE = 8
+
+
+def _trained_key(norm: str, optimizer: str, batch_size: int, lr: float, seeds, steps: int,
+                 depth: int, width: int, pad: int) -> tuple:
+    return (norm, optimizer, int(batch_size), float(lr), tuple(int(s) for s in seeds),
+            int(steps), int(depth), int(width), int(pad))
+
+
 def _train_nets(nets, optimizer: str, batch_size: int, lr: float, seeds, steps: int, data,
-                depth: int, width: int, progress=None, probe=GRID_PROBE,
-                pad: int = 0) -> dict[str, runs.Result]:
+                depth: int, width: int, progress=None, pad: int = 0,
+                keep: tuple = ()) -> dict[str, runs.Result | _Trained]:
     """The nets (name, norm, tag) trained side by side by the runner (`bnjax.runs`), on the same
-    seeds, hence the same initial weights and batches; `probe` (test accuracy with population
-    statistics, and the weight norms) measured once, at the end: the landscape's grid probes
-    the same (`bnjax.grid.train_grid`), so the nets of one shape share that program too.
+    seeds, hence the same initial weights and batches; nothing measured while they train (the
+    test accuracy after training: `evaluate`, one program for every section's nets).
     `pad` > `batch_size`: the batches of `batch_size` examples are padded to `pad` rows that
     count in no statistic and no loss (`runs.Job.rows`): one program per net for every batch
-    size up to `pad`. Returns name -> runs.Result (final state in `.carry`)."""
+    size up to `pad`. `keep`: steps (chunk ends, a tenth of `steps` each) after which the nets
+    are kept for a later call that trains them that many steps (`_ON_THE_WAY`): that call then
+    trains nothing. Returns name -> runs.Result or `_Trained` (final state in `.carry`)."""
+    key = functools.partial(_trained_key, optimizer=optimizer, batch_size=batch_size, lr=lr,
+                            seeds=seeds, depth=depth, width=width, pad=pad)
+    with _ON_THE_WAY_LOCK:
+        kept = {name: _ON_THE_WAY.get(key(norm, steps=steps)) for name, norm, _ in nets}
+    if all(v is not None for v in kept.values()):
+        return kept
     masked = pad >= batch_size and pad > 0
     rows = int(pad) if masked else int(batch_size)
     jobs = {name: runs.Job(TrainConfig(MLPSpec(depth=depth, width=width, norm=norm), optimizer,
@@ -90,18 +117,34 @@ def _train_nets(nets, optimizer: str, batch_size: int, lr: float, seeds, steps: 
                            hparams(lr=lr, batch=batch_size if masked else 0), tuple(seeds),
                            rows=int(batch_size) if masked else 0)
             for name, norm, _ in nets}
-    return runs.train_together(jobs, steps, data, chunk=max(1, math.ceil(steps / 10)),
-                               probe=probe, probe_every=steps,
-                               probe_at_start=False, progress=progress)
+    chunk = max(1, math.ceil(steps / 10))
+    keep = tuple(int(k) for k in keep if 0 < int(k) < steps and int(k) % chunk == 0)
+
+    def on_chunk(partials: dict) -> None:
+        for name, norm, _ in nets:
+            r = partials[name]
+            done = int(r.steps_done.min())
+            if done in keep and int(r.steps_done.max()) == done:
+                copy = _Trained(r.config, jax.tree.map(np.array, r.carry),
+                                np.array(r.diverged))
+                with _ON_THE_WAY_LOCK:
+                    _ON_THE_WAY[key(norm, steps=done)] = copy
+                    while len(_ON_THE_WAY) > _ON_THE_WAY_SIZE:
+                        _ON_THE_WAY.pop(next(iter(_ON_THE_WAY)))
+
+    return runs.train_together(jobs, steps, data, chunk=chunk, probe_at_start=False,
+                               progress=progress, on_chunk=on_chunk if keep else None,
+                               with_carry=bool(keep))
 
 
-def _final_acc(r: runs.Result) -> np.ndarray:
-    """(R,) test accuracy (population statistics) after training, NaN where a run diverged
-    (and for every run when all diverged: the runner then measured nothing)."""
-    if not r.probes:
-        return np.full(len(r.seeds), np.nan)
-    (acc, _), _ = r.probes
-    return np.where(np.asarray(r.diverged), np.nan, np.asarray(acc[:, -1], np.float64))
+def _final_acc(trained: dict[str, runs.Result], data) -> dict[str, np.ndarray]:
+    """name -> (R,) test accuracy after training (population statistics, `evaluate`), NaN
+    where a run diverged."""
+    names = list(trained)
+    measured = evaluate([(trained[k].carry.params, trained[k].carry.state) for k in names],
+                        [trained[k].config.spec for k in names], data)
+    return {k: np.where(np.asarray(trained[k].diverged), np.nan, np.asarray(pop, np.float64))
+            for k, (pop, _) in zip(names, measured)}
 
 
 def _stage(progress: Callable | None, lo: float, hi: float, what: str) -> Callable | None:
@@ -205,7 +248,8 @@ def run_invariances(config: InvarianceConfig = InvarianceConfig(),
     seeds = _seeds(config.seed, config.n_seeds)
     x = data.x_train  # numpy: the call puts it on the device (jnp.asarray compiles a program)
     trained = _train_nets(NETS, "sgd", config.batch_size, config.lr, seeds, config.steps, data,
-                          config.depth, config.width, _stage(progress, 0.0, 0.95, "training"))
+                          config.depth, config.width, _stage(progress, 0.0, 0.95, "training"),
+                          keep=(NOISE_STEPS,))
     rows, table, summary = [], [], {}
     nets = [trained[name] for name, _, _ in NETS]
     per_seed = [change_draws(s, x.shape[1], config.width) for s in seeds]
@@ -213,11 +257,12 @@ def run_invariances(config: InvarianceConfig = InvarianceConfig(),
     measured = invariance_probe(tuple(r.carry.params for r in nets), draws, x,
                                 specs=tuple(r.config.spec for r in nets),
                                 scale=float(config.scale), random_size=float(config.random_size))
+    accs = _final_acc(trained, data)
     for (name, norm, tag), r, rel in zip(NETS, nets, measured):
         rel = np.array(rel, np.float64)  # (R, 3)
         div = np.asarray(r.diverged)
         rel[div] = np.nan  # a diverged net has nothing to perturb
-        acc = _final_acc(r)
+        acc = accs[name]
         for j, seed in enumerate(seeds):
             table.append(dict(variant=name, seed=seed, diverged=bool(div[j]),
                               test_acc=float(acc[j])))
@@ -239,6 +284,7 @@ def run_invariances(config: InvarianceConfig = InvarianceConfig(),
 # ---------------------------------------------------------------------------- Q3 batch noise
 
 NOISE_BATCH_SIZES = (4, 8, 16, 32, 64, 128, 256)
+NOISE_STEPS = 500  # the meter's nets: Q1's after this many steps
 
 
 @dataclass(frozen=True)
@@ -251,7 +297,7 @@ class NoiseConfig:
     depth: int = 8
     width: int = 64
     lr: float = 0.05
-    steps: int = 500
+    steps: int = NOISE_STEPS  # Q1's nets after this many steps (`_train_nets(keep=...)`)
     example: int = 0  # the training example x0
     layer: int = 2  # hidden layer whose x_hat is measured, from 1
     batches: int = 300  # random batches per batch size, each holding x0
@@ -478,7 +524,7 @@ def evaluate_nets(params, states, x_train, x_test, y_test, *, specs: tuple):
     """Test accuracy of R runs of each net (`specs`, params and states tuples over the nets,
     leading axis R): per net (population, running) statistics, each (R,) (the same for a net
     without BN statistics). One program for the three nets, whatever the batch size they
-    trained with."""
+    trained with (`evaluate` calls it with R = EVAL_RUNS)."""
     out = []
     for p, st, spec in zip(params, states, specs):
         acc = {how: jax.vmap(functools.partial(_test_accuracy, x_train=x_train, x_test=x_test,
@@ -489,26 +535,53 @@ def evaluate_nets(params, states, x_train, x_test, y_test, *, specs: tuple):
     return tuple(out)
 
 
+# Runs of each net per call of `evaluate_nets`: Q1's nets (3 runs each), the small batches' (5
+# batch sizes x 3 seeds) and the landscape's (69 each) measure their test accuracy with one
+# compiled program, in blocks of this many runs.
+EVAL_RUNS = 3
+
+
+def evaluate(nets: list, specs: list, data) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Test accuracy of trained nets after training: `nets` a list of (params, state), numpy
+    leaves (R, ...), `specs` their MLPSpecs. Per net (population, running) statistics, each
+    (R,) (`evaluate_nets`), in blocks of EVAL_RUNS runs of every net, the last run repeated to
+    fill the last block: one compiled program for every section of the page."""
+    r = max(len(jax.tree.leaves(p)[0]) for p, _ in nets)
+    blocks = max(1, math.ceil(r / EVAL_RUNS))
+    arrays = [jax.device_put(np.asarray(a)) for a in (data.x_train, data.x_test, data.y_test)]
+    parts = []
+    for k in range(blocks):
+        rows = np.arange(k * EVAL_RUNS, (k + 1) * EVAL_RUNS)
+        block = [jax.tree.map(lambda a: np.asarray(a)[np.minimum(rows, len(a) - 1)], net)
+                 for net in nets]
+        parts.append(evaluate_nets(tuple(p for p, _ in block), tuple(st for _, st in block),
+                                   *arrays, specs=tuple(specs)))
+    out = []
+    for i, (p, _) in enumerate(nets):
+        n = len(jax.tree.leaves(p)[0])
+        out.append(tuple(np.concatenate([np.asarray(part[i][j]) for part in parts])[:n]
+                         for j in range(2)))
+    return out
+
+
 # The batch size of Q1's, the noise meter's and the landscape's nets: at it the ladder trains
 # with their programs (BN, LN and plain apart); at every other size BN and plain are one
 # switch net (`nn.SWITCH`: BN on or off is data, bit for bit), one program for both.
 SHARED_BATCH = TrainConfig().batch_size
 
 
-def _as_switch(params: MLPParams, state: tuple, on: float) -> tuple[MLPParams, tuple]:
-    """A trained BN (`on` 1) or plain (`on` 0) net, leaves (R, ...), as the switch net that
-    computes the same function: the BN net's missing linear bias is 0, the plain net's
-    unused gamma, beta and statistics their initial values."""
+def _from_switch(params: MLPParams, state: tuple, bn: bool) -> tuple[MLPParams, tuple]:
+    """Trained switch nets, leaves (R, ...), as the BN (`bn`) or plain nets they compute (their
+    test accuracy then compiles nothing new): BN keeps gamma, beta and its statistics and drops
+    the linear bias it never used; plain keeps the bias and drops the rest."""
     hidden, states = [], []
     for h, st in zip(params.hidden, state):
-        w = np.asarray(h.dense.w)
-        r, width = w.shape[0], w.shape[-1]
-        ones, zeros = np.ones((r, width), np.float32), np.zeros((r, width), np.float32)
-        b = zeros if h.dense.b is None else h.dense.b
-        gamma, beta = (ones, zeros) if h.norm is None else (h.norm.gamma, h.norm.beta)
-        hidden.append(h._replace(dense=DenseParams(w, b), norm=SwitchParams(
-            gamma, beta, np.full((r,), on, np.float32))))
-        states.append(BatchNormState(zeros, ones) if st is None else st)
+        if bn:
+            hidden.append(h._replace(dense=DenseParams(h.dense.w, None),
+                                     norm=BatchNormParams(h.norm.gamma, h.norm.beta)))
+        else:
+            hidden.append(h._replace(norm=None))
+        states.append(st if bn else None)
     return params._replace(hidden=tuple(hidden)), tuple(states)
 
 
@@ -532,8 +605,8 @@ def run_small_batches(config: SmallBatchConfig = SmallBatchConfig(),
     (EMA) statistics and with population statistics of the training set. Batches of up to PAD
     examples train in one program per net (PAD rows, the unused ones masked); BN and plain are
     one switch net except at SHARED_BATCH (Q1's programs). The test accuracy is measured after
-    training by `evaluate_nets`, one program for every batch size and net (every BN and plain
-    net as a switch net)."""
+    training by `evaluate`, one program for every batch size and net (and for Q1's and the
+    landscape's nets: every switch net as the BN or plain net it computes)."""
     data = load_digits()
     n = len(data.x_train)
     seeds = _seeds(config.seed, config.n_seeds)
@@ -549,32 +622,27 @@ def run_small_batches(config: SmallBatchConfig = SmallBatchConfig(),
         lr = batch_lr(config, b)
         if b == SHARED_BATCH:
             trained = _train_nets(NETS, config.optimizer, b, lr, seeds, steps, data,
-                                  config.depth, config.width, stage, probe=None)
+                                  config.depth, config.width, stage)
             for name, _, _ in NETS:
                 t = trained[name]
-                p, st = (t.carry.params, t.carry.state) if name == LN else _as_switch(
-                    t.carry.params, t.carry.state, 1.0 if name == BN else 0.0)
-                nets[name].append((p, st, np.asarray(t.diverged)))
+                nets[name].append((t.carry.params, t.carry.state, np.asarray(t.diverged)))
         else:
             jobs = _switch_jobs(spec, config.optimizer, b, lr, seeds)
             trained = runs.train_together(jobs, steps, data, chunk=max(1, math.ceil(steps / 10)),
                                           progress=stage)
             sw, ln = trained["switch"], trained[LN]
             for name, part in ((BN, slice(0, r)), (PLAIN, slice(r, 2 * r))):
-                nets[name].append((jax.tree.map(lambda a: a[part], sw.carry.params),
-                                   jax.tree.map(lambda a: a[part], sw.carry.state),
-                                   np.asarray(sw.diverged)[part]))
+                nets[name].append(_from_switch(jax.tree.map(lambda a: a[part], sw.carry.params),
+                                               jax.tree.map(lambda a: a[part], sw.carry.state),
+                                               name == BN) + (np.asarray(sw.diverged)[part],))
             nets[LN].append((ln.carry.params, ln.carry.state, np.asarray(ln.diverged)))
         done += steps
-    # every batch size's nets in one call: runs stacked (sizes x seeds)
+    # every batch size's nets measured together: runs stacked (sizes x seeds)
     stack = {name: (jax.tree.map(lambda *a: np.concatenate(a), *[p for p, _, _ in v]),
                     jax.tree.map(lambda *a: np.concatenate(a), *[st for _, st, _ in v]),
                     np.concatenate([d for _, _, d in v])) for name, v in nets.items()}
-    names = [name for name, _, _ in NETS]
-    measured = evaluate_nets(tuple(stack[k][0] for k in names), tuple(stack[k][1] for k in names),
-                             data.x_train, data.x_test, data.y_test,
-                             specs=tuple(spec._replace(norm="layer" if k == LN else SWITCH)
-                                         for k in names))
+    measured = evaluate([stack[name][:2] for name, _, _ in NETS],
+                        [spec._replace(norm=norm) for _, norm, _ in NETS], data)
     rows = []
     for (name, norm, _), (population, running) in zip(NETS, measured):
         div = stack[name][2]
@@ -678,9 +746,19 @@ def largest_learning_lr(lrs, ok) -> float:
     return best
 
 
+class _Grid(NamedTuple):
+    lr: np.ndarray  # (R,) float32, as the runs trained
+    gain: np.ndarray  # (R,)
+    seed: np.ndarray  # (R,)
+    loss: np.ndarray  # (R, steps) training batch loss, NaN after divergence
+    test_acc: np.ndarray  # (R,) after training, NaN where diverged
+    diverged: np.ndarray  # (R,)
+
+
 def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) -> LandscapeResult:
     """Every (lr, gain, seed) of the grid, and the sweep's extra lrs at the sweep gain, for BN,
-    LN and plain, through `bnjax.grid.train_grid` (one compiled program per net)."""
+    LN and plain, as page 5 trains its grid (one compiled training program per net, shared
+    with Q1's nets and page 5's)."""
     data = load_digits()
     seeds = _seeds(config.seed, config.n_seeds)
     lrs, gains = tuple(float(v) for v in config.lrs), tuple(float(v) for v in config.gains)
@@ -691,9 +769,10 @@ def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) ->
     n_grid, n_extra = len(lrs) * len(gains) * len(seeds), len(extra) * len(seeds)
     total = 3 * (n_grid + n_extra)
     per_seed, sweep, curves, cells, summary = [], [], [], [], {}
-    done = 0
+    done, trained, specs = 0, [], []
     for name, norm, tag in NETS:
         tc = TrainConfig(MLPSpec(depth=config.depth, width=config.width, norm=norm), "sgd")
+        specs.append(tc.spec)
         parts = [(lrs, gains, n_grid)] + ([(extra, (g0,), n_extra)] if extra else [])
         for part_lrs, part_gains, count in parts:
             first = done
@@ -701,26 +780,40 @@ def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) ->
                 lambda f, m, first=first, count=count: progress(
                     (first + f * count) / total,
                     f"{name}: {int(first + f * count)} of {total} networks trained"))
-            # test accuracy once, at the end (the runner's programs do not depend on it)
-            g = train_grid(tc, part_lrs, part_gains, seeds, config.steps, data,
-                           every=config.steps, progress=prog)
+            # page 5's grid (`bnjax.grid.train_grid`: its runs in (lr, gain, seed) order, a few
+            # waves at a time); the test accuracy after training, below
+            runs_of = configurations(part_lrs, part_gains, seeds)  # (lr, gain, seed), each (R,)
+            trained.append((name, part_lrs, runs_of, runs.train(
+                tc, hparams(lr=runs_of[0], gain=runs_of[1]), runs_of[2], config.steps, data,
+                chunk=config.steps, probe_at_start=False, together=IN_FLIGHT, progress=prog)))
             done += count
-            with warnings.catch_warnings():  # a diverged run's tail is all NaN: its mean too
-                warnings.simplefilter("ignore", RuntimeWarning)
-                final = np.nanmean(g.loss[:, config.steps - tail:config.steps], axis=1)
-            for r in range(len(g.lr)):
-                lr, gain = _nice(g.lr[r]), _nice(g.gain[r])  # the ladder's values, not float32
-                per_seed.append(dict(
-                    variant=name, lr=lr, gain=gain, seed=int(g.seed[r]),
-                    acc=float(np.nan_to_num(g.test_acc[r, -1], nan=0.0)),
-                    final_loss=float(final[r]) if not g.diverged[r] else float("nan"),
-                    start_loss=float(g.loss[r, 0]), diverged=bool(g.diverged[r]),
-                    grid=part_lrs is lrs))
-                if abs(gain - g0) < 1e-6:
-                    curves.append(pd.DataFrame(dict(
-                        variant=name, lr=lr, seed=int(g.seed[r]),
-                        step=np.arange(1, config.steps + 1)[::k],
-                        loss=g.loss[r, :config.steps:k])))
+    # every net's runs (grid and sweep) measured together: one program for the three nets
+    carries = {name: [t.carry for n, _, _, t in trained if n == name] for name, _, _ in NETS}
+    measured = evaluate([(jax.tree.map(lambda *a: np.concatenate(a), *[c.params for c in cs]),
+                          jax.tree.map(lambda *a: np.concatenate(a), *[c.state for c in cs]))
+                         for cs in carries.values()], specs, data)
+    bounds = {name: np.cumsum([len(t.seeds) for n, _, _, t in trained if n == name])[:-1]
+              for name in carries}
+    accs = {name: np.split(pop, bounds[name]) for name, (pop, _) in zip(carries, measured)}
+    for name, part_lrs, runs_of, t in trained:
+        acc = accs[name].pop(0)
+        g = _Grid(*runs_of, t.loss, np.where(t.diverged, np.nan, acc), t.diverged)
+        with warnings.catch_warnings():  # a diverged run's tail is all NaN: its mean too
+            warnings.simplefilter("ignore", RuntimeWarning)
+            final = np.nanmean(g.loss[:, config.steps - tail:config.steps], axis=1)
+        for r in range(len(g.lr)):
+            lr, gain = _nice(g.lr[r]), _nice(g.gain[r])  # the ladder's values, not float32
+            per_seed.append(dict(
+                variant=name, lr=lr, gain=gain, seed=int(g.seed[r]),
+                acc=float(np.nan_to_num(g.test_acc[r], nan=0.0)),
+                final_loss=float(final[r]) if not g.diverged[r] else float("nan"),
+                start_loss=float(g.loss[r, 0]), diverged=bool(g.diverged[r]),
+                grid=part_lrs is lrs))
+            if abs(gain - g0) < 1e-6:
+                curves.append(pd.DataFrame(dict(
+                    variant=name, lr=lr, seed=int(g.seed[r]),
+                    step=np.arange(1, config.steps + 1)[::k],
+                    loss=g.loss[r, :config.steps:k])))
     per_seed = pd.DataFrame(per_seed)
     with np.errstate(invalid="ignore"):
         per_seed["learns"] = learns(per_seed.final_loss, per_seed.start_loss, per_seed.diverged)

@@ -763,3 +763,42 @@ __all__ = ["CALL_STEPS", "CHUNK", "Divergence", "DrawBucket", "Job", "Result", "
            "forget_compiled", "init_one", "init_program", "init_weights", "key_data", "mesh",
            "observe", "precompile", "probe_calls", "probe_program", "shared", "train",
            "train_calls", "train_together"]
+
+
+# ---------------------------------------------------------------------------- joint jobs
+
+
+def joint_job(jobs: Mapping[str, Job]) -> Job:
+    """Jobs of one static config (each with its own hparams: BN on or off, a dropout rate, a
+    learning rate) as one job of all their runs, in order. The runner deals a job's runs to the
+    devices one per device, so two jobs of 3 seeds take 4 calls per chunk on 2 devices (each
+    pads its last wave with a resting device) and their joint job 3; every run computes
+    exactly what it computed in its own job (its own device, seed, batches and hparams).
+    `split_joint` gives back one `Result` per job."""
+    parts = list(jobs.values())
+    if len({j.config for j in parts}) != 1 or len({j.rows for j in parts}) != 1:
+        raise ValueError("joint_job: the jobs differ in their static config")
+    hp = Hparams(*(np.concatenate([np.broadcast_to(np.asarray(v, np.float32), (len(j.seeds),))
+                                   for j, v in zip(parts, vals)])
+                   for vals in zip(*(j.hp for j in parts))))
+    return Job(parts[0].config, hp, tuple(s for j in parts for s in j.seeds), parts[0].rows)
+
+
+def split_joint(result: Result, jobs: Mapping[str, Job]) -> dict[str, Result]:
+    """A (partial or final) `Result` of `joint_job(jobs)` as one `Result` per job, as
+    `train_together(jobs, ...)` returns them."""
+    out, first = {}, 0
+    for name, job in jobs.items():
+        rows = slice(first, first + len(job.seeds))
+        first = rows.stop
+        cut = lambda tree, rows=rows: None if tree is None else jax.tree.map(  # noqa: E731
+            lambda a: a[rows], tree)
+        out[name] = Result(
+            result.config, result.seeds[rows], cut(result.hp), result.steps, result.loss[rows],
+            result.update_ratio[rows], result.probe_steps, cut(result.probes),
+            Divergence(result.divergence.flag[rows], result.divergence.step[rows]),
+            result.steps_done[rows], cut(result.carry))
+    return out
+
+
+__all__ += ["joint_job", "split_joint"]

@@ -657,3 +657,69 @@ def _decoupling_after(params, state, raw_keys, x, y, factors, spec: MLPSpec,
 AFTER_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
 decoupling_runs = jax.jit(_decoupling_after, static_argnames=("spec", "example", "sizes"),
                           compiler_options=AFTER_COMPILER_OPTIONS)
+
+
+
+# The same program with page 2's draws (u, sign) made on the host (`perturbation_draws_host`):
+# no threefry to compile in it (about a third of its compile time at level 0), the same bits.
+def _decoupling_after_drawn(params, state, draws, x, y, factors, spec: MLPSpec,
+                            example: MLPSpec, sizes: tuple):
+    """`_decoupling_after` with the draws given: (u, sign), each (R, width)."""
+    u, sign = draws
+    rel = jax.vmap(affine_change, in_axes=(0, 0, None, None, None))(
+        params, (u, sign, u), x, spec, sizes)  # (affine_change reads no third draw)
+    rescaled = jax.vmap(rescale_layer1, in_axes=(0, 0, None, None, None, None))(
+        params, state, x, y, factors, example)
+    return rel, rescaled
+
+
+decoupling_runs_drawn = jax.jit(_decoupling_after_drawn,
+                                static_argnames=("spec", "example", "sizes"),
+                                compiler_options=AFTER_COMPILER_OPTIONS)
+
+
+def _threefry2x32_host(key, x1, x2):
+    """JAX's threefry2x32 hash on the host (numpy uint32), as `jax.random` computes it."""
+    k1, k2 = np.uint32(key[0]), np.uint32(key[1])
+    ks = (k1, k2, k1 ^ k2 ^ np.uint32(0x1BD11BDA))
+    rotations = ((13, 15, 26, 6), (17, 29, 16, 24))
+    x = [np.asarray(x1, np.uint32) + ks[0], np.asarray(x2, np.uint32) + ks[1]]
+    for i in range(5):
+        for r in rotations[i % 2]:
+            x[0] = x[0] + x[1]
+            x[1] = ((x[1] << np.uint32(r)) | (x[1] >> np.uint32(32 - r))) ^ x[0]
+        x[0] = x[0] + ks[(i + 1) % 3]
+        x[1] = x[1] + ks[(i + 2) % 3] + np.uint32(i + 1)
+    return x
+
+
+def _uniform_host(key, n: int, low: float, high: float) -> np.ndarray:
+    """`jax.random.uniform(key, (n,), float32, low, high)` on the host."""
+    b1, b2 = _threefry2x32_host(key, np.zeros(n, np.uint32), np.arange(n, dtype=np.uint32))
+    f = (((b1 ^ b2) >> np.uint32(9)) | np.float32(1.0).view(np.uint32)).view(np.float32)
+    f = f - np.float32(1.0)
+    return np.maximum(np.float32(low), f * (np.float32(high) - np.float32(low))
+                      + np.float32(low))
+
+
+def perturbation_draws_host(raw_keys, width: int):
+    """`perturbation_draws_seeds`' u and sign (R, width) for the seeds' raw key data (R, 2),
+    computed with numpy: bit for bit JAX's (threefry, partitionable counters, the default;
+    tests/test_decoupling.py), so no program compiles threefry for them. Another PRNG setting
+    falls back to `perturbation_draws_seeds`."""
+    raw_keys = np.asarray(raw_keys, np.uint32)
+    if jax.config.jax_default_prng_impl != "threefry2x32" \
+            or not jax.config.jax_threefry_partitionable:
+        u, sign, _ = perturbation_draws_seeds(raw_keys, (width, width))
+        return np.asarray(u), np.asarray(sign)
+    us, signs = [], []
+    with np.errstate(over="ignore"):
+        for raw in raw_keys:
+            o1, o2 = _threefry2x32_host(raw, np.zeros(1, np.uint32), np.ones(1, np.uint32))
+            key = (o1[0], o2[0])  # fold_in(key, 1)
+            b1, b2 = _threefry2x32_host(key, np.zeros(3, np.uint32),
+                                        np.arange(3, dtype=np.uint32))  # split(key, 3)
+            us.append(_uniform_host((b1[0], b2[0]), width, -1.0, 1.0))
+            signs.append(np.where(_uniform_host((b1[1], b2[1]), width, 0.0, 1.0)
+                                  < np.float32(0.5), np.float32(1.0), np.float32(-1.0)))
+    return np.stack(us), np.stack(signs)

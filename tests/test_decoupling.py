@@ -188,6 +188,28 @@ def test_same_config_same_numbers_and_the_parts_make_the_whole():
     assert exp.merge(clean, noisy).summary == {**whole.summary}
 
 
+def test_2c_draws_on_the_host_are_page_2s_draws_bit_for_bit():
+    """2c's change of layer 1 is drawn with numpy (no threefry program to compile): the same
+    bits as page 2's program draws them, and the after-training program with those draws gives
+    the same numbers as the one drawing inside; seeds the other tests never use."""
+    seeds = (11, 12, 21, 22, 123456, -3)
+    raw = np.stack([runs.key_data(s) for s in seeds])
+    u, sign = probes.perturbation_draws_host(raw, 32)
+    ju, jsign, _ = probes.perturbation_draws_seeds(raw, (64, 32))
+    np.testing.assert_array_equal(u, np.asarray(ju))
+    np.testing.assert_array_equal(sign, np.asarray(jsign))
+    spec = MLPSpec(depth=4, width=32, bn=True)
+    params, state = jax.vmap(lambda k: mlp_init(k, spec))(
+        jnp.stack([jax.random.key(s) for s in seeds[:2]]))
+    data = load_digits()
+    x, y, factors = data.x_train[:256], data.y_train[:256], np.float32([2.0])
+    kw = dict(spec=spec, example=exp.example_spec(spec), sizes=(1.0,))
+    inside = probes.decoupling_runs(params, state, raw[:2], x, y, factors, **kw)
+    host = probes.decoupling_runs_drawn(params, state, (u[:2], sign[:2]), x, y, factors, **kw)
+    for a, b in zip(jax.tree.leaves(inside), jax.tree.leaves(host)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_every_net_shares_one_program_and_reports_partials():
     """BN and plain, clean and noisy nets: one static config (BN on or off and the noise scale
     are data), so one compiled training program for all four; BN off/on and a noise scale of 0

@@ -19,8 +19,8 @@ Leaves out: the loss-landscape explanation of why BN helps anyway (page 5).
 How it runs: config -> `runs.train_together` (BN and plain side by side, clean or noisy, the
 probes `probes.test_accuracy` and, clean, `probes.def21` every PROBE_EVERY steps; partial results
 after every chunk to `progress(fraction, message, partial)`) -> on the trained clean nets,
-in one program (`probes.decoupling_runs`), page 2's affine change of layer 1 (2c) and the
-example W1 -> c * W1 (`probes.rescale_layer1`) -> summary. Clean and noisy nets, BN and
+in one program (`probes.decoupling_runs_drawn`; its random draws made on the host), page 2's
+affine change of layer 1 (2c) and the example W1 -> c * W1 (`probes.rescale_layer1`) -> summary. Clean and noisy nets, BN and
 plain, share one static config (the noise scale and BN on/off are data): the same compiled
 programs.
 
@@ -108,7 +108,7 @@ class DecouplingResult:
 
 # ---------------------------------------------------------------------------- the experiment
 # config -> `runs.train_together` (BN and plain side by side, the probes every PROBE_EVERY steps)
-# -> the program after training (`probes.decoupling_runs`) -> summary.
+# -> the program after training (`probes.decoupling_runs_drawn`) -> summary.
 # BN and plain, clean and noisy nets train with one static config (BN on or off and the noise
 # scale are data), so they share their training, probe and after-training programs.
 
@@ -226,7 +226,9 @@ def _run(config: DecouplingConfig, noisy: bool, progress) -> DecouplingResult:
             progress(train_share, "changing layer 1 of the trained nets")
         x, y, factors = data.x_train, data.y_train, np.asarray(FACTORS, np.float32)
         # Each seed's change of layer 1 comes from fold_in(key(seed), 1), as on page 2.
-        raw_keys = np.stack([runs.key_data(s) for s in seeds])
+        # (drawn on the host, bit for bit as page 2's program draws them: no threefry to compile)
+        draws = probes.perturbation_draws_host(np.stack([runs.key_data(s) for s in seeds]),
+                                               config.width)
         # The scatter's sample of the example layer's weights: the same for every net and seed.
         pick = np.random.default_rng(0).choice(config.width * config.width,
                                                min(N_WEIGHTS, config.width * config.width),
@@ -235,10 +237,10 @@ def _run(config: DecouplingConfig, noisy: bool, progress) -> DecouplingResult:
             spec, div = r.config.spec, r.divergence.flag
             # 2c: the affine change of layer 1 (experiment 1b) on the clean nets; and the
             # concrete example: W1 -> c * W1 on the trained nets, the whole training set: one
-            # program (`probes.decoupling_runs`). (Compiled ahead in a thread while the nets
+            # program (`probes.decoupling_runs_drawn`). (Compiled ahead in a thread while the nets
             # trained, it only slowed training: the two cores are busy with the two devices.)
-            rel_aff, rescaled = probes.decoupling_runs(
-                r.carry.params, r.carry.state, raw_keys, x, y, factors, spec=spec,
+            rel_aff, rescaled = probes.decoupling_runs_drawn(
+                r.carry.params, r.carry.state, draws, x, y, factors, spec=spec,
                 example=example_spec(spec), sizes=(REFERENCE_SIZE,))
             rel_aff = np.asarray(rel_aff)[:, 0]  # 2c shows page 2's reference size only
             for i, seed in enumerate(seeds):

@@ -31,6 +31,17 @@ def rendered(page: str, **params) -> AppTest:
     return _RENDERED[key]
 
 
+def computed(fn, config):
+    """`fn(config)` through the cache a page's `ui.run` computes in (ui/panels.py's
+    st.cache_data, per process): the result of that very call, `fn(config, progress=...)`,
+    computed here if no page in this process has computed it yet, else fetched (a copy
+    Streamlit unpickles). For the science tests' default-view fixtures: tests/conftest.py runs a
+    page's AppTest tests and its science file in one process, so the view trains once."""
+    from ui import panels
+    name, key = panels._key(fn, config)
+    return panels._cached(name, key, fn, config, lambda update: None)
+
+
 def charts(at: AppTest) -> list:
     return list(at.get("vega_lite_chart"))
 

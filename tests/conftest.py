@@ -1,4 +1,6 @@
 """Shared test setup: strict JAX rank promotion, a key fixture, a clean Streamlit cache."""
+import re
+
 import bnjax.runtime
 
 # Before JAX computes anything: the CPU devices and the compilation cache, as the app has them
@@ -75,26 +77,32 @@ _scan_components_once()
 
 
 # ---------------------------------------------------------------------------- two workers
-# pytest-xdist (pytest.ini: -n 2 --dist loadfile): one file per worker, so a file's module
-# fixtures are computed once. Two changes to plain loadfile:
-#   * the browser files are one unit: they share one server and one Chromium (fixtures below);
-#   * the files that render every page at its default view under AppTest are one unit: one
-#     process computes each default view once, for all of them (Streamlit's cache is per process);
-#   * the units go out longest first (seconds of a quiet 2-core machine, estimated on 2026-12-02
-#     from runs on a loaded one; a file not listed counts 5 s), so that the two workers finish
-#     together; except that the browser unit waits for three others to go out first: its fresh
-#     server then finds the compilation cache on disk that the default views filled (as a
-#     Community Cloud app after a sleep), and its tour does not race the other worker's first
-#     compiles (the tour has time budgets).
-UNITS = {"tests/test_browser.py": "browser", "tests/test_browser_views.py": "browser",
-         "tests/test_app.py": "default views", "tests/test_urls.py": "default views",
-         "tests/test_export.py": "default views"}
-FILE_SECONDS = {"browser": 185, "default views": 160,
-                "tests/test_regularization.py": 65, "tests/test_decoupling.py": 48,
-                "tests/test_landscape.py": 43, "tests/test_normalization.py": 40,
-                "tests/test_nn.py": 38, "tests/test_overview.py": 32, "tests/test_train.py": 27,
-                "tests/test_covariate_shift.py": 22, "tests/test_basics.py": 14,
-                "tests/test_layering.py": 13}
+# pytest-xdist (pytest.ini: -n 2 --dist loadfile): each unit below runs whole on one worker, so
+# its module fixtures are computed once. The units, instead of plain loadfile's one per file:
+#   * the browser files: they share one server and one Chromium (fixtures below);
+#   * one unit per question page: that page's tests in the AppTest files (tests/test_app.py,
+#     test_urls.py and test_export.py, which render every page at its default or small view) and
+#     its science file. One process then computes each view once (Streamlit's cache is per
+#     process): the science file's default-view fixtures fetch the page's own runs through that
+#     cache (`tests.apphelp.computed`), its page renders find them too;
+#   * every other file on its own.
+# The units go out longest first (seconds of a quiet 2-core machine, estimated on 2026-12-02
+# from runs on a loaded one; a unit not listed counts 5 s), so that the two workers finish
+# together; except that the browser unit waits for BROWSER_AFTER others to go out first: its
+# fresh server then finds the compilation cache on disk that the default views filled (as a
+# Community Cloud app after a sleep), and its tour does not race the other worker's first
+# compiles (the tour has time budgets).
+UNITS = {"tests/test_browser.py": "browser", "tests/test_browser_views.py": "browser"}
+SCIENCE = {"tests/test_basics.py": 1, "tests/test_covariate_shift.py": 2,
+           "tests/test_decoupling.py": 3, "tests/test_regularization.py": 4,
+           "tests/test_landscape.py": 5, "tests/test_playground.py": 6,
+           "tests/test_normalization.py": 7}
+BY_PAGE = ("tests/test_app.py", "tests/test_urls.py", "tests/test_export.py")
+PLAYGROUND = 6  # tests/test_app.py's tests of no page parameter render the Playground
+FILE_SECONDS = {"browser": 185, "page 5": 100, "page 7": 55, "page 3": 47, "page 4": 31,
+                "page 2": 25, "page 1": 22, "page 6": 22,
+                "tests/test_nn.py": 12, "tests/test_overview.py": 17, "tests/test_train.py": 12,
+                "tests/test_runs.py": 15, "tests/test_layering.py": 6}
 BROWSER_AFTER = 3  # units handed out before the browser unit
 
 
@@ -108,8 +116,18 @@ def _order(units: list[str]) -> list[str]:
 
 
 def _unit(nodeid: str) -> str:
-    file = nodeid.split("::", 1)[0]
-    return UNITS.get(file, file)
+    file, _, test = nodeid.partition("::")
+    if file in UNITS:
+        return UNITS[file]
+    if file in SCIENCE:
+        return f"page {SCIENCE[file]}"
+    if file in BY_PAGE:
+        page = re.search(r"\[pages/(\d+)_", test)
+        if page:
+            return f"page {int(page.group(1))}"
+        if file == "tests/test_app.py":
+            return f"page {PLAYGROUND}"
+    return file
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)

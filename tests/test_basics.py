@@ -24,7 +24,7 @@ from bnjax.experiments import basics
 from bnjax.experiments.basics import BasicsConfig, bn_steps, run_basics
 from bnjax.narration import basics as say
 from bnjax.nn import batchnorm_init, mlp_apply
-from tests.apphelp import charts as charts_of, render, texts
+from tests.apphelp import charts as charts_of, computed, render, texts
 
 SEEDS = (0, 1, 2)
 SMALL = BasicsConfig(steps=40)  # the default view's shapes: its compiled programs
@@ -51,10 +51,11 @@ def long_run():
 
 @pytest.fixture(scope="module")
 def default_view():
-    """What the page runs by default: seeds 0, 1, 2 in one result."""
+    """What the page runs by default: seeds 0, 1, 2 in one result (the page's own run when
+    this process has rendered it: `computed`)."""
     config = BasicsConfig()
     assert config.seeds == SEEDS
-    return run_basics(config)
+    return computed(run_basics, config)
 
 
 def _spec(result):

@@ -16,7 +16,7 @@ from bnjax.narration import decoupling as say
 from bnjax.nn import MLPSpec, mlp_init
 from bnjax.train import TrainConfig, hparams, loss_fn
 from tests.apphelp import charts as page_charts
-from tests.apphelp import render, texts
+from tests.apphelp import computed, render, texts
 
 PAGE = "pages/3_Layer_decoupling.py"
 FAST = {"steps": "500"}  # AppTest views: half the default's steps, the same compiled programs
@@ -30,7 +30,11 @@ def default():
     assert config.seeds == (0, 1, 2) and config.mid_layer == 5
     assert (config.depth, config.width, config.lr, config.steps, config.noise) == (
         8, 64, 0.05, 1000, 0.25)
-    return exp.run_decoupling(config)
+    # `run_decoupling(config)` as the page computes it: its two parts, through the page's cache
+    # (`computed`: trained once in a process that renders the page), merged; that the parts
+    # make the whole: test_same_config_same_numbers_and_the_parts_make_the_whole.
+    return exp.merge(computed(exp.run_gradients, config.clean()),
+                     computed(exp.run_noisy, config))
 
 
 # ---------------------------------------------------------------------------- 2a claims

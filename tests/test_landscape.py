@@ -14,7 +14,7 @@ from bnjax.nn import MLPSpec
 from bnjax import runs
 from bnjax.train import TrainConfig
 from tests.apphelp import charts as page_charts
-from tests.apphelp import render, texts
+from tests.apphelp import computed, render, texts
 
 PAGE = "pages/5_Hyperparameter_landscape.py"
 SEEDS = (0, 1, 2)
@@ -39,7 +39,9 @@ def sweep():
 
 @pytest.fixture(scope="module")
 def smooth():
-    return exp.run_smoothness(exp.SmoothnessConfig(n_seeds=3))
+    """4d on seeds 0, 1, 2: the page's default view (`computed`: its own run, if it has
+    rendered in this process)."""
+    return computed(exp.run_smoothness, exp.SmoothnessConfig(n_seeds=3))
 
 
 # ---------------------------------------------------------------------------- 4a claims

@@ -17,7 +17,7 @@ from bnjax.data import load_digits
 from bnjax.experiments import regularization as exp
 from bnjax.narration import regularization as say
 from bnjax.nn import MLPSpec, mlp_init
-from tests.apphelp import palette_problems
+from tests.apphelp import computed, palette_problems
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PAGE = "pages/4_Regularization_noise.py"
@@ -31,7 +31,7 @@ def regularization():
     """The page's first chart: 192 digits, groups of 32 vs all 192, 16 paired seeds 0-15."""
     config = exp.RegularizationConfig()
     assert (config.seed, config.seeds, config.subset, config.group) == (0, 16, 192, 32)
-    return exp.run_regularization(config)
+    return computed(exp.run_regularization, config)  # the page's own run, if it has rendered
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def noise():
     steps, seeds 0, 1, 2 trained side by side."""
     config = exp.NoiseConfig()
     assert (config.seed, config.seeds, config.example, config.layer) == (0, 3, 0, 2)
-    return exp.run_noise_meter(config)
+    return computed(exp.run_noise_meter, config)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def ablation():
     """The page's default: 3x128 plain / BN / dropout 0.2, seeds 0, 1, 2, 1000 steps."""
     config = exp.AblationConfig()
     assert (config.seed, config.seeds, config.dropout) == (0, 3, 0.2)
-    return exp.run_ablation(config)
+    return computed(exp.run_ablation, config)
 
 
 # ---------------------------------------------------------------------------- 3d: noise on vs off
@@ -365,8 +365,7 @@ def _text(at) -> str:
                      if isinstance(getattr(e, "value", None), str))
 
 
-def test_page_default_view_and_hostile_urls(regularization, noise, ablation,
-                                            clear_streamlit_cache):
+def test_page_default_view_and_hostile_urls(regularization, noise, ablation):
     at = _page()
     assert not at.exception, at.exception
     text = _text(at)

@@ -769,35 +769,28 @@ def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) ->
     n_grid, n_extra = len(lrs) * len(gains) * len(seeds), len(extra) * len(seeds)
     total = 3 * (n_grid + n_extra)
     per_seed, sweep, curves, cells, summary = [], [], [], [], {}
-    done, trained, specs = 0, [], []
-    for name, norm, tag in NETS:
+    # Page 5's grid (`bnjax.grid.train_grid`: runs in (lr, gain, seed) order, a few waves at a
+    # time), then the sweep's extra lrs, one job per net (its waves of one run per device all
+    # full), the three nets in one runner call: no device waits between two grids.
+    jobs, parts = {}, []
+    for name, norm, _ in NETS:
         tc = TrainConfig(MLPSpec(depth=config.depth, width=config.width, norm=norm), "sgd")
-        specs.append(tc.spec)
-        parts = [(lrs, gains, n_grid)] + ([(extra, (g0,), n_extra)] if extra else [])
-        for part_lrs, part_gains, count in parts:
-            first = done
-            prog = None if progress is None else (
-                lambda f, m, first=first, count=count: progress(
-                    (first + f * count) / total,
-                    f"{name}: {int(first + f * count)} of {total} networks trained"))
-            # page 5's grid (`bnjax.grid.train_grid`: its runs in (lr, gain, seed) order, a few
-            # waves at a time); the test accuracy after training, below
-            runs_of = configurations(part_lrs, part_gains, seeds)  # (lr, gain, seed), each (R,)
-            trained.append((name, part_lrs, runs_of, runs.train(
-                tc, hparams(lr=runs_of[0], gain=runs_of[1]), runs_of[2], config.steps, data,
-                chunk=config.steps, probe_at_start=False, together=IN_FLIGHT, progress=prog)))
-            done += count
-    # every net's runs (grid and sweep) measured together: one program for the three nets
-    carries = {name: [t.carry for n, _, _, t in trained if n == name] for name, _, _ in NETS}
-    measured = evaluate([(jax.tree.map(lambda *a: np.concatenate(a), *[c.params for c in cs]),
-                          jax.tree.map(lambda *a: np.concatenate(a), *[c.state for c in cs]))
-                         for cs in carries.values()], specs, data)
-    bounds = {name: np.cumsum([len(t.seeds) for n, _, _, t in trained if n == name])[:-1]
-              for name in carries}
-    accs = {name: np.split(pop, bounds[name]) for name, (pop, _) in zip(carries, measured)}
-    for name, part_lrs, runs_of, t in trained:
-        acc = accs[name].pop(0)
-        g = _Grid(*runs_of, t.loss, np.where(t.diverged, np.nan, acc), t.diverged)
+        both = [configurations(lrs, gains, seeds)] + (  # each (lr, gain, seed), each (R,)
+            [configurations(extra, (g0,), seeds)] if extra else [])
+        lr, gain, seed = (np.concatenate(v) for v in zip(*both))
+        jobs[name] = runs.Job(tc, hparams(lr=lr, gain=gain), tuple(seed))
+        parts.append((name, lr, gain, seed))
+    trained = runs.train_together(
+        jobs, config.steps, data, chunk=config.steps, probe_at_start=False, together=IN_FLIGHT,
+        progress=None if progress is None else (
+            lambda f, m: progress(f, f"{int(round(f * total))} of {total} networks trained")))
+    # every net's runs measured together after training: one program for the three nets
+    measured = evaluate([(trained[name].carry.params, trained[name].carry.state)
+                         for name, _, _ in NETS], [jobs[name].config.spec for name, _, _ in NETS],
+                        data)
+    for (name, lr, gain, seed), (acc, _) in zip(parts, measured):
+        t = trained[name]
+        g = _Grid(lr, gain, seed, t.loss, np.where(t.diverged, np.nan, acc), t.diverged)
         with warnings.catch_warnings():  # a diverged run's tail is all NaN: its mean too
             warnings.simplefilter("ignore", RuntimeWarning)
             final = np.nanmean(g.loss[:, config.steps - tail:config.steps], axis=1)
@@ -808,7 +801,7 @@ def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) ->
                 acc=float(np.nan_to_num(g.test_acc[r], nan=0.0)),
                 final_loss=float(final[r]) if not g.diverged[r] else float("nan"),
                 start_loss=float(g.loss[r, 0]), diverged=bool(g.diverged[r]),
-                grid=part_lrs is lrs))
+                grid=r < n_grid))
             if abs(gain - g0) < 1e-6:
                 curves.append(pd.DataFrame(dict(
                     variant=name, lr=lr, seed=int(g.seed[r]),

@@ -146,6 +146,15 @@ def test_one_program_measures_every_batch_size_as_the_single_ones_do():
         one_hat, one_p = exp.noise_probe(params, state, x, 1, i, spec=spec, layer=1)
         np.testing.assert_allclose(np.asarray(x_hat), np.asarray(one_hat), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(np.asarray(p), np.asarray(one_p), rtol=1e-5, atol=1e-7)
+    # The page's program returns x0's class probability only where asked (a smaller program):
+    # the same bits for everything it returns.
+    shown, offset2 = exp.probes.noise_meter_shown(params, state, x, 1, idx, 3, spec=spec,
+                                                  layer=1, with_p=(False, True))
+    np.testing.assert_array_equal(np.asarray(offset2), np.asarray(offset))
+    assert shown[0][1] is None
+    for (a, pa), (b, pb) in zip(together, shown):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_array_equal(np.asarray(together[1][1]), np.asarray(shown[1][1]))
 
 
 @pytest.mark.slow

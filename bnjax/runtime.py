@@ -119,6 +119,19 @@ def settings() -> Settings | None:
 # ---------------------------------------------------------------------------- memory
 
 
+def warm_start() -> None:
+    """What a server's start-up does in JAX (`ui/startup.py`), after `configure`: start XLA's CPU
+    client and LLVM with a tiny compile, and compile the initial weights' draw program that every
+    page's first training call needs whatever its net (`runs.compile_draws`)."""
+    import jax
+    import jax.experimental.multihost_utils  # noqa: F401  a first session imported it late
+    import jax.numpy as jnp
+
+    from bnjax import runs
+    jax.block_until_ready(jax.jit(lambda x: jnp.tanh(x) @ x)(jnp.ones((4, 4))))
+    runs.compile_draws()
+
+
 def rss_mb() -> float:
     """This process's resident memory in MB (Linux; 0 where /proc is missing)."""
     try:

@@ -35,8 +35,6 @@ def preload() -> float:
     import pkgutil
 
     import altair as alt
-    import jax
-    import jax.numpy as jnp
     import pandas as pd
 
     import bnjax.charts
@@ -44,19 +42,17 @@ def preload() -> float:
     import bnjax.narration
     import ui
     import ui.live
-    from bnjax import data, runs
+    from bnjax import data
 
     # What a first session imported late (found by diffing sys.modules around a page's run).
-    for name in ("jax.experimental.multihost_utils", "pandas.io.formats.string",
-                 "streamlit.material_icon_names", "streamlit.runtime.scriptrunner.magic_funcs"):
+    for name in ("pandas.io.formats.string", "streamlit.material_icon_names",
+                 "streamlit.runtime.scriptrunner.magic_funcs"):
         importlib.import_module(name)
     for package in (bnjax.experiments, bnjax.charts, bnjax.narration):
         for module in pkgutil.iter_modules(package.__path__):
             importlib.import_module(f"{package.__name__}.{module.name}")
     data.load_digits()  # scikit-learn's digits, split and standardized (cached per process)
-    # XLA's CPU client, its devices and LLVM: a first (tiny) compile starts them all.
-    jax.block_until_ready(jax.jit(lambda x: jnp.tanh(x) @ x)(jnp.ones((4, 4))))
-    runs.compile_draws()  # the initial weights' program: every page's first call needs it
+    runtime.warm_start()  # XLA's CPU client and LLVM, and the initial weights' draw program
     # Altair's Vega-Lite schema and its validator load at the first chart's to_dict().
     alt.Chart(pd.DataFrame({"x": [0.0], "y": [0.0]})).mark_line().encode(
         x="x:Q", y="y:Q").to_dict()

@@ -88,10 +88,11 @@ _scan_components_once()
 #   * every other file on its own.
 # The units go out longest first (seconds of a quiet 2-core machine, estimated on 2026-12-02
 # from runs on a loaded one; a unit not listed counts 5 s), so that the two workers finish
-# together; except that the browser unit waits for BROWSER_AFTER others to go out first: its
-# fresh server then finds the compilation cache on disk that the default views filled (as a
-# Community Cloud app after a sleep), and its tour does not race the other worker's first
-# compiles (the tour has time budgets).
+# together. The browser unit is the longest but its worker mostly waits (its server and Chromium
+# compute): it goes out second, beside the longest page unit, and the other units fill the
+# cores around it (handed out after three units, it finished last). Its fresh server finds the
+# compilation cache on disk that earlier runs left (the default cache), as a Community Cloud app
+# after a sleep; its tour (time budgets) shares the cores with that page unit.
 UNITS = {"tests/test_browser.py": "browser", "tests/test_browser_views.py": "browser"}
 SCIENCE = {"tests/test_basics.py": 1, "tests/test_covariate_shift.py": 2,
            "tests/test_decoupling.py": 3, "tests/test_regularization.py": 4,
@@ -99,11 +100,10 @@ SCIENCE = {"tests/test_basics.py": 1, "tests/test_covariate_shift.py": 2,
            "tests/test_normalization.py": 7}
 BY_PAGE = ("tests/test_app.py", "tests/test_urls.py", "tests/test_export.py")
 PLAYGROUND = 6  # tests/test_app.py's tests of no page parameter render the Playground
-FILE_SECONDS = {"browser": 185, "page 5": 100, "page 7": 55, "page 3": 47, "page 4": 31,
-                "page 2": 25, "page 1": 22, "page 6": 22,
-                "tests/test_nn.py": 12, "tests/test_overview.py": 17, "tests/test_train.py": 12,
-                "tests/test_runs.py": 15, "tests/test_layering.py": 6}
-BROWSER_AFTER = 3  # units handed out before the browser unit
+FILE_SECONDS = {"browser": 185, "page 5": 90, "page 7": 55, "page 3": 43, "page 4": 25,
+                "page 6": 20, "page 2": 17, "page 1": 15, "tests/test_overview.py": 9,
+                "tests/test_nn.py": 8, "tests/test_train.py": 7, "tests/test_startup.py": 6}
+BROWSER_AFTER = 1  # units handed out before the browser unit
 
 
 def _order(units: list[str]) -> list[str]:

@@ -148,42 +148,50 @@ def train_hparams(config: DecouplingConfig, bn: bool, noisy: bool):
 
 def _tables(config: DecouplingConfig, results: dict, final: bool) -> dict:
     """ics, curves, accuracy and runs tables from the runner's (partial) results: the columns
-    and windows every run has completed."""
-    seeds = config.seeds
+    and windows every run has completed. (Built with numpy, one frame per variant and table:
+    the page rebuilds them after every chunk while the nets train.)"""
+    seeds = np.asarray(config.seeds, np.int64)
+    n, layers = len(seeds), np.arange(2, config.depth + 1, dtype=np.int64)
     ics, curves, accuracy, runs_rows = [], [], [], []
     for variant, r in results.items():
         div = r.divergence.flag
+        nan = np.where(div, np.nan, 0.0)  # (n,) a diverged run's numbers mean nothing
         done = config.steps if final else int(r.steps_done.min())
         cols = np.flatnonzero(r.probe_steps <= done) if r.probes is not None else []
         if len(cols) and r.probes is not None and len(r.probes):
             (acc, _), rest = r.probes[0], r.probes[1:]
-            for c in cols:
-                step = int(r.probe_steps[c])
-                if rest and variant in (BN, PLAIN) and step < config.steps \
-                        and step % PROBE_EVERY == 0:
-                    cos, rel = rest[0]
-                    for i, seed in enumerate(seeds):
-                        nan = np.nan if div[i] else 0.0
-                        for layer in range(1, config.depth):
-                            ics.append({"step": step, "variant": variant, "seed": seed,
-                                        "layer": layer + 1,
-                                        "cos": float(cos[i, c, layer - 1]) + nan,
-                                        "rel": float(rel[i, c, layer - 1]) + nan})
+            if rest and variant in (BN, PLAIN):
+                at = [c for c in cols if r.probe_steps[c] < config.steps
+                      and r.probe_steps[c] % PROBE_EVERY == 0]
+                if at:
+                    cos, rel = rest[0]  # (n, P, depth - 1), rows step-major, then seed, layer
+                    k = len(at) * n * len(layers)
+                    value = lambda a: (a[:, at].astype(np.float64)  # noqa: E731
+                                       + nan[:, None, None]).transpose(1, 0, 2).ravel()
+                    ics.append(pd.DataFrame({
+                        "step": np.repeat(r.probe_steps[at].astype(np.int64), n * len(layers)),
+                        "variant": [variant] * k,
+                        "seed": np.tile(np.repeat(seeds, len(layers)), len(at)),
+                        "layer": np.tile(layers, len(at) * n),
+                        "cos": value(cos), "rel": value(rel)}))
             measured = [c for c in cols if r.probe_steps[c] > 0]
-            for i, seed in enumerate(seeds):
-                accuracy.append(pd.DataFrame({"step": r.probe_steps[measured], "variant": variant,
-                                              "seed": seed, "test_acc": acc[i, measured]}))
+            accuracy.append(pd.DataFrame({"step": np.tile(r.probe_steps[measured], n),
+                                          "variant": variant,
+                                          "seed": np.repeat(seeds, len(measured)),
+                                          "test_acc": acc[:, measured].ravel()}))
         w = min(done, config.steps) // LOSS_EVERY * LOSS_EVERY
-        win = r.loss[:, :w].reshape(len(seeds), -1, LOSS_EVERY).mean(-1)  # (n, windows)
+        win = r.loss[:, :w].reshape(n, -1, LOSS_EVERY).mean(-1)  # (n, windows)
         steps = np.arange(win.shape[1]) * LOSS_EVERY + LOSS_EVERY
-        for i, seed in enumerate(seeds):
-            curves.append(pd.DataFrame({"step": steps, "variant": variant, "seed": seed,
-                                        "loss": win[i]}))
-            if final:
-                runs_rows.append({"variant": variant, "seed": seed, "diverged": bool(div[i]),
-                                  "test_acc": float(r.probes[0][0][i, -1])})
+        curves.append(pd.DataFrame({"step": np.tile(steps, n), "variant": variant,
+                                    "seed": np.repeat(seeds, len(steps)),
+                                    "loss": win.ravel()}))
+        if final:
+            runs_rows += [{"variant": variant, "seed": int(seed), "diverged": bool(div[i]),
+                           "test_acc": float(r.probes[0][0][i, -1])}
+                          for i, seed in enumerate(seeds)]
     empty = lambda cols: pd.DataFrame(columns=cols)  # noqa: E731
-    return {"ics": pd.DataFrame(ics, columns=["step", "variant", "seed", "layer", "cos", "rel"]),
+    return {"ics": pd.concat(ics, ignore_index=True) if ics
+            else pd.DataFrame([], columns=["step", "variant", "seed", "layer", "cos", "rel"]),
             "curves": pd.concat(curves, ignore_index=True) if curves
             else empty(["step", "variant", "seed", "loss"]),
             "accuracy": pd.concat(accuracy, ignore_index=True) if accuracy

@@ -506,6 +506,24 @@ def observe(callback: Callable):
         _observers.reset(token)
 
 
+# Who hears, while a runner call waits for its programs to compile, that it is still waiting.
+_waiters: contextvars.ContextVar[tuple] = contextvars.ContextVar("bnjax_runs_waiters",
+                                                                 default=())
+
+
+@contextlib.contextmanager
+def while_compiling(callback: Callable[[], None]):
+    """Within the block, a runner call of this thread (or context) that waits for its programs
+    to compile calls `callback()` every BEAT seconds, as it calls its `progress`: the dashboard
+    lets a background run step aside there for a viewer who arrived (a compile takes seconds;
+    a chunk of training, where it would step aside otherwise, comes only after), and stops a
+    viewer's run whose viewer left. The callback may raise: the call stops."""
+    token = _waiters.set(_waiters.get() + (callback,))
+    try:
+        yield
+    finally:
+        _waiters.reset(token)
+
 
 def key_data(seed: int) -> np.ndarray:
     """`jax.random.key_data(jax.random.key(seed))`, computed on the host: with the default
@@ -652,9 +670,14 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
     # Cold programs compile side by side (`compile_threads(0)`: each at its first call).
     workers = _workers.get()
     ahead = precompile(jobs, data, fns, probe_args, workers=workers) if workers else _Ahead({})
-    if progress is not None:
-        ahead.beat = lambda: progress(min(1.0, counted[0] / total),
-                                      "compiling the programs of this view…")
+    waiters = _waiters.get()
+    if progress is not None or waiters:
+        def beat():
+            if progress is not None:
+                progress(min(1.0, counted[0] / total), "compiling the programs of this view…")
+            for waiter in waiters:
+                waiter()
+        ahead.beat = beat
 
     def retire(item):
         """Read one dispatched chunk (c = -1: the probe of the fresh nets) into the buffers."""
@@ -801,4 +824,4 @@ def split_joint(result: Result, jobs: Mapping[str, Job]) -> dict[str, Result]:
     return out
 
 
-__all__ += ["joint_job", "split_joint"]
+__all__ += ["joint_job", "split_joint", "while_compiling"]

@@ -215,3 +215,25 @@ def test_a_cold_call_reports_while_it_compiles_and_stops_when_asked(data):
     with pytest.raises(Left):
         runs.train(cold, hparams(), (0,), 100, data, progress=progress)
     assert len(seen) == 1 and "compiling" in seen[0]
+
+
+def test_a_cold_call_without_progress_still_tells_its_waiters(data, monkeypatch):
+    """An experiment that passes the runner no `progress` (most do: they report per chunk)
+    still calls `while_compiling`'s callback while its programs compile: there the dashboard's
+    background warm-up steps aside for a viewer who just arrived, before its first chunk."""
+    class Viewer(Exception):
+        pass
+
+    heard = []
+
+    def waiter():
+        heard.append(1)
+        raise Viewer
+
+    monkeypatch.setattr(runs, "BEAT", 0.001)  # any compile outlasts it
+    cold = TrainConfig(MLPSpec(depth=2, width=36, activation="tanh"), "momentum")  # not compiled
+    with runs.while_compiling(waiter), pytest.raises(Viewer):
+        runs.train(cold, hparams(), (0,), 100, data)
+    assert heard == [1]
+    runs.train(cold, hparams(), (0,), 10, data)  # outside the block: nobody is told
+    assert heard == [1]

@@ -61,6 +61,7 @@ def _cached(name: str, config_json: str, _fn: Callable, _config, _report: Callab
             # (which nothing can interrupt) competes with a viewer who arrives meanwhile.
             try:
                 with runs.observe(lambda partials: report(runs=partials)), \
+                        runs.while_compiling(report), \
                         runs.compile_threads(1 if _background else 2):
                     return _fn(_config, progress=progress)
             finally:

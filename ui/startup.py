@@ -20,6 +20,7 @@ background warm-up does that, and yields to viewers), train, or draw anything.
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 _log = logging.getLogger("bnjax.startup")
@@ -62,7 +63,10 @@ def preload() -> float:
 
 def run() -> None:
     """Preload, logging how long it took; a failure is logged, never raised: the server must
-    start whatever happens here (a page then loads what it needs itself, as before)."""
+    start whatever happens here (a page then loads what it needs itself, as before).
+    `BNJAX_PRELOAD=0` turns it off (to measure what it saves: `bench/first_chart.py`)."""
+    if os.environ.get("BNJAX_PRELOAD", "1") == "0":
+        return
     try:
         _log.info("preloaded JAX, Altair and the digits in %.1f s", preload())
     except Exception:  # noqa: BLE001

@@ -29,19 +29,20 @@ _rendered: dict = {}
 
 
 def _page(path):
-    """Render a page once for this module: (AppTest, its View, seconds spent in the added
-    export work during that run)."""
+    """Render a page once for this module: (AppTest, its View, CPU seconds the page's script
+    thread spent in the added export work during that run: its own work, whatever else loads
+    the machine, e.g. the other test worker)."""
     if path not in _rendered:
         import ui.panels as panels
         spent = [0.0]
 
         def timed(fn):
             def wrapper(*a, **k):
-                t = time.perf_counter()
+                t = time.thread_time()
                 try:
                     return fn(*a, **k)
                 finally:
-                    spent[0] += time.perf_counter() - t
+                    spent[0] += time.thread_time() - t
             return wrapper
 
         # Everything the downloads and the view add to a run, beside drawing the chart itself.

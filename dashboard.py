@@ -71,7 +71,7 @@ def _overview() -> None:
 
     # The card table; the experiment modules behind it are imported only when their numbers are
     # measured, below, after every card is on screen.
-    from bnjax.experiments import overview  # noqa: E402
+    from bnjax.experiments import overview
 
     # Once per server process, a background thread computes every page's default view into the
     # shared cache, so a viewer who opens a page straight away finds it ready (or nearly).

@@ -434,7 +434,6 @@ def _noise_probe_sizes(params, state, x_train, y0, idx: tuple, spec: MLPSpec, la
     return tuple(_noise_probe(params, state, x_train, y0, i, spec, layer) for i in idx)
 
 
-
 def _x0_offset(params, x_train, i0, spec: MLPSpec, layer: int):
     from bnjax.nn import population_state  # noqa: PLC0415
 
@@ -445,35 +444,27 @@ def _x0_offset(params, x_train, i0, spec: MLPSpec, layer: int):
     return jnp.abs((z - pop[layer].mean) / jnp.sqrt(pop[layer].var + spec.eps)).mean()
 
 
-def _noise_meter(params, state, x_train, y0, idx: tuple, i0, spec: MLPSpec, layer: int):
+def _noise_meter(params, state, x_train, y0, idx: tuple, i0, spec: MLPSpec, layer: int,
+                 with_p: tuple):
     """Page 4's noise meter in one program: `noise_probe` for every batch size (idx a tuple of
     (R, N_k, B_k) arrays: the meter's 8 batch sizes compile once, not 8 times) and (R,) mean
-    |x̂| of x0 under the population statistics (how far x0 sits from the mean)."""
+    |x̂| of x0 under the population statistics (how far x0 sits from the mean). x0's class
+    probability only for the batch sizes marked in `with_p` (page 4 shows it for its two
+    strips): for the others XLA drops every layer after `layer`, a smaller program with less to
+    compute, and they are (x_hat, None). What it returns has the same bits whatever `with_p`
+    (keep the full set's: without it XLA fuses that size's statistics otherwise and its spread
+    of ~1e-9 moves by ~1e-7)."""
     offset = jax.vmap(lambda p: _x0_offset(p, x_train, i0, spec, layer))(params)
-    return _noise_probe_sizes(params, state, x_train, y0, idx, spec, layer), offset
-
-
-# Once per view: LLVM level 1 (compile 1.5 -> 1.2 CPU s under load, the same bits).
-noise_meter = jax.jit(_noise_meter, static_argnames=("spec", "layer"),
-                      compiler_options=_ONCE_OPTIONS)
-
-
-def _noise_meter_shown(params, state, x_train, y0, idx: tuple, i0, spec: MLPSpec, layer: int,
-                       with_p: tuple):
-    """`_noise_meter` with x0's class probability only for the batch sizes marked in `with_p`
-    (page 4 shows it for its two strips): for the other sizes XLA drops every layer after
-    `layer`, a smaller program with less to compute. What it returns has the same bits (keep
-    the full set's: without it XLA fuses that size's statistics otherwise and its spread of
-    ~1e-9 moves by ~1e-7). The sizes without are (x_hat, None)."""
-    sizes, offset = _noise_meter(params, state, x_train, y0, idx, i0, spec, layer)
+    sizes = _noise_probe_sizes(params, state, x_train, y0, idx, spec, layer)
     return tuple((x_hat, p if keep else None) for (x_hat, p), keep in zip(sizes, with_p)), \
         offset
 
 
-# Once per view, LLVM level 1 as `noise_meter`: compile 1.3 -> 0.9 CPU s and ~40% less to run
-# for page 4's default view (under load, A/B).
-noise_meter_shown = jax.jit(_noise_meter_shown, static_argnames=("spec", "layer", "with_p"),
-                            compiler_options=_ONCE_OPTIONS)
+# Once per view: LLVM level 1 (compile 1.5 -> 1.2 CPU s under load, the same bits); page 4's
+# `with_p` (its strips and the full set) compiles 1.3 -> 0.9 CPU s and runs ~40% faster than
+# every size's probability (under load, A/B).
+noise_meter = jax.jit(_noise_meter, static_argnames=("spec", "layer", "with_p"),
+                      compiler_options=_ONCE_OPTIONS)
 
 
 def masked_accuracy(params, state, x_test, y_test, masks, *, spec: MLPSpec):
@@ -509,7 +500,6 @@ def _population_runs(params, x_train, spec: MLPSpec):
     from bnjax.nn import population_state  # noqa: PLC0415
 
     return jax.vmap(lambda p: population_state(p, x_train, spec=spec))(params)
-
 
 
 def _ablation_nets(params, bn_params, x_train, x_test, y_test, masks, spec: MLPSpec):
@@ -654,35 +644,13 @@ def affine_change(params, draws, x, spec: MLPSpec, sizes: tuple):
     return rel[1:k + 1]
 
 
-def _decoupling_after(params, state, raw_keys, x, y, factors, spec: MLPSpec,
-                      example: MLPSpec, sizes: tuple):
+def _decoupling_after(params, state, draws, x, y, factors, spec: MLPSpec,
+                            example: MLPSpec, sizes: tuple):
     """Page 3's measurements of R trained nets, in one program: the relative change of every
     layer's input under page 2's affine change of layer 1 at each of `sizes` (2c:
-    `affine_change`, (R, len(sizes), depth), `perturb_seeds`' third output) and the concrete
-    example W1 -> c * W1 with spec `example` (`rescale_runs`' outputs)."""
-    draws = _draws_seeds(raw_keys, tuple(params.hidden[0].dense.w.shape[1:]))
-    rel = jax.vmap(affine_change, in_axes=(0, 0, None, None, None))(params, draws, x, spec, sizes)
-    rescaled = jax.vmap(rescale_layer1, in_axes=(0, 0, None, None, None, None))(
-        params, state, x, y, factors, example)
-    return rel, rescaled
-
-
-# Runs once per trained net: one program instead of three (the draws, page 2's change of
-# layer 1 and the example), at LLVM level 0: a third less compile time than level 1 (2.7 ->
-# 1.8 CPU s under load), no slower to run here. Not the same bits as level 1: the changes of
-# 2c and the example's gradients move by ~1e-8 (seeds 0, 10, 20: no statement changes; the
-# example's input and gradient changes are the same to the bit).
-AFTER_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
-decoupling_runs = jax.jit(_decoupling_after, static_argnames=("spec", "example", "sizes"),
-                          compiler_options=AFTER_COMPILER_OPTIONS)
-
-
-
-# The same program with page 2's draws (u, sign) made on the host (`perturbation_draws_host`):
-# no threefry to compile in it (about a third of its compile time at level 0), the same bits.
-def _decoupling_after_drawn(params, state, draws, x, y, factors, spec: MLPSpec,
-                            example: MLPSpec, sizes: tuple):
-    """`_decoupling_after` with the draws given: (u, sign), each (R, width)."""
+    `affine_change`, (R, len(sizes), depth)), its draws (u, sign) given, each (R, width)
+    (`perturbation_draws_host`: no threefry to compile here), and the concrete example
+    W1 -> c * W1 with spec `example` (`rescale_runs`' outputs)."""
     u, sign = draws
     rel = jax.vmap(affine_change, in_axes=(0, 0, None, None, None))(
         params, (u, sign, u), x, spec, sizes)  # (affine_change reads no third draw)
@@ -691,9 +659,14 @@ def _decoupling_after_drawn(params, state, draws, x, y, factors, spec: MLPSpec,
     return rel, rescaled
 
 
-decoupling_runs_drawn = jax.jit(_decoupling_after_drawn,
-                                static_argnames=("spec", "example", "sizes"),
-                                compiler_options=AFTER_COMPILER_OPTIONS)
+# Runs once per trained net: one program for page 2's change of layer 1 and the example (its
+# draws come from the host), at LLVM level 0: a third less compile time than level 1 (2.7 ->
+# 1.8 CPU s under load), no slower to run here. Not the same bits as level 1: the changes of
+# 2c and the example's gradients move by ~1e-8 (seeds 0, 10, 20: no statement changes; the
+# example's input and gradient changes are the same to the bit).
+AFTER_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
+decoupling_runs = jax.jit(_decoupling_after, static_argnames=("spec", "example", "sizes"),
+                          compiler_options=AFTER_COMPILER_OPTIONS)
 
 
 def _threefry2x32_host(key, x1, x2):

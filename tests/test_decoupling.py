@@ -208,8 +208,13 @@ def test_2c_draws_on_the_host_are_page_2s_draws_bit_for_bit():
     data = load_digits()
     x, y, factors = data.x_train[:256], data.y_train[:256], np.float32([2.0])
     kw = dict(spec=spec, example=exp.example_spec(spec), sizes=(1.0,))
-    inside = probes.decoupling_runs(params, state, raw[:2], x, y, factors, **kw)
-    host = probes.decoupling_runs_drawn(params, state, (u[:2], sign[:2]), x, y, factors, **kw)
+    # the same program drawing inside (as it did before its draws came from the host)
+    drawing = jax.jit(lambda p, st, keys, x, y, f, **kw: probes._decoupling_after(
+        p, st, probes._draws_seeds(keys, (64, 32))[:2], x, y, f, **kw),
+        static_argnames=("spec", "example", "sizes"),
+        compiler_options=probes.AFTER_COMPILER_OPTIONS)
+    inside = drawing(params, state, raw[:2], x, y, factors, **kw)
+    host = probes.decoupling_runs(params, state, (u[:2], sign[:2]), x, y, factors, **kw)
     for a, b in zip(jax.tree.leaves(inside), jax.tree.leaves(host)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 

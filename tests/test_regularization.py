@@ -140,7 +140,8 @@ def test_one_program_measures_every_batch_size_as_the_single_ones_do():
     idx = tuple(np.stack([exp.noise_batches(rng, 3, len(data.x_train), b, 5) for _ in range(2)])
                 for b in (4, 32))
     x = jnp.asarray(data.x_train)
-    together, offset = exp.probes.noise_meter(params, state, x, 1, idx, 3, spec=spec, layer=1)
+    together, offset = exp.probes.noise_meter(params, state, x, 1, idx, 3, spec=spec, layer=1,
+                                              with_p=(True, True))
     assert np.asarray(offset).shape == (2,) and np.isfinite(np.asarray(offset)).all()
     for i, (x_hat, p) in zip(idx, together):
         one_hat, one_p = exp.noise_probe(params, state, x, 1, i, spec=spec, layer=1)
@@ -148,8 +149,8 @@ def test_one_program_measures_every_batch_size_as_the_single_ones_do():
         np.testing.assert_allclose(np.asarray(p), np.asarray(one_p), rtol=1e-5, atol=1e-7)
     # The page's program returns x0's class probability only where asked (a smaller program):
     # the same bits for everything it returns.
-    shown, offset2 = exp.probes.noise_meter_shown(params, state, x, 1, idx, 3, spec=spec,
-                                                  layer=1, with_p=(False, True))
+    shown, offset2 = exp.probes.noise_meter(params, state, x, 1, idx, 3, spec=spec, layer=1,
+                                            with_p=(False, True))
     np.testing.assert_array_equal(np.asarray(offset2), np.asarray(offset))
     assert shown[0][1] is None
     for (a, pa), (b, pb) in zip(together, shown):

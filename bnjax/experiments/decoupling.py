@@ -19,10 +19,10 @@ Leaves out: the loss-landscape explanation of why BN helps anyway (page 5).
 How it runs: config -> `runs.train_together` (BN and plain side by side, clean or noisy, the
 probes `probes.test_accuracy` and, clean, `probes.def21` every PROBE_EVERY steps; partial results
 after every chunk to `progress(fraction, message, partial)`) -> on the trained clean nets,
-in one program (`probes.decoupling_runs_drawn`; its random draws made on the host), page 2's
-affine change of layer 1 (2c) and the example W1 -> c * W1 (`probes.rescale_layer1`) -> summary. Clean and noisy nets, BN and
-plain, share one static config (the noise scale and BN on/off are data): the same compiled
-programs.
+in one program (`probes.decoupling_runs`; its random draws made on the host), page 2's
+affine change of layer 1 (2c) and the example W1 -> c * W1 (`probes.rescale_layer1`) ->
+summary. Clean and noisy nets, BN and plain, share one static config (the noise scale and BN
+on/off are data): the same compiled programs.
 
     result = run_decoupling(DecouplingConfig(seed=0))
     result.summary["ics_cos_bn"], result.summary["ics_cos_plain"]
@@ -108,7 +108,7 @@ class DecouplingResult:
 
 # ---------------------------------------------------------------------------- the experiment
 # config -> `runs.train_together` (BN and plain side by side, the probes every PROBE_EVERY steps)
-# -> the program after training (`probes.decoupling_runs_drawn`) -> summary.
+# -> the program after training (`probes.decoupling_runs`) -> summary.
 # BN and plain, clean and noisy nets train with one static config (BN on or off and the noise
 # scale are data), so they share their training, probe and after-training programs.
 
@@ -249,9 +249,9 @@ def _run(config: DecouplingConfig, noisy: bool, progress) -> DecouplingResult:
             spec, div = r.config.spec, r.divergence.flag
             # 2c: the affine change of layer 1 (experiment 1b) on the clean nets; and the
             # concrete example: W1 -> c * W1 on the trained nets, the whole training set: one
-            # program (`probes.decoupling_runs_drawn`). (Compiled ahead in a thread while the nets
+            # program (`probes.decoupling_runs`). (Compiled ahead in a thread while the nets
             # trained, it only slowed training: the two cores are busy with the two devices.)
-            rel_aff, rescaled = probes.decoupling_runs_drawn(
+            rel_aff, rescaled = probes.decoupling_runs(
                 r.carry.params, r.carry.state, draws, x, y, factors, spec=spec,
                 example=example_spec(spec), sizes=(REFERENCE_SIZE,))
             rel_aff = np.asarray(rel_aff)[:, 0]  # 2c shows page 2's reference size only

@@ -746,15 +746,6 @@ def largest_learning_lr(lrs, ok) -> float:
     return best
 
 
-class _Grid(NamedTuple):
-    lr: np.ndarray  # (R,) float32, as the runs trained
-    gain: np.ndarray  # (R,)
-    seed: np.ndarray  # (R,)
-    loss: np.ndarray  # (R, steps) training batch loss, NaN after divergence
-    test_acc: np.ndarray  # (R,) after training, NaN where diverged
-    diverged: np.ndarray  # (R,)
-
-
 def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) -> LandscapeResult:
     """Every (lr, gain, seed) of the grid, and the sweep's extra lrs at the sweep gain, for BN,
     LN and plain, as page 5 trains its grid (one compiled training program per net, shared
@@ -789,24 +780,23 @@ def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) ->
                          for name, _, _ in NETS], [jobs[name].config.spec for name, _, _ in NETS],
                         data)
     for (name, lr, gain, seed), (acc, _) in zip(parts, measured):
-        t = trained[name]
-        g = _Grid(lr, gain, seed, t.loss, np.where(t.diverged, np.nan, acc), t.diverged)
+        loss, diverged = trained[name].loss, trained[name].diverged
         with warnings.catch_warnings():  # a diverged run's tail is all NaN: its mean too
             warnings.simplefilter("ignore", RuntimeWarning)
-            final = np.nanmean(g.loss[:, config.steps - tail:config.steps], axis=1)
-        for r in range(len(g.lr)):
-            lr, gain = _nice(g.lr[r]), _nice(g.gain[r])  # the ladder's values, not float32
+            final = np.nanmean(loss[:, config.steps - tail:config.steps], axis=1)
+        for r in range(len(lr)):
+            run_lr, run_gain = _nice(lr[r]), _nice(gain[r])  # the ladder's values, not float32
             per_seed.append(dict(
-                variant=name, lr=lr, gain=gain, seed=int(g.seed[r]),
-                acc=float(np.nan_to_num(g.test_acc[r], nan=0.0)),
-                final_loss=float(final[r]) if not g.diverged[r] else float("nan"),
-                start_loss=float(g.loss[r, 0]), diverged=bool(g.diverged[r]),
+                variant=name, lr=run_lr, gain=run_gain, seed=int(seed[r]),
+                acc=0.0 if diverged[r] else float(np.nan_to_num(acc[r], nan=0.0)),
+                final_loss=float(final[r]) if not diverged[r] else float("nan"),
+                start_loss=float(loss[r, 0]), diverged=bool(diverged[r]),
                 grid=r < n_grid))
-            if abs(gain - g0) < 1e-6:
+            if abs(run_gain - g0) < 1e-6:
                 curves.append(pd.DataFrame(dict(
-                    variant=name, lr=lr, seed=int(g.seed[r]),
+                    variant=name, lr=run_lr, seed=int(seed[r]),
                     step=np.arange(1, config.steps + 1)[::k],
-                    loss=g.loss[r, :config.steps:k])))
+                    loss=loss[r, :config.steps:k])))
     per_seed = pd.DataFrame(per_seed)
     with np.errstate(invalid="ignore"):
         per_seed["learns"] = learns(per_seed.final_loss, per_seed.start_loss, per_seed.diverged)

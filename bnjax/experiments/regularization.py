@@ -122,15 +122,15 @@ def _noise_stats(spec, params, state, x, i0, y0, n_runs, config, batch_sizes, ba
     """std over batches per (run, batch size), the strip samples, and x0's offset (mean |x̂|
     under the population statistics). `batch_sizes` and `batches` may be tuples of equal length
     (the batches per size); one program measures every size and the offset
-    (`probes.noise_meter_shown`)."""
+    (`probes.noise_meter`)."""
     layer = config.layer - 1
     counts = batches if isinstance(batches, tuple) else (batches,) * len(batch_sizes)
     idx = tuple(np.stack([noise_batches(rng, i0, len(x), b, k) for _ in range(n_runs)])
                 for b, k in zip(batch_sizes, counts))
     # x0's class probability only where the page shows it (the strips) and for the full set.
     with_p = tuple(b in STRIP_BATCH_SIZES or b >= len(x) for b in batch_sizes)
-    out, offset = probes.noise_meter_shown(params, state, x, y0, idx, i0, spec=spec, layer=layer,
-                                           with_p=with_p)
+    out, offset = probes.noise_meter(params, state, x, y0, idx, i0, spec=spec, layer=layer,
+                                     with_p=with_p)
     std = np.zeros((n_runs, len(batch_sizes)))
     strips = {}
     for j, (b, (x_hat, p)) in enumerate(zip(batch_sizes, out)):

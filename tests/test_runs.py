@@ -98,6 +98,30 @@ def test_divergence_is_one_flagged_result(data):
     assert all(np.isfinite(w).all() for w in jax.tree.leaves(r.carry.params))
 
 
+def test_a_diverged_runs_device_rests_and_its_partner_is_unchanged(data, monkeypatch):
+    """Once the runner has read that a run diverged, its device takes no more steps (it would
+    only repeat the frozen state); the run beside it trains exactly as alone."""
+    config = PLAIN._replace(spec=PLAIN.spec._replace(depth=4, width=100))
+    counts = []
+    program = runs.chunk_program
+
+    def spy(carry, idx, hp, n, *args, **kw):
+        counts.append(np.asarray(n).tolist())
+        return program(carry, idx, hp, n, *args, **kw)
+    monkeypatch.setattr(runs, "chunk_program", spy)
+    pair = runs.train(config, hparams(lr=np.array([3.0, 0.05])), (0, 0), 300, data, chunk=50)
+    monkeypatch.setattr(runs, "chunk_program", program)
+    alone = runs.train(config, hparams(lr=0.05), (0,), 300, data, chunk=50)
+    assert pair.divergence.flag.tolist() == [True, False]
+    # The chunk it diverged in is read once the next one is under way: both devices train
+    # up to that one, then only the partner's.
+    known = int(np.ceil(pair.divergence.step[0] / 50)) + 1
+    assert len(counts) == 6 and known < 6
+    assert counts == [[50, 50]] * known + [[0, 50]] * (6 - known), counts
+    np.testing.assert_array_equal(pair.loss[1], alone.loss[0])
+    assert np.isnan(pair.loss[0, pair.divergence.step[0] - 1:]).all()
+
+
 def test_partial_results_arrive_chunk_by_chunk(data):
     seen = []
 

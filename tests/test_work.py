@@ -133,6 +133,24 @@ def test_live_charts_grow_chunk_by_chunk_and_a_cached_view_draws_at_once(
     assert not again.exception and SEEN == []  # the cached view: nothing to draw live
 
 
+def test_the_first_live_chart_is_never_held_back(monkeypatch, clear_streamlit_cache):
+    """Live drawings are spaced LIVE_EVERY seconds apart, but a drawing that put no chart on
+    the page (the fresh nets: nothing to plot yet) does not count: the first chunk's chart is
+    drawn at once, however soon it comes; after it, the spacing holds."""
+    from streamlit.testing.v1 import AppTest
+
+    import ui.live
+    import ui.panels
+    monkeypatch.setattr(ui.panels, "LIVE_EVERY", 1000.0)
+    monkeypatch.setattr(ui.live, "SEEN_BY_TEST", SEEN, raising=False)
+    SEEN.clear()
+    at = AppTest.from_function(_live_script, default_timeout=300)
+    at.run()
+    assert not at.exception, at.exception
+    steps = [dict(s)["BN and plain"] for s in SEEN]
+    assert steps[0] == 0 and len(steps) == 2 and 0 < steps[1] < 300, steps
+
+
 def test_a_viewer_moving_to_another_page_keeps_the_way_clear():
     """Between one viewer's run and their next (a page switch takes a moment), the warm-up
     does not slip in: it starts only Gate.GRACE seconds after the last viewer's run."""

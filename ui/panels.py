@@ -106,15 +106,17 @@ def run(fn: Callable, config, *, what: str = "Training", live: Callable | None =
     # Streamlit does not record them for replay (a cache hit replaying a progress bar of
     # another run would fail).
     outside = contextvars.copy_context()
-    drawn = [0.0]
+    drawn, charted = [0.0], [False]
 
     def report(update: work.Update) -> None:
         outside.run(slot.progress, min(max(float(update.fraction), 0.0), 1.0),
                     text=f"{what}: {update.message}")
+        # Until a live chart is on the page every report may draw (the first chart comes
+        # first); then at most one drawing every LIVE_EVERY seconds.
         if view is not None and (update.partial is not None or update.runs is not None) \
-                and time.monotonic() - drawn[0] >= LIVE_EVERY:
+                and (not charted[0] or time.monotonic() - drawn[0] >= LIVE_EVERY):
             drawn[0] = time.monotonic()
-            outside.run(_draw_live, view, live, update)
+            charted[0] = outside.run(_draw_live, view, live, update) or charted[0]
 
     name, key = _key(fn, config)
     with work.BOARD.watching((name, key)):
@@ -134,9 +136,20 @@ def run(fn: Callable, config, *, what: str = "Training", live: Callable | None =
     return result
 
 
-def _draw_live(view, live: Callable, update: work.Update) -> None:
-    with view.container():
-        live(update)
+_charts_drawn: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "bnjax_live_charts", default=None)
+
+
+def _draw_live(view, live: Callable, update: work.Update) -> bool:
+    """`live(update)` in the view's placeholder; True when it drew a chart (`live_chart`)."""
+    charts: list = []
+    token = _charts_drawn.set(charts)
+    try:
+        with view.container():
+            live(update)
+    finally:
+        _charts_drawn.reset(token)
+    return bool(charts)
 
 
 def warm(fn: Callable, config) -> None:
@@ -224,6 +237,9 @@ def live_chart(c, container=None) -> None:
     shown = export.for_dark(spec) if _dark() else spec
     shown = export.for_phone(shown) if _phone() else shown
     (container or st).vega_lite_chart(shown, width="stretch")
+    charts = _charts_drawn.get()
+    if charts is not None:
+        charts.append(True)
 
 
 def _dark() -> bool:

@@ -253,11 +253,18 @@ def run_basics(config: BasicsConfig, progress: Callable | None = None,
     ahead = []
 
     def on_chunk(results):
-        if not ahead:  # the nets train: the evaluation's program compiles meanwhile
-            ahead.append(compile_ahead(config, data))
+        step = min(int(r.steps_done.min()) for r in results.values())
+        try:
+            report(results, step)
+        finally:
+            # The nets train: the evaluation's program compiles meanwhile, from the second
+            # chunk on (the first chunk's drawing goes first: it is the page's first chart).
+            if not ahead and step > CHUNK:
+                ahead.append(compile_ahead(config, data))
+
+    def report(results, step: int):
         if progress is None:
             return
-        step = min(int(r.steps_done.min()) for r in results.values())
         message = f"step {step} of {config.steps}"
         main = results[_job_name(DECAYS[0])]
         col = int(main.probed().sum()) - 1 if main.probes is not None else -1

@@ -201,11 +201,18 @@ def run_covariate_shift(config: CovariateShiftConfig, progress=None) -> Covariat
 
     def on_chunk(results):
         bands.take(results)
-        if not ahead:  # the nets train: 1b's programs compile meanwhile
-            ahead.append(compile_ahead(config, raw_keys, data))
+        step = min(int(r.steps_done.min()) for r in results.values())
+        try:
+            report(results, step)
+        finally:
+            # The nets train: 1b's programs compile meanwhile, from the second chunk on (the
+            # first chunk's drawing goes first: it is the page's first chart).
+            if not ahead and step > CHUNK:
+                ahead.append(compile_ahead(config, raw_keys, data))
+
+    def report(results, step: int):
         if progress is None:
             return
-        step = min(int(r.steps_done.min()) for r in results.values())
         chunks = step // CHUNK
         if chunks < 1 or (chunks % every and chunks > 1 and step < config.steps):
             progress(0.95 * step / config.steps, f"step {step} of {config.steps}")

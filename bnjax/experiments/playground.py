@@ -405,8 +405,16 @@ def run_playground(config: PlaygroundConfig, progress: Callable | None = None,
         done = min(int(r.steps_done.min()) for r in results.values())
         if done == 0:  # the fresh nets: their state is the health monitors' "at init"
             start.update({n: _net(results, plan, n).carry for n in names})
-            ahead.append(compile_ahead([j.config.spec for j in jobs.values()], data))
             return
+        try:
+            report(results, done)
+        finally:
+            # The nets train: the health monitors compile meanwhile, from the second chunk on
+            # (the first chunk's drawing goes first: it is the page's first chart).
+            if not ahead and done > chunk:
+                ahead.append(compile_ahead([j.config.spec for j in jobs.values()], data))
+
+    def report(results, done: int):
         if progress is None:
             return
         message = f"step {done} of {steps}"
@@ -416,7 +424,8 @@ def run_playground(config: PlaygroundConfig, progress: Callable | None = None,
         # A few milliseconds of tables: the page decides how often it draws them.
         progress(0.9 * done / steps, message, _partial(config, results, plan, done))
 
-    results = runs.train_together(jobs, steps, data, chunk=chunk_steps(steps), probe=PROBES,
+    chunk = chunk_steps(steps)
+    results = runs.train_together(jobs, steps, data, chunk=chunk, probe=PROBES,
                                   on_chunk=on_chunk, with_carry=True)
     if progress is not None:
         progress(0.92, "measuring the health monitors on every training digit")

@@ -125,3 +125,20 @@ def test_playground_seed_changes_the_numbers():
     b = texts(render("pages/6_Playground.py", steps="200", seed="7"))
     line = lambda t: [x for x in t.splitlines() if "BN net:" in x]  # noqa: E731
     assert line(a) and line(a) != line(b)
+
+
+def test_the_chart_code_preload_names_streamlits_own_modules():
+    """Every page's frame loads the browser code of Streamlit's charts while the server
+    computes: the script names modules that exist in this Streamlit's static folder, relative
+    to its entry module (so a path prefix, as on Community Cloud, still works)."""
+    from pathlib import Path
+
+    import streamlit as st
+
+    from ui.frame import _chart_code_preload
+    script = _chart_code_preload()
+    folder = Path(st.__file__).parent / "static" / "static" / "js"
+    names = [n for n in script.split("'")[1::2] if n.endswith(".js")]
+    assert {n.split(".")[0] for n in names} == {"embed", "ArrowVegaLiteChart"}
+    assert all((folder / n).is_file() for n in names)
+    assert "new URL(n, base)" in script and script.startswith("<script>")

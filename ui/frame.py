@@ -61,6 +61,29 @@ _LECTURE_CSS = """<style>
 </style>"""
 
 
+def _chart_code_preload() -> str:
+    """A script that loads the browser code of Streamlit's Vega-Lite charts (~0.8 MB of
+    JavaScript, which Streamlit fetches and parses only when the first chart arrives) while the
+    server is still compiling and training: the page's first chart then only needs drawing.
+    The module files are named by a content hash that changes with Streamlit's version: found
+    in Streamlit's static folder; if they are not there, nothing is preloaded.
+    `BNJAX_NO_PRELOAD_JS=1` turns it off (to measure it)."""
+    import os
+    js = Path(st.__file__).parent / "static" / "static" / "js"
+    names = sorted(n for n in (os.listdir(js) if js.is_dir() else ())
+                   if n.startswith(("embed.", "ArrowVegaLiteChart.")) and n.endswith(".js"))
+    if not names or os.environ.get("BNJAX_NO_PRELOAD_JS"):
+        return ""
+    # Relative to the URL of Streamlit's own entry module, which sits in the same folder (the
+    # app may be served under a path prefix, as on Community Cloud).
+    return ("<script>(() => { if (window.bnjaxCharts) return; window.bnjaxCharts = 1;"
+            " const base = [...document.scripts].map(s => s.src)"
+            ".find(u => /\\/static\\/js\\/index\\.[^/]*\\.js$/.test(u));"
+            " if (!base) return;"
+            f" for (const n of {names!r}) import(new URL(n, base).href).catch(() => {{}});"
+            " })();</script>")
+
+
 def page_exists(page: Page) -> bool:
     return (ROOT / page.path).is_file()
 
@@ -85,4 +108,7 @@ def frame(title: str) -> None:
         toggle("Lecture mode", "lecture", False,
                help="Bigger charts and fonts, explanations hidden: for screen-sharing.")
         st.caption("Every chart is a network trained in this process, on scikit-learn's digits.")
+        preload = _chart_code_preload()
+        if preload:
+            st.html(preload, unsafe_allow_javascript=True)
     st.html(_CSS + (_LECTURE_CSS if lecture_mode() else ""))

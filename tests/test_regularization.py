@@ -158,6 +158,44 @@ def test_one_program_measures_every_batch_size_as_the_single_ones_do():
     np.testing.assert_array_equal(np.asarray(together[1][1]), np.asarray(shown[1][1]))
 
 
+def test_the_programs_after_training_compile_while_the_nets_train():
+    """The noise meter's and the ablation's measuring programs compile in a background thread
+    from the first chunk of training on, and the call after training finds them compiled (a
+    shape no other test uses: the compiles happen here)."""
+    import threading
+
+    from jax import monitoring
+
+    seen = []
+    monitoring.register_event_duration_secs_listener(
+        lambda event, secs, **kw: seen.append((kw.get("fun_name"),
+                                               threading.current_thread().name))
+        if event == "/jax/core/compile/backend_compile_duration" else None)
+    exp.run_noise_meter(exp.NoiseConfig(steps=200, width=24, seeds=2, batches=20))
+    exp.run_ablation(exp.AblationConfig(steps=200, width=24, seeds=2, orders=2))
+    for program in ("jit(_noise_meter)", "jit(_ablation_nets)"):
+        threads = [t for name, t in seen if name == program]
+        assert threads == ["bnjax-compile-after-training"], (program, seen)
+
+
+def test_the_ablation_fits_a_small_server():
+    """Page 4's default ablation (9 nets x 179 masks, activations of the 1257 training and 540
+    test digits) runs in one program whose working memory stays far below Community Cloud's
+    1 GB: the masks go MASKS_AT_ONCE at a time (all at once it needed 2 GB)."""
+    from bnjax import probes
+
+    config = exp.AblationConfig()
+    data = load_digits()
+    spec = MLPSpec(depth=config.depth, width=config.width, norm="switch")
+    params = exp._abstract_nets(spec, config.seeds)[0]
+    stacked = jax.tree.map(lambda a: a.update(shape=(3 * a.shape[0],) + a.shape[1:]), params)
+    masks = jax.ShapeDtypeStruct((config.orders * len(exp.FRACTIONS) + config.width + 1,
+                                  config.depth, config.width), np.float32)
+    compiled = probes.ablation_nets.lower(stacked, params, data.x_train, data.x_test,
+                                          data.y_test, masks, spec=spec).compile()
+    assert compiled.memory_analysis().temp_size_in_bytes < 256 * 2**20
+
+
 @pytest.mark.slow
 def test_batch_noise_regularizes_over_32_other_seeds():
     """Seeds the page never shows by default (100-131). Measured (2026-12-02): +1.2 points

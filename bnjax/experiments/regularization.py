@@ -27,6 +27,7 @@ programs). An experiment here is config -> runs -> probes -> summary.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -37,7 +38,7 @@ import pandas as pd
 
 from bnjax import probes, runs
 from bnjax.data import Dataset, batch_indices, load_digits
-from bnjax.nn import MLPSpec
+from bnjax.nn import MLPSpec, mlp_init
 from bnjax.train import TrainConfig, hparams
 from bnjax.experiments import reporter
 
@@ -61,10 +62,40 @@ def _seeds(seed: int, n: int) -> tuple:
     return tuple(range(int(seed), int(seed) + int(n)))
 
 
-def _train(jobs: dict, steps: int, data: Dataset, progress=None) -> dict:
+def _train(jobs: dict, steps: int, data: Dataset, progress=None, then=None) -> dict:
     """The runner (`bnjax.runs.train_together`) with the jobs side by side; no probes (this
-    page measures the trained nets once, with `bnjax.probes`). {name: runs.Result}."""
-    return runs.train_together(jobs, steps, data, chunk=min(steps, 250), progress=progress)
+    page measures the trained nets once, with `bnjax.probes`). {name: runs.Result}.
+
+    `then`: a function that compiles the program measuring the trained nets (`jit(...).lower(
+    abstract arguments).compile()`), called in a background thread from the first chunk on:
+    XLA compiles without holding Python's lock while the nets train, and the call after
+    training finds the program compiled (the same shapes; tests/test_regularization.py)."""
+    ahead: list = []
+
+    def report(fraction, message):
+        if then is not None and not ahead and fraction > 0:  # (0: its programs compile)
+            ahead.append(threading.Thread(target=_quietly, args=(then,), daemon=True,
+                                          name="bnjax-compile-after-training"))
+            ahead[0].start()
+        if progress is not None:
+            progress(fraction, message)
+    out = runs.train_together(jobs, steps, data, chunk=min(steps, 100), progress=report)
+    for thread in ahead:  # (a run stopped early leaves it: it ends with its compile)
+        thread.join()
+    return out
+
+
+def _quietly(compile_it: Callable) -> None:
+    try:
+        compile_it()
+    except Exception:  # noqa: BLE001  the call after training compiles, and says what is wrong
+        pass
+
+
+def _abstract_nets(spec: MLPSpec, n: int):
+    """(params, state) of n stacked nets of `spec`, as shapes: what the runner's carries hold."""
+    params, state = jax.eval_shape(lambda: mlp_init(jax.random.key(0), spec, 1.0))
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct((n,) + a.shape, a.dtype), (params, state))
 
 
 # ---------------------------------------------------------------------------- 3a: noise meter
@@ -127,10 +158,8 @@ def _noise_stats(spec, params, state, x, i0, y0, n_runs, config, batch_sizes, ba
     counts = batches if isinstance(batches, tuple) else (batches,) * len(batch_sizes)
     idx = tuple(np.stack([noise_batches(rng, i0, len(x), b, k) for _ in range(n_runs)])
                 for b, k in zip(batch_sizes, counts))
-    # x0's class probability only where the page shows it (the strips) and for the full set.
-    with_p = tuple(b in STRIP_BATCH_SIZES or b >= len(x) for b in batch_sizes)
     out, offset = probes.noise_meter(params, state, x, y0, idx, i0, spec=spec, layer=layer,
-                                     with_p=with_p)
+                                     with_p=_with_p(batch_sizes, len(x)))
     std = np.zeros((n_runs, len(batch_sizes)))
     strips = {}
     for j, (b, (x_hat, p)) in enumerate(zip(batch_sizes, out)):
@@ -140,6 +169,11 @@ def _noise_stats(spec, params, state, x, i0, y0, n_runs, config, batch_sizes, ba
         if b in STRIP_BATCH_SIZES:
             strips[b] = (x_hat[:, :STRIP_BATCHES, config.unit], p[:, :STRIP_BATCHES])
     return std, strips, np.asarray(offset)
+
+
+def _with_p(batch_sizes, n: int) -> tuple:
+    """x0's class probability only where the page shows it (the strips) and for the full set."""
+    return tuple(b in STRIP_BATCH_SIZES or b >= n for b in batch_sizes)
 
 
 def run_noise_meter(config: NoiseConfig, progress=None) -> NoiseResult:
@@ -155,20 +189,27 @@ def run_noise_meter(config: NoiseConfig, progress=None) -> NoiseResult:
     spec = MLPSpec(depth=config.depth, width=config.width, bn=True)
     seeds = _seeds(config.seed, config.seeds)
     job = runs.Job(TrainConfig(spec, config.optimizer, 64), hparams(lr=config.lr), seeds)
-    trained = _train({"BN": job}, config.steps, data,
-                     progress=_stage(progress, 0.0, 0.6, "training"))["BN"]
-    carry = trained.carry
-    if progress is not None:
-        progress(0.6, f"measuring: {config.batches} batches x {len(config.batch_sizes)} sizes")
     rng = np.random.default_rng([config.seed, i0])
     x = jax.device_put(data.x_train)
     y0 = int(data.y_train[i0])
     sizes = tuple(int(b) for b in config.batch_sizes)
     # The batch sizes and, last, the limit: every "batch" is the whole training set (in a new
     # order, 8 times): no noise left. One program measures them all.
+    all_sizes, counts = sizes + (n,), (config.batches,) * len(sizes) + (8,)
+
+    def compile_meter():
+        params, state = _abstract_nets(spec, len(seeds))
+        idx = tuple(jax.ShapeDtypeStruct((len(seeds), k, min(b, n)), np.int32)
+                    for b, k in zip(all_sizes, counts))
+        probes.noise_meter.lower(params, state, x, y0, idx, i0, spec=spec,
+                                 layer=config.layer - 1, with_p=_with_p(all_sizes, n)).compile()
+    trained = _train({"BN": job}, config.steps, data,
+                     progress=_stage(progress, 0.0, 0.6, "training"), then=compile_meter)["BN"]
+    carry = trained.carry
+    if progress is not None:
+        progress(0.6, f"measuring: {config.batches} batches x {len(config.batch_sizes)} sizes")
     both, strips, offset = _noise_stats(spec, carry.params, carry.state, x, i0, y0, len(seeds),
-                                        config, sizes + (n,),
-                                        (config.batches,) * len(sizes) + (8,), rng)
+                                        config, all_sizes, counts, rng)
     std, full = both[:, :-1], both[:, -1:]
 
     rows = [(b, s, float(std[r, j])) for r, s in enumerate(seeds) for j, b in enumerate(sizes)]
@@ -273,14 +314,6 @@ def run_ablation(config: AblationConfig, progress=None) -> AblationResult:
         "plain": runs.Job(one, hparams(lr=config.lr, dropout=0.0, bn=0.0), seeds),
         "BN": runs.Job(one, hparams(lr=config.lr, dropout=0.0, bn=1.0), seeds),
     }
-    # As one job (`runs.joint_job`): 9 runs in 5 calls per chunk on 2 devices, not 6.
-    trained = runs.split_joint(_train({"": runs.joint_job(jobs)}, config.steps, data,
-                                      progress=_stage(progress, 0.0, 0.85,
-                                                      "training plain, BN and dropout nets"))[""],
-                               jobs)
-    carries = {name: r.carry for name, r in trained.items()}
-    if progress is not None:
-        progress(0.85, "ablating units")
     rng = np.random.default_rng(config.seed)
     layer = int(np.clip(config.single_layer, 1, config.depth)) - 1
     masks = jax.device_put(np.concatenate([
@@ -288,10 +321,24 @@ def run_ablation(config: AblationConfig, progress=None) -> AblationResult:
         single_unit_masks(config.depth, config.width, layer)]))
     n_curve = config.orders * len(FRACTIONS)
     x_tr, x_te, y_te = jax.device_put((data.x_train, data.x_test, data.y_test))
-
     # One program: every net with frozen statistics (a plain net reads none: the same numbers
     # as with its own), and the BN nets with recomputed statistics.
     names = ("BN", "plain", "dropout")
+
+    def compile_ablation():
+        params = _abstract_nets(bn, len(seeds))[0]
+        stacked = jax.tree.map(lambda a: a.update(shape=(len(names) * a.shape[0],)
+                                                  + a.shape[1:]), params)
+        probes.ablation_nets.lower(stacked, params, x_tr, x_te, y_te, masks, spec=bn).compile()
+    # As one job (`runs.joint_job`): 9 runs in 5 calls per chunk on 2 devices, not 6.
+    trained = runs.split_joint(_train({"": runs.joint_job(jobs)}, config.steps, data,
+                                      progress=_stage(progress, 0.0, 0.85,
+                                                      "training plain, BN and dropout nets"),
+                                      then=compile_ablation)[""],
+                               jobs)
+    carries = {name: r.carry for name, r in trained.items()}
+    if progress is not None:
+        progress(0.85, "ablating units")
     stacked = jax.tree.map(lambda *a: np.concatenate(a), *(carries[k].params for k in names))
     frozen_all, recomputed = probes.ablation_nets(stacked, carries["BN"].params, x_tr, x_te,
                                                   y_te, masks, spec=bn)

@@ -116,6 +116,7 @@ def test_live_charts_grow_chunk_by_chunk_and_a_cached_view_draws_at_once(
     import ui.live
     import ui.panels
     monkeypatch.setattr(ui.panels, "LIVE_EVERY", 0.0)
+    monkeypatch.setattr(ui.panels, "LIVE_COST_SHARE", 0.0)
     monkeypatch.setattr(ui.live, "SEEN_BY_TEST", SEEN, raising=False)  # the script's recorder
     SEEN.clear()
     at = AppTest.from_function(_live_script, default_timeout=300)
@@ -133,15 +134,20 @@ def test_live_charts_grow_chunk_by_chunk_and_a_cached_view_draws_at_once(
     assert not again.exception and SEEN == []  # the cached view: nothing to draw live
 
 
-def test_the_first_live_chart_is_never_held_back(monkeypatch, clear_streamlit_cache):
-    """Live drawings are spaced LIVE_EVERY seconds apart, but a drawing that put no chart on
-    the page (the fresh nets: nothing to plot yet) does not count: the first chunk's chart is
-    drawn at once, however soon it comes; after it, the spacing holds."""
+@pytest.mark.parametrize("every, share", [(1000.0, 0.0), (0.0, 1e9)],
+                         ids=["spaced in seconds", "spaced by drawing cost"])
+def test_the_first_live_chart_is_never_held_back(monkeypatch, clear_streamlit_cache, every,
+                                                 share):
+    """Live drawings are spaced LIVE_EVERY seconds apart and LIVE_COST_SHARE times the last
+    drawing's cost, but a drawing that put no chart on the page (the fresh nets: nothing to
+    plot yet) does not count: the first chunk's chart is drawn at once, however soon it comes;
+    after it, the spacing holds."""
     from streamlit.testing.v1 import AppTest
 
     import ui.live
     import ui.panels
-    monkeypatch.setattr(ui.panels, "LIVE_EVERY", 1000.0)
+    monkeypatch.setattr(ui.panels, "LIVE_EVERY", every)
+    monkeypatch.setattr(ui.panels, "LIVE_COST_SHARE", share)
     monkeypatch.setattr(ui.live, "SEEN_BY_TEST", SEEN, raising=False)
     SEEN.clear()
     at = AppTest.from_function(_live_script, default_timeout=300)

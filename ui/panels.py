@@ -78,6 +78,10 @@ def _key(fn: Callable, config) -> tuple[str, str]:
 
 
 LIVE_EVERY = 0.25  # seconds between two live drawings of one run (the browser keeps up)
+# ...and at least this many times the last drawing's own cost: drawing happens in the thread
+# that feeds the devices, so it takes at most a third of a run's time (page 4's chart costs
+# 0.18 s and came every 0.32 s: the devices waited half the time).
+LIVE_COST_SHARE = 3.0
 
 
 def run(fn: Callable, config, *, what: str = "Training", live: Callable | None = None) -> Any:
@@ -86,7 +90,8 @@ def run(fn: Callable, config, *, what: str = "Training", live: Callable | None =
     Live charts: with `live=draw`, the page's first chart appears after the first chunk of
     training and grows as chunks arrive. `draw(update)` is called with a `work.Update`
     (`fraction`, `message`, `partial`, `runs`) inside a placeholder right here, each call
-    replacing the previous drawing, at most every LIVE_EVERY seconds; the placeholder empties
+    replacing the previous drawing, at most every LIVE_EVERY seconds (and LIVE_COST_SHARE times
+    the last drawing's cost), the first chart at once; the placeholder empties
     when the result is in, and the page draws the final result as usual.
       * `update.partial` is what the experiment passes as a third argument to its progress
         callback: `progress(fraction, message, partial)`, by convention a result of its own
@@ -106,17 +111,20 @@ def run(fn: Callable, config, *, what: str = "Training", live: Callable | None =
     # Streamlit does not record them for replay (a cache hit replaying a progress bar of
     # another run would fail).
     outside = contextvars.copy_context()
-    drawn, charted = [0.0], [False]
+    drawn, charted, cost = [0.0], [False], [0.0]
 
     def report(update: work.Update) -> None:
         outside.run(slot.progress, min(max(float(update.fraction), 0.0), 1.0),
                     text=f"{what}: {update.message}")
         # Until a live chart is on the page every report may draw (the first chart comes
-        # first); then at most one drawing every LIVE_EVERY seconds.
+        # first); then spaced by LIVE_EVERY, or more where drawing is costly.
+        now = time.monotonic()
         if view is not None and (update.partial is not None or update.runs is not None) \
-                and (not charted[0] or time.monotonic() - drawn[0] >= LIVE_EVERY):
-            drawn[0] = time.monotonic()
+                and (not charted[0] or now - drawn[0] >= max(LIVE_EVERY,
+                                                           LIVE_COST_SHARE * cost[0])):
+            drawn[0] = now
             charted[0] = outside.run(_draw_live, view, live, update) or charted[0]
+            cost[0] = time.monotonic() - now
 
     name, key = _key(fn, config)
     with work.BOARD.watching((name, key)):

@@ -66,6 +66,13 @@ def streamlit_server(env: dict | None = None, timeout: float = 90):
         os.unlink(log.name)
 
 
+def peak_rss_mb(pid: int) -> float:
+    """The most resident memory the process has had so far (Linux's VmHWM), in MB: what an
+    out-of-memory kill looks at, unlike the resident memory after a run."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children, in MB."""
     import psutil

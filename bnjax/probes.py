@@ -498,8 +498,13 @@ MASKS_AT_ONCE = 16
 
 
 def _over_masks(f, masks):
-    """f(mask) for every mask (M, ...): (M,), MASKS_AT_ONCE at a time."""
-    return jax.lax.map(f, masks, batch_size=MASKS_AT_ONCE)
+    """f(mask) for every mask (M, ...): (M,), MASKS_AT_ONCE at a time. The masks are padded to
+    a multiple of it with copies of the first (dropped from the result): a remainder would be
+    a second copy of the loop's body in the program (compile 0.7 -> 1.2 s at page 4's 179)."""
+    m = masks.shape[0]
+    pad = -m % MASKS_AT_ONCE
+    masks = jnp.concatenate([masks, jnp.broadcast_to(masks[:1], (pad,) + masks.shape[1:])])
+    return jax.lax.map(f, masks, batch_size=MASKS_AT_ONCE)[:m]
 
 
 def _ablation_frozen(params, state, x_test, y_test, masks, spec: MLPSpec):

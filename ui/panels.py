@@ -77,7 +77,11 @@ def _key(fn: Callable, config) -> tuple[str, str]:
     return f"{fn.__module__}.{fn.__qualname__}", config_key(config)
 
 
-LIVE_EVERY = 0.25  # seconds between two live drawings of one run (the browser keeps up)
+# Seconds between two live drawings of one run: twice a second reads as live, and each drawing
+# costs the server (tables, the chart's spec) and the browser (Vega lays it out again). 0.25 s
+# measured 0.3-0.4 s later to a complete Playground than 0.5 s (A/B, fresh servers, Chromium
+# on the same 2 cores).
+LIVE_EVERY = 0.5
 # ...and at least this many times the last drawing's own cost: drawing happens in the thread
 # that feeds the devices, so it takes at most a third of a run's time (page 4's chart costs
 # 0.18 s and came every 0.32 s: the devices waited half the time).

@@ -253,6 +253,26 @@ def test_every_net_shares_one_program_and_reports_partials():
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
 
 
+def test_the_program_after_training_compiles_while_the_nets_train():
+    """`probes.decoupling_runs` compiles in a background thread from the second report of the
+    clean nets' training on, and the call after training finds it compiled (a shape no other
+    test uses: the compile happens here)."""
+    import threading
+
+    from jax import monitoring
+
+    seen = []
+    monitoring.register_event_duration_secs_listener(
+        lambda event, secs, **kw: seen.append((kw.get("fun_name"),
+                                               threading.current_thread().name))
+        if event == "/jax/core/compile/backend_compile_duration" else None)
+    config = exp.shrink(exp.DecouplingConfig(seed=7, depth=4, width=24), 100)
+    result = exp.run_gradients(config)
+    threads = [t for name, t in seen if name == "jit(_decoupling_after)"]
+    assert threads == ["bnjax-compile-after-training"], seen
+    assert len(result.example) and result.example["input_change"].notna().all()
+
+
 def _mark(layer: dict) -> str:
     mark = layer["mark"]
     return mark if isinstance(mark, str) else mark["type"]

@@ -178,9 +178,10 @@ def compile_ahead(config: DecouplingConfig, data) -> tuple:
     """Compile the program after training (`probes.decoupling_runs`) in a background thread
     while the clean nets train (XLA compiles without holding Python's lock); the call after
     training waits for it and finds it compiled (the same shapes: no second compile,
-    tests/test_decoupling.py). On 2 cores it slows training about as much as it saves after it,
-    but the page's sections after training come ~0.35 s sooner and the page completes ~0.25 s
-    sooner (timeline, A/B twice). Returns (thread, event set once it is compiled or failed)."""
+    tests/test_decoupling.py). On 2 cores it slows training about as much as it saves after it:
+    a small gain (timeline, fresh servers, 4 A/B pairs on a shared machine: the page complete
+    0.25 s sooner in 3, 0.3 s later in 1; the first chart unchanged). Returns (thread, event
+    set once it is compiled or failed)."""
     ready = threading.Event()
 
     def compile_all():

@@ -21,8 +21,9 @@ probes `probes.test_accuracy` and, clean, `probes.def21` every PROBE_EVERY steps
 after every chunk to `progress(fraction, message, partial)`) -> on the trained clean nets,
 in one program (`probes.decoupling_runs`; its random draws made on the host), page 2's
 affine change of layer 1 (2c) and the example W1 -> c * W1 (`probes.rescale_layer1`),
-compiled in a background thread while the nets train (`compile_ahead`) -> summary. Clean and noisy nets, BN and plain, share one static config (the noise scale and BN
-on/off are data): the same compiled programs.
+compiled in a background thread while the nets train (`compile_ahead`) -> summary. Clean and
+noisy nets, BN and plain, share one static config (the noise scale and BN on/off are data): the
+same compiled programs.
 
     result = run_decoupling(DecouplingConfig(seed=0))
     result.summary["ics_cos_bn"], result.summary["ics_cos_plain"]

@@ -151,9 +151,9 @@ def _malloc_trim() -> None:
 
 def release_memory(force: bool = False) -> bool:
     """Drop compiled programs and trim the heap when over budget (or `force`), unless trimming
-    the heap alone brings the process under it. Returns whether it dropped them. Call it only when no computation is running in another thread. With the
-    persistent compilation cache on, the next use loads a dropped program instead of compiling
-    it again."""
+    the heap alone brings the process under it. Returns whether it dropped them. Call it only
+    when no computation (nor compile) is running in another thread. With the persistent
+    compilation cache on, the next use loads a dropped program instead of compiling it again."""
     if not force and rss_mb() <= RSS_BUDGET_MB:
         return False
     if not force:  # freed heap the allocator kept (a big run's temporaries) goes back first

@@ -254,13 +254,11 @@ def run_basics(config: BasicsConfig, progress: Callable | None = None,
 
     def on_chunk(results):
         step = min(int(r.steps_done.min()) for r in results.values())
-        try:
-            report(results, step)
-        finally:
-            # The nets train: the evaluation's program compiles meanwhile, from the second
-            # chunk on (the first chunk's drawing goes first: it is the page's first chart).
-            if not ahead and step > CHUNK:
-                ahead.append(compile_ahead(config, data))
+        report(results, step)  # (a viewer who left stops it here: nothing more starts)
+        # The nets train: the evaluation's program compiles meanwhile, from the second
+        # chunk on (the first chunk's drawing goes first: it is the page's first chart).
+        if not ahead and step > CHUNK:
+            ahead.append(compile_ahead(config, data))
 
     def report(results, step: int):
         if progress is None:

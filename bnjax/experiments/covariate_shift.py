@@ -202,13 +202,11 @@ def run_covariate_shift(config: CovariateShiftConfig, progress=None) -> Covariat
     def on_chunk(results):
         bands.take(results)
         step = min(int(r.steps_done.min()) for r in results.values())
-        try:
-            report(results, step)
-        finally:
-            # The nets train: 1b's programs compile meanwhile, from the second chunk on (the
-            # first chunk's drawing goes first: it is the page's first chart).
-            if not ahead and step > CHUNK:
-                ahead.append(compile_ahead(config, raw_keys, data))
+        report(results, step)  # (a viewer who left stops it here: nothing more starts)
+        # The nets train: 1b's programs compile meanwhile, from the second chunk on (the
+        # first chunk's drawing goes first: it is the page's first chart).
+        if not ahead and step > CHUNK:
+            ahead.append(compile_ahead(config, raw_keys, data))
 
     def report(results, step: int):
         if progress is None:

@@ -406,13 +406,11 @@ def run_playground(config: PlaygroundConfig, progress: Callable | None = None,
         if done == 0:  # the fresh nets: their state is the health monitors' "at init"
             start.update({n: _net(results, plan, n).carry for n in names})
             return
-        try:
-            report(results, done)
-        finally:
-            # The nets train: the health monitors compile meanwhile, from the second chunk on
-            # (the first chunk's drawing goes first: it is the page's first chart).
-            if not ahead and done > chunk:
-                ahead.append(compile_ahead([j.config.spec for j in jobs.values()], data))
+        report(results, done)  # (a viewer who left stops it here: nothing more starts)
+        # The nets train: the health monitors compile meanwhile, from the second chunk on
+        # (the first chunk's drawing goes first: it is the page's first chart).
+        if not ahead and done > chunk:
+            ahead.append(compile_ahead([j.config.spec for j in jobs.values()], data))
 
     def report(results, done: int):
         if progress is None:

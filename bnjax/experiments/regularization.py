@@ -73,12 +73,12 @@ def _train(jobs: dict, steps: int, data: Dataset, progress=None, then=None) -> d
     ahead: list = []
 
     def report(fraction, message):
+        if progress is not None:
+            progress(fraction, message)  # (a viewer who left stops it here: nothing starts)
         if then is not None and not ahead and fraction > 0:  # (0: its programs compile)
             ahead.append(threading.Thread(target=_quietly, args=(then,), daemon=True,
                                           name="bnjax-compile-after-training"))
             ahead[0].start()
-        if progress is not None:
-            progress(fraction, message)
     out = runs.train_together(jobs, steps, data, chunk=min(steps, 100), progress=report)
     for thread in ahead:  # (a run stopped early leaves it: it ends with its compile)
         thread.join()

@@ -257,6 +257,17 @@ def init_one(weights, hp: Hparams, config: TrainConfig) -> Carry:
                  jnp.array(False))
 
 
+def net_shapes(spec: MLPSpec, n: int):
+    """(params, state) of n trained nets of `spec` as a `Result.carry` holds them (leading axis
+    n), as shapes: what an experiment compiles its after-training program for while the nets
+    still train (`jit(f).lower(shapes...).compile()`; the call after training then finds it)."""
+    def fresh():  # a trained net has the structure of a fresh one (`init_one`)
+        params, state = mlp_init(jax.random.key(0), spec, 1.0)
+        return set_switch(params, 1.0) if spec.norm == SWITCH else params, state
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct((n,) + a.shape, a.dtype),
+                        jax.eval_shape(fresh))
+
+
 def draw_calls(raw_keys, *, bucket: "DrawBucket"):
     """`init_weights` of one run per device (leading axis D)."""
     run = P("runs")

@@ -3,6 +3,7 @@ see which of batch norm's effects come from normalizing and which from the batch
 import streamlit as st
 
 import ui
+from ui import live
 from bnjax.charts import normalization as charts
 from bnjax.experiments import normalization as exp
 from bnjax.narration import normalization as say
@@ -77,7 +78,12 @@ if not lecture:
                "every unit's weights times its own factor between 0.5 and 2, plus a shift of "
                "half its spread; **(b)** the whole W1 times 3; **(c)** a random direction of "
                "size 0.5‖W1‖.")
-inv = ui.run(exp.run_invariances, inv_cfg, what="Q1 invariances")
+# While they train, their loss curves, live: the first chart (in lecture mode under the answer).
+with first_chart if lecture else st.container():
+    inv = ui.run(exp.run_invariances, inv_cfg, what="Q1 invariances",
+                 live=live.training_curves(
+                     title="Training loss, live: BN, LayerNorm and plain (each line a seed)",
+                     height=150 if lecture else 300))
 if inv is not None:
     done["inv"] = inv
     answer_now()

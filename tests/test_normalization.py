@@ -127,6 +127,27 @@ def test_the_noise_meter_takes_q1s_nets_as_they_were_after_its_steps(monkeypatch
     assert json.dumps(alone.summary) == json.dumps(again.summary)
 
 
+def test_the_programs_after_training_compile_while_q1s_nets_train():
+    """Q1's measuring programs (the changes of W1, the test accuracy) and the noise meter's
+    compile in a background thread from Q1's first chunk on; the calls after training find
+    them compiled (a shape no other test uses: the compiles happen here)."""
+    import threading
+
+    from jax import monitoring
+
+    seen = []
+    monitoring.register_event_duration_secs_listener(
+        lambda event, secs, **kw: seen.append((kw.get("fun_name"),
+                                               threading.current_thread().name))
+        if event == "/jax/core/compile/backend_compile_duration" else None)
+    small = dict(seed=4, n_seeds=2, depth=3, width=24)
+    exp.run_invariances(exp.InvarianceConfig(steps=40, **small))
+    exp.run_noise_meter(exp.NoiseConfig(steps=20, **small))
+    for program in ("jit(invariance_probe)", "jit(evaluate_nets)", "jit(noise_probe)"):
+        threads = [t for name, t in seen if name == program]
+        assert threads == ["bnjax-compile-after-training"], (program, seen)
+
+
 def test_ln_beats_bn_at_batch_4_and_population_statistics_do_not_rescue_bn(small4):
     s = small4.summary
     assert s["small_batch_gap"] >= 0.03, s

@@ -187,7 +187,7 @@ def test_the_ablation_fits_a_small_server():
     config = exp.AblationConfig()
     data = load_digits()
     spec = MLPSpec(depth=config.depth, width=config.width, norm="switch")
-    params = exp._abstract_nets(spec, config.seeds)[0]
+    params = exp.runs.net_shapes(spec, config.seeds)[0]
     stacked = jax.tree.map(lambda a: a.update(shape=(3 * a.shape[0],) + a.shape[1:]), params)
     masks = jax.ShapeDtypeStruct((config.orders * len(exp.FRACTIONS) + config.width + 1,
                                   config.depth, config.width), np.float32)

@@ -134,6 +134,20 @@ def test_live_charts_grow_chunk_by_chunk_and_a_cached_view_draws_at_once(
     assert not again.exception and SEEN == []  # the cached view: nothing to draw live
 
 
+def test_live_curves_name_each_net_as_the_palette_does():
+    """The live drawer's variant of a runner job: LayerNorm nets are LayerNorm (page 7's live
+    chart), not plain; a switch job is named by its traced switch elsewhere."""
+    from bnjax.nn import MLPSpec
+    from bnjax.train import TrainConfig
+    from ui.live import variant_of
+
+    names = {norm: variant_of(TrainConfig(MLPSpec(norm=norm), "sgd"))
+             for norm in ("batch", "layer", "none")}
+    assert names == {"batch": "BN", "layer": "LayerNorm", "none": "plain"}
+    assert variant_of(TrainConfig(MLPSpec(norm="batch"), "sgd", stochastic="noise")) == \
+        "noisy BN"
+
+
 @pytest.mark.parametrize("every, share", [(1000.0, 0.0), (0.0, 1e9)],
                          ids=["spaced in seconds", "spaced by drawing cost"])
 def test_the_first_live_chart_is_never_held_back(monkeypatch, clear_streamlit_cache, every,

@@ -25,6 +25,8 @@ MAX_LINES = 12  # more runs than this (a grid): the median over runs, per varian
 
 def variant_of(config) -> str:
     """A runner job's variant name in the shared palette (`bnjax.charts.STYLE`)."""
+    if config.spec.norm == "layer":
+        return "LayerNorm"
     bn = config.spec.bn
     if config.stochastic in (True, "noise"):
         return "noisy BN" if bn else "noisy plain"
@@ -52,9 +54,9 @@ def _frame(result, window: int) -> pd.DataFrame:
 
 
 def training_curves(title: str = "Training loss, live (each line a seed)",
-                    window: int = 10) -> Callable:
+                    window: int = 10, height: int = 300) -> Callable:
     """A `live=` drawer: every net's training loss (window means of `window` steps), one colour
-    and dash per variant, one line per seed, growing chunk by chunk."""
+    and dash per variant, one line per seed, growing chunk by chunk; `height` in pixels."""
     from bnjax.charts import variant_color, variant_dash  # altair: loaded when drawing
 
     import altair as alt
@@ -78,7 +80,7 @@ def training_curves(title: str = "Training loss, live (each line a seed)",
             x=alt.X("step:Q", title="training step"),
             y=alt.Y("loss:Q", title="training loss", scale=alt.Scale(type="log")),
             color=variant_color(domain=variants), strokeDash=variant_dash(domain=variants),
-            detail="line:N").properties(height=300))
+            detail="line:N").properties(height=height))
         live_chart(chart)
         st.caption(f"Live: {update.message}. The full results follow when training ends.")
 

@@ -41,7 +41,7 @@ from bnjax import probes, runs
 from bnjax.data import load_digits
 # Page 2's tick (steps between reports) and its change of layer 1 (2c shows it at REFERENCE_SIZE).
 from bnjax.experiments.covariate_shift import CHUNK, REFERENCE_SIZE
-from bnjax.nn import MLPSpec, mlp_init, set_switch
+from bnjax.nn import MLPSpec
 from bnjax.train import TrainConfig, hparams
 
 BN, PLAIN, NOISY_BN, NOISY_PLAIN = "BN", "plain", "noisy BN", "noisy plain"
@@ -162,12 +162,7 @@ def _after_args(config: DecouplingConfig, data) -> tuple:
     ones: (args, kwargs)."""
     spec = train_config(config).spec
     n = len(config.seeds)
-
-    def fresh():  # a trained net has the structure of a fresh one (`runs.init_one`)
-        params, state = mlp_init(jax.random.key(0), spec, 1.0)
-        return set_switch(params, 1.0), state
-    params, state = jax.tree.map(lambda a: jax.ShapeDtypeStruct((n,) + a.shape, a.dtype),
-                                 jax.eval_shape(fresh))
+    params, state = runs.net_shapes(spec, n)
     draws = tuple(jax.ShapeDtypeStruct((n, config.width), np.float32) for _ in range(2))
     x, y = np.asarray(data.x_train), np.asarray(data.y_train)
     factors = np.asarray(FACTORS, np.float32)

@@ -95,7 +95,8 @@ def _trained_key(norm: str, optimizer: str, batch_size: int, lr: float, seeds, s
 
 def _train_nets(nets, optimizer: str, batch_size: int, lr: float, seeds, steps: int, data,
                 depth: int, width: int, progress=None, pad: int = 0,
-                keep: tuple = ()) -> dict[str, runs.Result | _Trained]:
+                keep: tuple = (), then: Callable | None = None
+                ) -> dict[str, runs.Result | _Trained]:
     """The nets (name, norm, tag) trained side by side by the runner (`bnjax.runs`), on the same
     seeds, hence the same initial weights and batches; nothing measured while they train (the
     test accuracy after training: `evaluate`, one program for every section's nets).
@@ -103,7 +104,10 @@ def _train_nets(nets, optimizer: str, batch_size: int, lr: float, seeds, steps: 
     count in no statistic and no loss (`runs.Job.rows`): one program per net for every batch
     size up to `pad`. `keep`: steps (chunk ends, a tenth of `steps` each) after which the nets
     are kept for a later call that trains them that many steps (`_ON_THE_WAY`): that call then
-    trains nothing. Returns name -> runs.Result or `_Trained` (final state in `.carry`)."""
+    trains nothing. `then`: a function that compiles what measures the trained nets, called in
+    a background thread once the first chunk is reported (after its live drawing: the page's
+    first chart goes first); it ends before this returns. Returns name -> runs.Result or
+    `_Trained` (final state in `.carry`)."""
     key = functools.partial(_trained_key, optimizer=optimizer, batch_size=batch_size, lr=lr,
                             seeds=seeds, depth=depth, width=width, pad=pad)
     with _ON_THE_WAY_LOCK:
@@ -132,9 +136,24 @@ def _train_nets(nets, optimizer: str, batch_size: int, lr: float, seeds, steps: 
                     while len(_ON_THE_WAY) > _ON_THE_WAY_SIZE:
                         _ON_THE_WAY.pop(next(iter(_ON_THE_WAY)))
 
-    return runs.train_together(jobs, steps, data, chunk=chunk, probe_at_start=False,
-                               progress=progress, on_chunk=on_chunk if keep else None,
-                               with_carry=bool(keep))
+    ahead: list[threading.Thread] = []
+
+    def report(fraction: float, message: str) -> None:
+        if progress is not None:
+            progress(fraction, message)  # (a viewer who left stops it here: nothing starts)
+        if then is not None and not ahead and fraction > 0:  # (0: its programs compile)
+            ahead.append(threading.Thread(target=then, daemon=True,
+                                          name="bnjax-compile-after-training"))
+            ahead[0].start()
+
+    try:
+        return runs.train_together(jobs, steps, data, chunk=chunk, probe_at_start=False,
+                                   progress=report if progress is not None or then is not None
+                                   else None, on_chunk=on_chunk if keep else None,
+                                   with_carry=bool(keep))
+    finally:
+        for thread in ahead:  # (after a stop too: its compile ends, nothing else follows)
+            thread.join()
 
 
 def _final_acc(trained: dict[str, runs.Result], data) -> dict[str, np.ndarray]:
@@ -241,6 +260,43 @@ def invariance_probe(params, draws, x, *, specs: tuple, scale: float, random_siz
     return tuple(out)
 
 
+def _net_specs(nets, depth: int, width: int) -> tuple[MLPSpec, ...]:
+    return tuple(MLPSpec(depth=depth, width=width, norm=norm) for _, norm, _ in nets)
+
+
+def compile_after_training(config: InvarianceConfig, data) -> None:
+    """Compile, for shapes, the programs that measure Q1's trained nets and the noise meter's
+    (the same nets after NOISE_STEPS steps, the page's next section): `invariance_probe`,
+    `evaluate_nets` and `noise_probe` at the page's defaults. `run_invariances` calls it in a
+    background thread while the nets train (XLA compiles without holding Python's lock); the
+    calls after training find the programs compiled (the same shapes: no second compile,
+    tests/test_normalization.py). Errors are left to those calls, which say what is wrong."""
+    try:
+        n = len(_seeds(config.seed, config.n_seeds))
+        specs = _net_specs(NETS, config.depth, config.width)
+        x = np.asarray(data.x_train)
+        draws = (jax.ShapeDtypeStruct((n, config.width), np.float32),
+                 jax.ShapeDtypeStruct((n, config.width), np.bool_),
+                 jax.ShapeDtypeStruct((n, x.shape[1], config.width), np.float32))
+        invariance_probe.lower(tuple(runs.net_shapes(s, n)[0] for s in specs), draws, x,
+                               specs=specs, scale=float(config.scale),
+                               random_size=float(config.random_size)).compile()
+        block = [runs.net_shapes(s, EVAL_RUNS) for s in specs]
+        evaluate_nets.lower(tuple(p for p, _ in block), tuple(st for _, st in block),
+                            x, np.asarray(data.x_test), np.asarray(data.y_test),
+                            specs=specs).compile()
+        meter = NoiseConfig(seed=config.seed, n_seeds=config.n_seeds, depth=config.depth,
+                            width=config.width)
+        sizes = tuple(int(b) for b in meter.batch_sizes if 2 <= int(b) <= len(x))
+        noise_probe.lower(tuple(runs.net_shapes(s, n)[0] for s in specs[:2]), x,
+                          tuple(jax.ShapeDtypeStruct((n, meter.batches, b), np.int32)
+                                for b in sizes),
+                          specs=specs[:2], layer=int(np.clip(meter.layer, 1, meter.depth)) - 1
+                          ).compile()
+    except Exception:  # noqa: BLE001  (see the docstring)
+        pass
+
+
 def run_invariances(config: InvarianceConfig = InvarianceConfig(),
                     progress=None) -> InvarianceResult:
     """Train BN, LN and plain on the same seeds and batches, then change W1 three ways."""
@@ -249,7 +305,8 @@ def run_invariances(config: InvarianceConfig = InvarianceConfig(),
     x = data.x_train  # numpy: the call puts it on the device (jnp.asarray compiles a program)
     trained = _train_nets(NETS, "sgd", config.batch_size, config.lr, seeds, config.steps, data,
                           config.depth, config.width, _stage(progress, 0.0, 0.95, "training"),
-                          keep=(NOISE_STEPS,))
+                          keep=(NOISE_STEPS,),
+                          then=functools.partial(compile_after_training, config, data))
     rows, table, summary = [], [], {}
     nets = [trained[name] for name, _, _ in NETS]
     per_seed = [change_draws(s, x.shape[1], config.width) for s in seeds]

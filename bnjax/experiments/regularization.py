@@ -38,7 +38,7 @@ import pandas as pd
 
 from bnjax import probes, runs
 from bnjax.data import Dataset, batch_indices, load_digits
-from bnjax.nn import MLPSpec, mlp_init
+from bnjax.nn import MLPSpec
 from bnjax.train import TrainConfig, hparams
 from bnjax.experiments import reporter
 
@@ -90,12 +90,6 @@ def _quietly(compile_it: Callable) -> None:
         compile_it()
     except Exception:  # noqa: BLE001  the call after training compiles, and says what is wrong
         pass
-
-
-def _abstract_nets(spec: MLPSpec, n: int):
-    """(params, state) of n stacked nets of `spec`, as shapes: what the runner's carries hold."""
-    params, state = jax.eval_shape(lambda: mlp_init(jax.random.key(0), spec, 1.0))
-    return jax.tree.map(lambda a: jax.ShapeDtypeStruct((n,) + a.shape, a.dtype), (params, state))
 
 
 # ---------------------------------------------------------------------------- 3a: noise meter
@@ -198,7 +192,7 @@ def run_noise_meter(config: NoiseConfig, progress=None) -> NoiseResult:
     all_sizes, counts = sizes + (n,), (config.batches,) * len(sizes) + (8,)
 
     def compile_meter():
-        params, state = _abstract_nets(spec, len(seeds))
+        params, state = runs.net_shapes(spec, len(seeds))
         idx = tuple(jax.ShapeDtypeStruct((len(seeds), k, min(b, n)), np.int32)
                     for b, k in zip(all_sizes, counts))
         probes.noise_meter.lower(params, state, x, y0, idx, i0, spec=spec,
@@ -326,7 +320,7 @@ def run_ablation(config: AblationConfig, progress=None) -> AblationResult:
     names = ("BN", "plain", "dropout")
 
     def compile_ablation():
-        params = _abstract_nets(bn, len(seeds))[0]
+        params = runs.net_shapes(bn, len(seeds))[0]
         stacked = jax.tree.map(lambda a: a.update(shape=(len(names) * a.shape[0],)
                                                   + a.shape[1:]), params)
         probes.ablation_nets.lower(stacked, params, x_tr, x_te, y_te, masks, spec=bn).compile()

@@ -361,6 +361,10 @@ class _Ahead:
     def __init__(self, futures: dict, beat: Callable | None = None):
         self._futures, self.beat = futures, beat
 
+    def add(self, other: "_Ahead") -> None:
+        """Wait for `other`'s programs too."""
+        self._futures.update(other._futures)
+
     def cancel(self) -> None:
         """Drop the compiles that have not started (a call that stops early): they would only
         compete for the cores with whatever runs next."""
@@ -397,12 +401,12 @@ def compile_threads(n: int):
 
 
 def precompile(jobs: Mapping[str, Job], data: Dataset, fns: tuple = (), probe_args: Any = (),
-               workers: int = 2) -> _Ahead:
+               workers: int = 2, training: bool = True) -> _Ahead:
     """Compile, side by side in `workers` threads, every program the jobs will call first: the
     draws, each config's assembly, training and probe programs. XLA compiles without holding
     Python's lock, so on 2 cores a cold page waits for the longest chains, not their sum; the
     calls that follow find the programs compiled (the same shapes and layouts: no second
-    compile, tests/test_runs.py)."""
+    compile, tests/test_runs.py). `training=False`: the probe programs only."""
     d = devices()
     run_sh, rep_sh = NamedSharding(mesh(d), P("runs")), NamedSharding(mesh(d), P())
     on = lambda tree, sh: jax.tree.map(  # noqa: E731
@@ -414,7 +418,7 @@ def precompile(jobs: Mapping[str, Job], data: Dataset, fns: tuple = (), probe_ar
     args = on(jax.tree.map(np.asarray, probe_args), rep_sh)
     decay = np.float32(TrainConfig().decay)
     n = jax.ShapeDtypeStruct((d,), np.int32, sharding=run_sh)
-    tasks = {}
+    tasks, probe_tasks = {}, {}
     for job in jobs.values():
         cfg, shape = job.config, _drawn_shape(job.config.spec)
         fresh = TrainConfig(cfg.spec, cfg.optimizer)
@@ -431,8 +435,9 @@ def precompile(jobs: Mapping[str, Job], data: Dataset, fns: tuple = (), probe_ar
             chunk_program.lower(c, i, hp, n, decay, arrays.x_train, arrays.y_train,
                                 config=k).compile()
         if fns:
-            tasks[("probe", fns, shared(cfg))] = lambda c=carry, i=nxt, k=shared(cfg): \
+            probe_tasks[("probe", fns, shared(cfg))] = lambda c=carry, i=nxt, k=shared(cfg): \
                 probe_program.lower(c, hp, i, arrays, args, decay, fns=fns, config=k).compile()
+    tasks = {**(tasks if training else {}), **probe_tasks}  # the probes last
     def run(key, task):
         try:
             task()
@@ -683,9 +688,14 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
 
     total = len(waves) * n_chunks
     counted = [0]  # chunks read back (or skipped by a stopped wave), for the progress bar
-    # Cold programs compile side by side (`compile_threads(0)`: each at its first call).
+    # Cold programs compile side by side (`compile_threads(0)`: each at its first call). A probe
+    # first measured after the first chunk compiles once that chunk is reported: the first
+    # chunk (a live chart's first data) trains on idle cores (page 5, fresh server: its first
+    # chart ~0.2 s sooner; compiled beside it, the probes only slowed it down).
     workers = _workers.get()
-    ahead = precompile(jobs, data, fns, probe_args, workers=workers) if workers else _Ahead({})
+    late = bool(fns) and not probe_at_start and ends[0] > 1 and workers > 0
+    ahead = precompile(jobs, data, () if late else fns, probe_args, workers=workers) \
+        if workers else _Ahead({})
     waiters = _waiters.get()
     if progress is not None or waiters:
         def beat():
@@ -771,6 +781,10 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
                 retire(item)
             if pending:
                 report()
+                if late:  # (after the report: a viewer who left stops it, nothing starts)
+                    late = False
+                    ahead.add(precompile(jobs, data, fns, probe_args, workers=workers,
+                                         training=False))
             pending = fresh
             for w in list(active):
                 if (w.stopped or w.next >= n_chunks) and not any(i[0] is w for i in pending):

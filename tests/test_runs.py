@@ -241,6 +241,36 @@ def test_a_cold_call_reports_while_it_compiles_and_stops_when_asked(data):
     assert len(seen) == 1 and "compiling" in seen[0]
 
 
+def test_a_probe_measured_after_training_compiles_once_the_first_chunk_is_reported(data):
+    """A probe first measured after training (`probe_at_start=False`, `probe_every=steps`)
+    compiles in a background thread once the first chunk is reported: the first chunk, a live
+    chart's first data, does not share the cores with it; the measurement finds it compiled
+    (one compile), and the numbers are those of a run whose probe compiled up front."""
+    import threading
+
+    events = []
+    listener = (lambda event, secs, **kw: events.append(
+        (kw.get("fun_name"), threading.current_thread().name))
+        if event == "/jax/core/compile/backend_compile_duration" else None)
+    monitoring.register_event_duration_secs_listener(listener)
+    cold = TrainConfig(MLPSpec(depth=2, width=44), "sgd", 32)  # no other test's shape
+    reports = []
+    late = runs.train(cold, hparams(lr=0.1), (0, 1), 60, data, chunk=20,
+                      probe=probes.test_accuracy, probe_every=60, probe_at_start=False,
+                      progress=lambda f, m: reports.append((f, len(events))))
+    first_report = next(n for f, n in reports if f > 0)
+    probes_compiled = [(i, t) for i, (name, t) in enumerate(events)
+                       if name == "jit(probe_calls)"]
+    assert len(probes_compiled) == 1, events
+    (at, thread), = probes_compiled
+    assert at >= first_report and thread.startswith("bnjax-compile"), (events, reports)
+    early = runs.train(cold, hparams(lr=0.1), (0, 1), 60, data, chunk=20,
+                       probe=probes.test_accuracy, probe_every=60, probe_at_start=True)
+    np.testing.assert_array_equal(late.loss, early.loss)
+    for a, b in zip(jax.tree.leaves(late.probes), jax.tree.leaves(early.probes)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b)[:, 1:])
+
+
 def test_a_cold_call_without_progress_still_tells_its_waiters(data, monkeypatch):
     """An experiment that passes the runner no `progress` (most do: they report per chunk)
     still calls `while_compiling`'s callback while its programs compile: there the dashboard's

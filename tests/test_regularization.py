@@ -176,6 +176,11 @@ def test_the_programs_after_training_compile_while_the_nets_train():
     for program in ("jit(_noise_meter)", "jit(_ablation_nets)"):
         threads = [t for name, t in seen if name == program]
         assert threads == ["bnjax-compile-after-training"], (program, seen)
+    # the paired seeds' scoring program (a lambda) compiles beside the first pair's training
+    seen.clear()
+    exp.run_regularization(exp.RegularizationConfig(subset=160, width=24, steps=20, seeds=2))
+    threads = [t for name, t in seen if name == "jit(<lambda>)"]
+    assert threads == ["bnjax-compile-after-training"], seen
 
 
 def test_the_ablation_fits_a_small_server():

@@ -145,13 +145,19 @@ def tour(browser, base: str, proc) -> list[tuple]:
     charts)."""
     from ui.frame import PAGES, page_exists
     rows = []
-    for p in [p for p in PAGES if page_exists(p)]:
+    built = [p for p in PAGES if page_exists(p)]
+    for p in built:
         page = browser.new_page(viewport={"width": 1280, "height": 720})
         overview = p.path == "dashboard.py"
         seconds = first_chart_seconds(page, base + page_url(p.path), chart=not overview,
                                       finish=not overview)
-        rows.append((p, seconds, exceptions_on(page),
-                     page.locator("[data-testid='stSidebar'] [data-testid='stPageLink']").count(),
+        links = "[data-testid='stSidebar'] [data-testid='stPageLink']"
+        with contextlib.suppress(Exception):  # (none at all: the count below says so)
+            # On a loaded machine the Overview's cards once showed before the sidebar's links
+            # were counted (CI, 2026-12-03: 0 links; the same tour run alone found all 8).
+            page.wait_for_function(f"n => document.querySelectorAll(\"{links}\").length >= n",
+                                   arg=len(built), timeout=30_000)
+        rows.append((p, seconds, exceptions_on(page), page.locator(links).count(),
                      page.locator(".vega-embed").count()))
         page.close()
     print("\nfresh server (compilation cache on disk as earlier processes left it):")

@@ -438,6 +438,7 @@ def precompile(jobs: Mapping[str, Job], data: Dataset, fns: tuple = (), probe_ar
             probe_tasks[("probe", fns, shared(cfg))] = lambda c=carry, i=nxt, k=shared(cfg): \
                 probe_program.lower(c, hp, i, arrays, args, decay, fns=fns, config=k).compile()
     tasks = {**(tasks if training else {}), **probe_tasks}  # the probes last
+
     def run(key, task):
         try:
             task()

@@ -566,7 +566,7 @@ def run_regularization(config: RegularizationConfig, progress=None) -> Regulariz
     extra = dict(subset=float(size), group=float(group), steps=float(config.steps),
                  lr=float(config.lr))
     # The scoring program compiles beside the training program (on the core the first pair's
-    # compile leaves idle; page 4's first chart ~0.2 s sooner on a fresh server): the first
+    # compile leaves idle; page 4's first data ~0.1 s sooner on a fresh server): the first
     # scoring finds it compiled (the same shapes, tests/test_regularization.py).
     ahead = threading.Thread(target=_quietly, args=(lambda: probes.subset_scores_runs.lower(
         runs.net_shapes(base, len(ARMS))[0],

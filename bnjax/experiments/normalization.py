@@ -64,7 +64,7 @@ ONCE = {**INIT_COMPILER_OPTIONS, "xla_llvm_disable_expensive_passes": True}
 BN, LN, PLAIN = "BN", "LayerNorm", "plain"
 NETS = ((BN, "batch", "bn"), (LN, "layer", "ln"), (PLAIN, "none", "plain"))
 PAGE5_STEPS = _landscape.LandscapeConfig().steps  # page 5's landscape: steps of every net
-GOOD = 0.90  # a good landscape cell: test accuracy at least this (page 5's threshold)
+GOOD = _landscape.GOOD  # a good landscape cell: test accuracy at least this (page 5's test)
 
 
 def _seeds(seed: int, n: int) -> tuple[int, ...]:
@@ -863,7 +863,7 @@ def run_landscape(config: LandscapeConfig = LandscapeConfig(), progress=None) ->
                           acc_std=float(v.acc.std(ddof=0)), diverged=int(v.diverged.sum()),
                           n_seeds=len(v)))
     cells = pd.DataFrame(cells)
-    cells["good"] = cells["acc"] >= GOOD
+    cells["good"] = _landscape.is_good(cells["acc"])
     on_sweep = ((per_seed.gain - g0).abs() < 1e-6) & (per_seed.lr >= config.sweep_min - 1e-12)
     sw = per_seed[on_sweep]
     sweep = sw[["variant", "lr", "seed", "learns", "diverged", "final_loss", "start_loss",
@@ -909,7 +909,7 @@ def stuck(sweep: pd.DataFrame) -> pd.Series:
 def good_cells_per_seed(result: LandscapeResult, variant: str) -> np.ndarray:
     """How many grid cells reach GOOD test accuracy, seed by seed (in seed order)."""
     v = result.per_seed[result.per_seed.grid & (result.per_seed.variant == variant)]
-    return np.array([float((d.acc >= GOOD).sum()) for _, d in v.groupby("seed")])
+    return np.array([float(_landscape.is_good(d.acc).sum()) for _, d in v.groupby("seed")])
 
 
 def max_learn_lr_per_seed(result: LandscapeResult, variant: str) -> np.ndarray:

@@ -86,7 +86,14 @@ def test_small_batch_words_follow_the_numbers():
     assert "LayerNorm beats BN" in say.short_answer(small=behind)
     ahead = _small([0.80, 0.81, 0.79], [0.90, 0.91, 0.92], [0.95, 0.96, 0.94])
     assert "LayerNorm is behind BN" in say.small_title(ahead)[0]
-    assert "recover part of the loss" in say.small_lines(ahead)[1]
+    assert "higher than the running" in say.small_lines(ahead)[1]
+    assert "with them BN is above LayerNorm" in say.small_lines(ahead)[1]
+    # population statistics win back a few points, not LayerNorm's lead (seen on a CPU whose
+    # rounding differs: 0.04 back of a 0.21 gap)
+    part_back = _small([0.96, 0.97, 0.96], [0.74, 0.75, 0.76], [0.78, 0.79, 0.80])
+    line = say.small_lines(part_back)[1]
+    assert "higher than the running" in line and "recover part of the loss" in line
+    assert "BN stays below LayerNorm" in line and "done in training" in line
     assert "LayerNorm trails BN" in say.short_answer(small=ahead)
     mixed = _small([0.90, 0.95, 0.90], [0.92, 0.91, 0.91], [0.9, 0.9, 0.9])
     assert "level with" in say.small_title(mixed)[0]

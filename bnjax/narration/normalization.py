@@ -277,11 +277,18 @@ def small_lines(result) -> list[str]:
     lines = [f"Test accuracy at batch {b}: LayerNorm {_pct(ln)}, BN {_pct(run)} with running "
              f"statistics: LayerNorm is {c.word}" + (f" ({c.seeds})." if c.seeds else ".")]
     p = compare(pop, run, tol=0.01, words=("higher", "lower", "about the same"))
+    q = compare(pop, ln, tol=0.01, words=("above", "below", "level with"))
+    damage = ("the damage is done in training, where every step normalized with the statistics "
+              "of a handful of examples.")
+    if p.sign <= 0:
+        verdict = "they do not rescue BN; " + damage
+    elif q.sign < 0:
+        verdict = (f"they recover part of the loss, and BN stays {q.word} LayerNorm"
+                   + (f" ({q.seeds})" if q.seeds else "") + ": most of " + damage)
+    else:
+        verdict = f"with them BN is {q.word} LayerNorm" + (f" ({q.seeds})." if q.seeds else ".")
     lines.append(f"Population statistics at test time give BN {_pct(pop)}, {_than(p)} the "
-                 f"running statistics" + (f" ({p.seeds})" if p.seeds else "") + ": "
-                 + ("they do not rescue BN; the damage is done in training, where every step "
-                    "normalized with the statistics of a handful of examples."
-                    if p.sign <= 0 else "they recover part of the loss."))
+                 f"running statistics" + (f" ({p.seeds})" if p.seeds else "") + ": " + verdict)
     first = sizes[0]
     if first < b:
         ln0, run0 = small_values(result, LN, first), small_values(result, exp.BN_RUNNING, first)

@@ -205,8 +205,9 @@ def test_the_perturbation_programs_give_the_same_bits_as_one_program():
         p, probes.perturbation_draws(k, shape), data.x_train, data.y_train, spec, exp.SIZES)))
     for a, b in zip(exp.perturb_runs(r.carry.params, keys, data.x_train, data.y_train, spec,
                                      exp.SIZES), one(r.carry.params, keys)):
-        # (atol: BN's W1 x 3 logit change is itself rounding, ~2e-5 either way)
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+        # (atol: BN's W1 x 3 logit change is itself rounding: 1e-5 to 2.5e-5 by program and
+        # CPU, an AVX2 CPU rounding differently from an AVX-512 one; real changes are >= 0.1)
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=5e-5)
 
 
 def test_charts_are_small_and_typed(default):

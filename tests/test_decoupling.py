@@ -313,7 +313,11 @@ def test_charts_are_small_typed_and_titled_by_their_findings(default):
     assert guide["encoding"]["y"]["field"] == "cos"
     assert [row["cos"] for row in time["datasets"][guide["data"]["name"]]] == [1.0]  # cos = 1
     assert time["layer"][0]["encoding"]["y"]["scale"]["domain"][1] > 1.0
-    assert time["title"]["text"][0] == "Layer 5: BN's gradient turns more"
+    # the word from the seeds (3 pairs: a direction only when every seed agrees); at seeds 0-2
+    # BN's turns more on one CPU, about as much on another (one seed's rounding crosses over)
+    bn, pl = (np.asarray(say.ics_per_seed(default, v, "cos", 5)) for v in ("BN", "plain"))
+    word = "more" if np.all(bn < pl) else "less" if np.all(bn > pl) else "about as much"
+    assert time["title"]["text"][0] == f"Layer 5: BN's gradient turns {word}"
     assert time["title"]["text"][1].startswith("mean cos(G, G′) BN ")
     rel_guides = [layer for layer in specs["time_rel"]["layer"] if _mark(layer) == "rule"]
     assert rel_guides and "1.0" not in json.dumps(rel_guides)  # the rel chart's guide is at 0

@@ -121,6 +121,9 @@ class Result:
     divergence: Divergence
     steps_done: np.ndarray  # (R,) steps trained so far (== steps when finished)
     carry: Carry | None = None  # final state, numpy leaves (R, ...); None in a partial result
+    # (R, P) bool: a probe of this run at that column whose program is still compiling
+    # (`probe_lag`): trained past it, not measured yet. None: nothing owed.
+    owed: np.ndarray | None = None
 
     @property
     def diverged(self) -> np.ndarray:
@@ -137,7 +140,8 @@ class Result:
 
 
 def _probed_columns(r: Result) -> np.ndarray:
-    return np.array([bool(np.all(r.steps_done >= s)) for s in r.probe_steps], bool)
+    trained = np.array([bool(np.all(r.steps_done >= s)) for s in r.probe_steps], bool)
+    return trained if r.owed is None else trained & ~r.owed.any(0)
 
 
 # ---------------------------------------------------------------------------- compiled programs
@@ -374,6 +378,12 @@ class _Ahead:
                     _compiling.pop(key, None)
         self._futures.clear()
 
+    def done(self, key) -> bool:
+        """The program is compiled (or failed to compile, or was never compiling here): its
+        call will not wait."""
+        future = self._futures.get(key)
+        return future is None or future.done()
+
     def wait(self, key) -> None:
         future = self._futures.pop(key, None)
         while future is not None and not future.done():
@@ -401,12 +411,13 @@ def compile_threads(n: int):
 
 
 def precompile(jobs: Mapping[str, Job], data: Dataset, fns: tuple = (), probe_args: Any = (),
-               workers: int = 2, training: bool = True) -> _Ahead:
+               workers: int = 2, training: bool = True, after: "_Ahead | None" = None) -> _Ahead:
     """Compile, side by side in `workers` threads, every program the jobs will call first: the
     draws, each config's assembly, training and probe programs. XLA compiles without holding
     Python's lock, so on 2 cores a cold page waits for the longest chains, not their sum; the
     calls that follow find the programs compiled (the same shapes and layouts: no second
-    compile, tests/test_runs.py). `training=False`: the probe programs only."""
+    compile, tests/test_runs.py). `training=False`: the probe programs only. `after`: they
+    start once `after`'s programs have compiled (a queue, not a competitor for the cores)."""
     d = devices()
     run_sh, rep_sh = NamedSharding(mesh(d), P("runs")), NamedSharding(mesh(d), P())
     on = lambda tree, sh: jax.tree.map(  # noqa: E731
@@ -439,8 +450,11 @@ def precompile(jobs: Mapping[str, Job], data: Dataset, fns: tuple = (), probe_ar
                 probe_program.lower(c, hp, i, arrays, args, decay, fns=fns, config=k).compile()
     tasks = {**(tasks if training else {}), **probe_tasks}  # the probes last
 
+    first = [] if after is None else list(after._futures.values())
+
     def run(key, task):
         try:
+            wait(first)
             task()
         except (TypeError, ValueError, RuntimeError):  # the call itself will say what is wrong
             _log.debug("compiling %s ahead failed", key[0], exc_info=True)
@@ -582,7 +596,8 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
                    probe: Callable | tuple | None = None, probe_every: int | None = None,
                    probe_at_start: bool = True, probe_args: Any = (),
                    on_chunk: Callable | None = None, progress: Callable | None = None,
-                   together: int | None = None, with_carry: bool = False) -> dict[str, Result]:
+                   together: int | None = None, with_carry: bool = False,
+                   probe_lag: bool = False) -> dict[str, Result]:
     """Train every job's runs for `steps` steps, side by side; returns one `Result` per job.
 
     Args:
@@ -605,6 +620,11 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
         grid passes a small number so that its cells complete one after another.
       with_carry: partial results hold the runs' current state too (a copy per chunk; needs
         every wave advanced together).
+      probe_lag: a report does not wait for the probe program: on a cold start it compiles
+        after the training programs (not beside them: the first chunk comes sooner), training
+        goes on meanwhile, and the probe measures the states it missed once compiled (the same
+        numbers); a partial result's `probed()` says which columns are in. For a page whose
+        first chart needs training's numbers only.
     """
     d = devices()
     run_sh, rep_sh = NamedSharding(mesh(d), P("runs")), NamedSharding(mesh(d), P())
@@ -621,6 +641,8 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
     args = jax.device_put(probe_args, rep_sh)
     n_train = len(data.x_train)
 
+    workers = _workers.get()
+    lag = bool(probe_lag) and bool(fns) and workers > 0
     out: dict[str, Result] = {}
     waves: list[_Wave] = []
     for name, job in jobs.items():
@@ -631,7 +653,8 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
         out[name] = Result(
             job.config, seeds, hp, steps, np.full((r, steps), np.nan, np.float32),
             np.full((r, steps, depth), np.nan, np.float32), probe_steps, None,
-            Divergence(np.zeros(r, bool), np.zeros(r, np.int64)), np.zeros(r, np.int64))
+            Divergence(np.zeros(r, bool), np.zeros(r, np.int64)), np.zeros(r, np.int64),
+            owed=np.zeros((r, len(probe_steps)), bool) if lag else None)
         idx_of = {}  # seed -> its pre-sampled batches, padded
         for s in sorted(set(seeds.tolist())):
             idx = batch_indices(s, steps, job.rows or job.config.batch_size, n_train)
@@ -656,11 +679,18 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
         w.carry = init_program(jax.device_put(keys, run_sh), w.hp, config=config, ahead=ahead)
         w.retired = w.carry
 
-    def measure(w: _Wave, carry, step: int):
-        """The probe on the wave's runs in state `carry`, `step` steps trained."""
-        nxt = jax.device_put(w.idx[:, min(step, steps - 1)], run_sh)  # each run's next batch
+    def measure(w: _Wave, carry, step: int, c: int = -1, owe: bool = True):
+        """The probe on the wave's runs in state `carry`, `step` steps trained (after chunk
+        `c`); with `probe_lag` (and `owe`), None while its program compiles: owed, measured
+        later."""
         config = jobs[w.name].config
-        ahead.wait(("probe", fns, shared(config)))
+        key = ("probe", fns, shared(config))
+        if lag and owe and (owed or not ahead.done(key)):  # (in order: none overtakes an owed one)
+            owed.append((w, c, carry, step))
+            out[w.name].owed[w.members, 0 if c < 0 else slot[c + 1]] = True
+            return None
+        nxt = jax.device_put(w.idx[:, min(step, steps - 1)], run_sh)  # each run's next batch
+        ahead.wait(key)
         return probe_program(carry, w.hp, nxt, arrays, args, np.float32(config.decay), fns=fns,
                              config=shared(config))
 
@@ -684,7 +714,7 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
                 np.float32(config.decay), arrays.x_train, arrays.y_train, config=shared(config))
             losses.append(loss), ratios.append(ratio)
         w.next = c + 1
-        measured = measure(w, w.carry, hi) if fns and (c + 1) in slot else None
+        measured = measure(w, w.carry, hi, c) if fns and (c + 1) in slot else None
         return (w, c, w.carry, losses, ratios, measured)
 
     total = len(waves) * n_chunks
@@ -693,10 +723,13 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
     # first measured after the first chunk compiles once that chunk is reported: the first
     # chunk (a live chart's first data) trains on idle cores (page 5, fresh server: its first
     # chart ~0.2 s sooner; compiled beside it, the probes only slowed it down).
-    workers = _workers.get()
-    late = bool(fns) and not probe_at_start and ends[0] > 1 and workers > 0
-    ahead = precompile(jobs, data, () if late else fns, probe_args, workers=workers) \
+    late = bool(fns) and not probe_at_start and ends[0] > 1 and workers > 0 and not lag
+    ahead = precompile(jobs, data, () if late or lag else fns, probe_args, workers=workers) \
         if workers else _Ahead({})
+    owed: list = []  # (wave, chunk, carry, step): probes waiting for their program (`lag`)
+    if lag:  # the probes compile after training's programs, not beside them
+        ahead.add(precompile(jobs, data, fns, probe_args, workers=workers, training=False,
+                             after=ahead))
     waiters = _waiters.get()
     if progress is not None or waiters:
         def beat():
@@ -707,11 +740,13 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
         ahead.beat = beat
 
     def retire(item):
-        """Read one dispatched chunk (c = -1: the probe of the fresh nets) into the buffers."""
+        """Read one dispatched chunk (c = -1: the probe of the fresh nets; losses None: an owed
+        probe alone) into the buffers."""
         w, c, carry, losses, ratios, measured = item
         res, m = out[w.name], len(w.members)
-        w.retired = carry
-        if c >= 0:
+        if losses is not None:
+            w.retired = carry
+        if c >= 0 and losses is not None:
             lo, hi = c * chunk, min((c + 1) * chunk, steps)
             loss = np.concatenate([np.asarray(a) for a in losses], axis=1)[:m, :hi - lo]
             res.loss[w.members, lo:hi] = loss
@@ -731,11 +766,15 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
             return
         col = 0 if c < 0 else slot[c + 1]
         measured = jax.tree.map(lambda a: np.asarray(a)[:m], measured)
+        if res.owed is not None:
+            res.owed[w.members, col] = False
         if res.probes is None:  # the first measurement gives the shapes
             res.probes = jax.tree.map(lambda a: np.full(
                 (len(res.seeds), len(probe_steps)) + a.shape[1:],
                 np.nan if np.issubdtype(a.dtype, np.floating) else 0, a.dtype), measured)
-        dead = res.divergence.flag[w.members]
+        # (diverged by the column's step: an owed probe is read after later chunks)
+        dead = res.divergence.flag[w.members] & (res.divergence.step[w.members]
+                                                 <= probe_steps[col])
 
         def put(buf, a):
             if np.issubdtype(a.dtype, np.floating):  # a diverged net's numbers mean nothing
@@ -765,19 +804,30 @@ def train_together(jobs: Mapping[str, Job], steps: int, data: Dataset, *, chunk:
     queue, active, pending = list(waves), [], []
     width = len(waves) if together is None else max(1, int(together))
     try:
-        while queue or active or pending:
+        while queue or active or pending or owed:
             fresh = []
             while queue and len(active) < width:
                 w = queue.pop(0)
                 start(w)
                 active.append(w)
                 if fns and probe_at_start:
-                    pending.append((w, -1, w.carry, [], [], measure(w, w.carry, 0)))
+                    measured = measure(w, w.carry, 0)
+                    if measured is not None:
+                        pending.append((w, -1, w.carry, [], [], measured))
             # Every active wave's next chunk is dispatched before the previous chunk is read:
             # the devices train while Python stores, probes and draws.
             for w in active:
                 if not w.stopped and w.next < n_chunks:
                     fresh.append(dispatch(w))
+            # Owed probes, in order, once their program is in (or when nothing else is left).
+            if owed and (not (queue or active or fresh) or all(
+                    ahead.done(("probe", fns, shared(jobs[w.name].config)))
+                    for w, *_ in owed)):
+                todo = owed[:]
+                owed.clear()
+                for w, c, carry, step in todo:
+                    fresh.append((w, c, carry, None, None,
+                                  measure(w, carry, step, c, owe=False)))
             for item in pending:
                 retire(item)
             if pending:
@@ -851,7 +901,8 @@ def split_joint(result: Result, jobs: Mapping[str, Job]) -> dict[str, Result]:
             result.config, result.seeds[rows], cut(result.hp), result.steps, result.loss[rows],
             result.update_ratio[rows], result.probe_steps, cut(result.probes),
             Divergence(result.divergence.flag[rows], result.divergence.step[rows]),
-            result.steps_done[rows], cut(result.carry))
+            result.steps_done[rows], cut(result.carry),
+            None if result.owed is None else result.owed[rows])
     return out
 
 

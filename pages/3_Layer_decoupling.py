@@ -64,10 +64,14 @@ def live_clean(update) -> None:
         return
     left, right = st.columns(2)
     with left:
-        show_live(charts.ics_time_chart(
-            partial.ics, mid, "cos", [f"Layer {mid}: cos(G, G′) while the nets train",
-                                      f"after {partial.step} of {config.steps} steps"],
-            font=font))
+        if partial.ics.empty:  # its program compiles while the nets train: it follows
+            st.caption(f"Layer {mid}'s cos(G, G′) (Def. 2.1, below) appears here in a few "
+                       "seconds, as soon as the program that measures it has compiled.")
+        else:
+            show_live(charts.ics_time_chart(
+                partial.ics, mid, "cos", [f"Layer {mid}: cos(G, G′) while the nets train",
+                                          f"after {partial.step} of {config.steps} steps"],
+                font=font))
     with right:
         if not partial.curves.empty:
             show_live(charts.loss_chart(partial.curves, title="Training loss, live"))

@@ -271,6 +271,48 @@ def test_a_probe_measured_after_training_compiles_once_the_first_chunk_is_report
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b)[:, 1:])
 
 
+def test_a_lagging_probe_lets_reports_go_first_and_measures_the_same_numbers(data):
+    """`probe_lag`: a report does not wait for the probe's program. It compiles after the
+    training program (not beside it), training goes on meanwhile, and the states it missed are
+    measured once it is in: every report's `probed()` columns hold finished measurements, and
+    the result is bit for bit that of a run whose probe was compiled up front, diverged runs'
+    NaN included."""
+    import threading
+
+    events = []
+    listener = (lambda event, secs, **kw: events.append(kw.get("fun_name"))
+                if event == "/jax/core/compile/backend_compile_duration" else None)
+    monitoring.register_event_duration_secs_listener(listener)
+
+    def accuracy(snap, config):  # a probe no other test compiled: its program is cold
+        return probes.test_accuracy(snap, config)
+
+    cold = PLAIN._replace(spec=PLAIN.spec._replace(depth=3, width=52))  # no other test's shape
+    hp = hparams(lr=np.array([0.05, 40.0, 0.1]))  # the second run diverges
+    seen = []
+
+    def on_chunk(p):
+        measured = p.probed()
+        acc = p.probes[0][0] if p.probes is not None else None  # (a tuple while training)
+        ok = ~p.divergence.flag
+        seen.append((int(p.steps_done.min()), measured.copy(), len(events),
+                     acc is None or bool(np.isfinite(acc[ok][:, measured]).all()),
+                     threading.current_thread().name))
+    lagged = runs.train(cold, hp, (0, 1, 2), 200, data, chunk=20, probe=accuracy,
+                        probe_every=40, probe_lag=True, on_chunk=on_chunk)
+    assert events.index("jit(train_calls)") < events.index("jit(probe_calls)"), events
+    assert seen[0][0] > 0 and not seen[0][1].any(), seen[0]  # training's report came first
+    assert all(finite for *_, finite, _ in seen)  # a column counts once every run is in
+    assert seen[-1][1].all() and not lagged.owed.any()
+    assert lagged.divergence.flag.tolist() == [False, True, False]
+    upfront = runs.train(cold, hp, (0, 1, 2), 200, data, chunk=20, probe=accuracy,
+                         probe_every=40)
+    np.testing.assert_array_equal(lagged.loss, upfront.loss)
+    np.testing.assert_array_equal(lagged.divergence.step, upfront.divergence.step)
+    for a, b in zip(jax.tree.leaves(lagged.probes), jax.tree.leaves(upfront.probes)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
 def test_a_cold_call_without_progress_still_tells_its_waiters(data, monkeypatch):
     """An experiment that passes the runner no `progress` (most do: they report per chunk)
     still calls `while_compiling`'s callback while its programs compile: there the dashboard's

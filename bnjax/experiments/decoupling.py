@@ -205,7 +205,8 @@ def _tables(config: DecouplingConfig, results: dict, final: bool) -> dict:
         div = r.divergence.flag
         nan = np.where(div, np.nan, 0.0)  # (n,) a diverged run's numbers mean nothing
         done = config.steps if final else int(r.steps_done.min())
-        cols = np.flatnonzero(r.probe_steps <= done) if r.probes is not None else []
+        cols = [] if r.probes is None else np.flatnonzero(  # (live: the columns measured so far)
+            r.probe_steps <= done if final else r.probed())
         if len(cols) and r.probes is not None and len(r.probes):
             (acc, _), rest = r.probes[0], r.probes[1:]
             if rest and variant in (BN, PLAIN):
@@ -270,9 +271,10 @@ def _run(config: DecouplingConfig, noisy: bool, progress) -> DecouplingResult:
                                        t["runs"], done=False, step=step)
             progress(train_share * step / config.steps, f"step {step} of {config.steps}",
                      partial)
-        # The clean nets train: the program after training compiles meanwhile, from the report
-        # after the first one on (the first report's drawing, step 0's probe, goes first: it is
-        # the page's first chart).
+        # The clean nets train: the program after training compiles meanwhile, once the probes
+        # are in (their program compiles after training's: `probe_lag`), so that the two
+        # compiles do not compete for the cores with each other and the training.
+        lagging = any(r.owed is not None and r.owed.any() for r in together.values())
         if not noisy and not ahead and step >= CHUNK:
             ahead.append(compile_ahead(config, data))
 
@@ -283,7 +285,8 @@ def _run(config: DecouplingConfig, noisy: bool, progress) -> DecouplingResult:
         # The noisy nets' test accuracy is shown once trained (2b), their Def. 2.1 never: one
         # probe at the end (3 calls instead of 33).
         probe_every=config.steps if noisy else PROBE_EVERY, probe_at_start=not noisy,
-        on_chunk=on_chunk)[""], jobs)
+        # The first chart is the training loss: it does not wait for the probes to compile.
+        probe_lag=not noisy, on_chunk=on_chunk)[""], jobs)
     t = _tables(config, results, final=True)
     diverged = {name: bool(r.divergence.any()) for name, r in results.items()}
     stats, example, weights = [], [], []

@@ -330,7 +330,7 @@ def _net(results: dict, plan: dict, name: str) -> runs.Result:
         r, seeds=r.seeds[rows], hp=cut(r.hp), loss=r.loss[rows],
         update_ratio=r.update_ratio[rows], probes=cut(r.probes), steps_done=r.steps_done[rows],
         divergence=runs.Divergence(r.divergence.flag[rows], r.divergence.step[rows]),
-        carry=cut(r.carry))
+        carry=cut(r.carry), owed=None if r.owed is None else r.owed[rows])
 
 
 def _partial(config: PlaygroundConfig, results: dict, plan: dict, upto: int):

@@ -33,6 +33,8 @@ How it works:
   * Probes: after every chunk (or every `probe_every` steps, and at step 0), a measurement of
     each run (`probe(snapshot, config) -> arrays`, e.g. `probes.test_accuracy`), compiled apart
     from training so that pages which measure different things share the training program.
+    With `probe_lag`, reports do not wait for it: training's first chunk (a live chart) comes
+    first, and the probe measures the states it missed once it has compiled.
   * Waves advance together, chunk by chunk (JAX dispatches asynchronously: the devices never
     wait for Python), so `on_chunk` sees every run's curve grow; `together=k` advances k waves
     at a time instead (grids whose cells should complete one after another).

@@ -156,7 +156,8 @@ st.header("Q4 · The landscape")
 ui.explain(f"Page 5's grid for all three nets: every learning rate x init gain, "
            f"{land_cfg.steps} steps of SGD, {land_cfg.n_seeds} seed(s). Then the learning rates "
            "along gain 1, continued to 10: the largest one that still learns (it and every "
-           "smaller one end below half their starting loss), and what failure looks like.")
+           "smaller one, from the smallest that learns, end below half their starting loss), "
+           "and what failure looks like.")
 land = ui.run(exp.run_landscape, land_cfg, what="Q4 landscape")
 if land is not None:
     done["land"] = land

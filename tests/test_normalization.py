@@ -247,7 +247,10 @@ def test_largest_learning_lr_is_monotone():
     lrs = [0.01, 0.1, 1.0, 10.0]
     assert exp.largest_learning_lr(lrs, [True, True, False, True]) == 0.1  # not 10
     assert exp.largest_learning_lr(lrs[::-1], [True, False, True, True]) == 0.1  # any order
-    assert exp.largest_learning_lr(lrs, [False, True, True, True]) == 0.0
+    # too small to learn in the steps given: not a failure of the larger lrs (page 5's edge)
+    assert exp.largest_learning_lr(lrs, [False, True, True, True]) == 10.0
+    assert exp.largest_learning_lr(lrs, [False, True, False, True]) == 0.1
+    assert exp.largest_learning_lr(lrs, [False, False, False, False]) == 0.0
     learns = exp.learns([1.0, 1.3, np.nan, 0.1], [2.4, 2.4, 2.4, 2.4], [False, False, True, False])
     assert learns.tolist() == [True, False, False, True]
 

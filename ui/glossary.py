@@ -129,8 +129,9 @@ TERMS: dict[str, str] = {
                                "network's output, but makes its updates c² times smaller "
                                "relative to the weights: what counts is lr / ‖W‖².",
     "largest lr that learns": "The largest learning rate such that it and every smaller one in "
-                              "the sweep train (finite loss, ending well below where it "
-                              "started).",
+                              "the sweep, from the smallest that trains, train (finite loss, "
+                              "ending well below where it started). A learning rate too small "
+                              "to get anywhere in the steps given does not count against it.",
     "loss range": "Along the current gradient, how much the loss varies over a range of step "
                   "sizes: small means the loss surface is smooth in that direction.",
     "gradient change": "How much the gradient changes as you step along it: small means the "

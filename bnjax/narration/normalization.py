@@ -358,7 +358,8 @@ def landscape_lines(result) -> list[str]:
     n = int(s["n_cells"])
     lines = [f"Cells reaching 90% test accuracy, per seed: BN {_spread(g[BN], '.0f')}, "
              f"LayerNorm {_spread(g[LN], '.0f')}, plain {_spread(g[PLAIN], '.0f')} of {n}."]
-    lines.append("Largest learning rate that learns (it and every smaller one in the sweep; "
+    lines.append("Largest learning rate that learns (it and every smaller one in the sweep, from the "
+                 "smallest that learns; "
                  "geometric mean of the seeds, as the lrs are a log ladder, and range): "
                  + ", ".join(f"{v} {_lr_spread(m[v])}" for v, _, _ in exp.NETS)
                  + f"; {_lr_vs(m[BN], m[LN], BN, LN)}; "

@@ -457,6 +457,8 @@ def precompile(jobs: Mapping[str, Job], data: Dataset, fns: tuple = (), probe_ar
     def run(key, task):
         try:
             wait(first)
+            if any(f.cancelled() for f in first):  # the call stopped (its viewer left)
+                return
             task()
         except (TypeError, ValueError, RuntimeError):  # the call itself will say what is wrong
             _log.debug("compiling %s ahead failed", key[0], exc_info=True)

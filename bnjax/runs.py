@@ -63,7 +63,10 @@ from bnjax.nn import SWITCH, MLPParams, MLPSpec, init_std, mlp_init, set_switch
 from bnjax.train import (INIT_COMPILER_OPTIONS, Carry, Hparams, TrainConfig, init_optimizer,
                          train_step)
 
-CALL_STEPS = 50  # K: steps one compiled call can take; shorter chunks skip the rest
+# K: steps one compiled call can take; shorter chunks skip the rest. 250: a page's 50-step chunk
+# is one call, the reference landscape's 500-step run two (with K = 50, ten: its warm time 17.6 s
+# against 15.8 s, 2026-12-04, `python bench/landscape_bnjax.py`, AVX2 machine).
+CALL_STEPS = 250
 UNROLL = 1  # training steps per loop iteration, 1 or 2 (bench/xla_options.py --unroll 1 2)
 CHUNK = 50  # steps between probes and reports by default: the live charts' tick
 

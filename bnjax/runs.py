@@ -64,8 +64,9 @@ from bnjax.train import (INIT_COMPILER_OPTIONS, Carry, Hparams, TrainConfig, ini
                          train_step)
 
 # K: steps one compiled call can take; shorter chunks skip the rest. 250: a page's 50-step chunk
-# is one call, the reference landscape's 500-step run two (with K = 50, ten: its warm time 17.6 s
-# against 15.8 s, 2026-12-04, `python bench/landscape_bnjax.py`, AVX2 machine).
+# is one call, the reference landscape's 500-step run two (with K = 50, ten: its warm time
+# 18.6-19.9 s against 15.9-16.2 s, `python bench/landscape_bnjax.py --repeats 3`, 2026-12-04,
+# AVX2 machine; bench/README.md).
 CALL_STEPS = 250
 UNROLL = 1  # training steps per loop iteration, 1 or 2 (bench/xla_options.py --unroll 1 2)
 CHUNK = 50  # steps between probes and reports by default: the live charts' tick

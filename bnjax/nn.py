@@ -20,6 +20,7 @@ and the output layer is a plain dense layer to 10 logits.
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -254,6 +255,71 @@ def dense_apply(params: DenseParams, x):
     return y if params.b is None else y + params.b[None, :]
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def normalize(x, gamma, beta, axis: int, eps: float):
+    """gamma * x_hat + beta, x_hat = (x - mean) / sqrt(var + eps), the mean and the biased
+    variance taken along `axis`: the batch (axis 0) for batch norm, each example's units (-1)
+    for layer norm. gamma and beta (one shape, x's number of dimensions) broadcast against x,
+    size 1 where they are shared. Returns (y, mean, var), mean and var
+    keeping `axis` as size 1. `jax.custom_vjp`: for the gradient JAX calls
+    `normalize_backward`, the backward pass written out, instead of differentiating this."""
+    mean = x.mean(axis, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis, keepdims=True)
+    x_hat = (x - mean) * jax.lax.rsqrt(var + eps)
+    return gamma * x_hat + beta, mean, var
+
+
+def _normalize_forward(x, gamma, beta, axis: int, eps: float):
+    x, gamma, beta = x.value, gamma.value, beta.value  # (symbolic_zeros: wrapped primals)
+    y, mean, var = normalize.fun(x, gamma, beta, axis, eps)
+    return (y, mean, var), (x, gamma, mean, var)
+
+
+def normalize_backward(axis: int, eps: float, saved, grads):
+    """The backward pass of `normalize` (Ioffe & Szegedy 2015, Sec. 3, give its terms one by
+    one; here they are combined): for the gradient g of the loss with respect to y, means taken along `axis`, h = gamma * g,
+
+        dL/dbeta = sum(g)     dL/dgamma = sum(g * x_hat)     (over what gamma broadcasts on)
+        dL/dx    = (h - mean(h) - x_hat * mean(h * x_hat)) / sqrt(var + eps)
+
+    The same numbers as letting JAX differentiate `normalize`'s formula (to float rounding;
+    tests/test_nn.py against Flax's BatchNorm and LayerNorm) in fewer passes over the batch: a
+    BN training step is about an eighth faster (bench/README.md). The mean and variance, which
+    only the running statistics use, get their own terms when a caller differentiates them:
+    d mean / dx = 1 / n, d var / dx = 2 (x - mean) / n."""
+    x, gamma, mean, var = saved
+    g, g_mean, g_var = grads
+    zero = jax.custom_derivatives.SymbolicZero  # a gradient nobody asked for: no work
+    inv = jax.lax.rsqrt(var + eps)
+    x_hat = (x - mean) * inv
+    n = x.shape[axis]
+    dx, d_gamma, d_beta = jnp.zeros_like(x), jnp.zeros_like(gamma), jnp.zeros_like(gamma)
+    if not isinstance(g, zero):
+        g_x_hat = g * x_hat
+        d_beta, d_gamma = _sum_to(g, gamma.shape), _sum_to(g_x_hat, gamma.shape)
+        if gamma.shape[axis] == 1:  # batch norm: one gamma along the batch, h's means factor
+            dx = gamma * inv * (g - g.mean(axis, keepdims=True)
+                                - x_hat * g_x_hat.mean(axis, keepdims=True))
+        else:  # layer norm: gamma differs along the units it normalizes over
+            h = gamma * g
+            dx = inv * (h - h.mean(axis, keepdims=True)
+                        - x_hat * (h * x_hat).mean(axis, keepdims=True))
+    if not isinstance(g_mean, zero):
+        dx = dx + g_mean / n
+    if not isinstance(g_var, zero):
+        dx = dx + g_var * (2.0 / n) * (x - mean)
+    return dx, d_gamma, d_beta
+
+
+def _sum_to(v, shape):
+    """v summed over the axes that broadcasting added to an array of `shape`."""
+    axes = tuple(i for i, (a, b) in enumerate(zip(v.shape, shape)) if a != b)
+    return v.sum(axes, keepdims=True) if axes else v
+
+
+normalize.defvjp(_normalize_forward, normalize_backward, symbolic_zeros=True)
+
+
 def batchnorm_init(features: int):
     """gamma = 1, beta = 0; running mean 0 and variance 1. Returns (params, state)."""
     ones, zeros = jnp.ones((features,), jnp.float32), jnp.zeros((features,), jnp.float32)
@@ -295,21 +361,19 @@ def batchnorm_apply(params: BatchNormParams, state: BatchNormState, x, *, train:
     if not train:
         x_hat = (x - state.mean[None, :]) / jnp.sqrt(state.var[None, :] + eps)
         return gamma * x_hat + beta, state
-    if groups is not None:
+    if groups is not None:  # traced groups (`RowGroups`)
         d, var_r, mean, var = _group_stats(x, groups)
-        x_hat = d / jnp.sqrt(var_r + eps)
-    elif ghost and ghost < x.shape[0]:
+        y = gamma * (d / jnp.sqrt(var_r + eps)) + beta
+    elif ghost and ghost < x.shape[0]:  # ghost batches: each group of `ghost` rows on its own
         g = x.reshape(-1, ghost, x.shape[-1])  # (groups, ghost, features)
-        mean, var = g.mean(1, keepdims=True), g.var(1, keepdims=True)
-        x_hat = ((g - mean) / jnp.sqrt(var + eps)).reshape(x.shape)
-        mean, var = mean.mean((0, 1)), var.mean((0, 1))
-    else:
-        mean, var = x.mean(0, keepdims=True), x.var(0, keepdims=True)  # (1, features), biased
-        x_hat = (x - mean) / jnp.sqrt(var + eps)
+        y, mean, var = normalize(g, gamma[None], beta[None], 1, eps)
+        y, mean, var = y.reshape(x.shape), mean.mean((0, 1)), var.mean((0, 1))
+    else:  # the batch's mean and biased variance per unit, each (1, features)
+        y, mean, var = normalize(x, gamma, beta, 0, eps)
         mean, var = mean[0], var[0]
     new_state = BatchNormState(decay * state.mean + (1 - decay) * mean,
                                decay * state.var + (1 - decay) * var)
-    return gamma * x_hat + beta, new_state
+    return y, new_state
 
 
 def layernorm_init(features: int):
@@ -348,10 +412,9 @@ def layernorm_apply(params: LayerNormParams, state, x, *, train: bool = True, ep
     >>> [round(float(v), 3) for v in y.mean(1)], [round(float(v), 3) for v in y.std(1)]
     ([0.0, 0.0], [1.0, 1.0])
     """
-    mean = x.mean(-1, keepdims=True)  # (batch, 1): one mean per example
-    var = x.var(-1, keepdims=True)  # (batch, 1) biased
-    x_hat = (x - mean) / jnp.sqrt(var + eps)
-    return params.gamma[None, :] * x_hat + params.beta[None, :], state
+    # mean and variance (batch, 1): one per example
+    y, _, _ = normalize(x, params.gamma[None, :], params.beta[None, :], -1, eps)
+    return y, state
 
 
 def _switch_init(features: int):

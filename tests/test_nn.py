@@ -8,7 +8,7 @@ import pytest
 
 from bnjax.nn import (NORMS, BatchNormParams, LayerNormParams, MLPSpec, batchnorm_apply,
                       batchnorm_init, layernorm_apply, layernorm_init, mlp_apply, mlp_init,
-                      population_state, row_groups)
+                      normalize, population_state, row_groups)
 
 DECAY, EPS = 0.9, 1e-5
 
@@ -204,6 +204,35 @@ def test_a_switch_net_is_the_bn_net_or_the_plain_net(key, train):
 
 def _ln_params(f=7):
     return LayerNormParams(1.0 + 0.1 * jnp.arange(float(f)), -0.2 * jnp.arange(float(f)))
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+@pytest.mark.parametrize("stats", [False, True])
+def test_the_written_out_backward_pass_is_the_formulas_gradient(key, axis, stats):
+    """`normalize_backward` against JAX differentiating the forward formula: every input's
+    gradient, with gamma shared along the normalized axis (BN, ghost groups) or not (LN), the
+    mean's and variance's own terms when a caller differentiates them, vmapped as the runner
+    trains runs side by side."""
+    k = jax.random.split(key, 4)
+    x = 1.0 + 3.0 * jax.random.normal(k[0], (2, 16, 6, 9))  # (runs, ...) for the vmap
+    shape = [1, 6, 9] if axis == 0 else [16, 6, 1] if axis == 1 else [1, 1, 9]
+    gamma = 1.0 + 0.3 * jax.random.normal(k[1], (2, *shape))
+    beta = jax.random.normal(k[2], (2, *shape))
+    w = jax.random.normal(k[3], x.shape)
+
+    def formula(x, gamma, beta, axis, eps):
+        mean, var = x.mean(axis, keepdims=True), x.var(axis, keepdims=True)
+        return gamma * (x - mean) / jnp.sqrt(var + eps) + beta, mean, var
+
+    def loss(fn):
+        def f(x, gamma, beta, w):
+            y, mean, var = fn(x, gamma, beta, axis, EPS)
+            return (jnp.tanh(y) * w).sum() + ((mean ** 2).sum() + var.sum() if stats else 0.0)
+        return jax.vmap(jax.grad(f, argnums=(0, 1, 2)))
+
+    for ours, theirs in zip(loss(normalize)(x, gamma, beta, w),
+                            loss(formula)(x, gamma, beta, w)):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5 * float(jnp.abs(theirs).max()))
 
 
 def test_layernorm_matches_flax(key):

@@ -130,8 +130,13 @@ def test_single_run_program_matches_the_vmapped_one(data, bn, lr):
         carry, m = train_chunk(carry, jnp.asarray(idx[start:start + 100]), hp,
                                jnp.asarray(data.x_train), jnp.asarray(data.y_train), config)
         losses.append(np.asarray(m.loss))
-    # Same math, different op order: rounding differences only (a wrong step would be O(1)).
-    np.testing.assert_allclose(np.concatenate(losses), runs.loss[0], rtol=1e-3, atol=1e-5)
+    # Same math, different op order: rounding differences only (a wrong step would be O(1)),
+    # across the chunk boundary at step 100. Later steps are compared loosely: at lr 0.1 the
+    # healthy run is chaotic (changing its lr by 1e-7 moved its loss by 9% by step 160).
+    single = np.concatenate(losses)
+    np.testing.assert_allclose(single[:110], runs.loss[0, :110], rtol=1e-3, atol=1e-5)
+    if bn:  # (the plain run diverges: NaN after that, and the flag below says so)
+        np.testing.assert_allclose(single[-50:].mean(), runs.loss[0, -50:].mean(), rtol=0.25)
     assert bool(carry.diverged) == bool(runs.diverged[0]) == (not bn)
 
 

@@ -37,7 +37,7 @@ import pandas as pd
 
 from bnjax import probes, runs
 from bnjax.data import Dataset, load_digits
-from bnjax.nn import MLPSpec, batchnorm_apply, mlp_init
+from bnjax.nn import MLPSpec, batchnorm_apply, mlp_init, normalize, normalize_backward
 from bnjax.train import TrainConfig, hparams
 
 DECAYS = (0.9, 0.99, 0.999)  # the running-average decays compared on the page
@@ -403,8 +403,9 @@ def shrink(config: BasicsConfig, steps: int = 40) -> BasicsConfig:
                                depth=min(config.depth, BasicsConfig.depth))
 
 
-# The code the page shows ("The code behind this page"): BN itself, and the five steps drawn.
-SHOWN_CODE = (batchnorm_apply, bn_steps)
+# The code the page shows ("The code behind this page"): BN itself, its formula and its
+# backward pass written out, and the five steps drawn.
+SHOWN_CODE = (batchnorm_apply, normalize, normalize_backward, bn_steps)
 
 __all__ = ["BasicsConfig", "BasicsResult", "BnSteps", "CHUNK", "DECAYS", "PRESETS", "PROBES",
            "SHOWN_CODE", "STEPS", "TEST_BATCH_SIZES", "bn_steps", "run_basics", "shown_batch", "shrink",

@@ -260,9 +260,9 @@ def normalize(x, gamma, beta, axis: int, eps: float):
     """gamma * x_hat + beta, x_hat = (x - mean) / sqrt(var + eps), the mean and the biased
     variance taken along `axis`: the batch (axis 0) for batch norm, each example's units (-1)
     for layer norm. gamma and beta (one shape, x's number of dimensions) broadcast against x,
-    size 1 where they are shared. Returns (y, mean, var), mean and var
-    keeping `axis` as size 1. `jax.custom_vjp`: for the gradient JAX calls
-    `normalize_backward`, the backward pass written out, instead of differentiating this."""
+    size 1 where they are shared. Returns (y, mean, var), mean and var keeping `axis` as size
+    1. `jax.custom_vjp`: for the gradient JAX calls `normalize_backward`, the backward pass
+    written out, instead of differentiating this."""
     mean = x.mean(axis, keepdims=True)
     var = ((x - mean) ** 2).mean(axis, keepdims=True)
     x_hat = (x - mean) * jax.lax.rsqrt(var + eps)
@@ -277,7 +277,8 @@ def _normalize_forward(x, gamma, beta, axis: int, eps: float):
 
 def normalize_backward(axis: int, eps: float, saved, grads):
     """The backward pass of `normalize` (Ioffe & Szegedy 2015, Sec. 3, give its terms one by
-    one; here they are combined): for the gradient g of the loss with respect to y, means taken along `axis`, h = gamma * g,
+    one; here they are combined): for the gradient g of the loss with respect to y, means
+    taken along `axis`, h = gamma * g,
 
         dL/dbeta = sum(g)     dL/dgamma = sum(g * x_hat)     (over what gamma broadcasts on)
         dL/dx    = (h - mean(h) - x_hat * mean(h * x_hat)) / sqrt(var + eps)

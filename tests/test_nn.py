@@ -232,7 +232,8 @@ def test_the_written_out_backward_pass_is_the_formulas_gradient(key, axis, stats
 
     for ours, theirs in zip(loss(normalize)(x, gamma, beta, w),
                             loss(formula)(x, gamma, beta, w)):
-        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5 * float(jnp.abs(theirs).max()))
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5,
+                                   atol=1e-5 * float(jnp.abs(theirs).max()))
 
 
 def test_layernorm_matches_flax(key):

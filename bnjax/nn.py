@@ -294,17 +294,17 @@ def normalize_backward(axis: int, eps: float, saved, grads):
     inv = jax.lax.rsqrt(var + eps)
     x_hat = (x - mean) * inv
     n = x.shape[axis]
-    dx, d_gamma, d_beta = jnp.zeros_like(x), jnp.zeros_like(gamma), jnp.zeros_like(gamma)
-    if not isinstance(g, zero):
-        g_x_hat = g * x_hat
-        d_beta, d_gamma = _sum_to(g, gamma.shape), _sum_to(g_x_hat, gamma.shape)
-        if gamma.shape[axis] == 1:  # batch norm: one gamma along the batch, h's means factor
-            dx = gamma * inv * (g - g.mean(axis, keepdims=True)
-                                - x_hat * g_x_hat.mean(axis, keepdims=True))
-        else:  # layer norm: gamma differs along the units it normalizes over
-            h = gamma * g
-            dx = inv * (h - h.mean(axis, keepdims=True)
-                        - x_hat * (h * x_hat).mean(axis, keepdims=True))
+    if isinstance(g, zero):  # only the statistics were differentiated: y gets no gradient
+        g = jnp.zeros_like(x)
+    g_x_hat = g * x_hat
+    d_beta, d_gamma = _sum_to(g, gamma.shape), _sum_to(g_x_hat, gamma.shape)
+    if gamma.shape[axis] == 1:  # batch norm: one gamma along the batch, h's means factor
+        dx = gamma * inv * (g - g.mean(axis, keepdims=True)
+                            - x_hat * g_x_hat.mean(axis, keepdims=True))
+    else:  # layer norm: gamma differs along the units it normalizes over
+        h = gamma * g
+        dx = inv * (h - h.mean(axis, keepdims=True)
+                    - x_hat * (h * x_hat).mean(axis, keepdims=True))
     if not isinstance(g_mean, zero):
         dx = dx + g_mean / n
     if not isinstance(g_var, zero):
